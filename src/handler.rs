@@ -1,0 +1,285 @@
+//! The adapter: API Gateway (HTTP API 2.0, REST API 1.0) and Lambda function URL events
+//! in, the reply out, joining [`crate::protocol`] to [`crate::store`].
+//!
+//! The event is read with our own small serde struct rather than `lambda_http`'s
+//! request conversion: that conversion panics on an invalid base64 body and on some
+//! hosts and paths, and a public URL must answer every input with a clear reply.
+
+use crate::config::Config;
+use crate::protocol::query::Query;
+use crate::protocol::{self, Admission, BodyDecodeError, Outcome, Reply, Seen};
+use crate::store::{Budget, Store, StoreError};
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// The longest a request may take, whatever DynamoDB does: the Chat backend waits 2 s.
+pub const DEFAULT_BUDGET: Duration = Duration::from_millis(1500);
+/// Kept free before the Lambda deadline, to send the reply.
+const DEADLINE_MARGIN: Duration = Duration::from_millis(100);
+
+/// The parts of an API Gateway / function URL event that the webhook needs.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiEvent {
+    /// REST API (1.0).
+    #[serde(default)]
+    pub http_method: Option<String>,
+    #[serde(default)]
+    pub request_context: RequestContext,
+    /// HTTP API and function URL (2.0), URL-encoded.
+    #[serde(default)]
+    pub raw_query_string: Option<String>,
+    /// Decoded; REST API (1.0), or 2.0 without `rawQueryString`.
+    #[serde(default)]
+    pub query_string_parameters: Option<HashMap<String, Option<String>>>,
+    /// Decoded; REST API (1.0).
+    #[serde(default)]
+    pub multi_value_query_string_parameters: Option<HashMap<String, Option<Vec<String>>>>,
+    #[serde(default)]
+    pub body: Option<String>,
+    #[serde(default)]
+    pub is_base64_encoded: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestContext {
+    #[serde(default)]
+    pub http: Option<HttpContext>,
+    #[serde(default)]
+    pub http_method: Option<String>,
+    #[serde(default)]
+    pub request_id: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct HttpContext {
+    #[serde(default)]
+    pub method: Option<String>,
+}
+
+/// The reply in the shape API Gateway (both versions) and function URLs accept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiResponse {
+    pub status_code: u16,
+    pub headers: ResponseHeaders,
+    pub body: String,
+    pub is_base64_encoded: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResponseHeaders {
+    #[serde(rename = "content-type")]
+    pub content_type: String,
+}
+
+impl From<&Reply> for ApiResponse {
+    fn from(r: &Reply) -> ApiResponse {
+        ApiResponse {
+            status_code: r.status,
+            headers: ResponseHeaders {
+                content_type: "application/json".to_owned(),
+            },
+            body: r.body(),
+            is_base64_encoded: false,
+        }
+    }
+}
+
+/// Unix seconds, injectable for tests.
+pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
+
+pub fn system_clock() -> Clock {
+    Arc::new(|| {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+    })
+}
+
+/// Everything a function instance keeps between requests.
+#[derive(Clone)]
+pub struct App {
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub clock: Clock,
+    pub budget: Duration,
+}
+
+impl App {
+    pub fn new(config: Config, store: Store) -> App {
+        App {
+            config: Arc::new(config),
+            store,
+            clock: system_clock(),
+            budget: DEFAULT_BUDGET,
+        }
+    }
+
+    /// The Lambda entry point: the budget is the nearer of [`DEFAULT_BUDGET`] and the
+    /// invocation's own deadline.
+    pub async fn handle_lambda(
+        &self,
+        event: lambda_runtime::LambdaEvent<ApiEvent>,
+    ) -> Result<ApiResponse, std::convert::Infallible> {
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let left = Duration::from_millis(event.context.deadline.saturating_sub(now_ms))
+            .saturating_sub(DEADLINE_MARGIN);
+        let budget = self.budget.min(left);
+        let mut payload = event.payload;
+        if payload.request_context.request_id.is_none() {
+            payload.request_context.request_id = Some(event.context.request_id);
+        }
+        Ok(self.handle(payload, budget).await)
+    }
+
+    /// Handles one event within `budget`, and logs one line about it.
+    pub async fn handle(&self, event: ApiEvent, budget: Duration) -> ApiResponse {
+        let started = tokio::time::Instant::now();
+        let budget = Budget::until(started + budget);
+        let mut seen = Seen::default();
+        let (reply, outcome, reason, written) = self.respond(&event, &budget, &mut seen).await;
+        tracing::info!(
+            request_id = event.request_context.request_id.as_deref().unwrap_or(""),
+            command = seen.command.as_deref().unwrap_or(""),
+            sdk_app_id = seen.app.as_deref().unwrap_or(""),
+            outcome,
+            reason,
+            status = reply.status,
+            duration_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+            items_written = written,
+            ddb_requests = budget.requests(),
+            ddb_retries = budget.retries(),
+            "webhook"
+        );
+        ApiResponse::from(&reply)
+    }
+
+    async fn respond(
+        &self,
+        event: &ApiEvent,
+        budget: &Budget,
+        seen: &mut Seen,
+    ) -> (Reply, &'static str, &'static str, u32) {
+        let body = decode_body(event);
+        let req = protocol::Request {
+            method: method(event),
+            query: query(event),
+            body,
+        };
+        let admission = protocol::admit(&req, &self.config, (self.clock)(), seen);
+        let event = match admission {
+            Admission::Answer { reply, outcome } => {
+                let reason = match outcome {
+                    Outcome::Rejected(r) => r,
+                    _ => "",
+                };
+                return (reply, outcome.label(), reason, 0);
+            }
+            Admission::Store(e) => e,
+        };
+        match self.store.apply(&event, budget).await {
+            Ok(applied) if applied.items_written > 0 => {
+                (Reply::OK, "stored", "", applied.items_written)
+            }
+            Ok(_) => (Reply::OK, "unchanged", "", 0),
+            Err(e) => {
+                tracing::warn!(error = %e, "write failed");
+                let (status, reason) = match e {
+                    StoreError::Fatal(_) => (500, "store_error"),
+                    StoreError::Budget => (503, "store_timeout"),
+                    StoreError::Unavailable(_) => (503, "store_unavailable"),
+                };
+                (
+                    Reply::fail(
+                        status,
+                        "the event could not be stored; it was not acknowledged",
+                    ),
+                    "failed",
+                    reason,
+                    0,
+                )
+            }
+        }
+    }
+}
+
+fn method(event: &ApiEvent) -> &str {
+    event
+        .request_context
+        .http
+        .as_ref()
+        .and_then(|h| h.method.as_deref())
+        .or(event.http_method.as_deref())
+        .or(event.request_context.http_method.as_deref())
+        .unwrap_or("")
+}
+
+fn query(event: &ApiEvent) -> Query<'_> {
+    if let Some(raw) = &event.raw_query_string {
+        return Query::parse(raw);
+    }
+    if let Some(mv) = &event.multi_value_query_string_parameters {
+        return Query::from_pairs(mv.iter().flat_map(|(k, vs)| {
+            vs.iter()
+                .flatten()
+                .map(move |v| (Cow::Borrowed(k.as_str()), Cow::Borrowed(v.as_str())))
+        }));
+    }
+    Query::from_pairs(
+        event
+            .query_string_parameters
+            .iter()
+            .flatten()
+            .filter_map(|(k, v)| Some((Cow::Borrowed(k.as_str()), Cow::Borrowed(v.as_deref()?)))),
+    )
+}
+
+const BASE64: GeneralPurpose = GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+
+fn decode_body(event: &ApiEvent) -> Result<Cow<'_, [u8]>, BodyDecodeError> {
+    let body = event.body.as_deref().unwrap_or("");
+    if event.is_base64_encoded {
+        BASE64
+            .decode(body.trim())
+            .map(Cow::Owned)
+            .map_err(|_| BodyDecodeError)
+    } else {
+        Ok(Cow::Borrowed(body.as_bytes()))
+    }
+}
+
+/// JSON log lines on stdout. Level from `AWS_LAMBDA_LOG_LEVEL`, else `RUST_LOG`, else
+/// INFO; `AWS_LAMBDA_LOG_FORMAT=Text` switches to plain text.
+pub fn init_tracing() {
+    use tracing_subscriber::filter::{EnvFilter, LevelFilter};
+    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .ok()
+        .and_then(|l| l.parse::<LevelFilter>().ok())
+        .unwrap_or(LevelFilter::INFO);
+    let filter = EnvFilter::builder()
+        .with_default_directive(level.into())
+        .from_env_lossy();
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .without_time();
+    let text = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("text"));
+    if text {
+        builder.init();
+    } else {
+        builder.json().flatten_event(true).init();
+    }
+}

@@ -1,0 +1,14 @@
+//! oa-webhook: receives Tencent Cloud Chat's Official Account webhooks on AWS Lambda and
+//! keeps a DynamoDB table in sync.
+//!
+//! - [`protocol`]: the Chat webhook protocol (query, signature, commands, reply); no AWS.
+//! - [`state`]: how events fold into state, order-free; no AWS.
+//! - [`store`]: the DynamoDB table and the writes; no HTTP.
+//! - [`handler`]: the adapter from API Gateway / function URL events to the two.
+//! - [`config`]: the environment.
+
+pub mod config;
+pub mod handler;
+pub mod protocol;
+pub mod state;
+pub mod store;

@@ -1,0 +1,312 @@
+//! Tencent Cloud Chat's webhook protocol: the query, the signature, the commands and
+//! the reply. Nothing here knows about AWS.
+//!
+//! [`admit`] runs the checks of contract section 2, rows 1 to 11, in order, and either
+//! answers the request itself or hands back a typed [`Event`] to store.
+
+pub mod command;
+pub mod query;
+pub mod reply;
+pub mod signature;
+
+use crate::config::Config;
+pub use command::{AfterCommand, CommandKind, Event, EventKind};
+use command::{BodyCommand, RawBody};
+use query::{Param, Query};
+pub use reply::Reply;
+use std::borrow::Cow;
+
+/// Largest body accepted, in bytes (contract row 6).
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// A request as the protocol sees it.
+#[derive(Debug)]
+pub struct Request<'a> {
+    pub method: &'a str,
+    pub query: Query<'a>,
+    /// The body, base64-decoded when the event said so; `Err` when that decoding failed.
+    pub body: Result<Cow<'a, [u8]>, BodyDecodeError>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BodyDecodeError;
+
+/// What to do with a request.
+#[derive(Debug)]
+pub enum Admission {
+    /// Answer now, write nothing. `outcome` says why, for logs and metrics.
+    Answer { reply: Reply, outcome: Outcome },
+    /// Store this event, then answer.
+    Store(Event),
+}
+
+/// Why a request was answered without storing anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// A connectivity probe: no `CallbackCommand` anywhere.
+    Probe,
+    /// A command that is not ours, or an `OfficialAccount` command this version ignores.
+    Ignored,
+    /// A before-callback, allowed.
+    Allowed,
+    /// Refused, with a short reason.
+    Rejected(&'static str),
+}
+
+impl Outcome {
+    pub fn label(self) -> &'static str {
+        match self {
+            Outcome::Probe => "probe",
+            Outcome::Ignored => "ignored",
+            Outcome::Allowed => "allowed",
+            Outcome::Rejected(_) => "rejected",
+        }
+    }
+}
+
+/// What [`admit`] found out, for the request's log line.
+#[derive(Debug, Default, Clone)]
+pub struct Seen {
+    pub app: Option<String>,
+    pub command: Option<String>,
+}
+
+fn reject(status: u16, reason: &'static str, info: impl Into<Cow<'static, str>>) -> Admission {
+    Admission::Answer {
+        reply: Reply::fail(status, info),
+        outcome: Outcome::Rejected(reason),
+    }
+}
+
+fn answer_ok(outcome: Outcome) -> Admission {
+    Admission::Answer {
+        reply: Reply::OK,
+        outcome,
+    }
+}
+
+/// Runs contract section 2, rows 1-11, in order. `now` is Unix seconds.
+pub fn admit(req: &Request<'_>, config: &Config, now: u64, seen: &mut Seen) -> Admission {
+    // 1. Method.
+    if !req.method.eq_ignore_ascii_case("POST") {
+        return reject(405, "method", "method not allowed: use POST");
+    }
+
+    // 2. A SdkAppid that is present must be one of ours.
+    let app = req.query.get("SdkAppid");
+    match app {
+        Param::One(a) => {
+            seen.app = Some(truncate_for_log(a));
+            if !config.is_configured_app(a) {
+                return reject(403, "sdkappid_unknown", "SdkAppid is not configured here");
+            }
+        }
+        Param::Conflicting => {
+            return reject(403, "sdkappid_repeated", "SdkAppid is given twice with different values");
+        }
+        Param::Missing => {}
+    }
+
+    // 3. Signature, when a token is configured.
+    if let Some(token) = config.callback_token.as_deref() {
+        if let Err(e) = check_signature(&req.query, token, now, config.max_skew_secs) {
+            return reject(401, e.reason(), e.message());
+        }
+    }
+
+    // 4. No CallbackCommand anywhere: a connectivity probe.
+    let query_command = req.query.get("CallbackCommand");
+    // The body is tokenized only when needed: here if the query has no command,
+    // otherwise after the size check.
+    let mut parsed: Option<Result<RawBody<'_>, _>> = None;
+    if !query_command.is_present() {
+        let p = parse_body(&req.body);
+        let in_body = matches!(&p, Ok(b) if b.command() != BodyCommand::Absent);
+        if !in_body {
+            return answer_ok(Outcome::Probe);
+        }
+        parsed = Some(p);
+    }
+
+    // 5. SdkAppid required from here on.
+    let Param::One(app) = app else {
+        return reject(403, "sdkappid_missing", "SdkAppid is missing from the query");
+    };
+
+    // 6. Size.
+    if req.body.as_ref().is_ok_and(|b| b.len() > MAX_BODY_BYTES) {
+        return reject(413, "body_too_large", "body is larger than 1 MiB");
+    }
+
+    // 7. A JSON object whose CallbackCommand agrees with the query's.
+    let body = match parsed.unwrap_or_else(|| parse_body(&req.body)) {
+        Ok(b) => b,
+        Err(BodyProblem::Undecodable) => {
+            return reject(400, "body_base64", "body is not valid base64");
+        }
+        Err(BodyProblem::Shape(e)) => return reject(400, "body_not_object", e.message()),
+    };
+    let command: Cow<'_, str> = match (query_command, body.command()) {
+        (Param::Conflicting, _) => {
+            return reject(
+                400,
+                "command_repeated",
+                "CallbackCommand is given twice with different values",
+            )
+        }
+        (_, BodyCommand::Invalid) => {
+            return reject(400, "command_invalid", "body CallbackCommand is not a string")
+        }
+        (Param::One(q), BodyCommand::Present(b)) if q != b => {
+            return reject(
+                400,
+                "command_mismatch",
+                "CallbackCommand in the body differs from the query's",
+            )
+        }
+        (Param::One(q), _) => Cow::Borrowed(q),
+        (Param::Missing, BodyCommand::Present(b)) => b,
+        // Row 4 returned when neither had one.
+        (Param::Missing, BodyCommand::Absent) => return answer_ok(Outcome::Probe),
+    };
+    seen.command = Some(truncate_for_log(&command));
+
+    // 8-10. Route on the command.
+    let after = match CommandKind::of(&command) {
+        CommandKind::NotOfficialAccount | CommandKind::UnknownOfficialAccount => {
+            return answer_ok(Outcome::Ignored)
+        }
+        CommandKind::Before => return answer_ok(Outcome::Allowed),
+        CommandKind::After(c) => c,
+    };
+
+    // 11. Required fields.
+    match body.into_event(after, app) {
+        Ok(event) => Admission::Store(event),
+        Err(e) => reject(400, "invalid_field", e.message()),
+    }
+}
+
+enum BodyProblem {
+    Undecodable,
+    Shape(command::BodyError),
+}
+
+fn parse_body<'b>(
+    body: &'b Result<Cow<'_, [u8]>, BodyDecodeError>,
+) -> Result<RawBody<'b>, BodyProblem> {
+    match body {
+        Ok(bytes) => RawBody::parse(bytes).map_err(BodyProblem::Shape),
+        Err(BodyDecodeError) => Err(BodyProblem::Undecodable),
+    }
+}
+
+fn check_signature(
+    query: &Query<'_>,
+    token: &str,
+    now: u64,
+    max_skew: u64,
+) -> Result<(), signature::AuthError> {
+    use signature::AuthError;
+    let sign = match query.get("Sign") {
+        Param::One(s) => s,
+        Param::Missing => return Err(AuthError::MissingSign),
+        Param::Conflicting => return Err(AuthError::RepeatedParameter),
+    };
+    let time = match query.get("RequestTime") {
+        Param::One(t) => t,
+        Param::Missing => return Err(AuthError::MissingRequestTime),
+        Param::Conflicting => return Err(AuthError::RepeatedParameter),
+    };
+    signature::verify(token, sign, time, now, max_skew)
+}
+
+/// Values from the query go to logs only when short and printable.
+fn truncate_for_log(s: &str) -> String {
+    s.chars()
+        .take(96)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(token: Option<&str>) -> Config {
+        Config {
+            table_name: "t".into(),
+            sdk_app_ids: vec!["1400000001".into()],
+            callback_token: token.map(str::to_owned),
+            max_skew_secs: 60,
+        }
+    }
+
+    fn run(method: &str, query: &str, body: &str, token: Option<&str>) -> (u16, String) {
+        let req = Request {
+            method,
+            query: Query::parse(query),
+            body: Ok(Cow::Borrowed(body.as_bytes())),
+        };
+        match admit(&req, &config(token), 1669872112, &mut Seen::default()) {
+            Admission::Answer { reply, outcome } => (reply.status, outcome.label().to_owned()),
+            Admission::Store(e) => (0, format!("store {:?}", e.command())),
+        }
+    }
+
+    const CREATE: &str = "SdkAppid=1400000001&CallbackCommand=OfficialAccount.CallbackAfterCreateOfficialAccount";
+    const BODY: &str = r#"{"CallbackCommand":"OfficialAccount.CallbackAfterCreateOfficialAccount","Official_Account":"@TOA#_a","EventTime":1}"#;
+
+    #[test]
+    fn rows_in_order() {
+        assert_eq!(run("GET", "SdkAppid=9", "", None).0, 405);
+        assert_eq!(run("POST", "SdkAppid=9", "", None).0, 403);
+        assert_eq!(run("POST", "SdkAppid=1400000001", "", Some("tok")).0, 401);
+        assert_eq!(run("POST", "SdkAppid=1400000001", "", None), (200, "probe".into()));
+        assert_eq!(run("POST", "", "{}", None), (200, "probe".into()));
+        assert_eq!(run("POST", "CallbackCommand=X", "{}", None).0, 403);
+        let big = format!("{{\"a\":\"{}\"}}", "x".repeat(MAX_BODY_BYTES));
+        assert_eq!(run("POST", CREATE, &big, None).0, 413);
+        assert_eq!(run("POST", CREATE, "[]", None).0, 400);
+        assert_eq!(
+            run("POST", CREATE, r#"{"CallbackCommand":"OfficialAccount.CallbackAfterSendMsg"}"#, None).0,
+            400
+        );
+        assert_eq!(
+            run("POST", "SdkAppid=1400000001&CallbackCommand=Group.CallbackAfterNewMemberJoin", "{}", None),
+            (200, "ignored".into())
+        );
+        assert_eq!(
+            run("POST", "SdkAppid=1400000001&CallbackCommand=OfficialAccount.CallbackBeforeSendMsg", "{}", None),
+            (200, "allowed".into())
+        );
+        assert_eq!(
+            run("POST", "SdkAppid=1400000001&CallbackCommand=OfficialAccount.CallbackAfterNew", "{}", None),
+            (200, "ignored".into())
+        );
+        assert_eq!(run("POST", CREATE, "{}", None).0, 400);
+        assert_eq!(
+            run("POST", CREATE, BODY, None),
+            (0, "store CreateOfficialAccount".into())
+        );
+    }
+
+    #[test]
+    fn command_only_in_body_is_enough() {
+        assert_eq!(
+            run("POST", "SdkAppid=1400000001", BODY, None),
+            (0, "store CreateOfficialAccount".into())
+        );
+    }
+
+    #[test]
+    fn signed_request_passes() {
+        let q = format!(
+            "{CREATE}&Sign=17773bc39a671d7b9aa835458704d2a6db81360a5940292b587d6d760d484061&RequestTime=1669872112"
+        );
+        assert_eq!(run("POST", &q, BODY, Some("xxxxyyyy")).0, 0);
+        assert_eq!(run("POST", &q, BODY, Some("other")).0, 401);
+        // Token unset: a Sign present is ignored.
+        assert_eq!(run("POST", &q, BODY, None).0, 0);
+    }
+}

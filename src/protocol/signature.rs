@@ -1,0 +1,193 @@
+//! Webhook authentication: `Sign = hex(SHA-256(token + RequestTime))`.
+//!
+//! The signature covers neither the body nor the command, so replay protection is the
+//! freshness window on `RequestTime`. The comparison runs in constant time. Nothing
+//! here logs, and no error carries the token or the Sign.
+
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+/// Why a request failed authentication. The text is safe to send back and to log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthError {
+    MissingSign,
+    MissingRequestTime,
+    RepeatedParameter,
+    MalformedSign,
+    MalformedRequestTime,
+    Expired,
+    BadSign,
+}
+
+impl AuthError {
+    pub fn message(self) -> &'static str {
+        match self {
+            AuthError::MissingSign => "Sign is missing: webhook authentication is required",
+            AuthError::MissingRequestTime => {
+                "RequestTime is missing: webhook authentication is required"
+            }
+            AuthError::RepeatedParameter => "Sign or RequestTime is given twice",
+            AuthError::MalformedSign => "Sign is not a 64-digit hex SHA-256",
+            AuthError::MalformedRequestTime => "RequestTime is not Unix seconds",
+            AuthError::Expired => "RequestTime is outside the allowed window",
+            AuthError::BadSign => "Sign does not match",
+        }
+    }
+
+    /// A short machine-friendly reason, for logs and metrics.
+    pub fn reason(self) -> &'static str {
+        match self {
+            AuthError::MissingSign => "sign_missing",
+            AuthError::MissingRequestTime => "request_time_missing",
+            AuthError::RepeatedParameter => "auth_param_repeated",
+            AuthError::MalformedSign => "sign_malformed",
+            AuthError::MalformedRequestTime => "request_time_malformed",
+            AuthError::Expired => "request_time_expired",
+            AuthError::BadSign => "sign_mismatch",
+        }
+    }
+}
+
+/// The expected signature for a token and a RequestTime string, as lowercase hex.
+pub fn sign(token: &str, request_time: &str) -> String {
+    let digest = Sha256::new()
+        .chain_update(token.as_bytes())
+        .chain_update(request_time.as_bytes())
+        .finalize();
+    let mut out = String::with_capacity(64);
+    for b in digest {
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 0x0f)]));
+    }
+    out
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Verifies `sign` and `request_time` (both as received) against the token, at `now`
+/// (Unix seconds), allowing `max_skew` seconds either way.
+///
+/// Hex digits are accepted in either case: they denote the same digest.
+pub fn verify(
+    token: &str,
+    sign_param: &str,
+    request_time: &str,
+    now: u64,
+    max_skew: u64,
+) -> Result<(), AuthError> {
+    let given = decode_hex32(sign_param).ok_or(AuthError::MalformedSign)?;
+    if request_time.is_empty()
+        || request_time.len() > 19
+        || !request_time.bytes().all(|b| b.is_ascii_digit())
+    {
+        return Err(AuthError::MalformedRequestTime);
+    }
+    let t: u64 = request_time
+        .parse()
+        .map_err(|_| AuthError::MalformedRequestTime)?;
+    if t.abs_diff(now) > max_skew {
+        return Err(AuthError::Expired);
+    }
+    let expected: [u8; 32] = Sha256::new()
+        .chain_update(token.as_bytes())
+        .chain_update(request_time.as_bytes())
+        .finalize()
+        .into();
+    if bool::from(expected.ct_eq(&given)) {
+        Ok(())
+    } else {
+        Err(AuthError::BadSign)
+    }
+}
+
+fn decode_hex32(s: &str) -> Option<[u8; 32]> {
+    let bytes = s.as_bytes();
+    if bytes.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, pair) in bytes.chunks_exact(2).enumerate() {
+        out[i] = (hex_val(pair[0])? << 4) | hex_val(pair[1])?;
+    }
+    Some(out)
+}
+
+fn hex_val(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const VECTOR_SIGN: &str = "17773bc39a671d7b9aa835458704d2a6db81360a5940292b587d6d760d484061";
+
+    #[test]
+    fn documented_test_vector() {
+        assert_eq!(sign("xxxxyyyy", "1669872112"), VECTOR_SIGN);
+        assert_eq!(
+            verify("xxxxyyyy", VECTOR_SIGN, "1669872112", 1669872112, 60),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn the_typo_token_of_the_old_page_does_not_match() {
+        assert_eq!(
+            verify("xxxyyy", VECTOR_SIGN, "1669872112", 1669872112, 60),
+            Err(AuthError::BadSign)
+        );
+    }
+
+    #[test]
+    fn window_holds_on_both_sides() {
+        let ok = |now| verify("xxxxyyyy", VECTOR_SIGN, "1669872112", now, 60);
+        assert_eq!(ok(1669872112 + 60), Ok(()));
+        assert_eq!(ok(1669872112 - 60), Ok(()));
+        assert_eq!(ok(1669872112 + 61), Err(AuthError::Expired));
+        assert_eq!(ok(1669872112 - 61), Err(AuthError::Expired));
+    }
+
+    #[test]
+    fn uppercase_hex_is_the_same_digest() {
+        let upper = VECTOR_SIGN.to_ascii_uppercase();
+        assert_eq!(
+            verify("xxxxyyyy", &upper, "1669872112", 1669872112, 60),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn malformed_inputs_are_named() {
+        let now = 1669872112;
+        let v = |s: &str, t: &str| verify("xxxxyyyy", s, t, now, 60);
+        assert_eq!(v(&VECTOR_SIGN[1..], "1669872112"), Err(AuthError::MalformedSign));
+        assert_eq!(
+            v(&format!("{VECTOR_SIGN}0"), "1669872112"),
+            Err(AuthError::MalformedSign)
+        );
+        assert_eq!(
+            v(&VECTOR_SIGN.replace('a', "g"), "1669872112"),
+            Err(AuthError::MalformedSign)
+        );
+        assert_eq!(v("", "1669872112"), Err(AuthError::MalformedSign));
+        for t in ["", "abc", "-1669872112", "1669872112.0", " 1669872112", "+1"] {
+            assert_eq!(v(VECTOR_SIGN, t), Err(AuthError::MalformedRequestTime), "{t:?}");
+        }
+        assert_eq!(
+            v(VECTOR_SIGN, "99999999999999999999999"),
+            Err(AuthError::MalformedRequestTime)
+        );
+        // One changed digit of the signature.
+        let mut wrong = VECTOR_SIGN.to_string();
+        wrong.replace_range(0..1, "2");
+        assert_eq!(v(&wrong, "1669872112"), Err(AuthError::BadSign));
+        // A leading zero changes the signed string.
+        assert_eq!(v(VECTOR_SIGN, "01669872112"), Err(AuthError::BadSign));
+    }
+}

@@ -1,0 +1,194 @@
+//! The time budget and retries of one request's writes.
+//!
+//! Every DynamoDB call runs under the request's deadline; what the SDK does not retry
+//! (conflicting transactions, lost optimistic races, exhausted SDK retries) is retried
+//! here with capped exponential backoff and full jitter, until the deadline.
+
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use std::future::Future;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// Why writes did not complete. Carries internals for the log only; the reply never
+/// shows them.
+#[derive(Debug)]
+pub enum StoreError {
+    /// The deadline passed before the writes completed.
+    Budget,
+    /// DynamoDB kept failing in a way that retrying could fix, until the deadline.
+    Unavailable(String),
+    /// A failure retrying cannot fix (validation, permissions, missing table).
+    Fatal(String),
+}
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreError::Budget => f.write_str("time budget exhausted"),
+            StoreError::Unavailable(e) => write!(f, "DynamoDB unavailable: {e}"),
+            StoreError::Fatal(e) => write!(f, "DynamoDB error: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+/// How a failed call should be handled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// Our optimistic condition failed: re-read and recompute.
+    Condition,
+    /// Transient: throttling, conflicts, 5xx, timeouts, connection trouble. Retry.
+    Transient,
+    /// Will not get better.
+    Fatal,
+}
+
+/// Classifies an SDK error by its shape and error code.
+pub fn classify<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> Failure {
+    match err {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            Failure::Transient
+        }
+        SdkError::ServiceError(se) => classify_code(se.err().code()),
+        _ => Failure::Fatal,
+    }
+}
+
+pub fn classify_code(code: Option<&str>) -> Failure {
+    match code {
+        Some("ConditionalCheckFailedException" | "ConditionalCheckFailed") => Failure::Condition,
+        Some(
+            "ThrottlingException"
+            | "ThrottlingError"
+            | "ProvisionedThroughputExceededException"
+            | "ProvisionedThroughputExceeded"
+            | "RequestLimitExceeded"
+            | "TransactionConflictException"
+            | "TransactionConflict"
+            | "TransactionInProgressException"
+            | "InternalServerError"
+            | "InternalFailure"
+            | "ServiceUnavailable"
+            | "LimitExceededException",
+        ) => Failure::Transient,
+        _ => Failure::Fatal,
+    }
+}
+
+/// The deadline and the counters of one request.
+#[derive(Debug)]
+pub struct Budget {
+    deadline: Instant,
+    requests: AtomicU32,
+    retries: AtomicU32,
+}
+
+const BACKOFF_BASE: Duration = Duration::from_millis(10);
+const BACKOFF_CAP: Duration = Duration::from_millis(200);
+
+impl Budget {
+    pub fn until(deadline: Instant) -> Budget {
+        Budget {
+            deadline,
+            requests: AtomicU32::new(0),
+            retries: AtomicU32::new(0),
+        }
+    }
+
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    /// DynamoDB requests sent (SDK-level retries of one call count once).
+    pub fn requests(&self) -> u32 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    /// Retries decided here (conflicts, lost races, transient failures).
+    pub fn retries(&self) -> u32 {
+        self.retries.load(Ordering::Relaxed)
+    }
+
+    /// Runs one DynamoDB call under the deadline.
+    pub async fn call<T, E, R, F>(&self, fut: F) -> Result<Result<T, SdkError<E, R>>, StoreError>
+    where
+        F: Future<Output = Result<T, SdkError<E, R>>>,
+    {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        tokio::time::timeout_at(self.deadline, fut)
+            .await
+            .map_err(|_| StoreError::Budget)
+    }
+
+    /// Sleeps before retry number `attempt` (1-based): full jitter over a capped
+    /// exponential. Fails when the deadline would pass first.
+    pub async fn backoff(&self, attempt: u32) -> Result<(), StoreError> {
+        self.retries.fetch_add(1, Ordering::Relaxed);
+        let exp = BACKOFF_BASE.saturating_mul(1u32 << attempt.min(10));
+        let cap = exp.min(BACKOFF_CAP);
+        let cap_ms = u64::try_from(cap.as_millis()).unwrap_or(200).max(1);
+        let wait = Duration::from_millis(fastrand::u64(1..=cap_ms));
+        if Instant::now() + wait >= self.deadline {
+            return Err(StoreError::Budget);
+        }
+        tokio::time::sleep(wait).await;
+        Ok(())
+    }
+
+    /// Turns a failed call into "retry" (after backing off) or an error.
+    pub async fn after_failure<E, R>(&self, err: SdkError<E, R>, attempt: u32) -> Result<(), StoreError>
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+        R: std::fmt::Debug + Send + Sync + 'static,
+    {
+        match classify(&err) {
+            Failure::Fatal => Err(StoreError::Fatal(describe(&err))),
+            Failure::Condition | Failure::Transient => self
+                .backoff(attempt)
+                .await
+                .map_err(|_| StoreError::Unavailable(describe(&err))),
+        }
+    }
+}
+
+/// A short description of an SDK error for the log (never for the reply).
+pub fn describe<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> String {
+    match err {
+        SdkError::ServiceError(se) => format!(
+            "{}: {}",
+            se.err().code().unwrap_or("unknown"),
+            se.err().message().unwrap_or("")
+        ),
+        SdkError::TimeoutError(_) => "timeout".to_owned(),
+        SdkError::DispatchFailure(_) => "dispatch failure".to_owned(),
+        SdkError::ResponseError(_) => "unreadable response".to_owned(),
+        SdkError::ConstructionFailure(_) => "request construction failed".to_owned(),
+        _ => "unknown SDK error".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes() {
+        assert_eq!(classify_code(Some("ConditionalCheckFailed")), Failure::Condition);
+        assert_eq!(classify_code(Some("TransactionConflict")), Failure::Transient);
+        assert_eq!(classify_code(Some("ThrottlingError")), Failure::Transient);
+        assert_eq!(classify_code(Some("ValidationError")), Failure::Fatal);
+        assert_eq!(classify_code(Some("ResourceNotFoundException")), Failure::Fatal);
+        assert_eq!(classify_code(None), Failure::Fatal);
+    }
+
+    #[tokio::test]
+    async fn backoff_refuses_to_cross_the_deadline() {
+        let b = Budget::until(Instant::now() + Duration::from_millis(1));
+        assert!(b.backoff(10).await.is_err());
+        let b = Budget::until(Instant::now() + Duration::from_secs(5));
+        assert!(b.backoff(1).await.is_ok());
+        assert_eq!(b.retries(), 1);
+    }
+}

@@ -1,0 +1,344 @@
+//! The stored items, as serde structs mapped with `serde_dynamo`.
+//!
+//! Attribute names are the contract's. Two attributes are ours besides: `rev` on the
+//! profile (its optimistic-concurrency version) and `field_times` (the EventTime of the
+//! value each profile field holds, needed to keep "newest wins" under reordering).
+
+use super::schema::*;
+use crate::state::{AccountStatus, Profile, Stamped, Subscription};
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+pub type Item = HashMap<String, AttributeValue>;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldTimes {
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub owner_account: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub name: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub introduction: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub face_url: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub organization: Option<u64>,
+}
+
+/// The `PROFILE` item. `subscriber_count` is read here but written only as a counter.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProfileItem {
+    pub entity: String,
+    pub sdk_app_id: String,
+    pub official_account: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub gsi1pk: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub gsi1sk: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub status: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub owner_account: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub created_at: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub created_by: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub destroyed_at: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub introduction: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub face_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub organization: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub full_at: Option<u64>,
+    #[serde(skip_serializing, default)]
+    pub subscriber_count: Option<i64>,
+    #[serde(default)]
+    pub field_times: FieldTimes,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub rev: Option<u64>,
+}
+
+/// Attributes of [`ProfileItem`] that a profile write removes when the state has none.
+pub const PROFILE_OPTIONAL: &[&str] = &[
+    GSI1_PK,
+    GSI1_SK,
+    "status",
+    "owner_account",
+    "created_at",
+    "created_by",
+    "destroyed_at",
+    "name",
+    "introduction",
+    "face_url",
+    "organization",
+    "full_at",
+];
+
+fn stamped(value: Option<String>, time: Option<u64>) -> Option<Stamped> {
+    value.map(|value| Stamped {
+        time: time.unwrap_or(0),
+        value,
+    })
+}
+
+fn split(s: &Option<Stamped>) -> (Option<String>, Option<u64>) {
+    match s {
+        Some(s) => (Some(s.value.clone()), Some(s.time)),
+        None => (None, None),
+    }
+}
+
+impl ProfileItem {
+    pub fn to_state(&self) -> Profile {
+        let t = &self.field_times;
+        Profile {
+            created: self.created_at.map(|c| (c, self.created_by.clone())),
+            destroyed_at: self.destroyed_at,
+            owner: stamped(self.owner_account.clone(), t.owner_account),
+            name: stamped(self.name.clone(), t.name),
+            introduction: stamped(self.introduction.clone(), t.introduction),
+            face_url: stamped(self.face_url.clone(), t.face_url),
+            organization: stamped(self.organization.clone(), t.organization),
+            full_at: self.full_at,
+        }
+    }
+
+    /// The item for a state (without `subscriber_count`, which is a counter).
+    pub fn from_state(app: &str, account: &str, p: &Profile, rev: u64) -> ProfileItem {
+        let (owner_account, owner_t) = split(&p.owner);
+        let (name, name_t) = split(&p.name);
+        let (introduction, intro_t) = split(&p.introduction);
+        let (face_url, face_t) = split(&p.face_url);
+        let (organization, org_t) = split(&p.organization);
+        ProfileItem {
+            entity: ENTITY_ACCOUNT.to_owned(),
+            sdk_app_id: app.to_owned(),
+            official_account: account.to_owned(),
+            gsi1pk: owner_account.as_deref().map(|o| user_pk(app, o)),
+            gsi1sk: owner_account.as_ref().map(|_| owns_sk(account)),
+            status: p.status().map(|s| AccountStatus::as_str(s).to_owned()),
+            owner_account,
+            created_at: p.created.as_ref().map(|c| c.0),
+            created_by: p.created.as_ref().and_then(|c| c.1.clone()),
+            destroyed_at: p.destroyed_at,
+            name,
+            introduction,
+            face_url,
+            organization,
+            full_at: p.full_at,
+            subscriber_count: None,
+            field_times: FieldTimes {
+                owner_account: owner_t,
+                name: name_t,
+                introduction: intro_t,
+                face_url: face_t,
+                organization: org_t,
+            },
+            rev: Some(rev),
+        }
+    }
+}
+
+/// A `SUB#{user}` item.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubscriptionItem {
+    pub pk: String,
+    pub sk: String,
+    pub entity: String,
+    pub sdk_app_id: String,
+    pub official_account: String,
+    pub subscriber_account: String,
+    pub status: String,
+    pub event_time: u64,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub operator_account: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub gsi1pk: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub gsi1sk: Option<String>,
+}
+
+impl SubscriptionItem {
+    pub fn new(app: &str, account: &str, user: &str, s: &Subscription) -> SubscriptionItem {
+        SubscriptionItem {
+            pk: account_pk(app, account),
+            sk: subscription_sk(user),
+            entity: ENTITY_SUBSCRIPTION.to_owned(),
+            sdk_app_id: app.to_owned(),
+            official_account: account.to_owned(),
+            subscriber_account: user.to_owned(),
+            status: s.status_str().to_owned(),
+            event_time: s.event_time,
+            operator_account: s.operator.clone(),
+            gsi1pk: s.subscribed.then(|| user_pk(app, user)),
+            gsi1sk: s.subscribed.then(|| format!("{SUB_PREFIX}{account}")),
+        }
+    }
+
+    pub fn to_state(&self) -> Subscription {
+        Subscription {
+            subscribed: self.status == "SUBSCRIBED",
+            event_time: self.event_time,
+            operator: self.operator_account.clone(),
+        }
+    }
+}
+
+/// The send-event part of a `MSG#{key}` item.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MessageItem {
+    pub entity: String,
+    pub sdk_app_id: String,
+    pub official_account: String,
+    pub msg_key: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub msg_time: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub event_time: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub online_only_flag: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub msg_body: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub cloud_custom_data: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub withdrawn: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub withdrawn_at: Option<u64>,
+}
+
+/// Attributes a send removes when its event has none (a newer send replaces an older).
+pub const MESSAGE_SEND_OPTIONAL: &[&str] = &[
+    "msg_time",
+    "online_only_flag",
+    "msg_body",
+    "cloud_custom_data",
+];
+
+pub fn to_item<T: Serialize>(value: &T) -> Result<Item, String> {
+    serde_dynamo::to_item(value).map_err(|e| e.to_string())
+}
+
+pub fn from_item<'a, T: Deserialize<'a>>(item: Item) -> Result<T, String> {
+    serde_dynamo::from_item(item).map_err(|e| e.to_string())
+}
+
+/// Builds `SET #n0 = :v0, ... REMOVE #r0, ...` for `set` and the `remove` attributes
+/// that `set` lacks, with every name behind a placeholder (several of ours are DynamoDB
+/// reserved words: `name`, `status`, ...).
+pub struct UpdateBuilder {
+    sets: Vec<String>,
+    removes: Vec<String>,
+    adds: Vec<String>,
+    pub names: HashMap<String, String>,
+    pub values: HashMap<String, AttributeValue>,
+}
+
+impl UpdateBuilder {
+    pub fn new() -> Self {
+        UpdateBuilder {
+            sets: Vec::new(),
+            removes: Vec::new(),
+            adds: Vec::new(),
+            names: HashMap::new(),
+            values: HashMap::new(),
+        }
+    }
+
+    /// A placeholder for an attribute name.
+    pub fn name(&mut self, attr: &str) -> String {
+        if let Some((ph, _)) = self.names.iter().find(|(_, a)| a.as_str() == attr) {
+            return ph.clone();
+        }
+        let ph = format!("#a{}", self.names.len());
+        self.names.insert(ph.clone(), attr.to_owned());
+        ph
+    }
+
+    /// A placeholder for a value.
+    pub fn value(&mut self, v: AttributeValue) -> String {
+        let ph = format!(":v{}", self.values.len());
+        self.values.insert(ph.clone(), v);
+        ph
+    }
+
+    pub fn set(&mut self, attr: &str, v: AttributeValue) -> &mut Self {
+        let n = self.name(attr);
+        let v = self.value(v);
+        self.sets.push(format!("{n} = {v}"));
+        self
+    }
+
+    pub fn set_if_absent(&mut self, attr: &str, v: AttributeValue) -> &mut Self {
+        let n = self.name(attr);
+        let v = self.value(v);
+        self.sets.push(format!("{n} = if_not_exists({n}, {v})"));
+        self
+    }
+
+    pub fn add(&mut self, attr: &str, v: AttributeValue) -> &mut Self {
+        let n = self.name(attr);
+        let v = self.value(v);
+        self.adds.push(format!("{n} {v}"));
+        self
+    }
+
+    pub fn remove(&mut self, attr: &str) -> &mut Self {
+        let n = self.name(attr);
+        self.removes.push(n);
+        self
+    }
+
+    /// Sets every attribute of `item` and removes each of `optional` it lacks.
+    pub fn set_item(&mut self, item: Item, optional: &[&str]) -> &mut Self {
+        for attr in optional {
+            if !item.contains_key(*attr) {
+                self.remove(attr);
+            }
+        }
+        let mut attrs: Vec<(String, AttributeValue)> = item.into_iter().collect();
+        attrs.sort_by(|a, b| a.0.cmp(&b.0));
+        for (k, v) in attrs {
+            self.set(&k, v);
+        }
+        self
+    }
+
+    pub fn expression(&self) -> String {
+        let mut parts = Vec::new();
+        if !self.sets.is_empty() {
+            parts.push(format!("SET {}", self.sets.join(", ")));
+        }
+        if !self.removes.is_empty() {
+            parts.push(format!("REMOVE {}", self.removes.join(", ")));
+        }
+        if !self.adds.is_empty() {
+            parts.push(format!("ADD {}", self.adds.join(", ")));
+        }
+        parts.join(" ")
+    }
+}
+
+impl Default for UpdateBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+pub fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+pub fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+pub fn key(pk: String, sk: String) -> Item {
+    HashMap::from([(PK.to_owned(), s(pk)), (SK.to_owned(), s(sk))])
+}

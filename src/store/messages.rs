@@ -1,0 +1,107 @@
+//! Send and withdraw: `MSG#{MsgKey}` items written with a single conditional UpdateItem
+//! each, so that the newest send wins and the earliest withdrawal sticks, in any order.
+
+use super::budget::{classify, Budget, Failure, StoreError};
+use super::items::{self, n, s, MessageItem, UpdateBuilder, MESSAGE_SEND_OPTIONAL};
+use super::schema::{account_pk, message_sk, ENTITY_MESSAGE};
+use super::{Applied, Store};
+use crate::protocol::command::Message;
+use crate::protocol::Event;
+use aws_sdk_dynamodb::types::AttributeValue;
+use futures_util::{StreamExt, TryStreamExt};
+
+/// Withdraw updates in flight at once for one event.
+const WITHDRAW_CONCURRENCY: usize = 8;
+
+pub(super) async fn send(
+    store: &Store,
+    event: &Event,
+    msg: &Message,
+    budget: &Budget,
+) -> Result<Applied, StoreError> {
+    let item = MessageItem {
+        entity: ENTITY_MESSAGE.to_owned(),
+        sdk_app_id: event.app.clone(),
+        official_account: event.account.clone(),
+        msg_key: msg.msg_key.clone(),
+        msg_time: msg.msg_time,
+        event_time: Some(event.event_time),
+        online_only_flag: msg.online_only_flag,
+        msg_body: msg.msg_body.clone(),
+        cloud_custom_data: msg.cloud_custom_data.clone(),
+        withdrawn: None,
+        withdrawn_at: None,
+    };
+    let mut u = UpdateBuilder::new();
+    u.set_item(items::to_item(&item).map_err(StoreError::Fatal)?, MESSAGE_SEND_OPTIONAL);
+    let et = u.name("event_time");
+    let t = u.value(n(event.event_time));
+    // Equal EventTimes for one MsgKey are the same send event: the first write stands.
+    let condition = format!("attribute_not_exists({et}) OR {et} < {t}");
+    conditional_update(store, event, &msg.msg_key, u, condition, budget).await
+}
+
+pub(super) async fn withdraw(
+    store: &Store,
+    event: &Event,
+    msg_keys: &[String],
+    budget: &Budget,
+) -> Result<Applied, StoreError> {
+    let results: Vec<Applied> = futures_util::stream::iter(msg_keys)
+        .map(|key| {
+            let mut u = UpdateBuilder::new();
+            u.set("entity", s(ENTITY_MESSAGE))
+                .set("sdk_app_id", s(event.app.as_str()))
+                .set("official_account", s(event.account.as_str()))
+                .set("msg_key", s(key.as_str()))
+                .set("withdrawn", AttributeValue::Bool(true))
+                .set("withdrawn_at", n(event.event_time));
+            let at = u.name("withdrawn_at");
+            let t = u.value(n(event.event_time));
+            // Once withdrawn, stays withdrawn; `withdrawn_at` keeps the earliest withdrawal.
+            let condition = format!("attribute_not_exists({at}) OR {at} > {t}");
+            conditional_update(store, event, key, u, condition, budget)
+        })
+        .buffer_unordered(WITHDRAW_CONCURRENCY)
+        .try_collect()
+        .await?;
+    Ok(Applied {
+        items_written: results.iter().map(|a| a.items_written).sum(),
+    })
+}
+
+/// One UpdateItem; a failed condition means the stored state is already newer.
+async fn conditional_update(
+    store: &Store,
+    event: &Event,
+    msg_key: &str,
+    u: UpdateBuilder,
+    condition: String,
+    budget: &Budget,
+) -> Result<Applied, StoreError> {
+    let key = items::key(account_pk(&event.app, &event.account), message_sk(msg_key));
+    let expression = u.expression();
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let sent = budget
+            .call(
+                store
+                    .client()
+                    .update_item()
+                    .table_name(store.table())
+                    .set_key(Some(key.clone()))
+                    .update_expression(expression.clone())
+                    .condition_expression(condition.clone())
+                    .set_expression_attribute_names(Some(u.names.clone()))
+                    .set_expression_attribute_values(Some(u.values.clone()))
+                    .send(),
+            )
+            .await?;
+        match sent {
+            Ok(_) => return Ok(Applied { items_written: 1 }),
+            Err(e) if classify(&e) == Failure::Condition => return Ok(Applied::default()),
+            Err(e) => budget.after_failure(e, attempt).await?,
+        }
+    }
+}

@@ -1,0 +1,103 @@
+//! The DynamoDB store: the contract's table layout and how each event is written so
+//! that the table converges under duplicates, reordering and concurrency.
+//!
+//! Nothing here knows about HTTP. Writes are optimistic: read the items concerned, fold
+//! the event in ([`crate::state`]), and write back under a condition pinned to what was
+//! read; a lost race re-reads and tries again, until the request's [`Budget`] runs out.
+
+pub mod budget;
+pub mod items;
+mod messages;
+mod profile;
+pub mod read;
+pub mod schema;
+mod subscriptions;
+
+pub use budget::{Budget, StoreError};
+
+use crate::protocol::{Event, EventKind};
+use aws_sdk_dynamodb::Client;
+
+/// The table a function instance writes to. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    client: Client,
+    table: String,
+}
+
+/// What a stored event changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// Items written (created or updated). Zero: a duplicate, or older than what is stored.
+    pub items_written: u32,
+}
+
+impl Store {
+    pub fn new(client: Client, table: impl Into<String>) -> Store {
+        Store {
+            client,
+            table: table.into(),
+        }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// Writes an event's effects durably, or fails without acknowledging anything.
+    /// Whatever part was written before a failure is repaired by a redelivery.
+    pub async fn apply(&self, event: &Event, budget: &Budget) -> Result<Applied, StoreError> {
+        match &event.kind {
+            EventKind::Created { .. }
+            | EventKind::InfoChanged { .. }
+            | EventKind::Destroyed { .. }
+            | EventKind::Full => profile::apply(self, event, budget).await,
+            EventKind::SubscribersAdded {
+                operator,
+                subscribers,
+            } => {
+                subscriptions::apply(self, event, true, operator.as_deref(), subscribers, budget)
+                    .await
+            }
+            EventKind::SubscribersDeleted {
+                operator,
+                subscribers,
+            } => {
+                subscriptions::apply(self, event, false, operator.as_deref(), subscribers, budget)
+                    .await
+            }
+            EventKind::MessageSent(msg) => messages::send(self, event, msg, budget).await,
+            EventKind::MessagesWithdrawn { msg_keys } => {
+                messages::withdraw(self, event, msg_keys, budget).await
+            }
+        }
+    }
+}
+
+/// The SDK client as the function uses it: timeouts and retries sized to the Chat
+/// backend's 2-second wait (the request's own deadline still bounds everything).
+pub fn client_from(sdk: &aws_config::SdkConfig) -> Client {
+    use aws_config::retry::RetryConfig;
+    use aws_config::timeout::TimeoutConfig;
+    use std::time::Duration;
+    let conf = aws_sdk_dynamodb::config::Builder::from(sdk)
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_millis(300))
+                .operation_attempt_timeout(Duration::from_millis(500))
+                .operation_timeout(Duration::from_millis(1200))
+                .build(),
+        )
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(3)
+                .with_initial_backoff(Duration::from_millis(10))
+                .with_max_backoff(Duration::from_millis(100)),
+        )
+        .build();
+    Client::from_conf(conf)
+}

@@ -1,0 +1,85 @@
+//! The five access patterns of contract section 3, each one Query (never a Scan),
+//! following pagination to the end.
+
+use super::items::{self, s, Item};
+use super::schema::*;
+use super::Store;
+
+/// What a read failed on (for tools and tests; the webhook path never reads here).
+pub type ReadError = String;
+
+impl Store {
+    /// An account's `PROFILE` item.
+    pub async fn account(&self, app: &str, account: &str) -> Result<Option<Item>, ReadError> {
+        let got = self
+            .client()
+            .get_item()
+            .table_name(self.table())
+            .set_key(Some(items::key(
+                account_pk(app, account),
+                PROFILE_SK.to_owned(),
+            )))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| super::budget::describe(&e))?;
+        Ok(got.item)
+    }
+
+    /// An account's subscription items (SUBSCRIBED and UNSUBSCRIBED, with `status`).
+    pub async fn subscribers(&self, app: &str, account: &str) -> Result<Vec<Item>, ReadError> {
+        self.query(None, &account_pk(app, account), SUB_PREFIX).await
+    }
+
+    /// An account's message items.
+    pub async fn messages(&self, app: &str, account: &str) -> Result<Vec<Item>, ReadError> {
+        self.query(None, &account_pk(app, account), MSG_PREFIX).await
+    }
+
+    /// The subscription items of the accounts a user subscribes to (via `gsi1`).
+    pub async fn subscriptions_of(&self, app: &str, user: &str) -> Result<Vec<Item>, ReadError> {
+        self.query(Some(GSI1), &user_pk(app, user), SUB_PREFIX).await
+    }
+
+    /// The `PROFILE` items of the accounts a user owns (via `gsi1`).
+    pub async fn owned_by(&self, app: &str, user: &str) -> Result<Vec<Item>, ReadError> {
+        self.query(Some(GSI1), &user_pk(app, user), OWNS_PREFIX).await
+    }
+
+    /// `pk = :pk AND begins_with(sk, :prefix)` on the table or on `gsi1`, all pages.
+    async fn query(
+        &self,
+        index: Option<&str>,
+        pk: &str,
+        prefix: &str,
+    ) -> Result<Vec<Item>, ReadError> {
+        let (pk_name, sk_name) = match index {
+            Some(_) => (GSI1_PK, GSI1_SK),
+            None => (PK, SK),
+        };
+        let mut out = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let page = self
+                .client()
+                .query()
+                .table_name(self.table())
+                .set_index_name(index.map(str::to_owned))
+                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+                .expression_attribute_names("#pk", pk_name)
+                .expression_attribute_names("#sk", sk_name)
+                .expression_attribute_values(":pk", s(pk))
+                .expression_attribute_values(":prefix", s(prefix))
+                .set_consistent_read(index.is_none().then_some(true))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| super::budget::describe(&e))?;
+            out.extend(page.items.unwrap_or_default());
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(out),
+            }
+        }
+    }
+}
