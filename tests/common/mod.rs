@@ -1,0 +1,249 @@
+//! Shared test harness: DynamoDB Local, fresh tables, the app, and event builders.
+//!
+//! Integration tests need DynamoDB Local at `AWS_ENDPOINT_URL_DYNAMODB` (`make test`
+//! starts one). Without it they FAIL with a message saying so; they never skip.
+#![allow(dead_code)]
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::Client;
+use oa_webhook::config::Config;
+use oa_webhook::handler::{ApiEvent, ApiResponse, App};
+use oa_webhook::store::items::Item;
+use oa_webhook::store::{client_from, schema, Store};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub const APP: &str = "1400000001";
+/// The signature test vector's time, used as "now" by default.
+pub const NOW: u64 = 1669872112;
+
+pub fn endpoint() -> String {
+    match std::env::var("AWS_ENDPOINT_URL_DYNAMODB") {
+        Ok(e) if !e.is_empty() => e,
+        _ => panic!(
+            "AWS_ENDPOINT_URL_DYNAMODB is not set: these tests need DynamoDB Local. \
+             Run them with `make test`, which starts one."
+        ),
+    }
+}
+
+/// An SDK config pointing at DynamoDB Local, with dummy credentials.
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "test", "test", None, None, "tests",
+        ))
+        .load()
+        .await
+}
+
+/// A client configured as the function configures it.
+pub async fn client() -> Client {
+    client_from(&sdk_config().await)
+}
+
+static TABLES: AtomicU32 = AtomicU32::new(0);
+
+/// A new, empty table with the contract's layout. Fails loudly when DynamoDB Local is
+/// not reachable.
+pub async fn fresh_table(client: &Client) -> String {
+    let name = format!(
+        "t{}-{}-{}",
+        std::process::id(),
+        TABLES.fetch_add(1, Ordering::Relaxed),
+        fastrand::u32(..)
+    );
+    // A plain client (default timeouts) for table creation.
+    let admin = Client::new(&sdk_config().await);
+    if let Err(e) = schema::create_table(&admin, &name).await {
+        panic!(
+            "cannot create a table in DynamoDB Local at {}: {e}. Is it running? (`make test` starts it)",
+            endpoint()
+        );
+    }
+    let _ = client;
+    name
+}
+
+pub fn config(table: &str, token: Option<&str>) -> Config {
+    Config {
+        table_name: table.to_owned(),
+        sdk_app_ids: vec![APP.to_owned(), "1400000002".to_owned()],
+        callback_token: token.map(str::to_owned),
+        max_skew_secs: 60,
+    }
+}
+
+/// A test fixture: an app on a fresh table, with the clock at [`NOW`].
+pub struct Fixture {
+    pub app: App,
+    pub client: Client,
+    pub table: String,
+}
+
+impl Fixture {
+    pub async fn new() -> Fixture {
+        Fixture::with_token(None).await
+    }
+
+    pub async fn with_token(token: Option<&str>) -> Fixture {
+        let client = client().await;
+        let table = fresh_table(&client).await;
+        let store = Store::new(client.clone(), table.clone());
+        let mut app = App::new(config(&table, token), store);
+        app.clock = Arc::new(|| NOW);
+        Fixture { app, client, table }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.app.store
+    }
+
+    pub async fn send(&self, event: ApiEvent) -> ApiResponse {
+        self.app.handle(event, Duration::from_millis(1500)).await
+    }
+
+    /// Sends an HTTP API 2.0 event with this query and body.
+    pub async fn post(&self, query: &str, body: &str) -> ApiResponse {
+        self.send(http_event("POST", query, body)).await
+    }
+
+    /// Sends a well-formed after-event for `command` with `body` (an object without
+    /// `CallbackCommand`; it is added).
+    pub async fn after(&self, command: &str, mut body: Value) -> ApiResponse {
+        body["CallbackCommand"] = json!(command);
+        self.post(&query_for(command), &body.to_string()).await
+    }
+
+    /// Every item of the table, keyed by (pk, sk), as JSON for easy comparison.
+    pub async fn dump(&self) -> BTreeMap<(String, String), Value> {
+        dump_table(&self.client, &self.table).await
+    }
+}
+
+pub fn query_for(command: &str) -> String {
+    format!(
+        "SdkAppid={APP}&CallbackCommand={command}&contenttype=json&ClientIP=127.0.0.1&OptPlatform=RESTAPI"
+    )
+}
+
+/// An API Gateway HTTP API (2.0) event, as JSON text.
+pub fn http_event_json(method: &str, raw_query: &str, body: &str) -> String {
+    json!({
+        "version": "2.0",
+        "routeKey": "POST /callback",
+        "rawPath": "/callback",
+        "rawQueryString": raw_query,
+        "headers": {"content-type": "application/json", "host": "example.execute-api.us-east-1.amazonaws.com"},
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "example",
+            "domainName": "example.execute-api.us-east-1.amazonaws.com",
+            "http": {"method": method, "path": "/callback", "protocol": "HTTP/1.1", "sourceIp": "203.0.113.10", "userAgent": "test"},
+            "requestId": "test-request",
+            "routeKey": "POST /callback",
+            "stage": "$default",
+            "timeEpoch": 1670574414160u64
+        },
+        "body": body,
+        "isBase64Encoded": false
+    })
+    .to_string()
+}
+
+pub fn http_event(method: &str, raw_query: &str, body: &str) -> ApiEvent {
+    parse_event(&http_event_json(method, raw_query, body))
+}
+
+pub fn parse_event(json: &str) -> ApiEvent {
+    serde_json::from_str(json).expect("test event JSON must parse")
+}
+
+/// The reply's envelope, checked for shape: all three fields, `Content-Type` JSON,
+/// `ErrorCode` 0 on OK and equal to the status on FAIL.
+pub fn envelope(r: &ApiResponse) -> Value {
+    assert_eq!(r.headers.content_type, "application/json");
+    let v: Value = serde_json::from_str(&r.body).expect("reply body is JSON");
+    let obj = v.as_object().expect("reply is an object");
+    assert_eq!(obj.len(), 3, "reply has exactly three fields: {v}");
+    let code = v["ErrorCode"].as_u64().expect("ErrorCode is an integer");
+    assert!(v["ErrorInfo"].is_string());
+    match v["ActionStatus"].as_str() {
+        Some("OK") => {
+            assert_eq!(r.status_code, 200);
+            assert_eq!(code, 0);
+        }
+        Some("FAIL") => assert_eq!(code, u64::from(r.status_code)),
+        other => panic!("bad ActionStatus {other:?}"),
+    }
+    v
+}
+
+pub fn assert_ok(r: &ApiResponse) {
+    let v = envelope(r);
+    assert_eq!(
+        (r.status_code, v["ActionStatus"].as_str()),
+        (200, Some("OK")),
+        "reply {v}"
+    );
+}
+
+pub fn assert_fail(r: &ApiResponse, status: u16) -> String {
+    let v = envelope(r);
+    assert_eq!(r.status_code, status, "reply {v}");
+    assert_eq!(v["ActionStatus"], "FAIL");
+    let info = v["ErrorInfo"].as_str().unwrap_or_default().to_owned();
+    assert!(!info.is_empty(), "FAIL replies say what is wrong");
+    info
+}
+
+pub async fn dump_table(client: &Client, table: &str) -> BTreeMap<(String, String), Value> {
+    let mut out = BTreeMap::new();
+    let mut start = None;
+    loop {
+        let page = client
+            .scan()
+            .table_name(table)
+            .consistent_read(true)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .expect("scan (test-only) works");
+        for item in page.items.unwrap_or_default() {
+            let v = item_json(&item);
+            let pk = v["pk"].as_str().unwrap_or_default().to_owned();
+            let sk = v["sk"].as_str().unwrap_or_default().to_owned();
+            out.insert((pk, sk), v);
+        }
+        match page.last_evaluated_key {
+            Some(k) if !k.is_empty() => start = Some(k),
+            _ => return out,
+        }
+    }
+}
+
+/// An item as JSON: numbers as JSON numbers, maps and lists natively.
+pub fn item_json(item: &Item) -> Value {
+    Value::Object(
+        item.iter()
+            .map(|(k, v)| (k.clone(), attr_json(v)))
+            .collect(),
+    )
+}
+
+pub fn attr_json(v: &AttributeValue) -> Value {
+    match v {
+        AttributeValue::S(s) => json!(s),
+        AttributeValue::N(n) => serde_json::from_str(n).unwrap_or_else(|_| json!(n)),
+        AttributeValue::Bool(b) => json!(b),
+        AttributeValue::Null(_) => Value::Null,
+        AttributeValue::L(l) => Value::Array(l.iter().map(attr_json).collect()),
+        AttributeValue::M(m) => item_json(m),
+        other => json!(format!("{other:?}")),
+    }
+}
