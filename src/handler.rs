@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// The longest a request may take, whatever DynamoDB does: the Chat backend waits 2 s.
-pub const DEFAULT_BUDGET: Duration = Duration::from_millis(1500);
+pub const DEFAULT_BUDGET: Duration = Duration::from_millis(1400);
 /// Kept free before the Lambda deadline, to send the reply.
 const DEADLINE_MARGIN: Duration = Duration::from_millis(100);
 

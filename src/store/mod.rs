@@ -78,13 +78,19 @@ impl Store {
     }
 }
 
-/// The SDK client as the function uses it: timeouts and retries sized to the Chat
-/// backend's 2-second wait (the request's own deadline still bounds everything).
+/// The SDK client as the function uses it; see [`configure`].
 pub fn client_from(sdk: &aws_config::SdkConfig) -> Client {
+    Client::from_conf(configure(aws_sdk_dynamodb::config::Builder::from(sdk)).build())
+}
+
+/// Timeouts and retries sized to the Chat backend's 2-second wait: a connection gets
+/// 300 ms, an attempt 500 ms, a call with its SDK retries 1.2 s, and the request's own
+/// [`Budget`] (1.5 s, or less near the Lambda deadline) bounds everything.
+pub fn configure(builder: aws_sdk_dynamodb::config::Builder) -> aws_sdk_dynamodb::config::Builder {
     use aws_config::retry::RetryConfig;
     use aws_config::timeout::TimeoutConfig;
     use std::time::Duration;
-    let conf = aws_sdk_dynamodb::config::Builder::from(sdk)
+    builder
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(Duration::from_millis(300))
@@ -98,6 +104,4 @@ pub fn client_from(sdk: &aws_config::SdkConfig) -> Client {
                 .with_initial_backoff(Duration::from_millis(10))
                 .with_max_backoff(Duration::from_millis(100)),
         )
-        .build();
-    Client::from_conf(conf)
 }

@@ -1,0 +1,382 @@
+//! Faults: DynamoDB throttles, fails, times out, resets connections and cancels
+//! transactions. Every case must end in a FAIL 5xx inside the budget, never in an OK
+//! for something not written; and a command cut off partway, then redelivered, must end
+//! in exactly the state of an undisturbed run.
+//!
+//! SDK faults are injected with `aws-smithy-mocks` (real HTTP error bodies, so the SDK's
+//! own retry classification runs); timeouts and resets with local TCP listeners.
+
+mod common;
+
+use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextMut;
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_dynamodb::operation::batch_get_item::BatchGetItemOutput;
+use aws_sdk_dynamodb::operation::get_item::GetItemOutput;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsOutput;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemOutput;
+use aws_sdk_dynamodb::Client;
+use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::http::{Response as HttpResponse, StatusCode};
+use aws_smithy_types::body::SdkBody;
+use common::*;
+use oa_webhook::handler::{ApiResponse, App};
+use oa_webhook::store::{configure, Store};
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const ADD: &str = "OfficialAccount.CallbackAfterAddSubscriber";
+const CREATE: &str = "OfficialAccount.CallbackAfterCreateOfficialAccount";
+
+fn http(status: u16, body: &str) -> HttpResponse {
+    HttpResponse::new(
+        StatusCode::try_from(status).expect("valid status"),
+        SdkBody::from(body.to_owned()),
+    )
+}
+
+fn aws_error(kind: &str) -> HttpResponse {
+    http(
+        400,
+        &json!({"__type": format!("com.amazonaws.dynamodb.v20120810#{kind}"), "message": "injected"})
+            .to_string(),
+    )
+}
+
+fn cancelled(reasons: &[&str]) -> HttpResponse {
+    let reasons: Vec<Value> = reasons
+        .iter()
+        .map(|c| json!({"Code": c, "Message": "injected"}))
+        .collect();
+    http(
+        400,
+        &json!({
+            "__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
+            "Message": "Transaction cancelled, please refer cancellation reasons for specific reasons",
+            "CancellationReasons": reasons
+        })
+        .to_string(),
+    )
+}
+
+/// The faults to inject, as HTTP responses.
+fn faults() -> Vec<(&'static str, fn() -> HttpResponse)> {
+    vec![
+        ("throttling", || aws_error("ThrottlingException")),
+        ("provisioned throughput", || {
+            aws_error("ProvisionedThroughputExceededException")
+        }),
+        ("request limit", || aws_error("RequestLimitExceeded")),
+        ("HTTP 500", || {
+            http(500, r#"{"__type":"com.amazon.coral.service#InternalFailure","message":"x"}"#)
+        }),
+        ("HTTP 503", || http(503, "")),
+        ("cancelled: conditional check", || {
+            cancelled(&["None", "ConditionalCheckFailed"])
+        }),
+        ("cancelled: conflict", || cancelled(&["TransactionConflict", "None"])),
+        ("cancelled: throttling", || cancelled(&["ThrottlingError"])),
+        ("cancelled: provisioned throughput", || {
+            cancelled(&["ProvisionedThroughputExceeded"])
+        }),
+        ("cancelled: validation", || cancelled(&["None", "ValidationError"])),
+        ("cancelled: item collection size", || {
+            cancelled(&["ItemCollectionSizeLimitExceeded"])
+        }),
+    ]
+}
+
+fn mocked_app(rules: &[&Rule]) -> App {
+    let client: Client = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, rules, |b| configure(b));
+    let mut app = App::new(config("mocked", None), Store::new(client, "mocked"));
+    app.clock = Arc::new(|| NOW);
+    app
+}
+
+fn add_body(n: usize) -> String {
+    let list: Vec<Value> = (0..n)
+        .map(|i| json!({"Subscriber_Account": format!("user{i}")}))
+        .collect();
+    json!({
+        "CallbackCommand": ADD,
+        "Official_Account": "@TOA#_faults",
+        "Operator_Account": "107867",
+        "SubscribeAccountList": list,
+        "EventTime": 1670574414123u64
+    })
+    .to_string()
+}
+
+fn create_body() -> String {
+    json!({
+        "CallbackCommand": CREATE,
+        "Official_Account": "@TOA#_faults",
+        "Owner_Account": "107867",
+        "EventTime": 1670574414123u64
+    })
+    .to_string()
+}
+
+async fn timed(app: &App, command: &str, body: &str, budget: Duration) -> (ApiResponse, Duration) {
+    let started = Instant::now();
+    let r = app
+        .handle(http_event("POST", &query_for(command), body), budget)
+        .await;
+    (r, started.elapsed())
+}
+
+fn assert_failed_cleanly(r: &ApiResponse, what: &str) {
+    let v = envelope(r);
+    assert!(
+        (500..600).contains(&r.status_code),
+        "{what}: expected FAIL 5xx, got {} {v}",
+        r.status_code
+    );
+    let info = v["ErrorInfo"].as_str().unwrap_or_default();
+    for leak in ["injected", "Exception", "Throttl", "dynamodb", "Validation"] {
+        assert!(!info.contains(leak), "{what}: ErrorInfo leaks internals: {info}");
+    }
+}
+
+/// Transaction faults on the first, a middle and the last transaction of a
+/// three-transaction add (250 subscribers), for every fault kind.
+#[tokio::test]
+async fn transaction_faults_anywhere_never_acknowledge() {
+    let budget = Duration::from_millis(400);
+    let mut slowest = Duration::ZERO;
+    for (name, fault) in faults() {
+        for (position, ok_before) in [("first", 0), ("middle", 1), ("last", 2)] {
+            let reads = mock!(Client::batch_get_item)
+                .then_output(|| BatchGetItemOutput::builder().build());
+            let writes = if ok_before == 0 {
+                mock!(Client::transact_write_items).then_http_response(fault)
+            } else {
+                mock!(Client::transact_write_items)
+                    .sequence()
+                    .output(|| TransactWriteItemsOutput::builder().build())
+                    .times(ok_before)
+                    .http_response(fault)
+                    .repeatedly()
+                    .build()
+            };
+            let app = mocked_app(&[&reads, &writes]);
+            let (r, took) = timed(&app, ADD, &add_body(250), budget).await;
+            assert_failed_cleanly(&r, &format!("{name} on the {position} transaction"));
+            assert!(
+                writes.num_calls() > ok_before,
+                "{name}/{position}: the faulty transaction was attempted"
+            );
+            slowest = slowest.max(took);
+            assert!(took < budget + Duration::from_millis(250), "{name}/{position} took {took:?}");
+        }
+    }
+    println!("slowest FAIL reply under transaction faults: {slowest:?} (budget {budget:?})");
+}
+
+/// Faults on the single-item paths: the profile's read and its write, and reads of
+/// subscriptions.
+#[tokio::test]
+async fn read_and_write_faults_never_acknowledge() {
+    let budget = Duration::from_millis(400);
+    let mut slowest = Duration::ZERO;
+    for (name, fault) in faults().into_iter().take(5) {
+        // GetItem fails.
+        let get = mock!(Client::get_item).then_http_response(fault);
+        let app = mocked_app(&[&get]);
+        let (r, took) = timed(&app, CREATE, &create_body(), budget).await;
+        assert_failed_cleanly(&r, &format!("{name} on GetItem"));
+        slowest = slowest.max(took);
+
+        // GetItem works, UpdateItem fails.
+        let get = mock!(Client::get_item).then_output(|| GetItemOutput::builder().build());
+        let update = mock!(Client::update_item).then_http_response(fault);
+        let app = mocked_app(&[&get, &update]);
+        let (r, took) = timed(&app, CREATE, &create_body(), budget).await;
+        assert_failed_cleanly(&r, &format!("{name} on UpdateItem"));
+        assert!(update.num_calls() >= 1);
+        slowest = slowest.max(took);
+
+        // BatchGetItem fails.
+        let reads = mock!(Client::batch_get_item).then_http_response(fault);
+        let app = mocked_app(&[&reads]);
+        let (r, took) = timed(&app, ADD, &add_body(3), budget).await;
+        assert_failed_cleanly(&r, &format!("{name} on BatchGetItem"));
+        slowest = slowest.max(took);
+    }
+    println!("slowest FAIL reply under read/write faults: {slowest:?} (budget {budget:?})");
+}
+
+/// A transient fault that clears is retried and ends in OK, counted once.
+#[tokio::test]
+async fn transient_faults_that_clear_are_retried() {
+    let get = mock!(Client::get_item)
+        .sequence()
+        .http_response(|| aws_error("ThrottlingException"))
+        .times(4)
+        .output(|| GetItemOutput::builder().build())
+        .repeatedly()
+        .build();
+    let update = mock!(Client::update_item)
+        .sequence()
+        .http_response(|| aws_error("TransactionConflictException"))
+        .output(|| UpdateItemOutput::builder().build())
+        .repeatedly()
+        .build();
+    let app = mocked_app(&[&get, &update]);
+    let (r, _) = timed(&app, CREATE, &create_body(), Duration::from_millis(1500)).await;
+    assert_ok(&r);
+    assert!(get.num_calls() >= 5, "GetItem retried past the throttling");
+
+    let reads = mock!(Client::batch_get_item).then_output(|| BatchGetItemOutput::builder().build());
+    let writes = mock!(Client::transact_write_items)
+        .sequence()
+        .http_response(|| cancelled(&["TransactionConflict", "None"]))
+        .times(2)
+        .output(|| TransactWriteItemsOutput::builder().build())
+        .repeatedly()
+        .build();
+    let app = mocked_app(&[&reads, &writes]);
+    let (r, _) = timed(&app, ADD, &add_body(3), Duration::from_millis(1500)).await;
+    assert_ok(&r);
+    assert_eq!(writes.num_calls(), 3);
+}
+
+/// A listener that accepts connections and never answers: the reply still comes
+/// inside 1.5 s (the SDK attempt timeouts and the request deadline).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_endpoint_cannot_stall_the_reply() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let holder = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((sock, _)) = listener.accept().await {
+            held.push(sock); // keep open, never reply
+        }
+    });
+    let app = app_at(&format!("http://{addr}")).await;
+    let mut slowest = Duration::ZERO;
+    for (command, body) in [(CREATE, create_body()), (ADD, add_body(3))] {
+        let (r, took) = timed(&app, command, &body, oa_webhook::handler::DEFAULT_BUDGET).await;
+        assert_failed_cleanly(&r, "silent endpoint");
+        assert_eq!(r.status_code, 503);
+        slowest = slowest.max(took);
+        assert!(took < Duration::from_millis(1500), "{command} took {took:?}");
+    }
+    println!("slowest reply against a silent endpoint: {slowest:?}");
+    holder.abort();
+}
+
+/// A listener that accepts and immediately closes: connection resets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_resets_fail_cleanly() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let closer = tokio::spawn(async move {
+        while let Ok((sock, _)) = listener.accept().await {
+            // Linger 0: closing sends a TCP reset rather than an orderly FIN.
+            #[allow(deprecated)]
+            let _ = sock.set_linger(Some(Duration::ZERO));
+            drop(sock);
+        }
+    });
+    let app = app_at(&format!("http://{addr}")).await;
+    let (r, took) = timed(&app, CREATE, &create_body(), Duration::from_millis(1500)).await;
+    assert_failed_cleanly(&r, "connection reset");
+    assert!(took <= Duration::from_millis(1600), "took {took:?}");
+    closer.abort();
+}
+
+async fn app_at(endpoint: &str) -> App {
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "test", "test", None, None, "tests",
+        ))
+        .load()
+        .await;
+    let store = Store::new(oa_webhook::store::client_from(&sdk), "t");
+    let mut app = App::new(config("t", None), store);
+    app.clock = Arc::new(|| NOW);
+    app
+}
+
+/// While armed, fails every TransactWriteItems from the n-th (0-based) on: the
+/// request is cut off there, as by a crash or an outage.
+#[derive(Debug, Clone)]
+struct CutOff {
+    nth: usize,
+    seen: Arc<AtomicUsize>,
+    armed: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Intercept for CutOff {
+    fn name(&self) -> &'static str {
+        "CutOff"
+    }
+    fn modify_before_transmit(
+        &self,
+        _context: &mut BeforeTransmitInterceptorContextMut<'_>,
+        _rc: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let is_txn = cfg
+            .load::<Metadata>()
+            .is_some_and(|m| m.name() == "TransactWriteItems");
+        if is_txn
+            && self.armed.load(Ordering::SeqCst)
+            && self.seen.fetch_add(1, Ordering::SeqCst) >= self.nth
+        {
+            return Err("cut off (injected)".into());
+        }
+        Ok(())
+    }
+}
+
+/// Against DynamoDB Local: an add of 250 subscribers (three transactions) cut off at
+/// each transaction answers FAIL; redelivered, it ends exactly as an undisturbed run.
+#[tokio::test]
+async fn cut_off_partway_then_redelivered_converges() {
+    // The undisturbed run.
+    let clean = Fixture::new().await;
+    assert_ok(&clean.post(&query_for(ADD), &add_body(250)).await);
+    let want = clean.dump().await;
+    let rekey = |t: std::collections::BTreeMap<(String, String), Value>| {
+        t.into_values().collect::<Vec<Value>>()
+    };
+    let want = rekey(want);
+
+    for nth in 0..3 {
+        let base = client().await;
+        let table = fresh_table(&base).await;
+        let armed = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let cut = aws_sdk_dynamodb::Client::from_conf(
+            base.config()
+                .to_builder()
+                .interceptor(CutOff {
+                    nth,
+                    seen: Arc::new(AtomicUsize::new(0)),
+                    armed: armed.clone(),
+                })
+                .build(),
+        );
+        let mut app = App::new(config(&table, None), Store::new(cut, table.clone()));
+        app.clock = Arc::new(|| NOW);
+        let first = app
+            .handle(http_event("POST", &query_for(ADD), &add_body(250)), Duration::from_millis(600))
+            .await;
+        assert_failed_cleanly(&first, &format!("cut off at transaction {nth}"));
+        let partial = dump_table(&base, &table).await;
+        assert!(partial.len() < want.len(), "the cut left the work unfinished");
+        // The outage ends; the redelivery completes the work.
+        armed.store(false, Ordering::SeqCst);
+        let again = app
+            .handle(http_event("POST", &query_for(ADD), &add_body(250)), Duration::from_millis(1500))
+            .await;
+        assert_ok(&again);
+        assert_eq!(rekey(dump_table(&base, &table).await), want, "cut at {nth}");
+    }
+}
