@@ -26,6 +26,9 @@ const DEADLINE_MARGIN: Duration = Duration::from_millis(100);
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ApiEvent {
+    /// `"2.0"` for HTTP API payload 2.0 and function URLs; `"1.0"` or absent for REST.
+    #[serde(default)]
+    pub version: Option<String>,
     /// REST API (1.0).
     #[serde(default)]
     pub http_method: Option<String>,
@@ -71,6 +74,10 @@ pub struct ApiResponse {
     pub headers: ResponseHeaders,
     pub body: String,
     pub is_base64_encoded: bool,
+    /// Present (empty) in replies to payload 2.0 events, whose response format has it;
+    /// absent for REST API, which refuses fields it does not know.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cookies: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -88,7 +95,15 @@ impl From<&Reply> for ApiResponse {
             },
             body: r.body(),
             is_base64_encoded: false,
+            cookies: None,
         }
+    }
+}
+
+impl ApiEvent {
+    /// Whether the event is in payload format 2.0 (HTTP API, function URL).
+    pub fn is_v2(&self) -> bool {
+        self.version.as_deref() == Some("2.0") || self.request_context.http.is_some()
     }
 }
 
@@ -123,7 +138,8 @@ impl App {
     }
 
     /// The Lambda entry point: the budget is the nearer of [`DEFAULT_BUDGET`] and the
-    /// invocation's own deadline.
+    /// invocation's own deadline. A deadline that is not in the future (cargo lambda
+    /// watch sends a relative one) is ignored.
     pub async fn handle_lambda(
         &self,
         event: lambda_runtime::LambdaEvent<ApiEvent>,
@@ -131,9 +147,12 @@ impl App {
         let now_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-        let left = Duration::from_millis(event.context.deadline.saturating_sub(now_ms))
-            .saturating_sub(DEADLINE_MARGIN);
-        let budget = self.budget.min(left);
+        let budget = match event.context.deadline.checked_sub(now_ms) {
+            Some(left) if left > 0 => self
+                .budget
+                .min(Duration::from_millis(left).saturating_sub(DEADLINE_MARGIN)),
+            _ => self.budget,
+        };
         let mut payload = event.payload;
         if payload.request_context.request_id.is_none() {
             payload.request_context.request_id = Some(event.context.request_id);
@@ -160,7 +179,11 @@ impl App {
             ddb_retries = budget.retries(),
             "webhook"
         );
-        ApiResponse::from(&reply)
+        let mut response = ApiResponse::from(&reply);
+        if event.is_v2() {
+            response.cookies = Some(Vec::new());
+        }
+        response
     }
 
     async fn respond(

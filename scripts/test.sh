@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The project's whole check, as CI runs it (`make test`, `.ci/run`):
+# lint the SAM template, rustfmt, clippy, then every Rust test against a DynamoDB Local of
+# its own on a free port, which is stopped on every exit path.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+step() { printf '\n==> %s\n' "$*" >&2; "$@"; }
+
+scripts/tools.sh ddb python
+
+[[ -f template.yaml ]] || { echo "test.sh: error: template.yaml is missing" >&2; exit 1; }
+
+# A state dir of our own, so `make test` never touches the instance of `make run`
+# (or of a second `make test`).
+mkdir -p .run
+export DDB_STATE_DIR
+DDB_STATE_DIR=$(mktemp -d "$ROOT/.run/test.XXXXXX")
+cleanup() {
+    scripts/ddb-local.sh stop || true
+    rm -rf "$DDB_STATE_DIR"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+endpoint=$(scripts/ddb-local.sh start)
+
+# Point the AWS SDK at DynamoDB Local with dummy credentials, and keep any real ones out.
+unset AWS_PROFILE AWS_SESSION_TOKEN AWS_DEFAULT_PROFILE AWS_CONFIG_FILE AWS_SHARED_CREDENTIALS_FILE
+export AWS_ENDPOINT_URL_DYNAMODB=$endpoint
+export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
+export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
+export AWS_EC2_METADATA_DISABLED=true
+# cargo-lambda (and cfn-lint) for the tests that need them.
+export PATH="$ROOT/.tools/venv/bin:$PATH"
+
+step cfn-lint template.yaml -a cfn_lint_serverless.rules
+step cargo fmt --all -- --check
+step cargo clippy --all-targets -- -D warnings
+step cargo test --all-targets
