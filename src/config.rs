@@ -181,15 +181,27 @@ mod tests {
         assert_eq!(v(&[("TABLE_NAME", "tbl"), ("SDKAPPID", "14x")]), "SDKAPPID");
         assert_eq!(v(&[("TABLE_NAME", "tbl"), ("SDKAPPID", " , ")]), "SDKAPPID");
         assert_eq!(
-            v(&[("TABLE_NAME", "tbl"), ("SDKAPPID", "1"), ("CALLBACK_MAX_SKEW_SECS", "-5")]),
+            v(&[
+                ("TABLE_NAME", "tbl"),
+                ("SDKAPPID", "1"),
+                ("CALLBACK_MAX_SKEW_SECS", "-5")
+            ]),
             "CALLBACK_MAX_SKEW_SECS"
         );
         assert_eq!(
-            v(&[("TABLE_NAME", "tbl"), ("SDKAPPID", "1"), ("CALLBACK_TOKEN", " secret ")]),
+            v(&[
+                ("TABLE_NAME", "tbl"),
+                ("SDKAPPID", "1"),
+                ("CALLBACK_TOKEN", " secret ")
+            ]),
             "CALLBACK_TOKEN"
         );
-        let e = cfg(&[("TABLE_NAME", "tbl"), ("SDKAPPID", "1"), ("CALLBACK_TOKEN", "sec\nret")])
-            .unwrap_err();
+        let e = cfg(&[
+            ("TABLE_NAME", "tbl"),
+            ("SDKAPPID", "1"),
+            ("CALLBACK_TOKEN", "sec\nret"),
+        ])
+        .unwrap_err();
         assert!(!e.to_string().contains("sec"));
     }
 }

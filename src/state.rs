@@ -257,7 +257,11 @@ mod tests {
 
     #[test]
     fn full_takes_the_largest_time() {
-        let p = order_free(&[ev(3, EventKind::Full), ev(9, EventKind::Full), ev(4, EventKind::Full)]);
+        let p = order_free(&[
+            ev(3, EventKind::Full),
+            ev(9, EventKind::Full),
+            ev(4, EventKind::Full),
+        ]);
         assert_eq!(p.full_at, Some(9));
     }
 

@@ -59,7 +59,11 @@ fn generate(rng: &mut fastrand::Rng, ns: u32) -> Vec<Gen> {
         body.insert("Official_Account".into(), json!(account_id(ns, a)));
         body.insert(
             "EventTime".into(),
-            if rng.u8(..4) == 0 { json!(t.to_string()) } else { json!(t) },
+            if rng.u8(..4) == 0 {
+                json!(t.to_string())
+            } else {
+                json!(t)
+            },
         );
         let mut put = |k: &str, v: Option<Value>| {
             if let Some(v) = v {
@@ -68,21 +72,33 @@ fn generate(rng: &mut fastrand::Rng, ns: u32) -> Vec<Gen> {
         };
         let command = match rng.u8(..8) {
             0 => {
-                put("Operator_Account", maybe(rng.bool(), json!(pick(rng, &OPERATORS))));
+                put(
+                    "Operator_Account",
+                    maybe(rng.bool(), json!(pick(rng, &OPERATORS))),
+                );
                 put("Owner_Account", Some(json!(pick(rng, &OPERATORS))));
                 put("Name", maybe(rng.bool(), json!(pick(rng, &NAMES))));
                 "OfficialAccount.CallbackAfterCreateOfficialAccount"
             }
             1 => {
-                put("Operator_Account", maybe(rng.bool(), json!(pick(rng, &OPERATORS))));
+                put(
+                    "Operator_Account",
+                    maybe(rng.bool(), json!(pick(rng, &OPERATORS))),
+                );
                 put("Name", maybe(rng.bool(), json!(pick(rng, &NAMES))));
                 put("Introduction", maybe(rng.bool(), json!(pick(rng, &NAMES))));
-                put("FaceUrl", maybe(rng.bool(), json!(format!("http://face/{}", rng.u8(..3)))));
+                put(
+                    "FaceUrl",
+                    maybe(rng.bool(), json!(format!("http://face/{}", rng.u8(..3)))),
+                );
                 put("Organization", maybe(rng.bool(), json!(pick(rng, &NAMES))));
                 "OfficialAccount.CallbackAfterOfficialAccountInfoChanged"
             }
             2 => {
-                put("Owner_Account", maybe(rng.bool(), json!(pick(rng, &OPERATORS))));
+                put(
+                    "Owner_Account",
+                    maybe(rng.bool(), json!(pick(rng, &OPERATORS))),
+                );
                 put("Name", maybe(rng.bool(), json!(pick(rng, &NAMES))));
                 "OfficialAccount.CallbackAfterOfficialAccountDestroyed"
             }
@@ -92,7 +108,10 @@ fn generate(rng: &mut fastrand::Rng, ns: u32) -> Vec<Gen> {
                 let list: Vec<Value> = (0..k)
                     .map(|_| json!({"Subscriber_Account": pick(rng, &USERS)}))
                     .collect();
-                put("Operator_Account", maybe(rng.bool(), json!(pick(rng, &OPERATORS))));
+                put(
+                    "Operator_Account",
+                    maybe(rng.bool(), json!(pick(rng, &OPERATORS))),
+                );
                 put("SubscribeAccountList", Some(Value::Array(list)));
                 if rng.bool() {
                     "OfficialAccount.CallbackAfterAddSubscriber"
@@ -115,7 +134,10 @@ fn generate(rng: &mut fastrand::Rng, ns: u32) -> Vec<Gen> {
                         json!([{"MsgType": "TIMTextElem", "MsgContent": {"Text": pick(rng, &NAMES), "N": 1.5}}]),
                     ),
                 );
-                put("CloudCustomData", maybe(rng.bool(), json!(pick(rng, &NAMES))));
+                put(
+                    "CloudCustomData",
+                    maybe(rng.bool(), json!(pick(rng, &NAMES))),
+                );
                 "OfficialAccount.CallbackAfterSendMsg"
             }
             _ => {
@@ -180,7 +202,9 @@ fn model(events: &[Gen]) -> Table {
         let fulls: Vec<&&Gen> = evs.iter().filter(is("OfficialAccountFull")).collect();
         let subs: Vec<&&Gen> = evs
             .iter()
-            .filter(|e| e.command.ends_with("AddSubscriber") || e.command.ends_with("DeleteSubscriber"))
+            .filter(|e| {
+                e.command.ends_with("AddSubscriber") || e.command.ends_with("DeleteSubscriber")
+            })
             .collect();
 
         // Subscriptions: newest add/delete per user; tie: delete; then operator.
@@ -192,7 +216,9 @@ fn model(events: &[Gen]) -> Table {
         for user in &users {
             let winner = subs
                 .iter()
-                .filter(|e| list(&e.body, "SubscribeAccountList", "Subscriber_Account").contains(user))
+                .filter(|e| {
+                    list(&e.body, "SubscribeAccountList", "Subscriber_Account").contains(user)
+                })
                 .max_by_key(|e| {
                     (
                         t_of(&e.body),
@@ -268,8 +294,11 @@ fn model(events: &[Gen]) -> Table {
                 ("FaceUrl", "face_url"),
                 ("Organization", "organization"),
             ] {
-                let carriers: Vec<&&&Gen> =
-                    creates.iter().chain(infos.iter()).chain(destroys.iter()).collect();
+                let carriers: Vec<&&&Gen> = creates
+                    .iter()
+                    .chain(infos.iter())
+                    .chain(destroys.iter())
+                    .collect();
                 if let Some(v) = newest(carriers, field) {
                     p[attr] = json!(v);
                 }
@@ -297,7 +326,9 @@ fn model(events: &[Gen]) -> Table {
             });
             if let Some(send) = evs
                 .iter()
-                .filter(|e| e.command.ends_with("SendMsg") && s(&e.body, "MsgKey").as_deref() == Some(&key))
+                .filter(|e| {
+                    e.command.ends_with("SendMsg") && s(&e.body, "MsgKey").as_deref() == Some(&key)
+                })
                 .max_by_key(|e| t_of(&e.body))
             {
                 m["event_time"] = json!(t_of(&send.body));
@@ -340,7 +371,13 @@ enum Mode {
 
 /// Delivers every event 1-3 times in a shuffled order; returns the table's items for
 /// the namespace's accounts (bookkeeping attributes removed).
-async fn deliver(f: &Fixture, events: &[Gen], ns: u32, rng: &mut fastrand::Rng, mode: Mode) -> Result<Table, String> {
+async fn deliver(
+    f: &Fixture,
+    events: &[Gen],
+    ns: u32,
+    rng: &mut fastrand::Rng,
+    mode: Mode,
+) -> Result<Table, String> {
     let mut deliveries = Vec::new();
     for e in events {
         for _ in 0..rng.usize(1..=3) {
@@ -373,7 +410,10 @@ async fn deliver(f: &Fixture, events: &[Gen], ns: u32, rng: &mut fastrand::Rng, 
     };
     for (r, e) in &replies {
         if r.status_code != 200 {
-            return Err(format!("{} answered {}: {}", e.command, r.status_code, r.body));
+            return Err(format!(
+                "{} answered {}: {}",
+                e.command, r.status_code, r.body
+            ));
         }
     }
     let mut got = Table::new();
@@ -381,7 +421,10 @@ async fn deliver(f: &Fixture, events: &[Gen], ns: u32, rng: &mut fastrand::Rng, 
         for a in 0..ACCOUNTS {
             let oa = account_id(ns, a);
             let store = f.store();
-            let mut items: Vec<_> = store.subscribers(app, &oa).await.map_err(|e| e.to_string())?;
+            let mut items: Vec<_> = store
+                .subscribers(app, &oa)
+                .await
+                .map_err(|e| e.to_string())?;
             items.extend(store.messages(app, &oa).await.map_err(|e| e.to_string())?);
             items.extend(store.account(app, &oa).await.map_err(|e| e.to_string())?);
             for item in items {
@@ -408,8 +451,15 @@ async fn check(f: &Fixture, events: &[Gen], seed: u64, mode: Mode) -> Result<(),
         .iter()
         .map(|e| {
             let mut e = e.clone();
-            let oa = e.body["Official_Account"].as_str().unwrap_or_default().to_owned();
-            let a = oa.rsplit("_a").next().and_then(|x| x.parse().ok()).unwrap_or(0);
+            let oa = e.body["Official_Account"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            let a = oa
+                .rsplit("_a")
+                .next()
+                .and_then(|x| x.parse().ok())
+                .unwrap_or(0);
             e.body["Official_Account"] = json!(account_id(ns, a));
             e
         })
@@ -454,7 +504,10 @@ async fn any_order_any_duplicates_any_concurrency_converge() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(200);
-    let seeds: Vec<u64> = match std::env::var("OA_PROPTEST_SEED").ok().and_then(|s| s.parse().ok()) {
+    let seeds: Vec<u64> = match std::env::var("OA_PROPTEST_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
         Some(seed) => vec![seed],
         None => {
             let base = fastrand::u64(..);
@@ -474,7 +527,10 @@ async fn any_order_any_duplicates_any_concurrency_converge() {
                     .iter()
                     .map(|e| format!("  {} {}", e.command, e.body))
                     .collect();
-                let small_diff = check(&f, &small, seed, mode).await.err().unwrap_or_default();
+                let small_diff = check(&f, &small, seed, mode)
+                    .await
+                    .err()
+                    .unwrap_or_default();
                 panic!(
                     "seed {seed} ({mode:?}) diverges from the model (replay: OA_PROPTEST_SEED={seed}).\n\
                      Full set difference:\n{diff}\nSmallest failing list ({} events):\n{}\nIts difference:\n{small_diff}",
@@ -490,14 +546,33 @@ async fn any_order_any_duplicates_any_concurrency_converge() {
 /// The model itself, on a hand-checked case, so a model bug cannot hide a store bug.
 #[test]
 fn model_sanity() {
-    let g = |command: &'static str, body: Value| Gen { app: APP, command, body };
+    let g = |command: &'static str, body: Value| Gen {
+        app: APP,
+        command,
+        body,
+    };
     let oa = "@TOA#_m";
     let events = vec![
-        g("OfficialAccount.CallbackAfterCreateOfficialAccount", json!({"Official_Account": oa, "EventTime": 10, "Owner_Account": "o", "Operator_Account": "op", "Name": "A"})),
-        g("OfficialAccount.CallbackAfterOfficialAccountDestroyed", json!({"Official_Account": oa, "EventTime": 10, "Name": "B"})),
-        g("OfficialAccount.CallbackAfterAddSubscriber", json!({"Official_Account": oa, "EventTime": 5, "SubscribeAccountList": [{"Subscriber_Account": "x"}, {"Subscriber_Account": "y"}]})),
-        g("OfficialAccount.CallbackAfterDeleteSubscriber", json!({"Official_Account": oa, "EventTime": 5, "SubscribeAccountList": [{"Subscriber_Account": "y"}]})),
-        g("OfficialAccount.CallbackAfterMsgWithDraw", json!({"Official_Account": oa, "EventTime": 3, "WithdrawMsgList": [{"MsgKey": "k"}]})),
+        g(
+            "OfficialAccount.CallbackAfterCreateOfficialAccount",
+            json!({"Official_Account": oa, "EventTime": 10, "Owner_Account": "o", "Operator_Account": "op", "Name": "A"}),
+        ),
+        g(
+            "OfficialAccount.CallbackAfterOfficialAccountDestroyed",
+            json!({"Official_Account": oa, "EventTime": 10, "Name": "B"}),
+        ),
+        g(
+            "OfficialAccount.CallbackAfterAddSubscriber",
+            json!({"Official_Account": oa, "EventTime": 5, "SubscribeAccountList": [{"Subscriber_Account": "x"}, {"Subscriber_Account": "y"}]}),
+        ),
+        g(
+            "OfficialAccount.CallbackAfterDeleteSubscriber",
+            json!({"Official_Account": oa, "EventTime": 5, "SubscribeAccountList": [{"Subscriber_Account": "y"}]}),
+        ),
+        g(
+            "OfficialAccount.CallbackAfterMsgWithDraw",
+            json!({"Official_Account": oa, "EventTime": 3, "WithdrawMsgList": [{"MsgKey": "k"}]}),
+        ),
     ];
     let t = model(&events);
     let p = &t[&(format!("OA#{APP}#{oa}"), "PROFILE".to_owned())];

@@ -63,7 +63,10 @@ fn cancelled(reasons: &[&str]) -> HttpResponse {
 }
 
 /// The faults to inject, as HTTP responses.
-fn faults() -> Vec<(&'static str, fn() -> HttpResponse)> {
+/// A named fault, as an HTTP response generator.
+type Fault = (&'static str, fn() -> HttpResponse);
+
+fn faults() -> Vec<Fault> {
     vec![
         ("throttling", || aws_error("ThrottlingException")),
         ("provisioned throughput", || {
@@ -71,18 +74,25 @@ fn faults() -> Vec<(&'static str, fn() -> HttpResponse)> {
         }),
         ("request limit", || aws_error("RequestLimitExceeded")),
         ("HTTP 500", || {
-            http(500, r#"{"__type":"com.amazon.coral.service#InternalFailure","message":"x"}"#)
+            http(
+                500,
+                r#"{"__type":"com.amazon.coral.service#InternalFailure","message":"x"}"#,
+            )
         }),
         ("HTTP 503", || http(503, "")),
         ("cancelled: conditional check", || {
             cancelled(&["None", "ConditionalCheckFailed"])
         }),
-        ("cancelled: conflict", || cancelled(&["TransactionConflict", "None"])),
+        ("cancelled: conflict", || {
+            cancelled(&["TransactionConflict", "None"])
+        }),
         ("cancelled: throttling", || cancelled(&["ThrottlingError"])),
         ("cancelled: provisioned throughput", || {
             cancelled(&["ProvisionedThroughputExceeded"])
         }),
-        ("cancelled: validation", || cancelled(&["None", "ValidationError"])),
+        ("cancelled: validation", || {
+            cancelled(&["None", "ValidationError"])
+        }),
         ("cancelled: item collection size", || {
             cancelled(&["ItemCollectionSizeLimitExceeded"])
         }),
@@ -90,7 +100,7 @@ fn faults() -> Vec<(&'static str, fn() -> HttpResponse)> {
 }
 
 fn mocked_app(rules: &[&Rule]) -> App {
-    let client: Client = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, rules, |b| configure(b));
+    let client: Client = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, rules, configure);
     let mut app = App::new(config("mocked", None), Store::new(client, "mocked"));
     app.clock = Arc::new(|| NOW);
     app
@@ -137,7 +147,10 @@ fn assert_failed_cleanly(r: &ApiResponse, what: &str) {
     );
     let info = v["ErrorInfo"].as_str().unwrap_or_default();
     for leak in ["injected", "Exception", "Throttl", "dynamodb", "Validation"] {
-        assert!(!info.contains(leak), "{what}: ErrorInfo leaks internals: {info}");
+        assert!(
+            !info.contains(leak),
+            "{what}: ErrorInfo leaks internals: {info}"
+        );
     }
 }
 
@@ -149,8 +162,8 @@ async fn transaction_faults_anywhere_never_acknowledge() {
     let mut slowest = Duration::ZERO;
     for (name, fault) in faults() {
         for (position, ok_before) in [("first", 0), ("middle", 1), ("last", 2)] {
-            let reads = mock!(Client::batch_get_item)
-                .then_output(|| BatchGetItemOutput::builder().build());
+            let reads =
+                mock!(Client::batch_get_item).then_output(|| BatchGetItemOutput::builder().build());
             let writes = if ok_before == 0 {
                 mock!(Client::transact_write_items).then_http_response(fault)
             } else {
@@ -170,7 +183,10 @@ async fn transaction_faults_anywhere_never_acknowledge() {
                 "{name}/{position}: the faulty transaction was attempted"
             );
             slowest = slowest.max(took);
-            assert!(took < budget + Duration::from_millis(250), "{name}/{position} took {took:?}");
+            assert!(
+                took < budget + Duration::from_millis(250),
+                "{name}/{position} took {took:?}"
+            );
         }
     }
     println!("slowest FAIL reply under transaction faults: {slowest:?} (budget {budget:?})");
@@ -248,7 +264,9 @@ async fn transient_faults_that_clear_are_retried() {
 /// inside 1.5 s (the SDK attempt timeouts and the request deadline).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_silent_endpoint_cannot_stall_the_reply() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().expect("addr");
     let holder = tokio::spawn(async move {
         let mut held = Vec::new();
@@ -263,7 +281,10 @@ async fn a_silent_endpoint_cannot_stall_the_reply() {
         assert_failed_cleanly(&r, "silent endpoint");
         assert_eq!(r.status_code, 503);
         slowest = slowest.max(took);
-        assert!(took < Duration::from_millis(1500), "{command} took {took:?}");
+        assert!(
+            took < Duration::from_millis(1500),
+            "{command} took {took:?}"
+        );
     }
     println!("slowest reply against a silent endpoint: {slowest:?}");
     holder.abort();
@@ -272,7 +293,9 @@ async fn a_silent_endpoint_cannot_stall_the_reply() {
 /// A listener that accepts and immediately closes: connection resets.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connection_resets_fail_cleanly() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().expect("addr");
     let closer = tokio::spawn(async move {
         while let Ok((sock, _)) = listener.accept().await {
@@ -366,17 +389,60 @@ async fn cut_off_partway_then_redelivered_converges() {
         let mut app = App::new(config(&table, None), Store::new(cut, table.clone()));
         app.clock = Arc::new(|| NOW);
         let first = app
-            .handle(http_event("POST", &query_for(ADD), &add_body(250)), Duration::from_millis(600))
+            .handle(
+                http_event("POST", &query_for(ADD), &add_body(250)),
+                Duration::from_millis(600),
+            )
             .await;
         assert_failed_cleanly(&first, &format!("cut off at transaction {nth}"));
         let partial = dump_table(&base, &table).await;
-        assert!(partial.len() < want.len(), "the cut left the work unfinished");
+        assert!(
+            partial.len() < want.len(),
+            "the cut left the work unfinished"
+        );
         // The outage ends; the redelivery completes the work.
         armed.store(false, Ordering::SeqCst);
         let again = app
-            .handle(http_event("POST", &query_for(ADD), &add_body(250)), Duration::from_millis(1500))
+            .handle(
+                http_event("POST", &query_for(ADD), &add_body(250)),
+                Duration::from_millis(1500),
+            )
             .await;
         assert_ok(&again);
         assert_eq!(rekey(dump_table(&base, &table).await), want, "cut at {nth}");
     }
+}
+
+/// When the Lambda deadline is nearer than the budget, the reply comes before it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lambda_deadline_bounds_the_reply_when_nearer() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let holder = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((sock, _)) = listener.accept().await {
+            held.push(sock);
+        }
+    });
+    let app = app_at(&format!("http://{addr}")).await;
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or_default();
+    let mut context = lambda_runtime::Context::default();
+    context.deadline = now_ms + 500;
+    let event = lambda_runtime::LambdaEvent::new(
+        http_event("POST", &query_for(CREATE), &create_body()),
+        context,
+    );
+    let started = Instant::now();
+    let r = app.handle_lambda(event).await.expect("infallible");
+    let took = started.elapsed();
+    assert_failed_cleanly(&r, "near Lambda deadline");
+    // 500 ms to the deadline, less the 100 ms kept to send the reply.
+    assert!(took < Duration::from_millis(480), "took {took:?}");
+    println!("reply with the Lambda deadline 500 ms away: {took:?}");
+    holder.abort();
 }

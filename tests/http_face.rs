@@ -50,7 +50,10 @@ async fn row1_method_must_be_post() {
         assert!(info.contains("POST"), "{info}");
     }
     // Method case does not matter.
-    assert_ok(&f.send(http_event("post", &query_for(CREATE), &create_body())).await);
+    assert_ok(
+        &f.send(http_event("post", &query_for(CREATE), &create_body()))
+            .await,
+    );
 }
 
 #[tokio::test]
@@ -62,7 +65,14 @@ async fn row2_unknown_sdkappid_is_forbidden() {
     rejected(&f, "POST", &q("1400000001+"), &create_body(), 403).await;
     rejected(&f, "POST", &q(""), &create_body(), 403).await;
     // Any case of the key.
-    rejected(&f, "POST", &format!("SDKAPPID=9&CallbackCommand={CREATE}"), &create_body(), 403).await;
+    rejected(
+        &f,
+        "POST",
+        &format!("SDKAPPID=9&CallbackCommand={CREATE}"),
+        &create_body(),
+        403,
+    )
+    .await;
     // Twice, differing: ambiguous.
     rejected(
         &f,
@@ -77,7 +87,10 @@ async fn row2_unknown_sdkappid_is_forbidden() {
     rejected(&g, "POST", "SdkAppid=9", "", 403).await;
     // A second configured app is accepted, under its own key prefix.
     let r = f
-        .post(&format!("sdkappid=1400000002&CallbackCommand={CREATE}"), &create_body())
+        .post(
+            &format!("sdkappid=1400000002&CallbackCommand={CREATE}"),
+            &create_body(),
+        )
         .await;
     assert_ok(&r);
     let items = f.dump().await;
@@ -90,16 +103,47 @@ async fn row3_signature_when_a_token_is_set() {
     let base = query_for(CREATE);
     let signed = |sign: &str, time: &str| format!("{base}&Sign={sign}&RequestTime={time}");
     rejected(&f, "POST", &base, &create_body(), 401).await;
-    rejected(&f, "POST", &format!("{base}&Sign={VECTOR_SIGN}"), &create_body(), 401).await;
-    rejected(&f, "POST", &format!("{base}&RequestTime=1669872112"), &create_body(), 401).await;
-    rejected(&f, "POST", &signed(&VECTOR_SIGN[..63], "1669872112"), &create_body(), 401).await;
+    rejected(
+        &f,
+        "POST",
+        &format!("{base}&Sign={VECTOR_SIGN}"),
+        &create_body(),
+        401,
+    )
+    .await;
+    rejected(
+        &f,
+        "POST",
+        &format!("{base}&RequestTime=1669872112"),
+        &create_body(),
+        401,
+    )
+    .await;
+    rejected(
+        &f,
+        "POST",
+        &signed(&VECTOR_SIGN[..63], "1669872112"),
+        &create_body(),
+        401,
+    )
+    .await;
     rejected(&f, "POST", &signed(VECTOR_SIGN, "abc"), &create_body(), 401).await;
     let wrong = VECTOR_SIGN.replace("17773", "17774");
-    rejected(&f, "POST", &signed(&wrong, "1669872112"), &create_body(), 401).await;
+    rejected(
+        &f,
+        "POST",
+        &signed(&wrong, "1669872112"),
+        &create_body(),
+        401,
+    )
+    .await;
     // A probe (no command) still needs the signature: row 3 is before row 4.
     rejected(&f, "POST", &format!("SdkAppid={APP}"), "", 401).await;
     // The documented vector passes at its own time.
-    assert_ok(&f.post(&signed(VECTOR_SIGN, "1669872112"), &create_body()).await);
+    assert_ok(
+        &f.post(&signed(VECTOR_SIGN, "1669872112"), &create_body())
+            .await,
+    );
 }
 
 #[tokio::test]
@@ -112,7 +156,10 @@ async fn row3_window_holds_on_both_sides() {
     ] {
         let mut f = Fixture::with_token(Some("xxxxyyyy")).await;
         f.app.clock = Arc::new(move || now);
-        let q = format!("{}&Sign={VECTOR_SIGN}&RequestTime=1669872112", query_for(CREATE));
+        let q = format!(
+            "{}&Sign={VECTOR_SIGN}&RequestTime=1669872112",
+            query_for(CREATE)
+        );
         if ok {
             assert_ok(&f.post(&q, &create_body()).await);
         } else {
@@ -136,7 +183,14 @@ async fn row4_probe_without_command_writes_nothing() {
 #[tokio::test]
 async fn row5_sdkappid_required_for_commands() {
     let f = Fixture::new().await;
-    rejected(&f, "POST", &format!("CallbackCommand={CREATE}"), &create_body(), 403).await;
+    rejected(
+        &f,
+        "POST",
+        &format!("CallbackCommand={CREATE}"),
+        &create_body(),
+        403,
+    )
+    .await;
     // The command in the body alone counts as a command.
     rejected(&f, "POST", "contenttype=json", &create_body(), 403).await;
 }
@@ -254,14 +308,46 @@ async fn row11_required_fields() {
     let cases: Vec<(&str, serde_json::Value, &str)> = vec![
         (CREATE, json!({"EventTime": 1}), "Official_Account"),
         (CREATE, json!({"Official_Account": "@TOA#_a"}), "EventTime"),
-        (CREATE, json!({"Official_Account": 5, "EventTime": 1}), "Official_Account"),
-        (CREATE, json!({"Official_Account": "", "EventTime": 1}), "Official_Account"),
-        (CREATE, json!({"Official_Account": null, "EventTime": 1}), "Official_Account"),
-        (CREATE, json!({"Official_Account": "x".repeat(1020), "EventTime": 1}), "Official_Account"),
-        (CREATE, json!({"Official_Account": "@TOA#_a", "EventTime": "soon"}), "EventTime"),
-        (CREATE, json!({"Official_Account": "@TOA#_a", "EventTime": -1}), "EventTime"),
-        (CREATE, json!({"Official_Account": "@TOA#_a", "EventTime": 1.5}), "EventTime"),
-        (CREATE, json!({"Official_Account": "@TOA#_a", "EventTime": 1, "Name": 7}), "Name"),
+        (
+            CREATE,
+            json!({"Official_Account": 5, "EventTime": 1}),
+            "Official_Account",
+        ),
+        (
+            CREATE,
+            json!({"Official_Account": "", "EventTime": 1}),
+            "Official_Account",
+        ),
+        (
+            CREATE,
+            json!({"Official_Account": null, "EventTime": 1}),
+            "Official_Account",
+        ),
+        (
+            CREATE,
+            json!({"Official_Account": "x".repeat(1020), "EventTime": 1}),
+            "Official_Account",
+        ),
+        (
+            CREATE,
+            json!({"Official_Account": "@TOA#_a", "EventTime": "soon"}),
+            "EventTime",
+        ),
+        (
+            CREATE,
+            json!({"Official_Account": "@TOA#_a", "EventTime": -1}),
+            "EventTime",
+        ),
+        (
+            CREATE,
+            json!({"Official_Account": "@TOA#_a", "EventTime": 1.5}),
+            "EventTime",
+        ),
+        (
+            CREATE,
+            json!({"Official_Account": "@TOA#_a", "EventTime": 1, "Name": 7}),
+            "Name",
+        ),
         (
             "OfficialAccount.CallbackAfterAddSubscriber",
             json!({"Official_Account": "@TOA#_a", "EventTime": 1}),
@@ -297,7 +383,10 @@ async fn row11_required_fields() {
         body["CallbackCommand"] = json!(cmd);
         let r = f.post(&query_for(cmd), &body.to_string()).await;
         let info = assert_fail(&r, 400);
-        assert!(info.contains(field), "{cmd} {body}: {info:?} should name {field}");
+        assert!(
+            info.contains(field),
+            "{cmd} {body}: {info:?} should name {field}"
+        );
         assert!(f.dump().await.is_empty());
     }
 }
@@ -306,9 +395,18 @@ async fn row11_required_fields() {
 async fn row11_empty_lists_are_valid_and_write_nothing() {
     let f = Fixture::new().await;
     for (cmd, list) in [
-        ("OfficialAccount.CallbackAfterAddSubscriber", "SubscribeAccountList"),
-        ("OfficialAccount.CallbackAfterDeleteSubscriber", "SubscribeAccountList"),
-        ("OfficialAccount.CallbackAfterMsgWithDraw", "WithdrawMsgList"),
+        (
+            "OfficialAccount.CallbackAfterAddSubscriber",
+            "SubscribeAccountList",
+        ),
+        (
+            "OfficialAccount.CallbackAfterDeleteSubscriber",
+            "SubscribeAccountList",
+        ),
+        (
+            "OfficialAccount.CallbackAfterMsgWithDraw",
+            "WithdrawMsgList",
+        ),
     ] {
         let mut body = json!({"Official_Account": "@TOA#_a", "EventTime": 1});
         body[list] = json!([]);
@@ -329,7 +427,10 @@ async fn row12_store_unreachable_fails_inside_the_budget() {
         .await;
     let took = started.elapsed();
     let info = assert_fail(&r, 503);
-    assert!(!info.contains("127.0.0.1") && !info.to_lowercase().contains("dispatch"), "{info}");
+    assert!(
+        !info.contains("127.0.0.1") && !info.to_lowercase().contains("dispatch"),
+        "{info}"
+    );
     assert!(took < Duration::from_millis(1600), "took {took:?}");
 }
 

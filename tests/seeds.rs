@@ -17,9 +17,7 @@ fn without_internal(mut v: Value) -> Value {
     v
 }
 
-fn contract_view(
-    items: BTreeMap<(String, String), Value>,
-) -> BTreeMap<(String, String), Value> {
+fn contract_view(items: BTreeMap<(String, String), Value>) -> BTreeMap<(String, String), Value> {
     items
         .into_iter()
         .map(|(k, v)| (k, without_internal(v)))
@@ -48,9 +46,13 @@ fn seed_add() -> Value {
 #[tokio::test]
 async fn seed_create_writes_exactly_the_profile() {
     let f = Fixture::new().await;
-    assert_ok(&f
-        .after("OfficialAccount.CallbackAfterCreateOfficialAccount", seed_create())
-        .await);
+    assert_ok(
+        &f.after(
+            "OfficialAccount.CallbackAfterCreateOfficialAccount",
+            seed_create(),
+        )
+        .await,
+    );
     let items = f.dump().await;
     let pk = format!("OA#{APP}#{OA}");
     let expected = BTreeMap::from([(
@@ -88,9 +90,10 @@ async fn seed_create_writes_exactly_the_profile() {
 #[tokio::test]
 async fn seed_add_subscriber_writes_subscriptions_and_count() {
     let f = Fixture::new().await;
-    assert_ok(&f
-        .after("OfficialAccount.CallbackAfterAddSubscriber", seed_add())
-        .await);
+    assert_ok(
+        &f.after("OfficialAccount.CallbackAfterAddSubscriber", seed_add())
+            .await,
+    );
     let oa = "@TOA#_test_for_penn";
     let pk = format!("OA#{APP}#{oa}");
     let sub = |user: &str| {
@@ -137,7 +140,10 @@ async fn seed_add_subscriber_writes_subscriptions_and_count() {
 #[tokio::test]
 async fn redelivery_changes_nothing() {
     let f = Fixture::new().await;
-    let create = ("OfficialAccount.CallbackAfterCreateOfficialAccount", seed_create());
+    let create = (
+        "OfficialAccount.CallbackAfterCreateOfficialAccount",
+        seed_create(),
+    );
     let add = ("OfficialAccount.CallbackAfterAddSubscriber", seed_add());
     assert_ok(&f.after(create.0, create.1.clone()).await);
     assert_ok(&f.after(add.0, add.1.clone()).await);
@@ -158,9 +164,10 @@ async fn the_same_account_twice_in_one_list_counts_once() {
         {"Subscriber_Account": "jared"},
         {"Subscriber_Account": "leckie"}
     ]);
-    assert_ok(&f
-        .after("OfficialAccount.CallbackAfterAddSubscriber", body)
-        .await);
+    assert_ok(
+        &f.after("OfficialAccount.CallbackAfterAddSubscriber", body)
+            .await,
+    );
     let profile = f
         .store()
         .account(APP, "@TOA#_test_for_penn")
@@ -178,9 +185,10 @@ async fn a_list_larger_than_one_transaction_is_split_and_counted_exactly() {
         .collect();
     let mut body = seed_add();
     body["SubscribeAccountList"] = Value::Array(users.clone());
-    assert_ok(&f
-        .after("OfficialAccount.CallbackAfterAddSubscriber", body.clone())
-        .await);
+    assert_ok(
+        &f.after("OfficialAccount.CallbackAfterAddSubscriber", body.clone())
+            .await,
+    );
     let oa = "@TOA#_test_for_penn";
     let count = |items: &BTreeMap<(String, String), Value>| {
         items[&(format!("OA#{APP}#{oa}"), "PROFILE".to_owned())]["subscriber_count"].clone()
@@ -189,17 +197,19 @@ async fn a_list_larger_than_one_transaction_is_split_and_counted_exactly() {
     assert_eq!(items.len(), 251);
     assert_eq!(count(&items), 250);
     // Redelivered: no change.
-    assert_ok(&f
-        .after("OfficialAccount.CallbackAfterAddSubscriber", body.clone())
-        .await);
+    assert_ok(
+        &f.after("OfficialAccount.CallbackAfterAddSubscriber", body.clone())
+            .await,
+    );
     assert_eq!(f.dump().await, items);
     // Half of them leave, later.
     let mut del = body;
     del["EventTime"] = json!(1670574414124u64);
     del["SubscribeAccountList"] = Value::Array(users[..125].to_vec());
-    assert_ok(&f
-        .after("OfficialAccount.CallbackAfterDeleteSubscriber", del)
-        .await);
+    assert_ok(
+        &f.after("OfficialAccount.CallbackAfterDeleteSubscriber", del)
+            .await,
+    );
     let items = f.dump().await;
     assert_eq!(count(&items), 125);
     let unsubscribed = items
@@ -220,7 +230,10 @@ async fn every_sample_event_is_acknowledged() {
         .filter(|p| p.extension().is_some_and(|x| x == "json"))
         .collect();
     files.sort();
-    assert!(files.len() >= 14, "events/ holds the eleven commands and three variants");
+    assert!(
+        files.len() >= 14,
+        "events/ holds the eleven commands and three variants"
+    );
     for path in &files {
         let text = std::fs::read_to_string(path).expect("readable event");
         let r = f.send(parse_event(&text)).await;

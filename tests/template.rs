@@ -51,13 +51,19 @@ fn table_definition_matches_the_code() {
         .iter()
         .map(|(n, t)| (n.to_string(), t.as_str().to_owned()))
         .collect();
-    assert_eq!(pairs(&p["AttributeDefinitions"], "AttributeName", "AttributeType"), attrs);
+    assert_eq!(
+        pairs(&p["AttributeDefinitions"], "AttributeName", "AttributeType"),
+        attrs
+    );
     let key = |k: &[(&str, aws_sdk_dynamodb::types::KeyType); 2]| -> BTreeSet<(String, String)> {
         k.iter()
             .map(|(n, t)| (n.to_string(), t.as_str().to_owned()))
             .collect()
     };
-    assert_eq!(pairs(&p["KeySchema"], "AttributeName", "KeyType"), key(&def.key));
+    assert_eq!(
+        pairs(&p["KeySchema"], "AttributeName", "KeyType"),
+        key(&def.key)
+    );
 
     let gsis = p["GlobalSecondaryIndexes"].as_sequence().expect("indexes");
     assert_eq!(gsis.len(), 1);
@@ -70,7 +76,10 @@ fn table_definition_matches_the_code() {
         gsis[0]["Projection"]["ProjectionType"].as_str(),
         Some(def.index_projection.as_str())
     );
-    assert_eq!(p["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"], true);
+    assert_eq!(
+        p["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"],
+        true
+    );
     assert_eq!(p["SSESpecification"]["SSEEnabled"], true);
 }
 
@@ -78,7 +87,10 @@ fn table_definition_matches_the_code() {
 fn granted_actions(t: &Yaml) -> BTreeSet<String> {
     let f = resource(t, "WebhookFunction");
     let mut actions = BTreeSet::new();
-    for policy in f["Properties"]["Policies"].as_sequence().expect("Policies list") {
+    for policy in f["Properties"]["Policies"]
+        .as_sequence()
+        .expect("Policies list")
+    {
         assert!(
             policy.as_str().is_none(),
             "no managed or SAM policy templates: only explicit statements"
@@ -87,7 +99,10 @@ fn granted_actions(t: &Yaml) -> BTreeSet<String> {
             assert_eq!(st["Effect"], "Allow");
             for r in st["Resource"].as_sequence().expect("resources") {
                 let text = format!("{r:?}");
-                assert!(text.contains("WebhookTable"), "resource {text} is not the table");
+                assert!(
+                    text.contains("WebhookTable"),
+                    "resource {text} is not the table"
+                );
                 assert!(!text.contains('*'), "no wildcard resources: {text}");
             }
             for a in st["Action"].as_sequence().expect("actions") {
@@ -103,7 +118,10 @@ fn policy_is_least_privilege() {
     let actions = granted_actions(&template());
     for a in &actions {
         assert!(a.starts_with("dynamodb:") && !a.contains('*'), "{a}");
-        assert!(!a.contains("Scan") && !a.contains("Delete"), "{a} is not needed");
+        assert!(
+            !a.contains("Scan") && !a.contains("Delete"),
+            "{a} is not needed"
+        );
     }
 }
 
@@ -139,7 +157,10 @@ async fn the_policy_covers_exactly_what_the_code_sends() {
     let recorder = Recorder::default();
     let base = client().await;
     let recorded = aws_sdk_dynamodb::Client::from_conf(
-        base.config().to_builder().interceptor(recorder.clone()).build(),
+        base.config()
+            .to_builder()
+            .interceptor(recorder.clone())
+            .build(),
     );
     let table = fresh_table(&base).await;
     let mut app = App::new(config(&table, None), Store::new(recorded, table));
@@ -171,6 +192,13 @@ async fn the_policy_covers_exactly_what_the_code_sends() {
             }
         }
     }
-    assert!(sent.contains("TransactWriteItems"), "subscriber events were exercised: {sent:?}");
-    assert_eq!(granted_actions(&template()), needed, "operations sent: {sent:?}");
+    assert!(
+        sent.contains("TransactWriteItems"),
+        "subscriber events were exercised: {sent:?}"
+    );
+    assert_eq!(
+        granted_actions(&template()),
+        needed,
+        "operations sent: {sent:?}"
+    );
 }

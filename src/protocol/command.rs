@@ -30,6 +30,11 @@ pub const MAX_MSG_BODY_BYTES: usize = 256 * 1024;
 pub const MAX_CLOUD_CUSTOM_DATA_BYTES: usize = 64 * 1024;
 /// DynamoDB nests documents at most 32 levels deep; the item adds one level for the list.
 pub const MAX_MSG_BODY_DEPTH: usize = 30;
+/// Most entries accepted in `SubscribeAccountList` or `WithdrawMsgList`. The REST API
+/// adds at most 100 subscribers a call, so a genuine callback lists about 100; a list
+/// this long still stores well inside the 2-second budget, a longer one is refused
+/// before any write.
+pub const MAX_LIST_ENTRIES: usize = 1000;
 
 /// The after-commands this version stores.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -317,7 +322,11 @@ impl<'a> RawBody<'a> {
                 subscribers: subscriber_list(self.subscribe_account_list)?,
             },
             AfterCommand::SendMsg => EventKind::MessageSent(Message {
-                msg_key: id(required(self.msg_key, "MsgKey")?, "MsgKey", MAX_MEMBER_BYTES)?,
+                msg_key: id(
+                    required(self.msg_key, "MsgKey")?,
+                    "MsgKey",
+                    MAX_MEMBER_BYTES,
+                )?,
                 msg_time: optional::<Seconds>(self.msg_time, "MsgTime")?.map(|s| s.0),
                 online_only_flag: optional(self.online_only_flag, "OnlineOnlyFlag")?,
                 msg_body: msg_body(self.msg_body)?,
@@ -494,6 +503,7 @@ struct MsgRef<'a> {
 fn subscriber_list(raw: Option<&RawValue>) -> Result<Vec<String>, BodyError> {
     let name = "SubscribeAccountList";
     let list: Vec<SubscriberRef<'_>> = parse(required(raw, name)?, name)?;
+    check_list_len(list.len(), name)?;
     dedup_ids(list.into_iter().map(|r| r.subscriber_account), |i| {
         format!("{name}[{i}].Subscriber_Account")
     })
@@ -502,9 +512,19 @@ fn subscriber_list(raw: Option<&RawValue>) -> Result<Vec<String>, BodyError> {
 fn withdraw_list(raw: Option<&RawValue>) -> Result<Vec<String>, BodyError> {
     let name = "WithdrawMsgList";
     let list: Vec<MsgRef<'_>> = parse(required(raw, name)?, name)?;
+    check_list_len(list.len(), name)?;
     dedup_ids(list.into_iter().map(|r| r.msg_key), |i| {
         format!("{name}[{i}].MsgKey")
     })
+}
+
+fn check_list_len(len: usize, name: &str) -> Result<(), BodyError> {
+    if len > MAX_LIST_ENTRIES {
+        return Err(BodyError::Field(format!(
+            "{name} has more than {MAX_LIST_ENTRIES} entries"
+        )));
+    }
+    Ok(())
 }
 
 fn dedup_ids<'a>(
@@ -584,8 +604,14 @@ mod tests {
     #[test]
     fn classifies_commands() {
         use CommandKind::*;
-        assert_eq!(CommandKind::of("Group.CallbackAfterNewMemberJoin"), NotOfficialAccount);
-        assert_eq!(CommandKind::of("officialaccount.CallbackAfterSendMsg"), NotOfficialAccount);
+        assert_eq!(
+            CommandKind::of("Group.CallbackAfterNewMemberJoin"),
+            NotOfficialAccount
+        );
+        assert_eq!(
+            CommandKind::of("officialaccount.CallbackAfterSendMsg"),
+            NotOfficialAccount
+        );
         assert_eq!(
             CommandKind::of("OfficialAccount.CallbackBeforeSendMsg"),
             Before
@@ -646,7 +672,19 @@ mod tests {
         };
         assert_eq!(t("1670574414123"), Ok(1670574414123));
         assert_eq!(t("\"1670574414123\""), Ok(1670574414123));
-        for bad in ["-1", "1.5", "1e3", "\"abc\"", "\"\"", "\"-1\"", "1e30", "null", "true", "[]", "18446744073709551616"] {
+        for bad in [
+            "-1",
+            "1.5",
+            "1e3",
+            "\"abc\"",
+            "\"\"",
+            "\"-1\"",
+            "1e30",
+            "null",
+            "true",
+            "[]",
+            "18446744073709551616",
+        ] {
             assert!(t(bad).is_err(), "{bad} accepted");
         }
     }
@@ -659,10 +697,16 @@ mod tests {
         )
         .unwrap_err();
         let msg = e.message();
-        assert!(msg.contains("SubscribeAccountList[1].Subscriber_Account"), "{msg}");
+        assert!(
+            msg.contains("SubscribeAccountList[1].Subscriber_Account"),
+            "{msg}"
+        );
         assert!(!msg.contains("12345"), "{msg}");
-        let e = event(AfterCommand::SendMsg, r#"{"Official_Account":"@TOA#_a","EventTime":1}"#)
-            .unwrap_err();
+        let e = event(
+            AfterCommand::SendMsg,
+            r#"{"Official_Account":"@TOA#_a","EventTime":1}"#,
+        )
+        .unwrap_err();
         assert_eq!(e, BodyError::Field("MsgKey is required".into()));
     }
 
@@ -697,7 +741,9 @@ mod tests {
         let send = |b: &str| {
             event(
                 AfterCommand::SendMsg,
-                &format!(r#"{{"Official_Account":"@TOA#_a","EventTime":1,"MsgKey":"k","MsgBody":{b}}}"#),
+                &format!(
+                    r#"{{"Official_Account":"@TOA#_a","EventTime":1,"MsgKey":"k","MsgBody":{b}}}"#
+                ),
             )
         };
         assert!(send(r#"[{"MsgType":"TIMTextElem","MsgContent":{"Text":"hi"}}]"#).is_ok());

@@ -96,13 +96,17 @@ pub fn admit(req: &Request<'_>, config: &Config, now: u64, seen: &mut Seen) -> A
     let app = req.query.get("SdkAppid");
     match app {
         Param::One(a) => {
-            seen.app = Some(truncate_for_log(a));
+            seen.app = Some(log_safe(a));
             if !config.is_configured_app(a) {
                 return reject(403, "sdkappid_unknown", "SdkAppid is not configured here");
             }
         }
         Param::Conflicting => {
-            return reject(403, "sdkappid_repeated", "SdkAppid is given twice with different values");
+            return reject(
+                403,
+                "sdkappid_repeated",
+                "SdkAppid is given twice with different values",
+            );
         }
         Param::Missing => {}
     }
@@ -130,7 +134,11 @@ pub fn admit(req: &Request<'_>, config: &Config, now: u64, seen: &mut Seen) -> A
 
     // 5. SdkAppid required from here on.
     let Param::One(app) = app else {
-        return reject(403, "sdkappid_missing", "SdkAppid is missing from the query");
+        return reject(
+            403,
+            "sdkappid_missing",
+            "SdkAppid is missing from the query",
+        );
     };
 
     // 6. Size.
@@ -155,7 +163,11 @@ pub fn admit(req: &Request<'_>, config: &Config, now: u64, seen: &mut Seen) -> A
             )
         }
         (_, BodyCommand::Invalid) => {
-            return reject(400, "command_invalid", "body CallbackCommand is not a string")
+            return reject(
+                400,
+                "command_invalid",
+                "body CallbackCommand is not a string",
+            )
         }
         (Param::One(q), BodyCommand::Present(b)) if q != b => {
             return reject(
@@ -169,7 +181,7 @@ pub fn admit(req: &Request<'_>, config: &Config, now: u64, seen: &mut Seen) -> A
         // Row 4 returned when neither had one.
         (Param::Missing, BodyCommand::Absent) => return answer_ok(Outcome::Probe),
     };
-    seen.command = Some(truncate_for_log(&command));
+    seen.command = Some(log_safe(&command));
 
     // 8-10. Route on the command.
     let after = match CommandKind::of(&command) {
@@ -221,11 +233,20 @@ fn check_signature(
     signature::verify(token, sign, time, now, max_skew)
 }
 
-/// Values from the query go to logs only when short and printable.
-fn truncate_for_log(s: &str) -> String {
-    s.chars()
-        .take(96)
-        .map(|c| if c.is_control() { '?' } else { c })
+/// A request value (command, SdkAppid) for the log: at most 64 characters of
+/// `[A-Za-z0-9._]`, others shown as `?`, so a hostile value cannot smuggle text or
+/// secrets into logs.
+fn log_safe(value: &str) -> String {
+    value
+        .chars()
+        .take(64)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '_' {
+                c
+            } else {
+                '?'
+            }
+        })
         .collect()
 }
 
@@ -254,7 +275,8 @@ mod tests {
         }
     }
 
-    const CREATE: &str = "SdkAppid=1400000001&CallbackCommand=OfficialAccount.CallbackAfterCreateOfficialAccount";
+    const CREATE: &str =
+        "SdkAppid=1400000001&CallbackCommand=OfficialAccount.CallbackAfterCreateOfficialAccount";
     const BODY: &str = r#"{"CallbackCommand":"OfficialAccount.CallbackAfterCreateOfficialAccount","Official_Account":"@TOA#_a","EventTime":1}"#;
 
     #[test]
@@ -262,26 +284,50 @@ mod tests {
         assert_eq!(run("GET", "SdkAppid=9", "", None).0, 405);
         assert_eq!(run("POST", "SdkAppid=9", "", None).0, 403);
         assert_eq!(run("POST", "SdkAppid=1400000001", "", Some("tok")).0, 401);
-        assert_eq!(run("POST", "SdkAppid=1400000001", "", None), (200, "probe".into()));
+        assert_eq!(
+            run("POST", "SdkAppid=1400000001", "", None),
+            (200, "probe".into())
+        );
         assert_eq!(run("POST", "", "{}", None), (200, "probe".into()));
         assert_eq!(run("POST", "CallbackCommand=X", "{}", None).0, 403);
         let big = format!("{{\"a\":\"{}\"}}", "x".repeat(MAX_BODY_BYTES));
         assert_eq!(run("POST", CREATE, &big, None).0, 413);
         assert_eq!(run("POST", CREATE, "[]", None).0, 400);
         assert_eq!(
-            run("POST", CREATE, r#"{"CallbackCommand":"OfficialAccount.CallbackAfterSendMsg"}"#, None).0,
+            run(
+                "POST",
+                CREATE,
+                r#"{"CallbackCommand":"OfficialAccount.CallbackAfterSendMsg"}"#,
+                None
+            )
+            .0,
             400
         );
         assert_eq!(
-            run("POST", "SdkAppid=1400000001&CallbackCommand=Group.CallbackAfterNewMemberJoin", "{}", None),
+            run(
+                "POST",
+                "SdkAppid=1400000001&CallbackCommand=Group.CallbackAfterNewMemberJoin",
+                "{}",
+                None
+            ),
             (200, "ignored".into())
         );
         assert_eq!(
-            run("POST", "SdkAppid=1400000001&CallbackCommand=OfficialAccount.CallbackBeforeSendMsg", "{}", None),
+            run(
+                "POST",
+                "SdkAppid=1400000001&CallbackCommand=OfficialAccount.CallbackBeforeSendMsg",
+                "{}",
+                None
+            ),
             (200, "allowed".into())
         );
         assert_eq!(
-            run("POST", "SdkAppid=1400000001&CallbackCommand=OfficialAccount.CallbackAfterNew", "{}", None),
+            run(
+                "POST",
+                "SdkAppid=1400000001&CallbackCommand=OfficialAccount.CallbackAfterNew",
+                "{}",
+                None
+            ),
             (200, "ignored".into())
         );
         assert_eq!(run("POST", CREATE, "{}", None).0, 400);

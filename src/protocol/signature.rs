@@ -166,7 +166,10 @@ mod tests {
     fn malformed_inputs_are_named() {
         let now = 1669872112;
         let v = |s: &str, t: &str| verify("xxxxyyyy", s, t, now, 60);
-        assert_eq!(v(&VECTOR_SIGN[1..], "1669872112"), Err(AuthError::MalformedSign));
+        assert_eq!(
+            v(&VECTOR_SIGN[1..], "1669872112"),
+            Err(AuthError::MalformedSign)
+        );
         assert_eq!(
             v(&format!("{VECTOR_SIGN}0"), "1669872112"),
             Err(AuthError::MalformedSign)
@@ -176,8 +179,19 @@ mod tests {
             Err(AuthError::MalformedSign)
         );
         assert_eq!(v("", "1669872112"), Err(AuthError::MalformedSign));
-        for t in ["", "abc", "-1669872112", "1669872112.0", " 1669872112", "+1"] {
-            assert_eq!(v(VECTOR_SIGN, t), Err(AuthError::MalformedRequestTime), "{t:?}");
+        for t in [
+            "",
+            "abc",
+            "-1669872112",
+            "1669872112.0",
+            " 1669872112",
+            "+1",
+        ] {
+            assert_eq!(
+                v(VECTOR_SIGN, t),
+                Err(AuthError::MalformedRequestTime),
+                "{t:?}"
+            );
         }
         assert_eq!(
             v(VECTOR_SIGN, "99999999999999999999999"),

@@ -138,7 +138,11 @@ impl Budget {
     }
 
     /// Turns a failed call into "retry" (after backing off) or an error.
-    pub async fn after_failure<E, R>(&self, err: SdkError<E, R>, attempt: u32) -> Result<(), StoreError>
+    pub async fn after_failure<E, R>(
+        &self,
+        err: SdkError<E, R>,
+        attempt: u32,
+    ) -> Result<(), StoreError>
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
         R: std::fmt::Debug + Send + Sync + 'static,
@@ -175,11 +179,20 @@ mod tests {
 
     #[test]
     fn codes() {
-        assert_eq!(classify_code(Some("ConditionalCheckFailed")), Failure::Condition);
-        assert_eq!(classify_code(Some("TransactionConflict")), Failure::Transient);
+        assert_eq!(
+            classify_code(Some("ConditionalCheckFailed")),
+            Failure::Condition
+        );
+        assert_eq!(
+            classify_code(Some("TransactionConflict")),
+            Failure::Transient
+        );
         assert_eq!(classify_code(Some("ThrottlingError")), Failure::Transient);
         assert_eq!(classify_code(Some("ValidationError")), Failure::Fatal);
-        assert_eq!(classify_code(Some("ResourceNotFoundException")), Failure::Fatal);
+        assert_eq!(
+            classify_code(Some("ResourceNotFoundException")),
+            Failure::Fatal
+        );
         assert_eq!(classify_code(None), Failure::Fatal);
     }
 

@@ -33,7 +33,10 @@ pub(super) async fn send(
         withdrawn_at: None,
     };
     let mut u = UpdateBuilder::new();
-    u.set_item(items::to_item(&item).map_err(StoreError::Fatal)?, MESSAGE_SEND_OPTIONAL);
+    u.set_item(
+        items::to_item(&item).map_err(StoreError::Fatal)?,
+        MESSAGE_SEND_OPTIONAL,
+    );
     let et = u.name("event_time");
     let t = u.value(n(event.event_time));
     // Equal EventTimes for one MsgKey are the same send event: the first write stands.

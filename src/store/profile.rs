@@ -13,7 +13,10 @@ pub(super) async fn apply(
     event: &Event,
     budget: &Budget,
 ) -> Result<Applied, StoreError> {
-    let key = items::key(account_pk(&event.app, &event.account), PROFILE_SK.to_owned());
+    let key = items::key(
+        account_pk(&event.app, &event.account),
+        PROFILE_SK.to_owned(),
+    );
     let mut attempt = 0;
     loop {
         attempt += 1;
@@ -41,21 +44,23 @@ pub(super) async fn apply(
             .transpose()
             .map_err(StoreError::Fatal)?;
         let rev = current.as_ref().and_then(|c| c.rev);
-        let mut state = current.as_ref().map(ProfileItem::to_state).unwrap_or_default();
+        let mut state = current
+            .as_ref()
+            .map(ProfileItem::to_state)
+            .unwrap_or_default();
         let before = state.clone();
         state.apply(event);
         if current.is_some() && state == before {
             return Ok(Applied::default());
         }
 
-        let item = ProfileItem::from_state(
-            &event.app,
-            &event.account,
-            &state,
-            rev.unwrap_or(0) + 1,
-        );
+        let item =
+            ProfileItem::from_state(&event.app, &event.account, &state, rev.unwrap_or(0) + 1);
         let mut u = UpdateBuilder::new();
-        u.set_item(items::to_item(&item).map_err(StoreError::Fatal)?, PROFILE_OPTIONAL);
+        u.set_item(
+            items::to_item(&item).map_err(StoreError::Fatal)?,
+            PROFILE_OPTIONAL,
+        );
         u.set_if_absent("subscriber_count", n(0));
         let rev_name = u.name("rev");
         let condition = match rev {

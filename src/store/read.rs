@@ -28,22 +28,26 @@ impl Store {
 
     /// An account's subscription items (SUBSCRIBED and UNSUBSCRIBED, with `status`).
     pub async fn subscribers(&self, app: &str, account: &str) -> Result<Vec<Item>, ReadError> {
-        self.query(None, &account_pk(app, account), SUB_PREFIX).await
+        self.query(None, &account_pk(app, account), SUB_PREFIX)
+            .await
     }
 
     /// An account's message items.
     pub async fn messages(&self, app: &str, account: &str) -> Result<Vec<Item>, ReadError> {
-        self.query(None, &account_pk(app, account), MSG_PREFIX).await
+        self.query(None, &account_pk(app, account), MSG_PREFIX)
+            .await
     }
 
     /// The subscription items of the accounts a user subscribes to (via `gsi1`).
     pub async fn subscriptions_of(&self, app: &str, user: &str) -> Result<Vec<Item>, ReadError> {
-        self.query(Some(GSI1), &user_pk(app, user), SUB_PREFIX).await
+        self.query(Some(GSI1), &user_pk(app, user), SUB_PREFIX)
+            .await
     }
 
     /// The `PROFILE` items of the accounts a user owns (via `gsi1`).
     pub async fn owned_by(&self, app: &str, user: &str) -> Result<Vec<Item>, ReadError> {
-        self.query(Some(GSI1), &user_pk(app, user), OWNS_PREFIX).await
+        self.query(Some(GSI1), &user_pk(app, user), OWNS_PREFIX)
+            .await
     }
 
     /// `pk = :pk AND begins_with(sk, :prefix)` on the table or on `gsi1`, all pages.
