@@ -116,6 +116,11 @@ impl Budget {
     where
         F: Future<Output = Result<T, SdkError<E, R>>>,
     {
+        // A call that completes at once never lets a timer fire: check the clock too,
+        // so that no retry loop can outlive the deadline.
+        if Instant::now() >= self.deadline {
+            return Err(StoreError::Budget);
+        }
         self.requests.fetch_add(1, Ordering::Relaxed);
         tokio::time::timeout_at(self.deadline, fut)
             .await
@@ -194,6 +199,18 @@ mod tests {
             Failure::Fatal
         );
         assert_eq!(classify_code(None), Failure::Fatal);
+    }
+
+    #[tokio::test]
+    async fn calls_refuse_to_start_after_the_deadline() {
+        let b = Budget::until(Instant::now());
+        let r = b
+            .call(async {
+                Ok::<(), SdkError<aws_sdk_dynamodb::operation::get_item::GetItemError, ()>>(())
+            })
+            .await;
+        assert!(matches!(r, Err(StoreError::Budget)));
+        assert_eq!(b.requests(), 0);
     }
 
     #[tokio::test]

@@ -1,12 +1,18 @@
-//! Account-level events (create, info changed, destroyed, full): read the `PROFILE`
-//! item, fold the event in, write it back under `rev` (optimistic concurrency).
-//! Two requests when it changes something, one when it does not.
+//! Account-level events (create, info changed, destroyed, full): fold the event into
+//! the `PROFILE` item's state and write it back under `rev` (optimistic concurrency).
+//!
+//! A create usually comes first, so it is written straight away, conditioned on "no
+//! account event stored yet" (one request). Other events read the item first (two
+//! requests). A failed condition returns the stored item (`ALL_OLD`), so a lost race or
+//! a wrong guess costs one more write, not a read and a write.
 
-use super::budget::{Budget, StoreError};
-use super::items::{self, n, ProfileItem, UpdateBuilder, PROFILE_OPTIONAL};
+use super::budget::{classify, Budget, Failure, StoreError};
+use super::items::{self, n, Item, ProfileItem, UpdateBuilder, PROFILE_OPTIONAL};
 use super::schema::{account_pk, PROFILE_SK};
 use super::{Applied, Store};
-use crate::protocol::Event;
+use crate::protocol::{Event, EventKind};
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
 
 pub(super) async fn apply(
     store: &Store,
@@ -17,32 +23,23 @@ pub(super) async fn apply(
         account_pk(&event.app, &event.account),
         PROFILE_SK.to_owned(),
     );
+    // What the item is believed to be: `Some(None)` no account event stored yet,
+    // `Some(Some(item))` that item, `None` unknown (read it).
+    let mut known: Option<Option<ProfileItem>> =
+        matches!(event.kind, EventKind::Created { .. }).then_some(None);
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let got = budget
-            .call(
-                store
-                    .client()
-                    .get_item()
-                    .table_name(store.table())
-                    .set_key(Some(key.clone()))
-                    .consistent_read(true)
-                    .send(),
-            )
-            .await?;
-        let got = match got {
-            Ok(g) => g,
-            Err(e) => {
-                budget.after_failure(e, attempt).await?;
-                continue;
-            }
+        let current = match known.take() {
+            Some(c) => c,
+            None => match read(store, &key, budget).await? {
+                Ok(c) => c,
+                Err(e) => {
+                    budget.after_failure(e, attempt).await?;
+                    continue;
+                }
+            },
         };
-        let current: Option<ProfileItem> = got
-            .item
-            .map(items::from_item)
-            .transpose()
-            .map_err(StoreError::Fatal)?;
         let rev = current.as_ref().and_then(|c| c.rev);
         let mut state = current
             .as_ref()
@@ -50,7 +47,7 @@ pub(super) async fn apply(
             .unwrap_or_default();
         let before = state.clone();
         state.apply(event);
-        if current.is_some() && state == before {
+        if rev.is_some() && state == before {
             return Ok(Applied::default());
         }
 
@@ -81,13 +78,58 @@ pub(super) async fn apply(
                     .condition_expression(condition)
                     .set_expression_attribute_names(Some(u.names))
                     .set_expression_attribute_values(Some(u.values))
+                    .return_values_on_condition_check_failure(
+                        ReturnValuesOnConditionCheckFailure::AllOld,
+                    )
                     .send(),
             )
             .await?;
         match put {
             Ok(_) => return Ok(Applied { items_written: 1 }),
-            // Someone else wrote in between, or our own attempt landed unseen: re-read.
-            Err(e) => budget.after_failure(e, attempt).await?,
+            Err(e) => {
+                if let Some(UpdateItemError::ConditionalCheckFailedException(c)) =
+                    e.as_service_error()
+                {
+                    // Someone else wrote first (or our guess was wrong): start from
+                    // what is stored now.
+                    known = c.item.clone().map(parse).transpose()?.map(Some);
+                }
+                if classify(&e) == Failure::Condition && known.is_some() && attempt == 1 {
+                    continue;
+                }
+                budget.after_failure(e, attempt).await?;
+            }
         }
     }
+}
+
+type GetResult = Result<
+    Option<ProfileItem>,
+    aws_sdk_dynamodb::error::SdkError<
+        aws_sdk_dynamodb::operation::get_item::GetItemError,
+        aws_sdk_dynamodb::config::http::HttpResponse,
+    >,
+>;
+
+/// Reads the `PROFILE` item (strongly consistent).
+async fn read(store: &Store, key: &Item, budget: &Budget) -> Result<GetResult, StoreError> {
+    let got = budget
+        .call(
+            store
+                .client()
+                .get_item()
+                .table_name(store.table())
+                .set_key(Some(key.clone()))
+                .consistent_read(true)
+                .send(),
+        )
+        .await?;
+    Ok(match got {
+        Ok(g) => Ok(g.item.map(parse).transpose()?),
+        Err(e) => Err(e),
+    })
+}
+
+fn parse(item: Item) -> Result<ProfileItem, StoreError> {
+    items::from_item(item).map_err(StoreError::Fatal)
 }

@@ -1,32 +1,37 @@
 //! Add and delete subscriber: one `SUB#{user}` item per user plus the account's exact
 //! `subscriber_count`.
 //!
-//! The current subscriptions are read (BatchGetItem, 100 keys a request), the event is
-//! folded in, and the changed items are written in transactions of at most 99 items plus
-//! one counter update on `PROFILE`, each item conditioned on the state that was read.
-//! A lost race (condition failure, conflict) re-reads that chunk and tries again, so
-//! the count moves exactly with the statuses. A chunk that already landed is a no-op on
-//! redelivery, which is what repairs a request that failed halfway.
+//! Subscriptions are written in transactions of at most 99 items plus one counter
+//! update on `PROFILE`. Nothing is read first: each item is written under a condition
+//! that makes the change, and so the counter delta, exact:
+//! - add: "absent, or UNSUBSCRIBED by an older event" (the count grows by one);
+//! - delete: "SUBSCRIBED by an older or equal event" (the count shrinks by one).
+//!
+//! When a guess is wrong (a redelivery, an unknown user deleted, a newer event already
+//! stored), the cancelled transaction returns the items as they are
+//! (`ReturnValuesOnConditionCheckFailure = ALL_OLD`); the chunk is then rewritten with
+//! conditions pinned to those exact states, or skipped where the stored state is newer.
+//! A lost race repeats that; a chunk that already landed is a no-op on redelivery,
+//! which is what repairs a request that failed halfway.
 
 use super::budget::{classify_code, Budget, Failure, StoreError};
-use super::items::{self, n, s, Item, SubscriptionItem, UpdateBuilder};
-use super::schema::{account_pk, subscription_sk, ENTITY_ACCOUNT, PK, PROFILE_SK};
+use super::items::{self, n, s, SubscriptionItem, UpdateBuilder};
+use super::schema::{account_pk, ENTITY_ACCOUNT, PK, PROFILE_SK};
 use super::{Applied, Store};
 use crate::protocol::Event;
 use crate::state::Subscription;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{KeysAndAttributes, Put, TransactWriteItem, Update};
-use futures_util::{StreamExt, TryStreamExt};
+use aws_sdk_dynamodb::types::{
+    Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
 use std::collections::HashMap;
 
 /// Items per transaction besides the counter update (DynamoDB allows 100 actions).
 pub const CHUNK: usize = 99;
-/// Keys per BatchGetItem (DynamoDB's limit).
-const READ_CHUNK: usize = 100;
-/// BatchGetItem requests in flight at once for one event.
-const READ_CONCURRENCY: usize = 8;
 
-type Current = HashMap<String, Option<Subscription>>;
+/// What is known of each user's stored subscription: absent from the map, nothing
+/// (guess); `None`, no item; `Some`, that state.
+type Known = HashMap<String, Option<Subscription>>;
 
 pub(super) async fn apply(
     store: &Store,
@@ -36,28 +41,21 @@ pub(super) async fn apply(
     users: &[String],
     budget: &Budget,
 ) -> Result<Applied, StoreError> {
-    if users.is_empty() {
-        return Ok(Applied::default());
-    }
     let pk = account_pk(&event.app, &event.account);
     let new = Subscription {
         subscribed,
         event_time: event.event_time,
         operator: operator.map(str::to_owned),
     };
-    let mut current = read(store, &pk, users, budget).await?;
+    let mut known = Known::new();
     let mut written = 0;
     for chunk in users.chunks(CHUNK) {
         let mut attempt = 0;
         loop {
-            let changed: Vec<&String> = chunk
-                .iter()
-                .filter(|u| new.supersedes(current.get(*u).and_then(Option::as_ref)))
-                .collect();
-            if changed.is_empty() {
+            let Some((actions, targets)) = transaction(store, event, &pk, &new, chunk, &known)?
+            else {
                 break;
-            }
-            let actions = transaction(store, event, &pk, &new, &changed, &current)?;
+            };
             attempt += 1;
             let sent = budget
                 .call(
@@ -68,33 +66,58 @@ pub(super) async fn apply(
                         .send(),
                 )
                 .await?;
-            match sent {
+            let err = match sent {
                 Ok(_) => {
-                    written += u32::try_from(changed.len()).unwrap_or(u32::MAX) + 1;
+                    written += u32::try_from(targets.len()).unwrap_or(u32::MAX) + 1;
                     break;
                 }
-                Err(e) => {
-                    if let Some(TransactWriteItemsError::TransactionCanceledException(tc)) =
-                        e.as_service_error()
-                    {
-                        let fatal = tc
-                            .cancellation_reasons()
-                            .iter()
-                            .filter_map(|r| r.code())
-                            .find(|c| *c != "None" && classify_code(Some(c)) == Failure::Fatal);
-                        if let Some(code) = fatal {
-                            return Err(StoreError::Fatal(format!(
-                                "transaction cancelled: {code}"
-                            )));
-                        }
-                        budget.backoff(attempt).await?;
-                    } else {
-                        budget.after_failure(e, attempt).await?;
-                    }
-                    // Whatever happened (a lost race, a conflict, a write that landed
-                    // unseen), the truth is in the table: read this chunk again.
-                    current.extend(read(store, &pk, chunk, budget).await?);
+                Err(e) => e,
+            };
+            let Some(TransactWriteItemsError::TransactionCanceledException(tc)) =
+                err.as_service_error()
+            else {
+                // Unknown outcome (a timeout may hide a write that landed): forget what
+                // we knew of this chunk and guess again.
+                for u in chunk {
+                    known.remove(u);
                 }
+                budget.after_failure(err, attempt).await?;
+                continue;
+            };
+            let mut lost_race = false;
+            for (reason, user) in tc.cancellation_reasons().iter().zip(&targets) {
+                match classify_code(reason.code()) {
+                    Failure::Condition => {
+                        let state = match reason.item() {
+                            Some(item) => Some(
+                                items::from_item::<SubscriptionItem>(item.clone())
+                                    .map_err(StoreError::Fatal)?
+                                    .to_state(),
+                            ),
+                            None => None,
+                        };
+                        known.insert((*user).clone(), state);
+                    }
+                    Failure::Transient => lost_race = true,
+                    Failure::Fatal if reason.code() == Some("None") => {}
+                    Failure::Fatal => {
+                        return Err(StoreError::Fatal(format!(
+                            "transaction cancelled: {}",
+                            reason.code().unwrap_or("unknown")
+                        )))
+                    }
+                }
+            }
+            // The counter update has no condition; a conflict there is transient too.
+            if let Some(r) = tc.cancellation_reasons().get(targets.len()) {
+                if classify_code(r.code()) == Failure::Transient {
+                    lost_race = true;
+                }
+            }
+            // A conflict, or a second wrong guess in a row (a race with another
+            // writer): back off before trying again.
+            if lost_race || attempt > 1 {
+                budget.backoff(attempt).await?;
             }
         }
     }
@@ -103,34 +126,51 @@ pub(super) async fn apply(
     })
 }
 
-/// The transaction for one chunk: a conditioned Put per changed subscription and the
-/// counter update on the account.
-fn transaction(
+/// The transaction for one chunk: a conditioned Put per subscription that may change,
+/// then the counter update. `None` when nothing in the chunk can change.
+fn transaction<'u>(
     store: &Store,
     event: &Event,
     pk: &str,
     new: &Subscription,
-    changed: &[&String],
-    current: &Current,
-) -> Result<Vec<TransactWriteItem>, StoreError> {
+    chunk: &'u [String],
+    known: &Known,
+) -> Result<Option<(Vec<TransactWriteItem>, Vec<&'u String>)>, StoreError> {
     let build = |e: aws_sdk_dynamodb::error::BuildError| StoreError::Fatal(e.to_string());
-    let mut actions = Vec::with_capacity(changed.len() + 1);
+    let mut actions = Vec::with_capacity(chunk.len() + 1);
+    let mut targets = Vec::with_capacity(chunk.len());
     let mut delta: i64 = 0;
-    for user in changed {
-        let old = current.get(*user).and_then(Option::as_ref);
-        delta += i64::from(new.subscribed) - i64::from(old.is_some_and(|o| o.subscribed));
-        let item = SubscriptionItem::new(&event.app, &event.account, user, new);
+    for user in chunk {
         let mut u = UpdateBuilder::new();
-        let condition = pinned_condition(&mut u, old);
+        let condition = match known.get(user) {
+            None => {
+                delta += if new.subscribed { 1 } else { -1 };
+                guessed_condition(&mut u, new)
+            }
+            Some(old) => {
+                if !new.supersedes(old.as_ref()) {
+                    continue;
+                }
+                let was = old.as_ref().is_some_and(|o| o.subscribed);
+                delta += i64::from(new.subscribed) - i64::from(was);
+                pinned_condition(&mut u, old.as_ref())
+            }
+        };
+        let item = SubscriptionItem::new(&event.app, &event.account, user, new);
         let put = Put::builder()
             .table_name(store.table())
             .set_item(Some(items::to_item(&item).map_err(StoreError::Fatal)?))
             .condition_expression(condition)
             .set_expression_attribute_names(Some(u.names))
             .set_expression_attribute_values((!u.values.is_empty()).then_some(u.values))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .build()
             .map_err(build)?;
         actions.push(TransactWriteItem::builder().put(put).build());
+        targets.push(user);
+    }
+    if targets.is_empty() {
+        return Ok(None);
     }
     let mut u = UpdateBuilder::new();
     u.set("entity", s(ENTITY_ACCOUNT))
@@ -146,10 +186,27 @@ fn transaction(
         .build()
         .map_err(build)?;
     actions.push(TransactWriteItem::builder().update(update).build());
-    Ok(actions)
+    Ok(Some((actions, targets)))
 }
 
-/// A condition that holds only while the item is exactly as it was read.
+/// The condition under which the new event changes the subscription's status, so the
+/// counter moves by exactly one: an add wins over an absent item or an older
+/// UNSUBSCRIBED; a delete wins over an older-or-equal SUBSCRIBED (ties go to delete).
+fn guessed_condition(u: &mut UpdateBuilder, new: &Subscription) -> String {
+    let st = u.name("status");
+    let et = u.name("event_time");
+    let t = u.value(n(new.event_time));
+    if new.subscribed {
+        let pk = u.name(PK);
+        let unsub = u.value(s("UNSUBSCRIBED"));
+        format!("attribute_not_exists({pk}) OR ({st} = {unsub} AND {et} < {t})")
+    } else {
+        let sub = u.value(s("SUBSCRIBED"));
+        format!("{st} = {sub} AND {et} <= {t}")
+    }
+}
+
+/// A condition that holds only while the item is exactly as it was seen.
 fn pinned_condition(u: &mut UpdateBuilder, old: Option<&Subscription>) -> String {
     let Some(old) = old else {
         let pk = u.name(PK);
@@ -168,82 +225,4 @@ fn pinned_condition(u: &mut UpdateBuilder, old: Option<&Subscription>) -> String
         }
     };
     format!("{et} = {et_v} AND {st} = {st_v} AND {op_cond}")
-}
-
-/// Reads the current subscriptions of `users` (strongly consistent).
-async fn read(
-    store: &Store,
-    pk: &str,
-    users: &[String],
-    budget: &Budget,
-) -> Result<Current, StoreError> {
-    let parts: Vec<Current> = futures_util::stream::iter(users.chunks(READ_CHUNK))
-        .map(|chunk| read_chunk(store, pk, chunk, budget))
-        .buffer_unordered(READ_CONCURRENCY)
-        .try_collect()
-        .await?;
-    Ok(parts.into_iter().flatten().collect())
-}
-
-async fn read_chunk(
-    store: &Store,
-    pk: &str,
-    users: &[String],
-    budget: &Budget,
-) -> Result<Current, StoreError> {
-    let mut current: Current = users.iter().map(|u| (u.clone(), None)).collect();
-    let by_sk: HashMap<String, &String> = users.iter().map(|u| (subscription_sk(u), u)).collect();
-    let mut keys: Vec<Item> = by_sk
-        .keys()
-        .map(|sk| items::key(pk.to_owned(), sk.clone()))
-        .collect();
-    let mut attempt = 0;
-    while !keys.is_empty() {
-        let request = KeysAndAttributes::builder()
-            .set_keys(Some(std::mem::take(&mut keys)))
-            .consistent_read(true)
-            .build()
-            .map_err(|e| StoreError::Fatal(e.to_string()))?;
-        let got = budget
-            .call(
-                store
-                    .client()
-                    .batch_get_item()
-                    .request_items(store.table(), request.clone())
-                    .send(),
-            )
-            .await?;
-        let mut out = match got {
-            Ok(out) => out,
-            Err(e) => {
-                attempt += 1;
-                budget.after_failure(e, attempt).await?;
-                keys = request.keys;
-                continue;
-            }
-        };
-        for item in out
-            .responses
-            .as_mut()
-            .and_then(|r| r.remove(store.table()))
-            .unwrap_or_default()
-        {
-            let sub: SubscriptionItem = items::from_item(item).map_err(StoreError::Fatal)?;
-            if let Some(user) = by_sk.get(&sub.sk) {
-                current.insert((*user).clone(), Some(sub.to_state()));
-            }
-        }
-        if let Some(left) = out
-            .unprocessed_keys
-            .as_mut()
-            .and_then(|u| u.remove(store.table()))
-        {
-            keys = left.keys;
-            if !keys.is_empty() {
-                attempt += 1;
-                budget.backoff(attempt).await?;
-            }
-        }
-    }
-    Ok(current)
 }
