@@ -126,6 +126,9 @@ pub(super) async fn apply(
     })
 }
 
+/// A chunk's transaction actions, and the users its Put actions write (in order).
+type Chunk<'u> = (Vec<TransactWriteItem>, Vec<&'u String>);
+
 /// The transaction for one chunk: a conditioned Put per subscription that may change,
 /// then the counter update. `None` when nothing in the chunk can change.
 fn transaction<'u>(
@@ -135,7 +138,7 @@ fn transaction<'u>(
     new: &Subscription,
     chunk: &'u [String],
     known: &Known,
-) -> Result<Option<(Vec<TransactWriteItem>, Vec<&'u String>)>, StoreError> {
+) -> Result<Option<Chunk<'u>>, StoreError> {
     let build = |e: aws_sdk_dynamodb::error::BuildError| StoreError::Fatal(e.to_string());
     let mut actions = Vec::with_capacity(chunk.len() + 1);
     let mut targets = Vec::with_capacity(chunk.len());
