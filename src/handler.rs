@@ -125,6 +125,8 @@ pub struct App {
     pub store: Store,
     pub clock: Clock,
     pub budget: Duration,
+    /// Where EMF metrics are flushed after each invocation (stdout); `None`: no metrics.
+    pub metrics: Option<&'static metrics_cloudwatch_embedded::Collector>,
 }
 
 impl App {
@@ -134,6 +136,7 @@ impl App {
             store,
             clock: system_clock(),
             budget: DEFAULT_BUDGET,
+            metrics: None,
         }
     }
 
@@ -157,7 +160,13 @@ impl App {
         if payload.request_context.request_id.is_none() {
             payload.request_context.request_id = Some(event.context.request_id);
         }
-        Ok(self.handle(payload, budget).await)
+        let response = self.handle(payload, budget).await;
+        if let Some(collector) = self.metrics {
+            if let Err(e) = collector.flush(std::io::stdout().lock()) {
+                tracing::warn!(error = %e, "metrics flush failed");
+            }
+        }
+        Ok(response)
     }
 
     /// Handles one event within `budget`, and logs one line about it.
@@ -166,6 +175,17 @@ impl App {
         let budget = Budget::until(started + budget);
         let mut seen = Seen::default();
         let (reply, outcome, reason, written) = self.respond(&event, &budget, &mut seen).await;
+        let duration = started.elapsed();
+        crate::telemetry::record(&crate::telemetry::RequestMetrics {
+            command: seen.command.as_deref(),
+            outcome,
+            reason,
+            status: reply.status,
+            duration,
+            dynamodb_time: budget.dynamodb_time(),
+            dynamodb_requests: budget.requests(),
+            dynamodb_retries: budget.retries(),
+        });
         tracing::info!(
             request_id = event.request_context.request_id.as_deref().unwrap_or(""),
             command = seen.command.as_deref().unwrap_or(""),
@@ -173,7 +193,7 @@ impl App {
             outcome,
             reason,
             status = reply.status,
-            duration_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+            duration_us = u64::try_from(duration.as_micros()).unwrap_or(u64::MAX),
             items_written = written,
             ddb_requests = budget.requests(),
             ddb_retries = budget.retries(),

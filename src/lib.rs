@@ -6,9 +6,11 @@
 //! - [`store`]: the DynamoDB table and the writes; no HTTP.
 //! - [`handler`]: the adapter from API Gateway / function URL events to the two.
 //! - [`config`]: the environment.
+//! - [`telemetry`]: CloudWatch metrics (EMF) on the log stream.
 
 pub mod config;
 pub mod handler;
 pub mod protocol;
 pub mod state;
 pub mod store;
+pub mod telemetry;

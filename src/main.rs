@@ -19,7 +19,8 @@ async fn main() -> Result<(), Error> {
     };
     let sdk = aws_config::load_from_env().await;
     let store = Store::new(client_from(&sdk), config.table_name.clone());
-    let app = App::new(config, store);
+    let mut app = App::new(config, store);
+    app.metrics = oa_webhook::telemetry::install();
     let app = &app;
     run(service_fn(move |event: LambdaEvent<ApiEvent>| async move {
         app.handle_lambda(event).await

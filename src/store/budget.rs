@@ -83,6 +83,8 @@ pub struct Budget {
     deadline: Instant,
     requests: AtomicU32,
     retries: AtomicU32,
+    /// Microseconds spent waiting on DynamoDB calls.
+    waited_us: std::sync::atomic::AtomicU64,
 }
 
 const BACKOFF_BASE: Duration = Duration::from_millis(10);
@@ -94,6 +96,7 @@ impl Budget {
             deadline,
             requests: AtomicU32::new(0),
             retries: AtomicU32::new(0),
+            waited_us: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -104,6 +107,11 @@ impl Budget {
     /// DynamoDB requests sent (SDK-level retries of one call count once).
     pub fn requests(&self) -> u32 {
         self.requests.load(Ordering::Relaxed)
+    }
+
+    /// Time spent waiting on DynamoDB calls (concurrent calls add up).
+    pub fn dynamodb_time(&self) -> Duration {
+        Duration::from_micros(self.waited_us.load(Ordering::Relaxed))
     }
 
     /// Retries decided here (conflicts, lost races, transient failures).
@@ -122,9 +130,11 @@ impl Budget {
             return Err(StoreError::Budget);
         }
         self.requests.fetch_add(1, Ordering::Relaxed);
-        tokio::time::timeout_at(self.deadline, fut)
-            .await
-            .map_err(|_| StoreError::Budget)
+        let started = Instant::now();
+        let out = tokio::time::timeout_at(self.deadline, fut).await;
+        let waited = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.waited_us.fetch_add(waited, Ordering::Relaxed);
+        out.map_err(|_| StoreError::Budget)
     }
 
     /// Sleeps before retry number `attempt` (1-based): full jitter over a capped
