@@ -2,7 +2,7 @@
 //! request lines (no API calls): `metrics_cloudwatch_embedded` behind the `metrics`
 //! facade, flushed after every invocation.
 //!
-//! Metrics (namespace [`NAMESPACE`]):
+//! Metrics (namespace [`NAMESPACE`], every one with a `FunctionName` dimension):
 //! - `requests` by `command` and `outcome`; `requests_total` and `server_errors` with no
 //!   dimension (what the 5xx-rate alarm divides);
 //! - `rejections` by `reason`;
@@ -16,10 +16,26 @@ use std::time::Duration;
 
 pub const NAMESPACE: &str = "OaWebhook";
 
+/// Every metric name this module emits (`template.yaml`'s alarms may use only these).
+pub const METRIC_NAMES: &[&str] = &[
+    "requests",
+    "requests_total",
+    "server_errors",
+    "rejections",
+    "duration",
+    "dynamodb_time",
+    "dynamodb_requests",
+    "dynamodb_retries",
+];
+
 /// Installs the global EMF collector once per process.
 pub fn install() -> Option<&'static Collector> {
-    let collector = metrics_cloudwatch_embedded::Builder::new()
-        .cloudwatch_namespace(NAMESPACE)
+    let mut builder = metrics_cloudwatch_embedded::Builder::new().cloudwatch_namespace(NAMESPACE);
+    // Every metric carries the function's name, so two deployments never mix.
+    if let Ok(name) = std::env::var("AWS_LAMBDA_FUNCTION_NAME") {
+        builder = builder.with_dimension("FunctionName", name);
+    }
+    let collector = builder
         .init()
         .map_err(|e| tracing::warn!(error = %e, "metrics disabled"))
         .ok()?;

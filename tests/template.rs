@@ -202,3 +202,38 @@ async fn the_policy_covers_exactly_what_the_code_sends() {
         "operations sent: {sent:?}"
     );
 }
+
+/// The alarms watch metrics the function really emits, with the dimension it sets.
+#[test]
+fn alarms_use_emitted_metrics() {
+    let t = template();
+    let resources = t["Resources"].as_mapping().expect("resources");
+    let mut ours = 0;
+    for (_, r) in resources {
+        if r["Type"] != "AWS::CloudWatch::Alarm" {
+            continue;
+        }
+        let p = &r["Properties"];
+        let mut stats: Vec<&Yaml> = Vec::new();
+        if let Some(ms) = p["Metrics"].as_sequence() {
+            stats.extend(ms.iter().map(|m| &m["MetricStat"]["Metric"]));
+        } else {
+            stats.push(p);
+        }
+        for m in stats {
+            if m["Namespace"] == oa_webhook::telemetry::NAMESPACE {
+                ours += 1;
+                let name = m["MetricName"].as_str().expect("metric name");
+                assert!(
+                    oa_webhook::telemetry::METRIC_NAMES.contains(&name),
+                    "alarm on {name}, which the function does not emit"
+                );
+                assert_eq!(m["Dimensions"][0]["Name"], "FunctionName");
+            }
+        }
+    }
+    assert!(
+        ours >= 2,
+        "the 5xx-rate alarm reads the function's own metrics"
+    );
+}
