@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's whole check, as CI runs it (`make test`, `.ci/run`):
 # lint the SAM template, rustfmt, clippy, then every Rust test against a DynamoDB Local of
-# its own on a free port, which is stopped on every exit path.
+# its own on a free port, which is stopped on every exit path; then a 30 s fuzz smoke
+# (FUZZ_SMOKE_SECONDS=).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
@@ -40,3 +41,5 @@ step cfn-lint template.yaml -a cfn_lint_serverless.rules
 step cargo fmt --all -- --check
 step cargo clippy --all-targets -- -D warnings
 step cargo test --all-targets
+# A short run of the coverage-guided fuzzer over the request-to-reply path (fuzz/README.md).
+step scripts/fuzz.sh "${FUZZ_SMOKE_SECONDS:-30}"
