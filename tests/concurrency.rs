@@ -1,5 +1,6 @@
 //! Many writers on one account at once (eight in flight, as in the property test): the
-//! counter never loses an update, and every event is acknowledged.
+//! counter never loses an update. An event answered 503 (the budget ran out under
+//! contention) is redelivered, as the Chat backend does with retries on.
 
 mod common;
 
@@ -35,15 +36,37 @@ async fn concurrent_adds_and_deletes_on_one_account_keep_the_count_exact() {
     }
     rng.shuffle(&mut events);
     let replies: Vec<_> = futures_util::stream::iter(events)
-        .map(|(cmd, body)| f.after(cmd, body))
+        .map(|(cmd, body)| {
+            let f = &f;
+            async move { (f.after(cmd, body.clone()).await, (cmd, body)) }
+        })
         .buffer_unordered(8)
         .collect()
         .await;
-    let failed = replies.iter().filter(|r| r.status_code != 200).count();
-    assert_eq!(
-        failed,
-        0,
-        "{failed} of {} concurrent events failed",
+    // A 5xx means "not acknowledged": the sender redelivers it (contract row 12), and the
+    // redelivery must repair whatever the failed attempt left. Anything else must be OK.
+    let mut redelivered = 0;
+    for (r, (cmd, body)) in &replies {
+        if r.status_code == 200 {
+            continue;
+        }
+        assert!(
+            r.status_code >= 500,
+            "only budget failures may happen: {}",
+            r.body
+        );
+        redelivered += 1;
+        let mut again = f.after(cmd, body.clone()).await;
+        for _ in 0..5 {
+            if again.status_code == 200 {
+                break;
+            }
+            again = f.after(cmd, body.clone()).await;
+        }
+        assert_ok(&again);
+    }
+    println!(
+        "{redelivered} of {} events answered 503 under contention and were redelivered",
         replies.len()
     );
     let items = f.dump().await;
