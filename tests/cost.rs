@@ -3,66 +3,26 @@
 
 mod common;
 
-use aws_sdk_dynamodb::config::interceptors::BeforeSerializationInterceptorContextRef;
-use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
-use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use common::*;
 use oa_webhook::handler::App;
-use oa_webhook::store::Store;
 use serde_json::{json, Value};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-
-/// Counts the requests a client sends, and remembers their operation names.
-#[derive(Debug, Default, Clone)]
-struct Counter {
-    n: Arc<AtomicUsize>,
-    ops: Arc<Mutex<Vec<String>>>,
-}
-
-impl Intercept for Counter {
-    fn name(&self) -> &'static str {
-        "Counter"
-    }
-    fn read_before_serialization(
-        &self,
-        _context: &BeforeSerializationInterceptorContextRef<'_>,
-        _rc: &RuntimeComponents,
-        cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        self.n.fetch_add(1, Ordering::SeqCst);
-        if let (Some(m), Ok(mut ops)) = (cfg.load::<Metadata>(), self.ops.lock()) {
-            ops.push(m.name().to_owned());
-        }
-        Ok(())
-    }
-}
+use std::sync::atomic::Ordering;
 
 struct Metered {
     app: App,
-    counter: Counter,
+    counter: OpRecorder,
 }
 
 impl Metered {
     async fn new() -> Metered {
-        let counter = Counter::default();
-        let base = client().await;
-        let table = fresh_table(&base).await;
-        let client = aws_sdk_dynamodb::Client::from_conf(
-            base.config()
-                .to_builder()
-                .interceptor(counter.clone())
-                .build(),
-        );
-        let mut app = App::new(config(&table, None), Store::new(client, table));
-        app.clock = Arc::new(|| NOW);
+        let counter = OpRecorder::default();
+        let app = counter.app().await;
         Metered { app, counter }
     }
 
     /// Sends one event; returns the requests it took and their operations.
     async fn requests(&self, command: &str, mut body: Value) -> (usize, Vec<String>) {
-        let before = self.counter.n.load(Ordering::SeqCst);
+        let before = self.counter.count.load(Ordering::SeqCst);
         if let Ok(mut ops) = self.counter.ops.lock() {
             ops.clear();
         }
@@ -81,7 +41,7 @@ impl Metered {
             .lock()
             .map(|o| o.clone())
             .unwrap_or_default();
-        (self.counter.n.load(Ordering::SeqCst) - before, ops)
+        (self.counter.count.load(Ordering::SeqCst) - before, ops)
     }
 }
 

@@ -6,7 +6,6 @@ mod common;
 
 use common::*;
 use oa_webhook::handler::App;
-use oa_webhook::store::Store;
 use serde_json::json;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -243,20 +242,9 @@ async fn row8_other_products_are_acknowledged_and_ignored() {
     }
 }
 
-/// A store whose endpoint refuses connections: any I/O would fail the request.
+/// A store whose endpoint refuses connections (port 9): any I/O would fail the request.
 async fn app_without_database(token: Option<&str>) -> App {
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url("http://127.0.0.1:9")
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "test", "test", None, None, "tests",
-        ))
-        .load()
-        .await;
-    let store = Store::new(oa_webhook::store::client_from(&sdk), "unreachable");
-    let mut app = App::new(config("unreachable", token), store);
-    app.clock = Arc::new(|| NOW);
-    app
+    app_at("http://127.0.0.1:9", "unreachable", token).await
 }
 
 #[tokio::test]

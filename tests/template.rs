@@ -3,16 +3,10 @@
 
 mod common;
 
-use aws_sdk_dynamodb::config::interceptors::BeforeSerializationInterceptorContextRef;
-use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
-use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use common::*;
-use oa_webhook::handler::App;
-use oa_webhook::store::{schema, Store};
+use oa_webhook::store::schema;
 use serde_yaml::Value as Yaml;
 use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex};
 
 fn template() -> Yaml {
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/template.yaml"))
@@ -125,46 +119,12 @@ fn policy_is_least_privilege() {
     }
 }
 
-/// Records the name of every operation a client sends.
-#[derive(Debug, Default, Clone)]
-struct Recorder(Arc<Mutex<BTreeSet<String>>>);
-
-impl Intercept for Recorder {
-    fn name(&self) -> &'static str {
-        "Recorder"
-    }
-    fn read_before_serialization(
-        &self,
-        _context: &BeforeSerializationInterceptorContextRef<'_>,
-        _rc: &RuntimeComponents,
-        cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        let m = cfg
-            .load::<Metadata>()
-            .ok_or("operation metadata missing from the config bag")?;
-        self.0
-            .lock()
-            .map_err(|_| "poisoned")?
-            .insert(m.name().to_owned());
-        Ok(())
-    }
-}
-
 /// Runs every sample event plus the conflict-prone paths through an app whose client
 /// records its operations, and holds them to the policy.
 #[tokio::test]
 async fn the_policy_covers_exactly_what_the_code_sends() {
-    let recorder = Recorder::default();
-    let base = client().await;
-    let recorded = aws_sdk_dynamodb::Client::from_conf(
-        base.config()
-            .to_builder()
-            .interceptor(recorder.clone())
-            .build(),
-    );
-    let table = fresh_table(&base).await;
-    let mut app = App::new(config(&table, None), Store::new(recorded, table));
-    app.clock = Arc::new(|| NOW);
+    let recorder = OpRecorder::default();
+    let app = recorder.app().await;
     let mut files: Vec<_> = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/events"))
         .expect("events/")
         .map(|e| e.expect("entry").path())
@@ -178,7 +138,7 @@ async fn the_policy_covers_exactly_what_the_code_sends() {
             .await;
         assert_ok(&r);
     }
-    let sent = recorder.0.lock().expect("lock").clone();
+    let sent: BTreeSet<String> = recorder.ops.lock().expect("lock").iter().cloned().collect();
     // Map operations to the IAM actions that authorize them.
     let mut needed = BTreeSet::new();
     for op in &sent {

@@ -32,8 +32,13 @@ pub fn endpoint() -> String {
 
 /// An SDK config pointing at DynamoDB Local, with dummy credentials.
 pub async fn sdk_config() -> aws_config::SdkConfig {
+    sdk_config_at(&endpoint()).await
+}
+
+/// An SDK config pointing at any endpoint, with dummy credentials.
+pub async fn sdk_config_at(endpoint: &str) -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(endpoint())
+        .endpoint_url(endpoint)
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
             "test", "test", None, None, "tests",
@@ -68,6 +73,77 @@ pub async fn fresh_table(client: &Client) -> String {
     }
     let _ = client;
     name
+}
+
+/// An app whose store talks to `endpoint` (configured as the function configures it),
+/// with the clock at [`NOW`].
+pub async fn app_at(endpoint: &str, table: &str, token: Option<&str>) -> App {
+    let store = Store::new(client_from(&sdk_config_at(endpoint).await), table);
+    let mut app = App::new(config(table, token), store);
+    app.clock = Arc::new(|| NOW);
+    app
+}
+
+/// A local TCP endpoint that accepts connections and never answers. Abort the handle
+/// when done.
+pub async fn silent_endpoint() -> (String, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind a local port");
+    let addr = listener.local_addr().expect("local address");
+    let holder = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((sock, _)) = listener.accept().await {
+            held.push(sock); // keep open, never reply
+        }
+    });
+    (format!("http://{addr}"), holder)
+}
+
+/// An SDK interceptor that counts the requests a client sends and records their
+/// operation names.
+#[derive(Debug, Default, Clone)]
+pub struct OpRecorder {
+    pub count: Arc<std::sync::atomic::AtomicUsize>,
+    pub ops: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl aws_sdk_dynamodb::config::Intercept for OpRecorder {
+    fn name(&self) -> &'static str {
+        "OpRecorder"
+    }
+    fn read_before_serialization(
+        &self,
+        _context: &aws_sdk_dynamodb::config::interceptors::BeforeSerializationInterceptorContextRef<
+            '_,
+        >,
+        _rc: &aws_sdk_dynamodb::config::RuntimeComponents,
+        cfg: &mut aws_sdk_dynamodb::config::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        use aws_smithy_runtime_api::client::orchestrator::Metadata;
+        self.count.fetch_add(1, Ordering::SeqCst);
+        let m = cfg
+            .load::<Metadata>()
+            .ok_or("operation metadata missing from the config bag")?;
+        self.ops
+            .lock()
+            .map_err(|_| "poisoned")?
+            .push(m.name().to_owned());
+        Ok(())
+    }
+}
+
+impl OpRecorder {
+    /// An app on a fresh table whose client records through this interceptor.
+    pub async fn app(&self) -> App {
+        let base = client().await;
+        let table = fresh_table(&base).await;
+        let recorded =
+            Client::from_conf(base.config().to_builder().interceptor(self.clone()).build());
+        let mut app = App::new(config(&table, None), Store::new(recorded, table));
+        app.clock = Arc::new(|| NOW);
+        app
+    }
 }
 
 pub fn config(table: &str, token: Option<&str>) -> Config {
