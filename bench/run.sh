@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# `make bench`: builds the release binary, the benches and the deployable zip, runs the
+# criterion benches (no I/O) and the release binary through a Lambda Runtime API
+# emulator against a DynamoDB Local of its own, and prints one table (issue #4).
+#
+#   bench/run.sh
+#
+# Environment (all optional):
+#   BENCH_ZIP        arm64 (default): the zip as deployed (cargo lambda build --arm64, needs
+#                    ziglang: installed into .tools/venv); x86_64: cargo lambda build for
+#                    x86-64; none: skip the zip build
+#   BENCH_QUICK=1    smaller event counts (a smoke run; the figures are noisier)
+#   BENCH_CREATES, BENCH_ADD100, BENCH_TOTAL, BENCH_BARE, BENCH_COLD_RUNS, BENCH_INSTANCES,
+#   BENCH_LOG_LEVEL  passed to benches/lambda.rs (see its header)
+#   BENCH_CRITERION=0  skip the criterion benches (the table then has no no-I/O rows)
+#
+# Output: the table on stdout, also in target/bench/table.md; the raw figures in
+# target/bench/*.json; logs of the builds and runs in target/bench/*.log.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+OUT=$ROOT/target/bench
+mkdir -p "$OUT" "$ROOT/.run"
+ZIP_ARCH=${BENCH_ZIP:-arm64}
+log() { printf 'bench: %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+# Runs a step with its output in a log file; shows the log's tail if it fails.
+step() { # NAME LOGFILE CMD...
+    local name=$1 logf=$2 t0 rc=0
+    shift 2
+    t0=$(date +%s)
+    log "$name ..."
+    "$@" >"$logf" 2>&1 || rc=$?
+    if ((rc != 0)); then
+        log "$name failed (exit $rc); last lines of $logf:"
+        tail -n 40 "$logf" >&2
+        return "$rc"
+    fi
+    log "$name done in $(($(date +%s) - t0)) s"
+}
+
+if [[ ${BENCH_QUICK:-} == 1 ]]; then
+    export BENCH_CREATES=${BENCH_CREATES:-600} BENCH_ADD100=${BENCH_ADD100:-100}
+    export BENCH_TOTAL=${BENCH_TOTAL:-2000} BENCH_BARE=${BENCH_BARE:-500}
+    export BENCH_COLD_RUNS=${BENCH_COLD_RUNS:-3}
+fi
+
+# ---- tools ------------------------------------------------------------------------------
+parts=(ddb python)
+[[ $ZIP_ARCH == arm64 ]] && parts+=(zig)
+scripts/tools.sh "${parts[@]}"
+
+# ---- builds (all before any measuring, so that no compiler runs beside it) --------------
+step "cargo build --release" "$OUT/build-release.log" cargo build --release --bin oa-webhook
+step "cargo bench --no-run" "$OUT/build-benches.log" \
+    cargo bench --no-run --bench protocol --bench lambda
+
+zip_note=""
+zip_file=""
+build_zip() { # ARCH-FLAG
+    rm -rf "$OUT/lambda"
+    PATH="$ROOT/.tools/venv/bin:$PATH" .tools/venv/bin/cargo-lambda lambda build --release \
+        "$1" --bin oa-webhook --output-format zip --lambda-dir "$OUT/lambda"
+}
+case $ZIP_ARCH in
+arm64)
+    if step "cargo lambda build --release --arm64" "$OUT/build-zip.log" build_zip --arm64; then
+        zip_note="arm64 (aarch64-unknown-linux-gnu), cargo lambda build --release --arm64"
+    else
+        log "the arm64 build failed; building the zip for x86-64 instead"
+        step "cargo lambda build --release --x86-64" "$OUT/build-zip.log" build_zip --x86-64
+        zip_note="x86-64 ONLY: the arm64 build failed (see target/bench/build-zip.log)"
+    fi
+    ;;
+x86_64)
+    step "cargo lambda build --release --x86-64" "$OUT/build-zip.log" build_zip --x86-64
+    zip_note="x86-64 (BENCH_ZIP=x86_64), not the arm64 artifact the target is for"
+    ;;
+none) zip_note="not built (BENCH_ZIP=none)" ;;
+*) die "BENCH_ZIP must be arm64, x86_64 or none" ;;
+esac
+[[ $ZIP_ARCH == none ]] || zip_file=$(find "$OUT/lambda" -name '*.zip' | head -n1)
+
+# ---- sizes ------------------------------------------------------------------------------
+bin=$ROOT/target/release/oa-webhook
+python3 - "$bin" "$zip_file" "$zip_note" "$OUT/sizes.json" <<'EOF'
+import io, json, os, sys, zipfile
+binary, zip_file, note, out = sys.argv[1:5]
+# The x86-64 release binary zipped the way cargo lambda zips (deflate, as `bootstrap`).
+buf = io.BytesIO()
+with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+    z.write(binary, "bootstrap")
+sizes = {
+    "binary": binary,
+    "binary_bytes": os.path.getsize(binary),
+    "binary_zip_bytes": len(buf.getvalue()),
+    "zip": zip_file or None,
+    "zip_bytes": os.path.getsize(zip_file) if zip_file else None,
+    "zip_note": note,
+}
+if zip_file:
+    with zipfile.ZipFile(zip_file) as z:
+        sizes["zip_unpacked_bytes"] = sum(i.file_size for i in z.infolist())
+json.dump(sizes, open(out, "w"), indent=2)
+EOF
+
+# ---- criterion (no I/O) -----------------------------------------------------------------
+if [[ ${BENCH_CRITERION:-1} != 0 ]]; then
+    step "criterion benches (benches/protocol.rs)" "$OUT/criterion.log" \
+        cargo bench --bench protocol
+fi
+
+# ---- the release binary against DynamoDB Local ------------------------------------------
+export DDB_STATE_DIR=$ROOT/.run/bench
+cleanup() { scripts/ddb-local.sh stop || true; }
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+endpoint=$(scripts/ddb-local.sh start)
+
+unset AWS_PROFILE AWS_SESSION_TOKEN AWS_DEFAULT_PROFILE AWS_CONFIG_FILE AWS_SHARED_CREDENTIALS_FILE
+export AWS_ENDPOINT_URL_DYNAMODB=$endpoint
+export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
+export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
+export AWS_EC2_METADATA_DISABLED=true
+export BENCH_BIN=$bin BENCH_OUT=$OUT/lambda.json
+rm -f "$BENCH_OUT"
+step "release binary via the Runtime API emulator (benches/lambda.rs)" "$OUT/lambda.log" \
+    cargo bench --bench lambda
+
+# ---- the table --------------------------------------------------------------------------
+python3 bench/report.py "$ROOT" | tee "$OUT/table.md"
