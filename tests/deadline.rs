@@ -5,7 +5,6 @@
 mod common;
 
 use common::*;
-use oa_webhook::handler::{ApiResponse, App};
 use serde_json::json;
 use std::time::{Duration, Instant};
 
@@ -30,27 +29,6 @@ fn add_body() -> String {
         "EventTime": 1670574414123u64
     })
     .to_string()
-}
-
-async fn timed(app: &App, command: &str, body: &str, budget: Duration) -> (ApiResponse, Duration) {
-    let started = Instant::now();
-    let r = app
-        .handle(http_event("POST", &query_for(command), body), budget)
-        .await;
-    (r, started.elapsed())
-}
-
-fn assert_failed_cleanly(r: &ApiResponse, what: &str) {
-    let info = assert_fail(r, r.status_code);
-    assert!(
-        r.status_code >= 500,
-        "{what}: expected 5xx, got {}",
-        r.status_code
-    );
-    assert!(
-        !info.contains("127.0.0.1") && !info.to_lowercase().contains("timeout"),
-        "{what}: {info}"
-    );
 }
 
 /// A listener that accepts connections and never answers: the reply still comes

@@ -20,12 +20,12 @@ use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::http::{Response as HttpResponse, StatusCode};
 use aws_smithy_types::body::SdkBody;
 use common::*;
-use oa_webhook::handler::{ApiResponse, App};
+use oa_webhook::handler::App;
 use oa_webhook::store::{configure, Store};
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const ADD: &str = "OfficialAccount.CallbackAfterAddSubscriber";
 const CREATE: &str = "OfficialAccount.CallbackAfterCreateOfficialAccount";
@@ -128,30 +128,6 @@ fn create_body() -> String {
         "EventTime": 1670574414123u64
     })
     .to_string()
-}
-
-async fn timed(app: &App, command: &str, body: &str, budget: Duration) -> (ApiResponse, Duration) {
-    let started = Instant::now();
-    let r = app
-        .handle(http_event("POST", &query_for(command), body), budget)
-        .await;
-    (r, started.elapsed())
-}
-
-fn assert_failed_cleanly(r: &ApiResponse, what: &str) {
-    let v = envelope(r);
-    assert!(
-        (500..600).contains(&r.status_code),
-        "{what}: expected FAIL 5xx, got {} {v}",
-        r.status_code
-    );
-    let info = v["ErrorInfo"].as_str().unwrap_or_default();
-    for leak in ["injected", "Exception", "Throttl", "dynamodb", "Validation"] {
-        assert!(
-            !info.contains(leak),
-            "{what}: ErrorInfo leaks internals: {info}"
-        );
-    }
 }
 
 /// Transaction faults on the first, a middle and the last transaction of a

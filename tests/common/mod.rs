@@ -323,3 +323,43 @@ pub fn attr_json(v: &AttributeValue) -> Value {
         other => json!(format!("{other:?}")),
     }
 }
+
+/// Sends one HTTP API event to `app` within `budget`; returns the reply and how long it took.
+pub async fn timed(
+    app: &App,
+    command: &str,
+    body: &str,
+    budget: Duration,
+) -> (ApiResponse, Duration) {
+    let started = std::time::Instant::now();
+    let r = app
+        .handle(http_event("POST", &query_for(command), body), budget)
+        .await;
+    (r, started.elapsed())
+}
+
+/// A FAIL 5xx with a well-formed envelope whose ErrorInfo shows no internals.
+pub fn assert_failed_cleanly(r: &ApiResponse, what: &str) {
+    let v = envelope(r);
+    assert!(
+        (500..600).contains(&r.status_code),
+        "{what}: expected FAIL 5xx, got {} {v}",
+        r.status_code
+    );
+    let info = v["ErrorInfo"].as_str().unwrap_or_default();
+    assert!(!info.is_empty(), "{what}: FAIL replies say what is wrong");
+    for leak in [
+        "injected",
+        "Exception",
+        "Throttl",
+        "dynamodb",
+        "Validation",
+        "127.0.0.1",
+    ] {
+        assert!(
+            !info.contains(leak),
+            "{what}: ErrorInfo leaks internals: {info}"
+        );
+    }
+    assert!(!info.to_lowercase().contains("timeout"), "{what}: {info}");
+}
