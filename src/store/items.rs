@@ -229,23 +229,36 @@ pub fn from_item<'a, T: Deserialize<'a>>(item: Item) -> Result<T, String> {
     serde_dynamo::from_item(item).map_err(|e| e.to_string())
 }
 
-/// Builds `SET #n0 = :v0, ... REMOVE #r0, ...` for `set` and the `remove` attributes
-/// that `set` lacks, with every name behind a placeholder (several of ours are DynamoDB
-/// reserved words: `name`, `status`, ...).
+/// Builds `SET #a0 = :v0, ... REMOVE #a1, ... ADD #a2 :v1` for `set` and the `remove`
+/// attributes that `set` lacks, with every name behind a placeholder (several of ours are
+/// DynamoDB reserved words: `name`, `status`, ...).
+///
+/// Built for every write, so it keeps to a few allocations: the clauses are appended to
+/// three strings, and a name's placeholder is found by its position in `attrs`.
 pub struct UpdateBuilder {
-    sets: Vec<String>,
-    removes: Vec<String>,
-    adds: Vec<String>,
+    sets: String,
+    removes: String,
+    adds: String,
+    /// Attribute names in placeholder order: `attrs[i]` is `#a{i}`.
+    attrs: Vec<String>,
     pub names: HashMap<String, String>,
     pub values: HashMap<String, AttributeValue>,
+}
+
+/// Appends `, ` unless `clause` is empty.
+fn separate(clause: &mut String) {
+    if !clause.is_empty() {
+        clause.push_str(", ");
+    }
 }
 
 impl UpdateBuilder {
     pub fn new() -> Self {
         UpdateBuilder {
-            sets: Vec::new(),
-            removes: Vec::new(),
-            adds: Vec::new(),
+            sets: String::new(),
+            removes: String::new(),
+            adds: String::new(),
+            attrs: Vec::new(),
             names: HashMap::new(),
             values: HashMap::new(),
         }
@@ -253,10 +266,11 @@ impl UpdateBuilder {
 
     /// A placeholder for an attribute name.
     pub fn name(&mut self, attr: &str) -> String {
-        if let Some((ph, _)) = self.names.iter().find(|(_, a)| a.as_str() == attr) {
-            return ph.clone();
+        if let Some(i) = self.attrs.iter().position(|a| a == attr) {
+            return format!("#a{i}");
         }
-        let ph = format!("#a{}", self.names.len());
+        let ph = format!("#a{}", self.attrs.len());
+        self.attrs.push(attr.to_owned());
         self.names.insert(ph.clone(), attr.to_owned());
         ph
     }
@@ -271,27 +285,37 @@ impl UpdateBuilder {
     pub fn set(&mut self, attr: &str, v: AttributeValue) -> &mut Self {
         let n = self.name(attr);
         let v = self.value(v);
-        self.sets.push(format!("{n} = {v}"));
+        separate(&mut self.sets);
+        for part in [n.as_str(), " = ", v.as_str()] {
+            self.sets.push_str(part);
+        }
         self
     }
 
     pub fn set_if_absent(&mut self, attr: &str, v: AttributeValue) -> &mut Self {
         let n = self.name(attr);
         let v = self.value(v);
-        self.sets.push(format!("{n} = if_not_exists({n}, {v})"));
+        separate(&mut self.sets);
+        for part in [n.as_str(), " = if_not_exists(", &n, ", ", &v, ")"] {
+            self.sets.push_str(part);
+        }
         self
     }
 
     pub fn add(&mut self, attr: &str, v: AttributeValue) -> &mut Self {
         let n = self.name(attr);
         let v = self.value(v);
-        self.adds.push(format!("{n} {v}"));
+        separate(&mut self.adds);
+        for part in [n.as_str(), " ", &v] {
+            self.adds.push_str(part);
+        }
         self
     }
 
     pub fn remove(&mut self, attr: &str) -> &mut Self {
         let n = self.name(attr);
-        self.removes.push(n);
+        separate(&mut self.removes);
+        self.removes.push_str(&n);
         self
     }
 
@@ -303,7 +327,7 @@ impl UpdateBuilder {
             }
         }
         let mut attrs: Vec<(String, AttributeValue)> = item.into_iter().collect();
-        attrs.sort_by(|a, b| a.0.cmp(&b.0));
+        attrs.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         for (k, v) in attrs {
             self.set(&k, v);
         }
@@ -311,17 +335,23 @@ impl UpdateBuilder {
     }
 
     pub fn expression(&self) -> String {
-        let mut parts = Vec::new();
-        if !self.sets.is_empty() {
-            parts.push(format!("SET {}", self.sets.join(", ")));
+        let mut out =
+            String::with_capacity(self.sets.len() + self.removes.len() + self.adds.len() + 16);
+        for (keyword, clause) in [
+            ("SET ", &self.sets),
+            ("REMOVE ", &self.removes),
+            ("ADD ", &self.adds),
+        ] {
+            if clause.is_empty() {
+                continue;
+            }
+            if !out.is_empty() {
+                out.push(' ');
+            }
+            out.push_str(keyword);
+            out.push_str(clause);
         }
-        if !self.removes.is_empty() {
-            parts.push(format!("REMOVE {}", self.removes.join(", ")));
-        }
-        if !self.adds.is_empty() {
-            parts.push(format!("ADD {}", self.adds.join(", ")));
-        }
-        parts.join(" ")
+        out
     }
 }
 
@@ -341,4 +371,39 @@ pub fn s(v: impl Into<String>) -> AttributeValue {
 
 pub fn key(pk: String, sk: String) -> Item {
     HashMap::from([(PK.to_owned(), s(pk)), (SK.to_owned(), s(sk))])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn update_expression_names_each_attribute_once() {
+        let mut u = UpdateBuilder::new();
+        u.set("name", s("a"))
+            .set_if_absent("subscriber_count", n(0))
+            .remove("status")
+            .add("subscriber_count", n(2))
+            .remove("owner_account");
+        assert_eq!(
+            u.expression(),
+            "SET #a0 = :v0, #a1 = if_not_exists(#a1, :v1) REMOVE #a2, #a3 ADD #a1 :v2"
+        );
+        assert_eq!(u.name("status"), "#a2");
+        assert_eq!(u.names.len(), 4);
+        assert_eq!(u.names["#a1"], "subscriber_count");
+        assert_eq!(u.values[":v2"], n(2));
+        assert_eq!(UpdateBuilder::new().expression(), "");
+    }
+
+    #[test]
+    fn set_item_sets_sorted_attributes_and_removes_missing_optional_ones() {
+        let item = Item::from([("b".to_owned(), s("1")), ("a".to_owned(), s("2"))]);
+        let mut u = UpdateBuilder::new();
+        u.set_item(item, &["a", "z"]);
+        assert_eq!(u.expression(), "SET #a1 = :v0, #a2 = :v1 REMOVE #a0");
+        assert_eq!(u.names["#a0"], "z");
+        assert_eq!(u.names["#a1"], "a");
+        assert_eq!(u.values[":v0"], s("2"));
+    }
 }

@@ -143,12 +143,15 @@ fn transaction<'u>(
     let mut actions = Vec::with_capacity(chunk.len() + 1);
     let mut targets = Vec::with_capacity(chunk.len());
     let mut delta: i64 = 0;
+    // The guessed condition depends only on the new subscription: built once per chunk.
+    let mut guessed: Option<Condition> = None;
     for user in chunk {
-        let mut u = UpdateBuilder::new();
-        let condition = match known.get(user) {
+        let (condition, names, values) = match known.get(user) {
             None => {
                 delta += if new.subscribed { 1 } else { -1 };
-                guessed_condition(&mut u, new)
+                guessed
+                    .get_or_insert_with(|| condition(|u| guessed_condition(u, new)))
+                    .clone()
             }
             Some(old) => {
                 if !new.supersedes(old.as_ref()) {
@@ -156,7 +159,7 @@ fn transaction<'u>(
                 }
                 let was = old.as_ref().is_some_and(|o| o.subscribed);
                 delta += i64::from(new.subscribed) - i64::from(was);
-                pinned_condition(&mut u, old.as_ref())
+                condition(|u| pinned_condition(u, old.as_ref()))
             }
         };
         let item = SubscriptionItem::new(&event.app, &event.account, user, new);
@@ -164,8 +167,8 @@ fn transaction<'u>(
             .table_name(store.table())
             .set_item(Some(items::to_item(&item).map_err(StoreError::Fatal)?))
             .condition_expression(condition)
-            .set_expression_attribute_names(Some(u.names))
-            .set_expression_attribute_values((!u.values.is_empty()).then_some(u.values))
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values((!values.is_empty()).then_some(values))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .build()
             .map_err(build)?;
@@ -190,6 +193,19 @@ fn transaction<'u>(
         .map_err(build)?;
     actions.push(TransactWriteItem::builder().update(update).build());
     Ok(Some((actions, targets)))
+}
+
+/// A condition expression with its attribute names and values.
+type Condition = (
+    String,
+    HashMap<String, String>,
+    HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,
+);
+
+fn condition(build: impl FnOnce(&mut UpdateBuilder) -> String) -> Condition {
+    let mut u = UpdateBuilder::new();
+    let expression = build(&mut u);
+    (expression, u.names, u.values)
 }
 
 /// The condition under which the new event changes the subscription's status, so the
