@@ -18,11 +18,13 @@
 //!   `BENCH_TOTAL` (10000: events per instance in all, the rest a mix of creates and
 //!   adds of 2), `BENCH_BARE` (2000), `BENCH_INSTANCES` (`1,4`; empty: cold starts only).
 //! - `BENCH_CHILD_ENV`: more environment for the function, as `K=V` words (e.g.
-//!   `SSL_CERT_FILE=... SSL_CERT_DIR=...` to try a smaller trust store).
+//!   `TLS_TRUST_STORE=system` to measure the platform trust store; the default here is
+//!   `amazon`, the deployed one).
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use oa_webhook::config::Config;
 use oa_webhook::handler::{ApiEvent, App};
+use oa_webhook::store::sdk::{self, TrustRoots};
 use oa_webhook::store::{client_from, schema, Store};
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -141,8 +143,8 @@ fn run() -> Result<(), String> {
         .build()
         .map_err(|e| e.to_string())?;
 
-    // The SDK as the function configures it (main.rs: load_from_env, then client_from).
-    let sdk = rt.block_on(aws_config::load_from_env());
+    // The SDK as the function configures it (main.rs: sdk::load, then client_from).
+    let sdk = rt.block_on(sdk::load(TrustRoots::Amazon));
     let client = client_from(&sdk);
     rt.block_on(schema::create_table(
         &aws_sdk_dynamodb::Client::new(&sdk),
@@ -526,6 +528,9 @@ impl Instance {
             .env("AWS_SECRET_ACCESS_KEY", "test")
             .env("AWS_SESSION_TOKEN", "test")
             .env("AWS_ENDPOINT_URL_DYNAMODB", &s.endpoint)
+            // The trust store of a deployment (no endpoint override there); the override
+            // here would otherwise select the system store (store/sdk.rs).
+            .env("TLS_TRUST_STORE", "amazon")
             .env("AWS_EC2_METADATA_DISABLED", "true")
             .env("TABLE_NAME", &s.table)
             .env("SDKAPPID", APP)

@@ -9,6 +9,7 @@ use crate::config::Config;
 use crate::protocol::query::Query;
 use crate::protocol::{self, Admission, BodyDecodeError, Outcome, Reply, Seen};
 use crate::store::{Budget, Store, StoreError};
+use crate::telemetry::{RequestLog, RequestMetrics};
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use base64::Engine;
 use serde::{Deserialize, Serialize};
@@ -125,8 +126,8 @@ pub struct App {
     pub store: Store,
     pub clock: Clock,
     pub budget: Duration,
-    /// Where EMF metrics are flushed after each invocation (stdout); `None`: no metrics.
-    pub metrics: Option<&'static metrics_cloudwatch_embedded::Collector>,
+    /// Where the request line (log + EMF metrics) goes; off unless set (`main`: stdout).
+    pub log: RequestLog,
 }
 
 impl App {
@@ -136,7 +137,7 @@ impl App {
             store,
             clock: system_clock(),
             budget: DEFAULT_BUDGET,
-            metrics: None,
+            log: RequestLog::off(),
         }
     }
 
@@ -160,45 +161,29 @@ impl App {
         if payload.request_context.request_id.is_none() {
             payload.request_context.request_id = Some(event.context.request_id);
         }
-        let response = self.handle(payload, budget).await;
-        if let Some(collector) = self.metrics {
-            if let Err(e) = collector.flush(std::io::stdout().lock()) {
-                tracing::warn!(error = %e, "metrics flush failed");
-            }
-        }
-        Ok(response)
+        Ok(self.handle(payload, budget).await)
     }
 
-    /// Handles one event within `budget`, and logs one line about it.
+    /// Handles one event within `budget`, and writes its request line.
     pub async fn handle(&self, event: ApiEvent, budget: Duration) -> ApiResponse {
         let started = tokio::time::Instant::now();
         let budget = Budget::until(started + budget);
         let mut seen = Seen::default();
         let (reply, outcome, reason, written) = self.respond(&event, &budget, &mut seen).await;
         let duration = started.elapsed();
-        crate::telemetry::record(&crate::telemetry::RequestMetrics {
+        self.log.write(&RequestMetrics {
+            request_id: event.request_context.request_id.as_deref().unwrap_or(""),
             command: seen.command.as_deref(),
+            sdk_app_id: seen.app.as_deref(),
             outcome,
             reason,
             status: reply.status,
             duration,
+            items_written: written,
             dynamodb_time: budget.dynamodb_time(),
             dynamodb_requests: budget.requests(),
             dynamodb_retries: budget.retries(),
         });
-        tracing::info!(
-            request_id = event.request_context.request_id.as_deref().unwrap_or(""),
-            command = seen.command.as_deref().unwrap_or(""),
-            sdk_app_id = seen.app.as_deref().unwrap_or(""),
-            outcome,
-            reason,
-            status = reply.status,
-            duration_us = u64::try_from(duration.as_micros()).unwrap_or(u64::MAX),
-            items_written = written,
-            ddb_requests = budget.requests(),
-            ddb_retries = budget.retries(),
-            "webhook"
-        );
         let mut response = ApiResponse::from(&reply);
         if event.is_v2() {
             response.cookies = Some(Vec::new());

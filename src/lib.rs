@@ -6,7 +6,7 @@
 //! - [`store`]: the DynamoDB table and the writes; no HTTP.
 //! - [`handler`]: the adapter from API Gateway / function URL events to the two.
 //! - [`config`]: the environment.
-//! - [`telemetry`]: CloudWatch metrics (EMF) on the log stream.
+//! - [`telemetry`]: the request line: one JSON log line per request that is also its CloudWatch metrics (EMF).
 
 pub mod config;
 pub mod handler;

@@ -1,22 +1,29 @@
-//! CloudWatch metrics in Embedded Metric Format, written to the same log stream as the
-//! request lines (no API calls): `metrics_cloudwatch_embedded` behind the `metrics`
-//! facade, flushed after every invocation.
+//! The request line: one JSON line per request on stdout, which is at once the log line
+//! (request id, command, outcome, status, timings) and the request's CloudWatch metrics in
+//! Embedded Metric Format (the `_aws` member; CloudWatch Logs extracts the metrics, no API
+//! call). One line, rendered into one buffer and written with one `write`, because on a
+//! 128 MB Lambda every microsecond of CPU is ~14 µs of billed time (bench/RESULTS.md: the
+//! logging crates' three lines and ~80 small writes per request cost more than the
+//! request's own logic).
 //!
-//! Metrics (namespace [`NAMESPACE`], every one with a `FunctionName` dimension):
-//! - `requests` by `command` and `outcome`; `requests_total` and `server_errors` with no
-//!   dimension (what the 5xx-rate alarm divides);
-//! - `rejections` by `reason`;
-//! - `duration` (ms), `dynamodb_time` (ms spent waiting on DynamoDB), `dynamodb_requests`
-//!   and `dynamodb_retries` per request, no dimension.
+//! Metrics (namespace [`NAMESPACE`]; every dimension set also has `FunctionName` when
+//! `AWS_LAMBDA_FUNCTION_NAME` is set):
+//! - `requests` (Count) by `callback` (a bounded label of the command, [`command_label`])
+//!   and `outcome`;
+//! - `requests_total`, `server_errors` (Count), `duration` (Milliseconds),
+//!   `dynamodb_requests`, `dynamodb_retries` (Count), and `dynamodb_time` (Milliseconds,
+//!   only for requests that called DynamoDB), with no other dimension;
+//! - `rejections` (Count) by `reason`, on rejected requests.
 
 use crate::protocol::command::{AfterCommand, OFFICIAL_ACCOUNT_PREFIX};
-use metrics::{counter, describe_histogram, histogram, Unit};
-use metrics_cloudwatch_embedded::Collector;
-use std::time::Duration;
+use serde::Serialize;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub const NAMESPACE: &str = "OaWebhook";
 
-/// Every metric name this module emits (`template.yaml`'s alarms may use only these).
+/// Every metric name the request line carries (`template.yaml`'s alarms may use only these).
 pub const METRIC_NAMES: &[&str] = &[
     "requests",
     "requests_total",
@@ -28,42 +35,230 @@ pub const METRIC_NAMES: &[&str] = &[
     "dynamodb_retries",
 ];
 
-/// Installs the global EMF collector once per process.
-pub fn install() -> Option<&'static Collector> {
-    let mut builder = metrics_cloudwatch_embedded::Builder::new().cloudwatch_namespace(NAMESPACE);
-    // Every metric carries the function's name, so two deployments never mix.
-    if let Ok(name) = std::env::var("AWS_LAMBDA_FUNCTION_NAME") {
-        builder = builder.with_dimension("FunctionName", name);
-    }
-    let collector = builder
-        .init()
-        .map_err(|e| tracing::warn!(error = %e, "metrics disabled"))
-        .ok()?;
-    describe();
-    Some(collector)
-}
-
-/// Declares the units (CloudWatch shows them).
-pub fn describe() {
-    describe_histogram!("duration", Unit::Milliseconds, "request duration");
-    describe_histogram!(
-        "dynamodb_time",
-        Unit::Milliseconds,
-        "time waiting on DynamoDB"
-    );
-}
-
 /// One request's figures.
 #[derive(Debug, Clone, Copy)]
 pub struct RequestMetrics<'a> {
+    pub request_id: &'a str,
+    /// The command as received, already reduced to log-safe characters.
     pub command: Option<&'a str>,
+    /// The SdkAppid as received, log-safe.
+    pub sdk_app_id: Option<&'a str>,
     pub outcome: &'static str,
     pub reason: &'static str,
     pub status: u16,
     pub duration: Duration,
+    pub items_written: u32,
     pub dynamodb_time: Duration,
     pub dynamodb_requests: u32,
     pub dynamodb_retries: u32,
+}
+
+/// Where request lines go.
+#[derive(Debug, Clone)]
+enum Sink {
+    Off,
+    Stdout,
+    Buffer(Arc<Mutex<Vec<u8>>>),
+}
+
+/// Writes the request line; built once per instance.
+#[derive(Debug, Clone)]
+pub struct RequestLog {
+    sink: Sink,
+    function_name: Option<String>,
+    /// The `CloudWatchMetrics` directives, rendered once: [requests by callback and
+    /// outcome, the per-request figures with `dynamodb_time`, the same without it,
+    /// rejections by reason].
+    directives: [String; 4],
+    /// Fixed `Timestamp` (tests); `None`: the clock.
+    timestamp_ms: Option<u64>,
+}
+
+impl Default for RequestLog {
+    fn default() -> Self {
+        RequestLog::off()
+    }
+}
+
+impl RequestLog {
+    /// Writes nothing (the default for an [`crate::handler::App`] built in tests).
+    pub fn off() -> RequestLog {
+        RequestLog::new(Sink::Off, None)
+    }
+
+    /// To stdout, with `FunctionName` from `AWS_LAMBDA_FUNCTION_NAME`: what `main` uses.
+    pub fn stdout() -> RequestLog {
+        let name = std::env::var("AWS_LAMBDA_FUNCTION_NAME")
+            .ok()
+            .filter(|n| !n.is_empty());
+        RequestLog::new(Sink::Stdout, name)
+    }
+
+    /// Into `buffer` (tests), with a fixed timestamp and an optional function name.
+    pub fn buffer(
+        buffer: Arc<Mutex<Vec<u8>>>,
+        function_name: Option<&str>,
+        timestamp_ms: u64,
+    ) -> RequestLog {
+        let mut log = RequestLog::new(Sink::Buffer(buffer), function_name.map(str::to_owned));
+        log.timestamp_ms = Some(timestamp_ms);
+        log
+    }
+
+    fn new(sink: Sink, function_name: Option<String>) -> RequestLog {
+        let dims = |extra: &[&'static str]| -> Vec<&'static str> {
+            let mut set: Vec<&'static str> = function_name.iter().map(|_| "FunctionName").collect();
+            set.extend_from_slice(extra);
+            set
+        };
+        let directive = |set: Vec<&str>, metrics: &[(&str, &str)]| {
+            let metrics: Vec<_> = metrics
+                .iter()
+                .map(|(name, unit)| serde_json::json!({"Name": name, "Unit": unit}))
+                .collect();
+            serde_json::json!({"Namespace": NAMESPACE, "Dimensions": [set], "Metrics": metrics})
+                .to_string()
+        };
+        let per_request = |with_time: bool| {
+            let mut m = vec![
+                ("requests_total", "Count"),
+                ("server_errors", "Count"),
+                ("duration", "Milliseconds"),
+                ("dynamodb_requests", "Count"),
+                ("dynamodb_retries", "Count"),
+            ];
+            if with_time {
+                m.push(("dynamodb_time", "Milliseconds"));
+            }
+            directive(dims(&[]), &m)
+        };
+        let directives = [
+            directive(dims(&["callback", "outcome"]), &[("requests", "Count")]),
+            per_request(true),
+            per_request(false),
+            directive(dims(&["reason"]), &[("rejections", "Count")]),
+        ];
+        RequestLog {
+            sink,
+            function_name,
+            directives,
+            timestamp_ms: None,
+        }
+    }
+
+    /// Writes one request line (nothing when off). A failed write is reported once on
+    /// stderr's tracing line and otherwise ignored: the reply does not depend on it.
+    pub fn write(&self, m: &RequestMetrics<'_>) {
+        if matches!(self.sink, Sink::Off) {
+            return;
+        }
+        let line = self.render(m);
+        let result = match &self.sink {
+            Sink::Off => Ok(()),
+            Sink::Stdout => std::io::stdout().lock().write_all(&line),
+            Sink::Buffer(b) => {
+                if let Ok(mut b) = b.lock() {
+                    b.extend_from_slice(&line);
+                }
+                Ok(())
+            }
+        };
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "request line not written");
+        }
+    }
+
+    /// The line, newline included.
+    pub fn render(&self, m: &RequestMetrics<'_>) -> Vec<u8> {
+        let timestamp = self.timestamp_ms.unwrap_or_else(|| {
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        });
+        let rejected = m.outcome == "rejected" && !m.reason.is_empty();
+        let called_dynamodb = m.dynamodb_requests > 0;
+        let mut out = Vec::with_capacity(1024);
+        out.extend_from_slice(b"{\"_aws\":{\"Timestamp\":");
+        let _ = write!(out, "{timestamp},\"CloudWatchMetrics\":["); // into a Vec: cannot fail
+        out.extend_from_slice(self.directives[0].as_bytes());
+        out.push(b',');
+        let per_request = if called_dynamodb { 1 } else { 2 };
+        out.extend_from_slice(self.directives[per_request].as_bytes());
+        if rejected {
+            out.push(b',');
+            out.extend_from_slice(self.directives[3].as_bytes());
+        }
+        out.extend_from_slice(b"]},");
+        let fields = Fields {
+            level: "INFO",
+            message: "webhook",
+            request_id: m.request_id,
+            command: m.command.unwrap_or(""),
+            sdk_app_id: m.sdk_app_id.unwrap_or(""),
+            outcome: m.outcome,
+            reason: m.reason,
+            status: m.status,
+            duration_us: u64::try_from(m.duration.as_micros()).unwrap_or(u64::MAX),
+            items_written: m.items_written,
+            ddb_requests: m.dynamodb_requests,
+            ddb_retries: m.dynamodb_retries,
+            function_name: self.function_name.as_deref(),
+            callback: command_label(m.command),
+            requests: 1,
+            requests_total: 1,
+            server_errors: u8::from(m.status >= 500),
+            rejections: rejected.then_some(1),
+            duration: millis(m.duration),
+            dynamodb_time: called_dynamodb.then(|| millis(m.dynamodb_time)),
+            dynamodb_requests: m.dynamodb_requests,
+            dynamodb_retries: m.dynamodb_retries,
+        };
+        let start = out.len();
+        // Serializing a struct of strings and numbers into a Vec cannot fail.
+        if serde_json::to_writer(&mut out, &fields).is_ok() && out.get(start) == Some(&b'{') {
+            out.remove(start); // the object's own '{': the `_aws` member opened it
+        } else {
+            out.truncate(start);
+            out.extend_from_slice(b"\"message\":\"webhook\"}");
+        }
+        out.push(b'\n');
+        out
+    }
+}
+
+fn millis(d: Duration) -> f64 {
+    // Microsecond resolution is what CloudWatch can show; keeps the line short.
+    (d.as_micros() as f64) / 1000.0
+}
+
+/// The line's fields after `_aws`: the log fields, then the metric values and dimensions.
+#[derive(Serialize)]
+struct Fields<'a> {
+    level: &'static str,
+    message: &'static str,
+    request_id: &'a str,
+    command: &'a str,
+    sdk_app_id: &'a str,
+    outcome: &'static str,
+    reason: &'static str,
+    status: u16,
+    duration_us: u64,
+    items_written: u32,
+    ddb_requests: u32,
+    ddb_retries: u32,
+    #[serde(rename = "FunctionName", skip_serializing_if = "Option::is_none")]
+    function_name: Option<&'a str>,
+    callback: &'static str,
+    requests: u8,
+    requests_total: u8,
+    server_errors: u8,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rejections: Option<u8>,
+    duration: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dynamodb_time: Option<f64>,
+    dynamodb_requests: u32,
+    dynamodb_retries: u32,
 }
 
 /// A bounded label for a command: the known Official Account commands by their short
@@ -93,30 +288,10 @@ fn short_name(c: AfterCommand) -> &'static str {
     }
 }
 
-/// Records one request (a no-op when no collector is installed).
-pub fn record(m: &RequestMetrics<'_>) {
-    counter!("requests", "command" => command_label(m.command), "outcome" => m.outcome)
-        .increment(1);
-    counter!("requests_total").increment(1);
-    if m.status >= 500 {
-        counter!("server_errors").increment(1);
-    }
-    if !m.reason.is_empty() && m.outcome == "rejected" {
-        counter!("rejections", "reason" => m.reason).increment(1);
-    }
-    histogram!("duration").record(m.duration.as_secs_f64() * 1000.0);
-    if m.dynamodb_requests > 0 {
-        histogram!("dynamodb_time").record(m.dynamodb_time.as_secs_f64() * 1000.0);
-        counter!("dynamodb_requests").increment(u64::from(m.dynamodb_requests));
-    }
-    if m.dynamodb_retries > 0 {
-        counter!("dynamodb_retries").increment(u64::from(m.dynamodb_retries));
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
 
     #[test]
     fn command_labels_are_bounded() {
@@ -137,5 +312,97 @@ mod tests {
             "OtherProduct"
         );
         assert_eq!(command_label(None), "none");
+    }
+
+    fn figures(
+        outcome: &'static str,
+        reason: &'static str,
+        requests: u32,
+    ) -> RequestMetrics<'static> {
+        RequestMetrics {
+            request_id: "r\"1",
+            command: Some("OfficialAccount.CallbackAfterSendMsg"),
+            sdk_app_id: Some("1400000001"),
+            outcome,
+            reason,
+            status: if outcome == "failed" { 503 } else { 200 },
+            duration: Duration::from_micros(1234),
+            items_written: 1,
+            dynamodb_time: Duration::from_micros(900),
+            dynamodb_requests: requests,
+            dynamodb_retries: 0,
+        }
+    }
+
+    fn parse(log: &RequestLog, m: &RequestMetrics<'_>) -> Value {
+        let line = log.render(m);
+        assert_eq!(line.last(), Some(&b'\n'));
+        assert_eq!(line.iter().filter(|&&b| b == b'\n').count(), 1, "one line");
+        serde_json::from_slice(&line).expect("the line is one JSON object")
+    }
+
+    #[test]
+    fn a_line_is_a_valid_emf_document_with_the_log_fields() {
+        let log = RequestLog::buffer(Arc::default(), Some("fn-a"), 1_700_000_000_000);
+        let v = parse(&log, &figures("stored", "", 1));
+        assert_eq!(v["_aws"]["Timestamp"], 1_700_000_000_000u64);
+        assert_eq!(v["message"], "webhook");
+        assert_eq!(v["request_id"], "r\"1");
+        assert_eq!(v["callback"], "AfterSendMsg");
+        assert_eq!(v["FunctionName"], "fn-a");
+        assert_eq!(v["duration"], 1.234);
+        assert_eq!(v["dynamodb_time"], 0.9);
+        // Every declared metric has a number; every dimension a string.
+        let directives = v["_aws"]["CloudWatchMetrics"]
+            .as_array()
+            .expect("directives");
+        assert_eq!(directives.len(), 2, "no rejection directive: {v}");
+        for d in directives {
+            assert_eq!(d["Namespace"], NAMESPACE);
+            for dim in d["Dimensions"][0].as_array().expect("one set") {
+                let dim = dim.as_str().expect("name");
+                assert!(v[dim].is_string(), "dimension {dim} in {v}");
+            }
+            for metric in d["Metrics"].as_array().expect("metrics") {
+                let name = metric["Name"].as_str().expect("name");
+                assert!(METRIC_NAMES.contains(&name), "{name}");
+                assert!(v[name].is_number(), "metric {name} in {v}");
+            }
+        }
+    }
+
+    #[test]
+    fn rejections_and_requests_without_dynamodb() {
+        let log = RequestLog::buffer(Arc::default(), None, 1);
+        let v = parse(&log, &figures("rejected", "sign_mismatch", 0));
+        let directives = v["_aws"]["CloudWatchMetrics"]
+            .as_array()
+            .expect("directives");
+        assert_eq!(directives.len(), 3);
+        assert_eq!(directives[2]["Dimensions"], serde_json::json!([["reason"]]));
+        assert_eq!(v["rejections"], 1);
+        assert!(v.get("dynamodb_time").is_none(), "{v}");
+        assert!(v.get("FunctionName").is_none(), "{v}");
+        let declared: Vec<&str> = directives
+            .iter()
+            .flat_map(|d| d["Metrics"].as_array().into_iter().flatten())
+            .filter_map(|m| m["Name"].as_str())
+            .collect();
+        assert!(!declared.contains(&"dynamodb_time"), "{declared:?}");
+        let failed = parse(&log, &figures("failed", "store_timeout", 2));
+        assert_eq!(failed["server_errors"], 1);
+        assert!(failed.get("rejections").is_none(), "{failed}");
+    }
+
+    #[test]
+    fn off_writes_nothing_and_buffer_collects_lines() {
+        RequestLog::off().write(&figures("stored", "", 1));
+        let buf = Arc::new(Mutex::new(Vec::new()));
+        let log = RequestLog::buffer(Arc::clone(&buf), None, 1);
+        log.write(&figures("stored", "", 1));
+        log.write(&figures("unchanged", "", 1));
+        let text =
+            String::from_utf8(buf.lock().map(|b| b.clone()).unwrap_or_default()).expect("UTF-8");
+        assert_eq!(text.lines().count(), 2);
     }
 }

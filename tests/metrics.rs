@@ -1,23 +1,21 @@
-//! The CloudWatch metrics: requests run through the handler, the collector is flushed,
-//! and the Embedded Metric Format documents are parsed and checked.
+//! The CloudWatch metrics: requests run through the handler, and their request lines
+//! (Embedded Metric Format documents) are parsed and checked.
 
 mod common;
 
 use common::*;
 use oa_webhook::telemetry;
 use serde_json::{json, Value};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 #[tokio::test]
 async fn emf_documents_carry_requests_outcomes_rejections_and_dynamodb_figures() {
-    let collector = metrics_cloudwatch_embedded::Builder::new()
-        .cloudwatch_namespace(telemetry::NAMESPACE)
-        .with_timestamp(1_670_574_414_000)
-        .init()
-        .expect("the only collector of this test binary");
-    telemetry::describe();
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let log = telemetry::RequestLog::buffer(Arc::clone(&lines), Some("fn-m"), 1_670_574_414_000);
 
-    let f = Fixture::new().await;
+    let mut f = Fixture::new().await;
+    f.app.log = log;
     let create = "OfficialAccount.CallbackAfterCreateOfficialAccount";
     let body = json!({"Official_Account": "@TOA#_m", "Owner_Account": "o", "EventTime": 1});
     assert_ok(&f.after(create, body.clone()).await);
@@ -42,13 +40,13 @@ async fn emf_documents_carry_requests_outcomes_rejections_and_dynamodb_figures()
         )
         .await;
 
-    let mut out = Vec::new();
-    collector.flush(&mut out).expect("flush to a buffer");
+    let out = lines.lock().map(|b| b.clone()).unwrap_or_default();
     let docs: Vec<Value> = String::from_utf8(out)
         .expect("UTF-8")
         .lines()
         .map(|l| serde_json::from_str(l).expect("each EMF document is one JSON line"))
         .collect();
+    assert_eq!(docs.len(), 5, "one line per request");
     assert!(!docs.is_empty());
 
     // Every document is valid EMF: _aws.Timestamp, one namespace, dimension names that
@@ -56,31 +54,39 @@ async fn emf_documents_carry_requests_outcomes_rejections_and_dynamodb_figures()
     let mut values = std::collections::BTreeMap::<String, f64>::new();
     for d in &docs {
         assert_eq!(d["_aws"]["Timestamp"], 1_670_574_414_000u64);
-        let cw = &d["_aws"]["CloudWatchMetrics"][0];
-        assert_eq!(cw["Namespace"], telemetry::NAMESPACE);
-        let dims: Vec<&str> = cw["Dimensions"][0]
+        assert_eq!(
+            d["message"], "webhook",
+            "the metrics ride on the request line"
+        );
+        for cw in d["_aws"]["CloudWatchMetrics"]
             .as_array()
-            .expect("one dimension set")
-            .iter()
-            .filter_map(Value::as_str)
-            .collect();
-        for dim in &dims {
-            assert!(d[*dim].is_string(), "dimension {dim} has a value in {d}");
-        }
-        let key: String = dims
-            .iter()
-            .map(|k| format!("{k}={},", d[*k].as_str().unwrap_or("")))
-            .collect();
-        for m in cw["Metrics"].as_array().expect("metrics") {
-            let name = m["Name"].as_str().expect("metric name");
-            let v = &d[name];
-            let total = match v {
-                Value::Array(xs) => xs.iter().filter_map(Value::as_f64).sum(),
-                other => other.as_f64().expect("a number"),
-            };
-            values.insert(format!("{key}{name}"), total);
-            if name == "duration" || name == "dynamodb_time" {
-                assert_eq!(m["Unit"], "Milliseconds");
+            .expect("directives")
+        {
+            assert_eq!(cw["Namespace"], telemetry::NAMESPACE);
+            let dims: Vec<&str> = cw["Dimensions"][0]
+                .as_array()
+                .expect("one dimension set")
+                .iter()
+                .filter_map(Value::as_str)
+                .collect();
+            assert_eq!(dims.first(), Some(&"FunctionName"), "{cw}");
+            for dim in &dims {
+                assert!(d[*dim].is_string(), "dimension {dim} has a value in {d}");
+            }
+            let key: String = dims
+                .iter()
+                .filter(|k| **k != "FunctionName")
+                .map(|k| format!("{k}={},", d[*k].as_str().unwrap_or("")))
+                .collect();
+            for m in cw["Metrics"].as_array().expect("metrics") {
+                let name = m["Name"].as_str().expect("metric name");
+                let v = d[name]
+                    .as_f64()
+                    .expect("a number for every declared metric");
+                *values.entry(format!("{key}{name}")).or_insert(0.0) += v;
+                if name == "duration" || name == "dynamodb_time" {
+                    assert_eq!(m["Unit"], "Milliseconds");
+                }
             }
         }
     }
@@ -91,17 +97,17 @@ async fn emf_documents_carry_requests_outcomes_rejections_and_dynamodb_figures()
             .unwrap_or_else(|| panic!("no {k} in {values:?}"))
     };
     assert_eq!(
-        get("command=AfterCreateOfficialAccount,outcome=stored,requests"),
+        get("callback=AfterCreateOfficialAccount,outcome=stored,requests"),
         1.0
     );
     assert_eq!(
-        get("command=AfterCreateOfficialAccount,outcome=unchanged,requests"),
+        get("callback=AfterCreateOfficialAccount,outcome=unchanged,requests"),
         1.0
     );
-    assert_eq!(get("command=none,outcome=rejected,requests"), 1.0);
-    assert_eq!(get("command=OtherProduct,outcome=ignored,requests"), 1.0);
+    assert_eq!(get("callback=none,outcome=rejected,requests"), 1.0);
+    assert_eq!(get("callback=OtherProduct,outcome=ignored,requests"), 1.0);
     assert_eq!(
-        get("command=AfterCreateOfficialAccount,outcome=failed,requests"),
+        get("callback=AfterCreateOfficialAccount,outcome=failed,requests"),
         1.0
     );
     assert_eq!(get("reason=sdkappid_unknown,rejections"), 1.0);

@@ -11,6 +11,7 @@ mod messages;
 mod profile;
 pub mod read;
 pub mod schema;
+pub mod sdk;
 mod subscriptions;
 
 pub use budget::{Budget, StoreError};
@@ -85,12 +86,18 @@ pub fn client_from(sdk: &aws_config::SdkConfig) -> Client {
 
 /// Timeouts and retries sized to the Chat backend's 2-second wait: a connection gets
 /// 300 ms, an attempt 500 ms, a call with its SDK retries 1.2 s, and the request's own
-/// [`Budget`] (1.5 s, or less near the Lambda deadline) bounds everything.
+/// [`Budget`] (1.4 s, or less near the Lambda deadline) bounds everything.
+///
+/// Stalled-stream protection is off: it watches a body's throughput over seconds (a
+/// 5-second grace period), which the 500 ms attempt timeout already cuts short, and it
+/// costs timers and a body wrapper on every request.
 pub fn configure(builder: aws_sdk_dynamodb::config::Builder) -> aws_sdk_dynamodb::config::Builder {
     use aws_config::retry::RetryConfig;
     use aws_config::timeout::TimeoutConfig;
+    use aws_sdk_dynamodb::config::StalledStreamProtectionConfig;
     use std::time::Duration;
     builder
+        .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(Duration::from_millis(300))
