@@ -119,11 +119,8 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 endpoint=$(scripts/ddb-local.sh start)
 
-unset AWS_PROFILE AWS_SESSION_TOKEN AWS_DEFAULT_PROFILE AWS_CONFIG_FILE AWS_SHARED_CREDENTIALS_FILE
-export AWS_ENDPOINT_URL_DYNAMODB=$endpoint
-export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
-export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
-export AWS_EC2_METADATA_DISABLED=true
+source scripts/ddb-env.sh
+use_ddb_local "$endpoint"
 export BENCH_BIN=$bin BENCH_OUT=$OUT/lambda.json
 rm -f "$BENCH_OUT"
 step "release binary via the Runtime API emulator (benches/lambda.rs)" "$OUT/lambda.log" \

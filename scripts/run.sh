@@ -27,11 +27,9 @@ trap 'exit 143' TERM
 
 endpoint=$(scripts/ddb-local.sh start "$DDB_PORT")
 
-unset AWS_PROFILE AWS_SESSION_TOKEN AWS_DEFAULT_PROFILE AWS_CONFIG_FILE AWS_SHARED_CREDENTIALS_FILE
-export AWS_ENDPOINT_URL_DYNAMODB=$endpoint
-export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
-export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
-export AWS_EC2_METADATA_DISABLED=true
+# Point the AWS SDK at DynamoDB Local with dummy credentials, and keep any real ones out.
+source scripts/ddb-env.sh
+use_ddb_local "$endpoint"
 
 cargo build
 cargo run --quiet --example create_table
