@@ -146,8 +146,8 @@ impl RequestLog {
         }
     }
 
-    /// Writes one request line (nothing when off). A failed write is reported once on
-    /// stderr's tracing line and otherwise ignored: the reply does not depend on it.
+    /// Writes one request line (nothing when off). A failed write becomes a `tracing`
+    /// warning and is otherwise ignored: the reply does not depend on it.
     pub fn write(&self, m: &RequestMetrics<'_>) {
         if matches!(self.sink, Sink::Off) {
             return;
