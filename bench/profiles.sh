@@ -76,13 +76,8 @@ fi
 
 # ---- runs -------------------------------------------------------------------------------
 export DDB_STATE_DIR=$ROOT/.run/bench-profiles
-cleanup() { scripts/ddb-local.sh stop || true; }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-endpoint=$(scripts/ddb-local.sh start)
 source scripts/ddb-env.sh
-use_ddb_local "$endpoint"
+ddb_local_up
 export BENCH_INSTANCES=1 BENCH_COLD_RUNS=${BENCH_COLD_RUNS:-5} BENCH_BARE=${BENCH_BARE:-500}
 export BENCH_CREATES=${BENCH_CREATES:-3000} BENCH_ADD100=${BENCH_ADD100:-300}
 export BENCH_TOTAL=${BENCH_TOTAL:-4000}

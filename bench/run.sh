@@ -113,14 +113,8 @@ fi
 
 # ---- the release binary against DynamoDB Local ------------------------------------------
 export DDB_STATE_DIR=$ROOT/.run/bench
-cleanup() { scripts/ddb-local.sh stop || true; }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-endpoint=$(scripts/ddb-local.sh start)
-
 source scripts/ddb-env.sh
-use_ddb_local "$endpoint"
+ddb_local_up
 export BENCH_BIN=$bin BENCH_OUT=$OUT/lambda.json
 rm -f "$BENCH_OUT"
 step "release binary via the Runtime API emulator (benches/lambda.rs)" "$OUT/lambda.log" \

@@ -1,5 +1,5 @@
-# Sourced by the scripts that talk to a DynamoDB Local (test.sh, run.sh, bench/*.sh):
-#   source scripts/ddb-env.sh; use_ddb_local "$endpoint"
+# Sourced by the scripts that talk to a DynamoDB Local (test.sh, run.sh, bench/*.sh).
+
 # Points the AWS SDK at the DynamoDB Local at ENDPOINT with dummy credentials and region,
 # and keeps any real credentials, profiles and instance metadata out of reach.
 use_ddb_local() { # ENDPOINT
@@ -8,4 +8,20 @@ use_ddb_local() { # ENDPOINT
     export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
     export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
     export AWS_EC2_METADATA_DISABLED=true
+}
+
+# Starts a DynamoDB Local in $DDB_STATE_DIR (on PORT, or a free one), stops it on every
+# exit path (and removes $DDB_STATE_DIR too when DDB_REMOVE_STATE=1), sets `endpoint`,
+# and points the SDK at it with `use_ddb_local`.
+ddb_local_up() { # [PORT]
+    trap _ddb_local_down EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+    endpoint=$(scripts/ddb-local.sh start "$@")
+    use_ddb_local "$endpoint"
+}
+
+_ddb_local_down() {
+    scripts/ddb-local.sh stop || true
+    if [[ ${DDB_REMOVE_STATE:-} == 1 ]]; then rm -rf "$DDB_STATE_DIR"; fi
 }

@@ -21,15 +21,9 @@ scripts/tools.sh ddb python
 
 # Own state dir, apart from `make test` and from `make ddb-start`.
 export DDB_STATE_DIR=${DDB_STATE_DIR:-$ROOT/.run/run}
-trap 'scripts/ddb-local.sh stop || true' EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-endpoint=$(scripts/ddb-local.sh start "$DDB_PORT")
-
-# Point the AWS SDK at DynamoDB Local with dummy credentials, and keep any real ones out.
+# Stopped on every exit path; the AWS SDK points at it with dummy credentials.
 source scripts/ddb-env.sh
-use_ddb_local "$endpoint"
+ddb_local_up "$DDB_PORT"
 
 cargo build
 cargo run --quiet --example create_table

@@ -18,19 +18,11 @@ scripts/tools.sh ddb python
 mkdir -p .run
 export DDB_STATE_DIR
 DDB_STATE_DIR=$(mktemp -d "$ROOT/.run/test.XXXXXX")
-cleanup() {
-    scripts/ddb-local.sh stop || true
-    rm -rf "$DDB_STATE_DIR"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-endpoint=$(scripts/ddb-local.sh start)
-
-# Point the AWS SDK at DynamoDB Local with dummy credentials, and keep any real ones out.
+# Started here, stopped (and its state dir removed) on every exit path; the AWS SDK points
+# at it with dummy credentials, and any real ones are kept out.
 source scripts/ddb-env.sh
-use_ddb_local "$endpoint"
+DDB_REMOVE_STATE=1
+ddb_local_up
 # cargo-lambda (and cfn-lint) for the tests that need them.
 export PATH="$ROOT/.tools/venv/bin:$PATH"
 
