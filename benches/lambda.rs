@@ -24,7 +24,7 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use oa_webhook::config::Config;
 use oa_webhook::handler::{ApiEvent, App};
-use oa_webhook::store::sdk::{self, TrustRoots};
+use oa_webhook::store::sdk::{AwsSettings, TrustRoots};
 use oa_webhook::store::{client_from, schema, Store};
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -143,8 +143,11 @@ fn run() -> Result<(), String> {
         .build()
         .map_err(|e| e.to_string())?;
 
-    // The SDK as the function configures it (main.rs: sdk::load, then client_from).
-    let sdk = rt.block_on(sdk::load(TrustRoots::Amazon));
+    // The SDK as the function configures it (main.rs: AwsSettings, then client_from), with
+    // the trust store it has when deployed (see the child's TLS_TRUST_STORE).
+    let mut aws = AwsSettings::from_env().map_err(|e| e.to_string())?;
+    aws.roots = TrustRoots::Amazon;
+    let sdk = aws.sdk_config();
     let client = client_from(&sdk);
     rt.block_on(schema::create_table(
         &aws_sdk_dynamodb::Client::new(&sdk),

@@ -5,7 +5,7 @@
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use oa_webhook::config::Config;
 use oa_webhook::handler::{init_tracing, ApiEvent, App};
-use oa_webhook::store::sdk::{self, TrustRoots};
+use oa_webhook::store::sdk::AwsSettings;
 use oa_webhook::store::{client_from, Store};
 use oa_webhook::telemetry::RequestLog;
 
@@ -17,15 +17,14 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     init_tracing();
-    let (config, roots) = match Config::from_env().and_then(|c| Ok((c, TrustRoots::from_env()?))) {
+    let (config, aws) = match Config::from_env().and_then(|c| Ok((c, AwsSettings::from_env()?))) {
         Ok(read) => read,
         Err(e) => {
             tracing::error!(variable = e.variable, "{e}");
             std::process::exit(2);
         }
     };
-    let sdk = sdk::load(roots).await;
-    let store = Store::new(client_from(&sdk), config.table_name.clone());
+    let store = Store::new(client_from(&aws.sdk_config()), config.table_name.clone());
     let mut app = App::new(config, store);
     app.log = RequestLog::stdout();
     let app = &app;

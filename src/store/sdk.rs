@@ -1,5 +1,18 @@
-//! The AWS SDK as the function builds it, once per instance: one HTTPS client whose
-//! trust store is chosen here, the credentials and region from the environment.
+//! The AWS SDK as the function builds it, once per instance, from the environment Lambda
+//! gives it: one HTTPS client whose trust store is chosen here, the region, the
+//! credentials, and an optional endpoint override.
+//!
+//! ## Settings from the environment, not the default chains
+//!
+//! `aws_config::load_from_env()` links every credential source AWS knows (profile files,
+//! SSO, `aws login`, web identity and assume-role through STS, IMDS, processes) and
+//! probes them in turn. On Lambda the credentials are always in `AWS_ACCESS_KEY_ID`,
+//! `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN` and the region in `AWS_REGION`. Reading
+//! only those (and the container-credentials endpoint some Lambda environments use
+//! instead) leaves the rest out of the binary: 7.48 -> 6.59 MB, and peak RSS under
+//! 10 MB (bench/RESULTS.md). See [`AwsSettings`] for what is read.
+//!
+//! ## Trust store
 //!
 //! The SDK's default HTTPS client loads the platform's whole trust store (every file of
 //! `/etc/ssl/certs`, ~150 certificates PEM-decoded) when the first client is built. That
@@ -10,13 +23,15 @@
 //!
 //! | value | trusts |
 //! |---|---|
-//! | unset | `amazon`, except `system` when an endpoint override is set (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_DYNAMODB`, `AWS_ENDPOINT_URL_STS`) or the region is a China region (`cn-*`) |
+//! | unset | `amazon`, except `system` when an endpoint override is in effect (`AWS_ENDPOINT_URL_DYNAMODB`, `AWS_ENDPOINT_URL`) or the region is a China region (`cn-*`) |
 //! | `amazon` | the five roots compiled in |
 //! | `system` | the platform's store (the SDK's default behaviour; `SSL_CERT_FILE` is honoured) |
 
 use crate::config::ConfigError;
-use aws_config::{BehaviorVersion, SdkConfig};
-use aws_sdk_dynamodb::config::SharedHttpClient;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_dynamodb::config::{SharedAsyncSleep, SharedCredentialsProvider, SharedHttpClient};
+use aws_smithy_async::rt::sleep::TokioSleep;
+use aws_smithy_async::time::{SharedTimeSource, SystemTimeSource};
 use aws_smithy_http_client::proxy::ProxyConfig;
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode, TlsContext, TrustStore};
 use aws_smithy_http_client::{Builder, ConnectorBuilder};
@@ -35,28 +50,19 @@ pub enum TrustRoots {
 impl TrustRoots {
     pub const VARIABLE: &'static str = "TLS_TRUST_STORE";
 
-    /// Reads `TLS_TRUST_STORE`, the endpoint overrides and the region through `lookup`.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let set = |k: &str| lookup(k).is_some_and(|v| !v.trim().is_empty());
+    /// Reads `TLS_TRUST_STORE` through `lookup`; `overridden` and `region` decide the
+    /// default.
+    fn from_lookup(
+        lookup: &impl Fn(&str) -> Option<String>,
+        overridden: bool,
+        region: &str,
+    ) -> Result<Self, ConfigError> {
         match lookup(Self::VARIABLE).as_deref().map(str::trim) {
-            None | Some("") => {
-                let overridden = [
-                    "AWS_ENDPOINT_URL",
-                    "AWS_ENDPOINT_URL_DYNAMODB",
-                    "AWS_ENDPOINT_URL_STS",
-                ]
-                .into_iter()
-                .any(set);
-                let china = ["AWS_REGION", "AWS_DEFAULT_REGION"]
-                    .into_iter()
-                    .filter_map(&lookup)
-                    .any(|r| r.trim().starts_with("cn-"));
-                Ok(if overridden || china {
-                    TrustRoots::System
-                } else {
-                    TrustRoots::Amazon
-                })
-            }
+            None | Some("") => Ok(if overridden || region.starts_with("cn-") {
+                TrustRoots::System
+            } else {
+                TrustRoots::Amazon
+            }),
             Some(v) if v.eq_ignore_ascii_case("amazon") => Ok(TrustRoots::Amazon),
             Some(v) if v.eq_ignore_ascii_case("system") => Ok(TrustRoots::System),
             Some(_) => Err(ConfigError {
@@ -64,10 +70,6 @@ impl TrustRoots {
                 problem: "must be `amazon` or `system` (or unset)".to_owned(),
             }),
         }
-    }
-
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|k| std::env::var(k).ok())
     }
 
     fn trust_store(self) -> TrustStore {
@@ -100,13 +102,143 @@ pub fn https_client(roots: TrustRoots) -> SharedHttpClient {
     })
 }
 
-/// `aws_config::load_from_env()` with the HTTPS client of [`https_client`]: region and
-/// credentials from the default chains (on Lambda: the environment).
-pub async fn load(roots: TrustRoots) -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .http_client(https_client(roots))
-        .load()
-        .await
+/// Where the function's AWS credentials come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CredentialSource {
+    /// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`: what Lambda sets.
+    Environment,
+    /// The container-credentials endpoint (`AWS_CONTAINER_CREDENTIALS_FULL_URI` or
+    /// `_RELATIVE_URI`, with `AWS_CONTAINER_AUTHORIZATION_TOKEN[_FILE]`), used when the
+    /// key variables are absent: Lambda SnapStart-style environments, ECS, EKS.
+    Container,
+}
+
+/// The AWS settings the function reads at start. A missing or invalid one is a
+/// [`ConfigError`] naming it, like the function's own variables:
+///
+/// | variable | meaning |
+/// |---|---|
+/// | `AWS_REGION` (else `AWS_DEFAULT_REGION`) | required; Lambda sets it |
+/// | `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN` | credentials; Lambda sets them. Without the key id, the container endpoint below; without either, the start fails |
+/// | `AWS_CONTAINER_CREDENTIALS_FULL_URI`, `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI` | the container-credentials endpoint |
+/// | `AWS_ENDPOINT_URL_DYNAMODB` (else `AWS_ENDPOINT_URL`) | endpoint override (DynamoDB Local); ignored when `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true` |
+/// | `AWS_USE_FIPS_ENDPOINT`, `AWS_USE_DUALSTACK_ENDPOINT` | `true` or `false` (default) |
+/// | `TLS_TRUST_STORE` | see the module documentation |
+///
+/// Profile files (`AWS_PROFILE`, `~/.aws/config`), SSO, web identity and IMDS are not
+/// read: none of them exists on Lambda. For a local run against real AWS, put the
+/// credentials in the environment (`eval "$(aws configure export-credentials --format env)"`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct AwsSettings {
+    pub region: String,
+    pub credentials: CredentialSource,
+    pub endpoint_url: Option<String>,
+    pub use_fips: bool,
+    pub use_dual_stack: bool,
+    pub roots: TrustRoots,
+}
+
+// Only names and choices: a debug print of the settings never carries a credential.
+impl std::fmt::Debug for AwsSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AwsSettings")
+            .field("region", &self.region)
+            .field("credentials", &self.credentials)
+            .field("endpoint_url", &self.endpoint_url)
+            .field("use_fips", &self.use_fips)
+            .field("use_dual_stack", &self.use_dual_stack)
+            .field("roots", &self.roots)
+            .finish()
+    }
+}
+
+impl AwsSettings {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Reads the settings through `lookup` (the environment, or a map in tests).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |k: &str| {
+            lookup(k)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let err = |variable: &'static str, problem: &str| ConfigError {
+            variable,
+            problem: problem.to_owned(),
+        };
+        let flag = |variable: &'static str| match get(variable) {
+            None => Ok(false),
+            Some(v) if v.eq_ignore_ascii_case("true") => Ok(true),
+            Some(v) if v.eq_ignore_ascii_case("false") => Ok(false),
+            Some(_) => Err(err(variable, "must be `true` or `false`")),
+        };
+
+        let region = get("AWS_REGION")
+            .or_else(|| get("AWS_DEFAULT_REGION"))
+            .ok_or_else(|| err("AWS_REGION", "is required (Lambda sets it)"))?;
+        let credentials = if get("AWS_ACCESS_KEY_ID").is_some() {
+            if get("AWS_SECRET_ACCESS_KEY").is_none() {
+                return Err(err(
+                    "AWS_SECRET_ACCESS_KEY",
+                    "is required when AWS_ACCESS_KEY_ID is set",
+                ));
+            }
+            CredentialSource::Environment
+        } else if get("AWS_CONTAINER_CREDENTIALS_FULL_URI").is_some()
+            || get("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI").is_some()
+        {
+            CredentialSource::Container
+        } else {
+            return Err(err(
+                "AWS_ACCESS_KEY_ID",
+                "is not set, nor a container-credentials endpoint: Lambda sets them; \
+                 for a local run, put credentials in the environment",
+            ));
+        };
+        let endpoint_url = if flag("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")? {
+            None
+        } else {
+            get("AWS_ENDPOINT_URL_DYNAMODB").or_else(|| get("AWS_ENDPOINT_URL"))
+        };
+        let roots = TrustRoots::from_lookup(&lookup, endpoint_url.is_some(), &region)?;
+        Ok(AwsSettings {
+            region,
+            credentials,
+            endpoint_url,
+            use_fips: flag("AWS_USE_FIPS_ENDPOINT")?,
+            use_dual_stack: flag("AWS_USE_DUALSTACK_ENDPOINT")?,
+            roots,
+        })
+    }
+
+    /// The SDK configuration: [`https_client`], Tokio timers, the region, the
+    /// credentials provider (which reads its variables when the SDK first signs, and
+    /// again when they expire), the endpoint override.
+    pub fn sdk_config(&self) -> SdkConfig {
+        let credentials = match self.credentials {
+            CredentialSource::Environment => SharedCredentialsProvider::new(
+                aws_config::environment::EnvironmentVariableCredentialsProvider::new(),
+            ),
+            CredentialSource::Container => SharedCredentialsProvider::new(
+                aws_config::ecs::EcsCredentialsProvider::builder().build(),
+            ),
+        };
+        let mut builder = SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .http_client(https_client(self.roots))
+            .sleep_impl(SharedAsyncSleep::new(TokioSleep::new()))
+            .time_source(SharedTimeSource::new(SystemTimeSource::new()))
+            .region(Region::new(self.region.clone()))
+            .credentials_provider(credentials)
+            .use_fips(self.use_fips)
+            .use_dual_stack(self.use_dual_stack);
+        if let Some(url) = &self.endpoint_url {
+            builder = builder.endpoint_url(url.clone());
+        }
+        builder.build()
+    }
 }
 
 #[cfg(test)]
@@ -114,34 +246,122 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
-    fn roots(vars: &[(&str, &str)]) -> Result<TrustRoots, ConfigError> {
-        let map: HashMap<String, String> = vars
+    /// Lambda's variables: region and the execution role's keys.
+    const LAMBDA: &[(&str, &str)] = &[
+        ("AWS_REGION", "eu-west-1"),
+        ("AWS_ACCESS_KEY_ID", "ASIAEXAMPLE"),
+        ("AWS_SECRET_ACCESS_KEY", "secret"),
+        ("AWS_SESSION_TOKEN", "session"),
+    ];
+
+    /// `LAMBDA`, with `vars` set over it ("" unsets).
+    fn settings(vars: &[(&str, &str)]) -> Result<AwsSettings, ConfigError> {
+        let mut map: HashMap<String, String> = LAMBDA
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
-        TrustRoots::from_lookup(|k| map.get(k).cloned())
+        for (k, v) in vars {
+            if v.is_empty() {
+                map.remove(*k);
+            } else {
+                map.insert((*k).to_owned(), (*v).to_owned());
+            }
+        }
+        AwsSettings::from_lookup(|k| map.get(k).cloned())
+    }
+
+    fn roots(vars: &[(&str, &str)]) -> Result<TrustRoots, ConfigError> {
+        settings(vars).map(|s| s.roots)
+    }
+
+    fn problem(vars: &[(&str, &str)]) -> &'static str {
+        match settings(vars) {
+            Err(e) => e.variable,
+            Ok(s) => panic!("expected an error for {vars:?}, got {s:?}"),
+        }
+    }
+
+    #[test]
+    fn lambda_environment() {
+        let s = settings(&[]).expect("Lambda's variables suffice");
+        assert_eq!(s.region, "eu-west-1");
+        assert_eq!(s.credentials, CredentialSource::Environment);
+        assert_eq!(s.endpoint_url, None);
+        assert!(!s.use_fips && !s.use_dual_stack);
+        assert_eq!(s.roots, TrustRoots::Amazon);
+        let debug = format!("{s:?}");
+        assert!(
+            !debug.contains("secret") && !debug.contains("ASIA"),
+            "{debug}"
+        );
+    }
+
+    #[test]
+    fn region_and_credentials_are_required() {
+        assert_eq!(problem(&[("AWS_REGION", "")]), "AWS_REGION");
+        let s = settings(&[("AWS_REGION", ""), ("AWS_DEFAULT_REGION", "us-west-2")]);
+        assert_eq!(s.map(|s| s.region).as_deref(), Ok("us-west-2"));
+        assert_eq!(problem(&[("AWS_REGION", " ")]), "AWS_REGION");
+
+        let no_keys = [("AWS_ACCESS_KEY_ID", ""), ("AWS_SECRET_ACCESS_KEY", "")];
+        assert_eq!(problem(&no_keys), "AWS_ACCESS_KEY_ID");
+        assert_eq!(
+            problem(&[("AWS_SECRET_ACCESS_KEY", "")]),
+            "AWS_SECRET_ACCESS_KEY"
+        );
+        for var in [
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+            "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        ] {
+            let mut vars = no_keys.to_vec();
+            vars.push((var, "http://127.0.0.1:9001/creds"));
+            let s = settings(&vars).expect(var);
+            assert_eq!(s.credentials, CredentialSource::Container, "{var}");
+        }
+        // Keys in the environment win over a container endpoint.
+        let s = settings(&[("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://127.0.0.1/")]);
+        assert_eq!(s.map(|s| s.credentials), Ok(CredentialSource::Environment));
+    }
+
+    #[test]
+    fn endpoint_override_and_flags() {
+        let ddb = ("AWS_ENDPOINT_URL_DYNAMODB", "http://127.0.0.1:8000");
+        let all = ("AWS_ENDPOINT_URL", "http://127.0.0.1:4566");
+        let url = |vars: &[(&str, &str)]| settings(vars).map(|s| s.endpoint_url);
+        assert_eq!(url(&[ddb]), Ok(Some(ddb.1.to_owned())));
+        assert_eq!(url(&[all]), Ok(Some(all.1.to_owned())));
+        assert_eq!(url(&[all, ddb]), Ok(Some(ddb.1.to_owned())));
+        let ignore = ("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "TRUE");
+        assert_eq!(url(&[all, ddb, ignore]), Ok(None));
+
+        let s = settings(&[
+            ("AWS_USE_FIPS_ENDPOINT", "true"),
+            ("AWS_USE_DUALSTACK_ENDPOINT", "false"),
+        ])
+        .expect("valid flags");
+        assert!(s.use_fips && !s.use_dual_stack);
+        assert_eq!(
+            problem(&[("AWS_USE_FIPS_ENDPOINT", "yes")]),
+            "AWS_USE_FIPS_ENDPOINT"
+        );
+        assert_eq!(
+            problem(&[("AWS_USE_DUALSTACK_ENDPOINT", "1")]),
+            "AWS_USE_DUALSTACK_ENDPOINT"
+        );
     }
 
     #[test]
     fn amazon_roots_by_default_system_for_overrides_and_china() {
         assert_eq!(roots(&[]), Ok(TrustRoots::Amazon));
         assert_eq!(
-            roots(&[("AWS_REGION", "eu-west-1")]),
-            Ok(TrustRoots::Amazon)
-        );
-        assert_eq!(
             roots(&[("AWS_REGION", "cn-north-1")]),
             Ok(TrustRoots::System)
         );
         assert_eq!(
-            roots(&[("AWS_DEFAULT_REGION", "cn-northwest-1")]),
+            roots(&[("AWS_REGION", ""), ("AWS_DEFAULT_REGION", "cn-northwest-1")]),
             Ok(TrustRoots::System)
         );
-        for var in [
-            "AWS_ENDPOINT_URL",
-            "AWS_ENDPOINT_URL_DYNAMODB",
-            "AWS_ENDPOINT_URL_STS",
-        ] {
+        for var in ["AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB"] {
             assert_eq!(
                 roots(&[(var, "https://ddb.example")]),
                 Ok(TrustRoots::System),
@@ -149,6 +369,14 @@ mod tests {
             );
             assert_eq!(roots(&[(var, " ")]), Ok(TrustRoots::Amazon), "{var} blank");
         }
+        // An ignored override is no override.
+        assert_eq!(
+            roots(&[
+                ("AWS_ENDPOINT_URL", "https://ddb.example"),
+                ("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true")
+            ]),
+            Ok(TrustRoots::Amazon)
+        );
     }
 
     #[test]
@@ -166,7 +394,7 @@ mod tests {
             roots(&[china, ("TLS_TRUST_STORE", "")]),
             Ok(TrustRoots::System)
         );
-        let err = roots(&[("TLS_TRUST_STORE", "none")]).unwrap_err();
+        let err = settings(&[("TLS_TRUST_STORE", "none")]).unwrap_err();
         assert_eq!(err.variable, "TLS_TRUST_STORE");
         assert!(err.to_string().contains("`amazon` or `system`"), "{err}");
     }

@@ -9,6 +9,7 @@ use aws_sdk_dynamodb::Client;
 use oa_webhook::config::Config;
 use oa_webhook::handler::{ApiEvent, ApiResponse, App};
 use oa_webhook::store::items::Item;
+use oa_webhook::store::sdk::AwsSettings;
 use oa_webhook::store::{client_from, schema, Store};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -31,25 +32,34 @@ pub fn endpoint() -> String {
 }
 
 /// An SDK config pointing at DynamoDB Local, with dummy credentials.
-pub async fn sdk_config() -> aws_config::SdkConfig {
-    sdk_config_at(&endpoint()).await
+pub fn sdk_config() -> aws_config::SdkConfig {
+    sdk_config_at(&endpoint())
 }
 
-/// An SDK config pointing at any endpoint, with dummy credentials.
-pub async fn sdk_config_at(endpoint: &str) -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "test", "test", None, None, "tests",
-        ))
-        .load()
-        .await
+/// An SDK config pointing at any endpoint, with dummy credentials: built the way the
+/// function builds its own ([`AwsSettings`], read from these variables instead of the
+/// process environment).
+pub fn sdk_config_at(endpoint: &str) -> aws_config::SdkConfig {
+    let vars = [
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_ENDPOINT_URL_DYNAMODB", endpoint),
+    ];
+    let lookup = |k: &str| {
+        vars.iter()
+            .find(|(name, _)| *name == k)
+            .map(|(_, v)| (*v).to_owned())
+    };
+    match AwsSettings::from_lookup(lookup) {
+        Ok(settings) => settings.sdk_config(),
+        Err(e) => panic!("the test settings are invalid: {e}"),
+    }
 }
 
 /// A client configured as the function configures it.
 pub async fn client() -> Client {
-    client_from(&sdk_config().await)
+    client_from(&sdk_config())
 }
 
 static TABLES: AtomicU32 = AtomicU32::new(0);
@@ -64,7 +74,7 @@ pub async fn fresh_table(client: &Client) -> String {
         fastrand::u32(..)
     );
     // A plain client (default timeouts) for table creation.
-    let admin = Client::new(&sdk_config().await);
+    let admin = Client::new(&sdk_config());
     if let Err(e) = schema::create_table(&admin, &name).await {
         panic!(
             "cannot create a table in DynamoDB Local at {}: {e}. Is it running? (`make test` starts it)",
@@ -78,7 +88,7 @@ pub async fn fresh_table(client: &Client) -> String {
 /// An app whose store talks to `endpoint` (configured as the function configures it),
 /// with the clock at [`NOW`].
 pub async fn app_at(endpoint: &str, table: &str, token: Option<&str>) -> App {
-    let store = Store::new(client_from(&sdk_config_at(endpoint).await), table);
+    let store = Store::new(client_from(&sdk_config_at(endpoint)), table);
     let mut app = App::new(config(table, token), store);
     app.clock = Arc::new(|| NOW);
     app
