@@ -9,8 +9,8 @@
 //! probes them in turn. On Lambda the credentials are always in `AWS_ACCESS_KEY_ID`,
 //! `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN` and the region in `AWS_REGION`. Reading
 //! only those (and the container-credentials endpoint some Lambda environments use
-//! instead) leaves the rest out of the binary: 7.48 -> 6.59 MB, and peak RSS under
-//! 10 MB (bench/RESULTS.md). See [`AwsSettings`] for what is read.
+//! instead) leaves the rest out of the binary: 7.49 -> 6.73 MB, peak RSS 10.3 -> 9.6 MB
+//! (bench/RESULTS.md). See [`AwsSettings`] for what is read.
 //!
 //! ## Trust store
 //!
