@@ -29,7 +29,9 @@
 
 use crate::config::ConfigError;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_sdk_dynamodb::config::{SharedAsyncSleep, SharedCredentialsProvider, SharedHttpClient};
+use aws_sdk_dynamodb::config::{
+    Credentials, SharedAsyncSleep, SharedCredentialsProvider, SharedHttpClient,
+};
 use aws_smithy_async::rt::sleep::TokioSleep;
 use aws_smithy_async::time::{SharedTimeSource, SystemTimeSource};
 use aws_smithy_http_client::proxy::ProxyConfig;
@@ -103,14 +105,27 @@ pub fn https_client(roots: TrustRoots) -> SharedHttpClient {
 }
 
 /// Where the function's AWS credentials come from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum CredentialSource {
-    /// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`: what Lambda sets.
-    Environment,
+    /// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, read once at
+    /// start: what Lambda sets, for the life of the execution environment.
+    Environment(Credentials),
     /// The container-credentials endpoint (`AWS_CONTAINER_CREDENTIALS_FULL_URI` or
     /// `_RELATIVE_URI`, with `AWS_CONTAINER_AUTHORIZATION_TOKEN[_FILE]`), used when the
-    /// key variables are absent: Lambda SnapStart-style environments, ECS, EKS.
+    /// key variables are absent (SnapStart-style environments, ECS, EKS). The SDK's
+    /// container provider reads these variables from the process environment itself, and
+    /// fetches (and refreshes) the credentials when the SDK first signs.
     Container,
+}
+
+// Never the keys, not even the key id.
+impl std::fmt::Debug for CredentialSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            CredentialSource::Environment(_) => "Environment",
+            CredentialSource::Container => "Container",
+        })
+    }
 }
 
 /// The AWS settings the function reads at start. A missing or invalid one is a
@@ -128,7 +143,7 @@ pub enum CredentialSource {
 /// Profile files (`AWS_PROFILE`, `~/.aws/config`), SSO, web identity and IMDS are not
 /// read: none of them exists on Lambda. For a local run against real AWS, put the
 /// credentials in the environment (`eval "$(aws configure export-credentials --format env)"`).
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AwsSettings {
     pub region: String,
     pub credentials: CredentialSource,
@@ -136,20 +151,6 @@ pub struct AwsSettings {
     pub use_fips: bool,
     pub use_dual_stack: bool,
     pub roots: TrustRoots,
-}
-
-// Only names and choices: a debug print of the settings never carries a credential.
-impl std::fmt::Debug for AwsSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AwsSettings")
-            .field("region", &self.region)
-            .field("credentials", &self.credentials)
-            .field("endpoint_url", &self.endpoint_url)
-            .field("use_fips", &self.use_fips)
-            .field("use_dual_stack", &self.use_dual_stack)
-            .field("roots", &self.roots)
-            .finish()
-    }
 }
 
 impl AwsSettings {
@@ -178,14 +179,20 @@ impl AwsSettings {
         let region = get("AWS_REGION")
             .or_else(|| get("AWS_DEFAULT_REGION"))
             .ok_or_else(|| err("AWS_REGION", "is required (Lambda sets it)"))?;
-        let credentials = if get("AWS_ACCESS_KEY_ID").is_some() {
-            if get("AWS_SECRET_ACCESS_KEY").is_none() {
-                return Err(err(
+        let credentials = if let Some(key_id) = get("AWS_ACCESS_KEY_ID") {
+            let secret = get("AWS_SECRET_ACCESS_KEY").ok_or_else(|| {
+                err(
                     "AWS_SECRET_ACCESS_KEY",
                     "is required when AWS_ACCESS_KEY_ID is set",
-                ));
-            }
-            CredentialSource::Environment
+                )
+            })?;
+            CredentialSource::Environment(Credentials::new(
+                key_id,
+                secret,
+                get("AWS_SESSION_TOKEN"),
+                None,
+                "environment",
+            ))
         } else if get("AWS_CONTAINER_CREDENTIALS_FULL_URI").is_some()
             || get("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI").is_some()
         {
@@ -214,13 +221,10 @@ impl AwsSettings {
     }
 
     /// The SDK configuration: [`https_client`], Tokio timers, the region, the
-    /// credentials provider (which reads its variables when the SDK first signs, and
-    /// again when they expire), the endpoint override.
+    /// credentials, the endpoint override.
     pub fn sdk_config(&self) -> SdkConfig {
-        let credentials = match self.credentials {
-            CredentialSource::Environment => SharedCredentialsProvider::new(
-                aws_config::environment::EnvironmentVariableCredentialsProvider::new(),
-            ),
+        let credentials = match &self.credentials {
+            CredentialSource::Environment(keys) => SharedCredentialsProvider::new(keys.clone()),
             CredentialSource::Container => SharedCredentialsProvider::new(
                 aws_config::ecs::EcsCredentialsProvider::builder().build(),
             ),
@@ -285,7 +289,16 @@ mod tests {
     fn lambda_environment() {
         let s = settings(&[]).expect("Lambda's variables suffice");
         assert_eq!(s.region, "eu-west-1");
-        assert_eq!(s.credentials, CredentialSource::Environment);
+        assert_eq!(
+            s.credentials,
+            CredentialSource::Environment(Credentials::new(
+                "ASIAEXAMPLE",
+                "secret",
+                Some("session".to_owned()),
+                None,
+                "environment"
+            ))
+        );
         assert_eq!(s.endpoint_url, None);
         assert!(!s.use_fips && !s.use_dual_stack);
         assert_eq!(s.roots, TrustRoots::Amazon);
@@ -320,7 +333,10 @@ mod tests {
         }
         // Keys in the environment win over a container endpoint.
         let s = settings(&[("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://127.0.0.1/")]);
-        assert_eq!(s.map(|s| s.credentials), Ok(CredentialSource::Environment));
+        assert!(matches!(
+            s.map(|s| s.credentials),
+            Ok(CredentialSource::Environment(_))
+        ));
     }
 
     #[test]
