@@ -291,12 +291,12 @@ fn decode_body(event: &ApiEvent) -> Result<Cow<'_, [u8]>, BodyDecodeError> {
 /// JSON log lines on stdout. Level from `AWS_LAMBDA_LOG_LEVEL`, else `RUST_LOG`, else
 /// INFO; `AWS_LAMBDA_LOG_FORMAT=Text` switches to plain text. See [`log_filter`].
 pub fn init_tracing() {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let filter = log_filter(
         std::env::var("AWS_LAMBDA_LOG_LEVEL").ok().as_deref(),
         std::env::var("RUST_LOG").ok().as_deref(),
     );
-    use tracing_subscriber::layer::SubscriberExt;
-    use tracing_subscriber::util::SubscriberInitExt;
     let fmt = tracing_subscriber::fmt::layer()
         .with_target(false)
         .without_time();
