@@ -113,6 +113,7 @@ fn admit(event: &ApiEvent, config: &Config) -> Admission {
             .as_ref()
             .and_then(|h| h.method.as_deref())
             .unwrap_or(""),
+        source_ip: None,
         query: Query::parse(event.raw_query_string.as_deref().unwrap_or("")),
         body: Ok(Cow::Borrowed(
             event.body.as_deref().unwrap_or("").as_bytes(),

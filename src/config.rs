@@ -1,5 +1,6 @@
 //! Configuration from the environment, read and validated once at start.
 
+use crate::protocol::source::SourceAllowList;
 use std::fmt;
 
 pub const DEFAULT_MAX_SKEW_SECS: u64 = 60;
@@ -12,6 +13,85 @@ pub struct Config {
     /// Webhook-authentication token; `None` when authentication is off.
     pub callback_token: Option<String>,
     pub max_skew_secs: u64,
+    /// `ALLOWED_SOURCE_CIDRS` (contract row 1a); `None`: every source address.
+    pub allowed_sources: Option<SourceAllowList>,
+    /// `FORWARD_URL` (contract section 7): where rows 8 and 9 are relayed; `None`: they
+    /// are answered here.
+    pub forward_url: Option<ForwardUrl>,
+}
+
+/// `FORWARD_URL`, checked at start: an absolute `http` or `https` URL with a host, no
+/// fragment. It may carry a query of its own; the received query is appended to it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ForwardUrl(String);
+
+impl ForwardUrl {
+    pub const VARIABLE: &'static str = "FORWARD_URL";
+
+    pub fn parse(text: &str) -> Result<ForwardUrl, ConfigError> {
+        let err = |problem: &str| ConfigError {
+            variable: Self::VARIABLE,
+            problem: problem.to_owned(),
+        };
+        let text = text.trim();
+        let rest = if text.len() > 8 && text[..8].eq_ignore_ascii_case("https://") {
+            &text[8..]
+        } else if text.len() > 7 && text[..7].eq_ignore_ascii_case("http://") {
+            &text[7..]
+        } else {
+            return Err(err("must be an absolute http:// or https:// URL"));
+        };
+        let authority = rest.split(['/', '?']).next().unwrap_or("");
+        let host = authority.rsplit('@').next().unwrap_or("");
+        if host.is_empty() || host.starts_with(':') {
+            return Err(err("has no host"));
+        }
+        if text.contains('#') {
+            return Err(err("must not have a fragment (#...)"));
+        }
+        if text
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || !c.is_ascii())
+        {
+            return Err(err(
+                "must be URL-encoded (no spaces, control or non-ASCII characters)",
+            ));
+        }
+        Ok(ForwardUrl(text.to_owned()))
+    }
+
+    /// The URL to send a request with `raw_query` (as received, URL-encoded) to.
+    pub fn with_query(&self, raw_query: &str) -> String {
+        let raw_query = raw_query.strip_prefix('?').unwrap_or(raw_query);
+        if raw_query.is_empty() {
+            return self.0.clone();
+        }
+        let sep = if self.0.contains('?') {
+            if self.0.ends_with('?') || self.0.ends_with('&') {
+                ""
+            } else {
+                "&"
+            }
+        } else {
+            "?"
+        };
+        format!("{}{sep}{raw_query}", self.0)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+// The URL may carry credentials (`user:pass@`, a key in its query): logs see its scheme
+// and host only.
+impl fmt::Debug for ForwardUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (scheme, rest) = self.0.split_once("://").unwrap_or(("", &self.0));
+        let authority = rest.split(['/', '?']).next().unwrap_or("");
+        let host = authority.rsplit('@').next().unwrap_or("");
+        write!(f, "ForwardUrl({scheme}://{host}/…)")
+    }
 }
 
 impl Default for Config {
@@ -22,6 +102,8 @@ impl Default for Config {
             sdk_app_ids: Vec::new(),
             callback_token: None,
             max_skew_secs: DEFAULT_MAX_SKEW_SECS,
+            allowed_sources: None,
+            forward_url: None,
         }
     }
 }
@@ -37,6 +119,8 @@ impl fmt::Debug for Config {
                 &self.callback_token.as_ref().map(|_| "<set>"),
             )
             .field("max_skew_secs", &self.max_skew_secs)
+            .field("allowed_sources", &self.allowed_sources)
+            .field("forward_url", &self.forward_url)
             .finish()
     }
 }
@@ -138,11 +222,26 @@ impl Config {
                 })?,
         };
 
+        let allowed_sources = SourceAllowList::parse(
+            &lookup("ALLOWED_SOURCE_CIDRS").unwrap_or_default(),
+        )
+        .map_err(|problem| ConfigError {
+            variable: "ALLOWED_SOURCE_CIDRS",
+            problem: format!("must be comma-separated CIDRs: {problem}"),
+        })?;
+
+        let forward_url = match lookup(ForwardUrl::VARIABLE).filter(|s| !s.trim().is_empty()) {
+            None => None,
+            Some(s) => Some(ForwardUrl::parse(&s)?),
+        };
+
         Ok(Config {
             table_name,
             sdk_app_ids,
             callback_token,
             max_skew_secs,
+            allowed_sources,
+            forward_url,
         })
     }
 
@@ -215,5 +314,64 @@ mod tests {
         ])
         .unwrap_err();
         assert!(!e.to_string().contains("sec"));
+    }
+
+    #[test]
+    fn allowed_source_cidrs() {
+        let base = [("TABLE_NAME", "tbl"), ("SDKAPPID", "1")];
+        let with = |v: &str| {
+            let mut vars = base.to_vec();
+            vars.push(("ALLOWED_SOURCE_CIDRS", v));
+            cfg(&vars)
+        };
+        assert_eq!(cfg(&base).unwrap().allowed_sources, None);
+        assert_eq!(with(" ").unwrap().allowed_sources, None);
+        let c = with("203.0.113.0/24, 2001:db8::/32").unwrap();
+        let list = c.allowed_sources.expect("set");
+        assert!(list.contains("203.0.113.9".parse().unwrap()));
+        assert!(list.contains("2001:db8::9".parse().unwrap()));
+        let e = with("203.0.113.0/24,not-a-cidr").unwrap_err();
+        assert_eq!(e.variable, "ALLOWED_SOURCE_CIDRS");
+        assert!(e.to_string().contains("not-a-cidr"), "{e}");
+    }
+
+    #[test]
+    fn forward_url() {
+        let base = [("TABLE_NAME", "tbl"), ("SDKAPPID", "1")];
+        let with = |v: &str| {
+            let mut vars = base.to_vec();
+            vars.push(("FORWARD_URL", v));
+            cfg(&vars)
+        };
+        assert_eq!(cfg(&base).unwrap().forward_url, None);
+        assert_eq!(with("").unwrap().forward_url, None);
+        let u = with("https://im.example.com/callback")
+            .unwrap()
+            .forward_url
+            .unwrap();
+        assert_eq!(
+            u.with_query("SdkAppid=1&Sign=ab"),
+            "https://im.example.com/callback?SdkAppid=1&Sign=ab"
+        );
+        assert_eq!(u.with_query(""), "https://im.example.com/callback");
+        let u = ForwardUrl::parse("http://127.0.0.1:8080/cb?key=v").unwrap();
+        assert_eq!(u.with_query("?a=1"), "http://127.0.0.1:8080/cb?key=v&a=1");
+        let u = ForwardUrl::parse("HTTP://user:secret@backend:81?key=s3cret").unwrap();
+        let shown = format!("{u:?}");
+        assert!(
+            !shown.contains("secret") && !shown.contains("s3cret"),
+            "{shown}"
+        );
+        for bad in [
+            "ftp://x/",
+            "backend/callback",
+            "https://",
+            "https:///path",
+            "https://:80/",
+            "https://h/#frag",
+            "https://h/a b",
+        ] {
+            assert_eq!(with(bad).unwrap_err().variable, "FORWARD_URL", "{bad}");
+        }
     }
 }

@@ -38,6 +38,8 @@ pub struct Rejection {
 pub enum Reason {
     /// Row 1.
     Method,
+    /// Row 1a: the source address is outside `ALLOWED_SOURCE_CIDRS`.
+    SourceNotAllowed,
     /// Row 2.
     SdkAppidUnknown,
     SdkAppidRepeated,
@@ -63,7 +65,10 @@ impl Reason {
     pub fn status(self) -> u16 {
         match self {
             Reason::Method => 405,
-            Reason::SdkAppidUnknown | Reason::SdkAppidRepeated | Reason::SdkAppidMissing => 403,
+            Reason::SourceNotAllowed
+            | Reason::SdkAppidUnknown
+            | Reason::SdkAppidRepeated
+            | Reason::SdkAppidMissing => 403,
             Reason::Auth(_) => 401,
             Reason::BodyTooLarge => 413,
             Reason::BodyBase64
@@ -80,6 +85,7 @@ impl Reason {
     pub fn label(self) -> &'static str {
         match self {
             Reason::Method => "method",
+            Reason::SourceNotAllowed => "source_not_allowed",
             Reason::SdkAppidUnknown => "sdkappid_unknown",
             Reason::SdkAppidRepeated => "sdkappid_repeated",
             Reason::Auth(e) => e.reason(),

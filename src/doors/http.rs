@@ -57,12 +57,28 @@ pub struct RequestContext {
     pub http_method: Option<String>,
     #[serde(default)]
     pub request_id: Option<String>,
+    /// REST API (1.0): `identity.sourceIp`.
+    #[serde(default)]
+    pub identity: Option<Identity>,
 }
 
 #[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct HttpContext {
     #[serde(default)]
     pub method: Option<String>,
+    /// HTTP API 2.0 and function URLs: the address of the TCP peer, as the front door saw
+    /// it (never a header).
+    #[serde(default)]
+    pub source_ip: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Identity {
+    /// REST API (1.0): the address of the TCP peer, as API Gateway saw it.
+    #[serde(default)]
+    pub source_ip: Option<String>,
 }
 
 /// The reply in the shape API Gateway (both versions) and function URLs accept.
@@ -159,6 +175,7 @@ impl App {
     async fn respond(&self, event: &ApiEvent, budget: &Budget, seen: &mut Seen) -> Outcome {
         let req = protocol::Request {
             method: method(event),
+            source_ip: source_ip(event),
             query: query(event),
             body: decode_body(event),
         };
@@ -175,6 +192,19 @@ fn method(event: &ApiEvent) -> &str {
         .or(event.http_method.as_deref())
         .or(event.request_context.http_method.as_deref())
         .unwrap_or("")
+}
+
+/// The source address the front door reports (contract row 1a): 2.0's
+/// `requestContext.http.sourceIp`, else 1.0's `requestContext.identity.sourceIp`.
+fn source_ip(event: &ApiEvent) -> Option<std::net::IpAddr> {
+    let ctx = &event.request_context;
+    ctx.http
+        .as_ref()
+        .and_then(|h| h.source_ip.as_deref())
+        .or_else(|| ctx.identity.as_ref()?.source_ip.as_deref())?
+        .trim()
+        .parse()
+        .ok()
 }
 
 fn query(event: &ApiEvent) -> Query<'_> {

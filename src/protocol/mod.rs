@@ -8,6 +8,7 @@ pub mod body;
 pub mod query;
 pub mod reply;
 pub mod signature;
+pub mod source;
 
 use crate::config::Config;
 use crate::events::{CommandKind, Event};
@@ -16,6 +17,7 @@ use body::{BodyCommand, RawBody};
 use query::{Param, Query};
 pub use reply::Reply;
 use std::borrow::Cow;
+use std::net::IpAddr;
 
 /// Largest body accepted, in bytes (contract row 6).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -24,6 +26,9 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 #[derive(Debug)]
 pub struct Request<'a> {
     pub method: &'a str,
+    /// The source address the front door reports for the connection (row 1a); `None`
+    /// when the event has none, or not a valid address.
+    pub source_ip: Option<IpAddr>,
     pub query: Query<'a>,
     /// The body, base64-decoded when the event said so; `Err` when that decoding failed.
     pub body: Result<Cow<'a, [u8]>, BodyDecodeError>,
@@ -61,6 +66,16 @@ pub fn admit(req: &Request<'_>, config: &Config, now: u64, seen: &mut Seen) -> A
     // 1. Method.
     if !req.method.eq_ignore_ascii_case("POST") {
         return reject(Reason::Method, "method not allowed: use POST");
+    }
+
+    // 1a. The source address, when an allow-list is configured. No address: refused.
+    if let Some(allowed) = &config.allowed_sources {
+        if !req.source_ip.is_some_and(|ip| allowed.contains(ip)) {
+            return reject(
+                Reason::SourceNotAllowed,
+                "the source address is not allowed to call this webhook",
+            );
+        }
     }
 
     // 2. A SdkAppid that is present must be one of ours.
@@ -232,6 +247,7 @@ mod tests {
     fn run(method: &str, query: &str, body: &str, token: Option<&str>) -> (u16, String) {
         let req = Request {
             method,
+            source_ip: Some([203, 0, 113, 10].into()),
             query: Query::parse(query),
             body: Ok(Cow::Borrowed(body.as_bytes())),
         };
@@ -300,6 +316,46 @@ mod tests {
         assert_eq!(
             run("POST", CREATE, BODY, None),
             (0, "store CreateOfficialAccount".into())
+        );
+    }
+
+    #[test]
+    fn row1a_source_allow_list_after_the_method_before_sdkappid() {
+        let mut cfg = config(None);
+        cfg.allowed_sources =
+            source::SourceAllowList::parse("203.0.113.0/24, 2001:db8::/32").expect("valid");
+        let run = |method: &str, ip: Option<&str>, query: &str| {
+            let req = Request {
+                method,
+                source_ip: ip.map(|s| s.parse().expect("an address")),
+                query: Query::parse(query),
+                body: Ok(Cow::Borrowed(BODY.as_bytes())),
+            };
+            match admit(&req, &cfg, 1669872112, &mut Seen::default()) {
+                Admission::Answer(o) => (o.reply().status, o.reason()),
+                Admission::Store(_) => (0, "store"),
+            }
+        };
+        assert_eq!(run("GET", Some("192.0.2.1"), CREATE), (405, "method"));
+        assert_eq!(
+            run("POST", Some("192.0.2.1"), CREATE),
+            (403, "source_not_allowed")
+        );
+        assert_eq!(run("POST", None, CREATE), (403, "source_not_allowed"));
+        // Before row 2: an unknown SdkAppid from outside is refused for its source.
+        assert_eq!(
+            run("POST", Some("192.0.2.1"), "SdkAppid=9"),
+            (403, "source_not_allowed")
+        );
+        assert_eq!(run("POST", Some("203.0.113.77"), CREATE), (0, "store"));
+        assert_eq!(run("POST", Some("2001:db8::5"), CREATE), (0, "store"));
+        assert_eq!(
+            run("POST", Some("::ffff:203.0.113.77"), CREATE),
+            (0, "store")
+        );
+        assert_eq!(
+            run("POST", Some("203.0.113.77"), "SdkAppid=9"),
+            (403, "sdkappid_unknown")
         );
     }
 
