@@ -4,6 +4,7 @@
 use crate::config::Config;
 use crate::outcome::{Failure, Outcome};
 use crate::protocol::{self, Admission, Request, Seen};
+use crate::relay::Relay;
 use crate::store::{Budget, Store, StoreError};
 use crate::telemetry::RequestLog;
 use std::sync::Arc;
@@ -34,6 +35,8 @@ pub struct App {
     pub budget: Duration,
     /// Where the request line (log + EMF metrics) goes; off unless set (`main`: stdout).
     pub log: RequestLog,
+    /// The client for `FORWARD_URL` (contract section 7), built on first use.
+    pub relay: Relay,
 }
 
 impl App {
@@ -44,6 +47,7 @@ impl App {
             clock: system_clock(),
             budget: DEFAULT_BUDGET,
             log: RequestLog::off(),
+            relay: Relay::new(),
         }
     }
 
@@ -52,6 +56,7 @@ impl App {
     pub async fn webhook(&self, req: &Request<'_>, budget: &Budget, seen: &mut Seen) -> Outcome {
         match protocol::admit(req, &self.config, (self.clock)(), seen) {
             Admission::Answer(outcome) => outcome,
+            Admission::Relay(fallback) => self.relay(req, budget, fallback).await,
             Admission::Store(event) => match self.store.apply(&event, budget).await {
                 Ok(applied) if applied.items_written > 0 => Outcome::Stored {
                     items_written: applied.items_written,
@@ -66,6 +71,30 @@ impl App {
                     })
                 }
             },
+        }
+    }
+}
+
+impl App {
+    /// Rows 8 and 9 with `FORWARD_URL` set: the request, as received, to the backend
+    /// before the request's deadline; its reply, or 502 (contract section 7).
+    async fn relay(&self, req: &Request<'_>, budget: &Budget, fallback: Outcome) -> Outcome {
+        let Some(url) = &self.config.forward_url else {
+            return fallback;
+        };
+        // Row 7 refused an undecodable body before rows 8 and 9.
+        let body = req.body.as_deref().unwrap_or_default();
+        let url = url.with_query(&req.raw_query);
+        match self
+            .relay
+            .forward(&url, req.method, body, budget.deadline())
+            .await
+        {
+            Ok(reply) => Outcome::Relayed(Box::new(reply)),
+            Err(failure) => {
+                tracing::warn!(reason = failure.label(), "relay failed");
+                Outcome::Failed(Failure::Relay(failure))
+            }
         }
     }
 }

@@ -11,6 +11,7 @@
 //! - [`protocol`]: Tencent's webhook protocol (query, signature, body reading, reply,
 //!   admission); no AWS;
 //! - [`app`]: the service the doors call;
+//! - [`relay`]: the callbacks not stored here, relayed to the app's backend (`FORWARD_URL`);
 //! - [`doors`]: one small module per entry point (HTTP now);
 //! - [`config`], [`logging`], [`telemetry`] (the request line: log + EMF metrics).
 
@@ -21,6 +22,7 @@ pub mod events;
 pub mod logging;
 pub mod outcome;
 pub mod protocol;
+pub mod relay;
 pub mod state;
 pub mod store;
 pub mod telemetry;

@@ -3,6 +3,7 @@
 
 use crate::protocol::signature::AuthError;
 use crate::protocol::Reply;
+use crate::relay::{RelayFailure, RelayedReply};
 use std::borrow::Cow;
 
 /// What became of a request.
@@ -21,8 +22,11 @@ pub enum Outcome {
     Probe,
     /// Refused (rows 1-3, 5-7, 11, 12a).
     Rejected(Rejection),
-    /// Could not be written, and was not acknowledged.
+    /// Could not be written, and was not acknowledged; or could not be relayed.
     Failed(Failure),
+    /// Relayed to `FORWARD_URL` (rows 8 and 9, contract section 7): the backend's reply,
+    /// which is the reply.
+    Relayed(Box<RelayedReply>),
 }
 
 /// A refusal: why, and the sentence sent back in `ErrorInfo`.
@@ -111,6 +115,8 @@ pub enum Failure {
     StoreTimeout,
     /// DynamoDB was unreachable or kept failing (throttling, 5xx).
     StoreUnavailable,
+    /// The relay to `FORWARD_URL` failed or was too slow (contract section 7).
+    Relay(RelayFailure),
 }
 
 impl Failure {
@@ -118,6 +124,7 @@ impl Failure {
         match self {
             Failure::Store => 500,
             Failure::StoreTimeout | Failure::StoreUnavailable => 503,
+            Failure::Relay(_) => 502,
         }
     }
 
@@ -126,6 +133,7 @@ impl Failure {
             Failure::Store => "store_error",
             Failure::StoreTimeout => "store_timeout",
             Failure::StoreUnavailable => "store_unavailable",
+            Failure::Relay(r) => r.label(),
         }
     }
 }
@@ -148,6 +156,7 @@ impl Outcome {
             Outcome::Probe => "probe",
             Outcome::Rejected(_) => "rejected",
             Outcome::Failed(_) => "failed",
+            Outcome::Relayed(_) => "relayed",
         }
     }
 
@@ -175,10 +184,16 @@ impl Outcome {
     pub fn reply(&self) -> Reply {
         match self {
             Outcome::Rejected(r) => Reply::fail(r.reason.status(), r.info.clone()),
+            Outcome::Failed(Failure::Relay(_)) => Reply::fail(
+                502,
+                "the callback could not be relayed to the app's backend",
+            ),
             Outcome::Failed(f) => Reply::fail(
                 f.status(),
                 "the event could not be stored; it was not acknowledged",
             ),
+            // The status only: the body is the backend's (the HTTP door sends it).
+            Outcome::Relayed(r) => Reply::fail(r.status, ""),
             _ => Reply::OK,
         }
     }
@@ -202,5 +217,17 @@ mod tests {
             (Reply::OK, 3, "")
         );
         assert_eq!(Outcome::Probe.reply(), Reply::OK);
+        let f = Outcome::Failed(Failure::Relay(RelayFailure::Timeout));
+        assert_eq!(f.reply().status, 502);
+        assert_eq!((f.label(), f.reason()), ("failed", "relay_timeout"));
+        let r = Outcome::Relayed(Box::new(RelayedReply {
+            status: 302,
+            content_type: None,
+            body: Vec::new(),
+        }));
+        assert_eq!(
+            (r.label(), r.reason(), r.reply().status),
+            ("relayed", "", 302)
+        );
     }
 }

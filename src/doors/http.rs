@@ -9,6 +9,7 @@ use crate::app::App;
 use crate::outcome::Outcome;
 use crate::protocol::query::Query;
 use crate::protocol::{self, BodyDecodeError, Reply, Seen};
+use crate::relay::RelayedReply;
 use crate::store::Budget;
 use crate::telemetry::RequestMetrics;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
@@ -97,7 +98,12 @@ pub struct ApiResponse {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ResponseHeaders {
-    #[serde(rename = "content-type")]
+    /// Empty (and then not sent) only for a relayed reply whose backend sent none.
+    #[serde(
+        rename = "content-type",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
     pub content_type: String,
 }
 
@@ -110,6 +116,29 @@ impl From<&Reply> for ApiResponse {
             },
             body: r.body(),
             is_base64_encoded: false,
+            cookies: None,
+        }
+    }
+}
+
+impl ApiResponse {
+    /// A relayed reply (contract section 7): the backend's status, content type and body
+    /// as they are; a body that is not UTF-8 travels base64-encoded.
+    pub fn relayed(r: &RelayedReply) -> ApiResponse {
+        let (body, is_base64_encoded) = match std::str::from_utf8(&r.body) {
+            Ok(text) => (text.to_owned(), false),
+            Err(_) => (
+                base64::engine::general_purpose::STANDARD.encode(&r.body),
+                true,
+            ),
+        };
+        ApiResponse {
+            status_code: r.status,
+            headers: ResponseHeaders {
+                content_type: r.content_type.clone().unwrap_or_default(),
+            },
+            body,
+            is_base64_encoded,
             cookies: None,
         }
     }
@@ -152,20 +181,22 @@ impl App {
         let budget = Budget::until(started + budget);
         let mut seen = Seen::default();
         let outcome = self.respond(&event, &budget, &mut seen).await;
-        let reply = outcome.reply();
+        let mut response = match &outcome {
+            Outcome::Relayed(relayed) => ApiResponse::relayed(relayed),
+            other => ApiResponse::from(&other.reply()),
+        };
         let duration = started.elapsed();
         self.log.write(&RequestMetrics {
             request_id: event.request_context.request_id.as_deref().unwrap_or(""),
             command: seen.command.as_deref(),
             sdk_app_id: seen.app.as_deref(),
             outcome: &outcome,
-            status: reply.status,
+            status: response.status_code,
             duration,
             dynamodb_time: budget.dynamodb_time(),
             dynamodb_requests: budget.requests(),
             dynamodb_retries: budget.retries(),
         });
-        let mut response = ApiResponse::from(&reply);
         if event.is_v2() {
             response.cookies = Some(Vec::new());
         }
@@ -177,6 +208,7 @@ impl App {
             method: method(event),
             source_ip: source_ip(event),
             query: query(event),
+            raw_query: raw_query(event),
             body: decode_body(event),
         };
         self.webhook(&req, budget, seen).await
@@ -205,6 +237,29 @@ fn source_ip(event: &ApiEvent) -> Option<std::net::IpAddr> {
         .trim()
         .parse()
         .ok()
+}
+
+/// The query string as received: 2.0's `rawQueryString`; for 1.0, which only has the
+/// decoded parameters, the same pairs encoded again (their order is lost).
+fn raw_query(event: &ApiEvent) -> Cow<'_, str> {
+    if let Some(raw) = &event.raw_query_string {
+        return Cow::Borrowed(raw.as_str());
+    }
+    let mut out = form_urlencoded::Serializer::new(String::new());
+    if let Some(mv) = &event.multi_value_query_string_parameters {
+        for (k, vs) in mv {
+            for v in vs.iter().flatten() {
+                out.append_pair(k, v);
+            }
+        }
+    } else if let Some(single) = &event.query_string_parameters {
+        for (k, v) in single {
+            if let Some(v) = v {
+                out.append_pair(k, v);
+            }
+        }
+    }
+    Cow::Owned(out.finish())
 }
 
 fn query(event: &ApiEvent) -> Query<'_> {

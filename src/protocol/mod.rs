@@ -30,6 +30,8 @@ pub struct Request<'a> {
     /// when the event has none, or not a valid address.
     pub source_ip: Option<IpAddr>,
     pub query: Query<'a>,
+    /// The query string as received, URL-encoded (what a relay sends on, section 7).
+    pub raw_query: Cow<'a, str>,
     /// The body, base64-decoded when the event said so; `Err` when that decoding failed.
     pub body: Result<Cow<'a, [u8]>, BodyDecodeError>,
 }
@@ -44,6 +46,10 @@ pub enum Admission {
     Answer(Outcome),
     /// Store this event, then answer.
     Store(Event),
+    /// Relay the request to `FORWARD_URL` and answer with the backend's reply (rows 8
+    /// and 9 when it is set, contract section 7). The outcome is what the answer would be
+    /// without it.
+    Relay(Outcome),
 }
 
 /// What [`admit`] found out, for the request's log line.
@@ -59,6 +65,15 @@ fn reject(reason: Reason, info: impl Into<std::borrow::Cow<'static, str>>) -> Ad
 
 fn answer_ok(outcome: Outcome) -> Admission {
     Admission::Answer(outcome)
+}
+
+/// Rows 8 and 9: relayed when `FORWARD_URL` is set, else answered with `outcome`.
+fn relay_or(config: &Config, outcome: Outcome) -> Admission {
+    if config.forward_url.is_some() {
+        Admission::Relay(outcome)
+    } else {
+        Admission::Answer(outcome)
+    }
 }
 
 /// Runs contract section 2, rows 1-11, in order. `now` is Unix seconds.
@@ -166,10 +181,9 @@ pub fn admit(req: &Request<'_>, config: &Config, now: u64, seen: &mut Seen) -> A
 
     // 8-10. Route on the command.
     let after = match CommandKind::of(&command) {
-        CommandKind::NotOfficialAccount | CommandKind::UnknownOfficialAccount => {
-            return answer_ok(Outcome::Ignored)
-        }
-        CommandKind::Before => return answer_ok(Outcome::Allowed),
+        CommandKind::NotOfficialAccount => return relay_or(config, Outcome::Ignored),
+        CommandKind::UnknownOfficialAccount => return answer_ok(Outcome::Ignored),
+        CommandKind::Before => return relay_or(config, Outcome::Allowed),
         CommandKind::After(c) => c,
     };
 
@@ -249,11 +263,13 @@ mod tests {
             method,
             source_ip: Some([203, 0, 113, 10].into()),
             query: Query::parse(query),
+            raw_query: Cow::Borrowed(query),
             body: Ok(Cow::Borrowed(body.as_bytes())),
         };
         match admit(&req, &config(token), 1669872112, &mut Seen::default()) {
             Admission::Answer(outcome) => (outcome.reply().status, outcome.label().to_owned()),
             Admission::Store(e) => (0, format!("store {:?}", e.command())),
+            Admission::Relay(o) => (0, format!("relay {}", o.label())),
         }
     }
 
@@ -329,11 +345,12 @@ mod tests {
                 method,
                 source_ip: ip.map(|s| s.parse().expect("an address")),
                 query: Query::parse(query),
+                raw_query: Cow::Borrowed(query),
                 body: Ok(Cow::Borrowed(BODY.as_bytes())),
             };
             match admit(&req, &cfg, 1669872112, &mut Seen::default()) {
                 Admission::Answer(o) => (o.reply().status, o.reason()),
-                Admission::Store(_) => (0, "store"),
+                Admission::Store(_) | Admission::Relay(_) => (0, "store"),
             }
         };
         assert_eq!(run("GET", Some("192.0.2.1"), CREATE), (405, "method"));
@@ -356,6 +373,44 @@ mod tests {
         assert_eq!(
             run("POST", Some("203.0.113.77"), "SdkAppid=9"),
             (403, "sdkappid_unknown")
+        );
+    }
+
+    #[test]
+    fn rows_8_and_9_are_relayed_when_forward_url_is_set_row_10_never() {
+        let mut cfg = config(None);
+        cfg.forward_url = Some(crate::config::ForwardUrl::parse("http://backend/cb").unwrap());
+        let route = |command: &str| {
+            let query = format!("SdkAppid=1400000001&CallbackCommand={command}");
+            let req = Request {
+                method: "POST",
+                source_ip: None,
+                query: Query::parse(&query),
+                raw_query: Cow::Borrowed(&query),
+                body: Ok(Cow::Borrowed(b"{}".as_slice())),
+            };
+            match admit(&req, &cfg, 1669872112, &mut Seen::default()) {
+                Admission::Relay(o) => format!("relay {}", o.label()),
+                Admission::Answer(o) => o.label().to_owned(),
+                Admission::Store(_) => "store".to_owned(),
+            }
+        };
+        assert_eq!(route("Group.CallbackAfterNewMemberJoin"), "relay ignored");
+        assert_eq!(route("C2C.CallbackBeforeSendMsg"), "relay ignored");
+        assert_eq!(
+            route("OfficialAccount.CallbackBeforeSendMsg"),
+            "relay allowed"
+        );
+        assert_eq!(route("OfficialAccount.CallbackAfterNew"), "ignored");
+        // Without FORWARD_URL, the same rows answer here.
+        assert_eq!(
+            run(
+                "POST",
+                "SdkAppid=1400000001&CallbackCommand=C2C.CallbackBeforeSendMsg",
+                "{}",
+                None
+            ),
+            (200, "ignored".into())
         );
     }
 

@@ -1,0 +1,151 @@
+//! Contract section 7: relaying the callbacks this function does not store (rows 8 and 9:
+//! another product's command, an `OfficialAccount` before-callback) to the app's existing
+//! webhook backend, `FORWARD_URL`.
+//!
+//! The request goes out as it came in: the same method, the query string as received
+//! (`Sign` and `RequestTime` included, so the backend can verify them), the body as
+//! received, `Content-Type: application/json`. The backend's status, body and content type
+//! are the reply. Redirects are not followed (a 3xx is the reply). A relay that cannot
+//! finish before the request's deadline, cannot connect, or whose reply is larger than
+//! [`MAX_REPLY_BYTES`] is a [`RelayFailure`] (answered 502 FAIL by the caller).
+//!
+//! The client is the HTTPS stack the AWS SDK already uses in this binary (hyper 1, rustls
+//! with aws-lc, from `aws-smithy-http-client`), with the platform's trust store
+//! (`TLS_TRUST_STORE=system` semantics, `SSL_CERT_FILE` honoured): the backend is the
+//! app's own server, not an AWS endpoint. It is built on the first relay, not at start,
+//! because loading the platform store costs a cold start most of its CPU
+//! (`src/store/sdk.rs`); an instance that never relays never pays it.
+
+use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode, TlsContext, TrustStore};
+use aws_smithy_http_client::Connector;
+use aws_smithy_runtime_api::client::http::HttpConnector;
+use aws_smithy_runtime_api::http::Request as HttpRequest;
+use aws_smithy_types::body::SdkBody;
+use aws_smithy_types::byte_stream::ByteStream;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// The largest reply relayed, in bytes. A Lambda reply is at most 6 MB, and a reply that
+/// is not UTF-8 travels base64-encoded (4/3 larger).
+pub const MAX_REPLY_BYTES: usize = 4 * 1024 * 1024;
+
+/// How long an idle connection to the backend is kept for reuse. Shorter than common
+/// server keep-alive timeouts (Node.js: 5 s), so that a connection the backend has closed
+/// is rarely picked up.
+const POOL_IDLE: Duration = Duration::from_secs(4);
+
+/// The backend's answer, relayed as it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelayedReply {
+    pub status: u16,
+    /// The backend's `Content-Type`, verbatim; `None` when it sent none.
+    pub content_type: Option<String>,
+    pub body: Vec<u8>,
+}
+
+/// Why a relay failed; the request is answered 502.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RelayFailure {
+    /// No complete reply before the deadline.
+    Timeout,
+    /// No connection, or it broke before the reply was complete.
+    Unreachable,
+    /// The reply is larger than [`MAX_REPLY_BYTES`].
+    TooLarge,
+    /// The request could not be built (a method or URL the HTTP library refuses).
+    Invalid,
+}
+
+impl RelayFailure {
+    /// The `reason` label of the request line.
+    pub fn label(self) -> &'static str {
+        match self {
+            RelayFailure::Timeout => "relay_timeout",
+            RelayFailure::Unreachable => "relay_unreachable",
+            RelayFailure::TooLarge => "relay_too_large",
+            RelayFailure::Invalid => "relay_invalid",
+        }
+    }
+}
+
+/// The relay client: one connection pool per function instance. Cheap to clone.
+#[derive(Clone, Default)]
+pub struct Relay {
+    connector: Arc<OnceLock<Connector>>,
+}
+
+impl std::fmt::Debug for Relay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Relay")
+            .field("built", &self.connector.get().is_some())
+            .finish()
+    }
+}
+
+impl Relay {
+    pub fn new() -> Relay {
+        Relay::default()
+    }
+
+    fn connector(&self) -> &Connector {
+        self.connector.get_or_init(|| {
+            let context = TlsContext::builder()
+                .with_trust_store(TrustStore::default())
+                .build()
+                .unwrap_or_default();
+            Connector::builder()
+                .pool_idle_timeout(POOL_IDLE)
+                .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
+                .tls_context(context)
+                .build()
+        })
+    }
+
+    /// Sends `body` to `url` (the forward URL with the received query appended) with
+    /// `method`, and reads the whole reply, all before `deadline`.
+    pub async fn forward(
+        &self,
+        url: &str,
+        method: &str,
+        body: &[u8],
+        deadline: Instant,
+    ) -> Result<RelayedReply, RelayFailure> {
+        let mut request = HttpRequest::new(SdkBody::from(body.to_vec()));
+        request.set_uri(url).map_err(|_| RelayFailure::Invalid)?;
+        request
+            .set_method(&method.to_ascii_uppercase())
+            .map_err(|_| RelayFailure::Invalid)?;
+        request
+            .headers_mut()
+            .insert("content-type", "application/json");
+        let exchange = async {
+            let response = self.connector().call(request).await.map_err(|e| {
+                if e.is_timeout() {
+                    RelayFailure::Timeout
+                } else {
+                    RelayFailure::Unreachable
+                }
+            })?;
+            let status = response.status().as_u16();
+            let content_type = response.headers().get("content-type").map(str::to_owned);
+            let mut stream = ByteStream::new(response.into_body());
+            let mut body = Vec::new();
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk.map_err(|_| RelayFailure::Unreachable)?;
+                if body.len() + chunk.len() > MAX_REPLY_BYTES {
+                    return Err(RelayFailure::TooLarge);
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(RelayedReply {
+                status,
+                content_type,
+                body,
+            })
+        };
+        tokio::time::timeout_at(deadline, exchange)
+            .await
+            .unwrap_or(Err(RelayFailure::Timeout))
+    }
+}
