@@ -323,6 +323,7 @@ fn model(events: &[Gen]) -> Table {
             let mut m = json!({
                 "pk": pk, "sk": format!("MSG#{key}"), "entity": "message",
                 "sdk_app_id": app, "official_account": oa, "msg_key": key,
+                "withdrawn": false,
             });
             if let Some(send) = evs
                 .iter()
