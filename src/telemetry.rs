@@ -13,7 +13,9 @@
 //! - `requests_total`, `server_errors` (Count), `duration` (Milliseconds),
 //!   `dynamodb_requests`, `dynamodb_retries` (Count), and `dynamodb_time` (Milliseconds,
 //!   only for requests that called DynamoDB), with no other dimension;
-//! - `rejections` (Count) by `reason`, on rejected requests.
+//! - `rejections` (Count) by `reason`, on rejected requests;
+//! - `fields_dropped` (Count): optional fields of after-events left out because they
+//!   could not be read (docs/contract.md section 2, "Reading fields").
 
 use crate::events::{AfterCommand, OFFICIAL_ACCOUNT_PREFIX};
 use crate::outcome::Outcome;
@@ -34,6 +36,7 @@ pub const METRIC_NAMES: &[&str] = &[
     "dynamodb_time",
     "dynamodb_requests",
     "dynamodb_retries",
+    "fields_dropped",
 ];
 
 /// One request's figures.
@@ -45,6 +48,8 @@ pub struct RequestMetrics<'a> {
     /// The SdkAppid as received, log-safe.
     pub sdk_app_id: Option<&'a str>,
     pub outcome: &'a Outcome,
+    /// Optional fields of the event left out because they could not be read.
+    pub fields_dropped: u32,
     pub status: u16,
     pub duration: Duration,
     pub dynamodb_time: Duration,
@@ -125,6 +130,7 @@ impl RequestLog {
                 ("duration", "Milliseconds"),
                 ("dynamodb_requests", "Count"),
                 ("dynamodb_retries", "Count"),
+                ("fields_dropped", "Count"),
             ];
             if with_time {
                 m.push(("dynamodb_time", "Milliseconds"));
@@ -211,6 +217,7 @@ impl RequestLog {
             dynamodb_time: called_dynamodb.then(|| millis(m.dynamodb_time)),
             dynamodb_requests: m.dynamodb_requests,
             dynamodb_retries: m.dynamodb_retries,
+            fields_dropped: m.fields_dropped,
         };
         let start = out.len();
         // Serializing a struct of strings and numbers into a Vec cannot fail.
@@ -258,6 +265,7 @@ struct Fields<'a> {
     dynamodb_time: Option<f64>,
     dynamodb_requests: u32,
     dynamodb_retries: u32,
+    fields_dropped: u32,
 }
 
 /// A bounded label for a command: the known Official Account commands by their short
@@ -309,6 +317,7 @@ mod tests {
             command: Some("OfficialAccount.CallbackAfterSendMsg"),
             sdk_app_id: Some("1400000001"),
             outcome,
+            fields_dropped: 0,
             status: outcome.reply().status,
             duration: Duration::from_micros(1234),
             dynamodb_time: Duration::from_micros(900),

@@ -191,6 +191,7 @@ impl App {
             command: seen.command.as_deref(),
             sdk_app_id: seen.app.as_deref(),
             outcome: &outcome,
+            fields_dropped: seen.fields_dropped,
             status: response.status_code,
             duration,
             dynamodb_time: budget.dynamodb_time(),
