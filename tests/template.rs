@@ -197,3 +197,206 @@ fn alarms_use_emitted_metrics() {
         "the 5xx-rate alarm reads the function's own metrics"
     );
 }
+
+/// The dashboard's body: the text of its `!Sub` with every `${...}` replaced by `X`, as JSON.
+fn dashboard_body(t: &Yaml) -> serde_json::Value {
+    let body = &resource(t, "WebhookDashboard")["Properties"]["DashboardBody"];
+    let Yaml::Tagged(sub) = body else {
+        panic!("DashboardBody is a !Sub: {body:?}")
+    };
+    assert_eq!(sub.tag, "Sub");
+    let text = match &sub.value {
+        Yaml::String(s) => s.as_str(),
+        Yaml::Sequence(seq) => seq[0].as_str().expect("the !Sub template"),
+        other => panic!("unexpected !Sub {other:?}"),
+    };
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(i) = rest.find("${") {
+        out.push_str(&rest[..i]);
+        let end = rest[i..].find('}').expect("a closed ${...}") + i;
+        out.push('X');
+        rest = &rest[end + 1..];
+    }
+    out.push_str(rest);
+    serde_json::from_str(&out).expect("the dashboard body is JSON")
+}
+
+/// The metrics (name -> dimension names) the request line declares, read from the lines
+/// of a probe and of a rejection as the function writes them.
+async fn emitted_dimensions() -> std::collections::BTreeMap<String, BTreeSet<String>> {
+    let buffer = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut app = app_at("http://127.0.0.1:9", "unused", None).await;
+    app.log = oa_webhook::telemetry::RequestLog::buffer(buffer.clone(), Some("fn"), 1);
+    let budget = std::time::Duration::from_millis(200);
+    app.handle(http_event("POST", "SdkAppid=1400000001", ""), budget)
+        .await;
+    app.handle(http_event("POST", "SdkAppid=9", ""), budget)
+        .await;
+    let text = String::from_utf8(buffer.lock().expect("lock").clone()).expect("UTF-8");
+    let mut out = std::collections::BTreeMap::new();
+    for line in text.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).expect("JSON line");
+        for d in v["_aws"]["CloudWatchMetrics"]
+            .as_array()
+            .expect("directives")
+        {
+            assert_eq!(d["Namespace"], oa_webhook::telemetry::NAMESPACE);
+            let dims: BTreeSet<String> = d["Dimensions"][0]
+                .as_array()
+                .expect("one dimension set")
+                .iter()
+                .map(|x| x.as_str().expect("a name").to_owned())
+                .collect();
+            for m in d["Metrics"].as_array().expect("metrics") {
+                out.insert(m["Name"].as_str().expect("name").to_owned(), dims.clone());
+            }
+        }
+    }
+    out
+}
+
+/// `SEARCH('{OaWebhook,FunctionName,reason} MetricName="rejections" ...', ...)`: the
+/// namespace, the dimension names and the metric name.
+fn search_parts(expression: &str) -> Option<(String, BTreeSet<String>, String)> {
+    let schema = expression.split_once("{")?.1.split_once('}')?.0;
+    let mut names = schema
+        .split(',')
+        .map(|s| s.trim().trim_matches('"').to_owned());
+    let namespace = names.next()?;
+    let metric = expression
+        .split_once("MetricName=\"")?
+        .1
+        .split_once('"')?
+        .0
+        .to_owned();
+    Some((namespace, names.collect(), metric))
+}
+
+/// Every dashboard widget that reads the function's namespace reads a metric the code
+/// emits, with the dimensions it emits it with; and the page shows what an operator needs.
+#[tokio::test]
+async fn dashboard_uses_emitted_metrics() {
+    let emitted = emitted_dimensions().await;
+    let function_only: BTreeSet<String> = ["FunctionName".to_owned()].into();
+    let dims_of = |name: &str| -> BTreeSet<String> {
+        assert!(
+            oa_webhook::telemetry::METRIC_NAMES.contains(&name),
+            "the dashboard reads {name}, which the function does not emit"
+        );
+        // Metrics absent from a probe and a rejection (DynamoDB time, dropped fields)
+        // are per-request figures, dimensioned by FunctionName only.
+        emitted
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| function_only.clone())
+    };
+    let t = template();
+    let body = dashboard_body(&t);
+    let mut shown: BTreeSet<String> = BTreeSet::new();
+    for w in body["widgets"].as_array().expect("widgets") {
+        let Some(rows) = w["properties"]["metrics"].as_array() else {
+            continue;
+        };
+        for row in rows {
+            let row = row.as_array().expect("a metric row");
+            if let Some(expr) = row[0]["expression"].as_str() {
+                if let Some((ns, dims, metric)) = search_parts(expr) {
+                    if ns == oa_webhook::telemetry::NAMESPACE {
+                        assert_eq!(dims, dims_of(&metric), "{expr}");
+                        shown.insert(metric);
+                    }
+                }
+                continue;
+            }
+            let ns = row[0].as_str().expect("a namespace");
+            let metric = row[1].as_str().expect("a metric name");
+            let dims: BTreeSet<String> = row[2..]
+                .iter()
+                .take_while(|x| x.is_string())
+                .step_by(2)
+                .map(|x| x.as_str().expect("a name").to_owned())
+                .collect();
+            if ns == oa_webhook::telemetry::NAMESPACE {
+                assert_eq!(dims, dims_of(metric), "{metric}");
+                let stat = row.last().and_then(|o| o["stat"].as_str()).unwrap_or("Sum");
+                shown.insert(format!("{metric}:{stat}"));
+                shown.insert(metric.to_owned());
+            } else {
+                shown.insert(format!("{ns}/{metric}"));
+            }
+        }
+    }
+    for needed in [
+        "requests",
+        "rejections",
+        "requests_total",
+        "server_errors",
+        "duration:p50",
+        "duration:p99",
+        "dynamodb_time:p50",
+        "dynamodb_time:p99",
+        "dynamodb_requests",
+        "dynamodb_retries",
+        "AWS/DynamoDB/ReadThrottleEvents",
+        "AWS/DynamoDB/WriteThrottleEvents",
+    ] {
+        assert!(
+            shown.contains(needed),
+            "the dashboard lacks {needed}: {shown:?}"
+        );
+    }
+}
+
+/// `FrontDoor` chooses the HTTP API or a function URL: each one's resources under its
+/// condition, nothing unconditional that creates a front door, throttling for each, and
+/// `WebhookUrl` for either.
+#[test]
+fn front_door_choice() {
+    let t = template();
+    let p = &t["Parameters"]["FrontDoor"];
+    assert_eq!(p["Default"], "HttpApi");
+    assert_eq!(
+        p["AllowedValues"],
+        serde_yaml::from_str::<Yaml>("[HttpApi, FunctionUrl]").expect("YAML")
+    );
+    for (name, condition) in [
+        ("WebhookApi", "UseHttpApi"),
+        ("WebhookApiAccessLogs", "UseHttpApi"),
+        ("WebhookApiPermission", "UseHttpApi"),
+        ("WebhookFunctionUrl", "UseFunctionUrl"),
+        ("WebhookFunctionUrlPermission", "UseFunctionUrl"),
+        ("WebhookFunctionUrlInvokePermission", "UseFunctionUrl"),
+    ] {
+        assert_eq!(resource(&t, name)["Condition"], condition, "{name}");
+    }
+    let f = resource(&t, "WebhookFunction");
+    assert!(
+        f["Properties"]["Events"].is_null(),
+        "a SAM event would create a front door whatever FrontDoor says"
+    );
+    // Throttling: the API's route settings; the function URL's reserved concurrency,
+    // required by a rule.
+    let api = &resource(&t, "WebhookApi")["Properties"];
+    assert!(!api["DefaultRouteSettings"]["ThrottlingRateLimit"].is_null());
+    assert!(!api["DefaultRouteSettings"]["ThrottlingBurstLimit"].is_null());
+    let rule = &t["Rules"]["FunctionUrlNeedsReservedConcurrency"];
+    assert!(format!("{rule:?}").contains("ReservedConcurrency"));
+    assert!(
+        format!("{:?}", f["Properties"]["ReservedConcurrentExecutions"])
+            .contains("ReservedConcurrency")
+    );
+    // The URL: no AWS authentication (Tencent cannot sign with AWS keys).
+    let url = &resource(&t, "WebhookFunctionUrl")["Properties"];
+    assert_eq!(url["AuthType"], "NONE");
+    let out = format!("{:?}", t["Outputs"]["WebhookUrl"]["Value"]);
+    assert!(
+        out.contains("UseHttpApi") && out.contains("WebhookApi"),
+        "{out}"
+    );
+    assert!(out.contains("WebhookFunctionUrl.FunctionUrl"), "{out}");
+    // The new settings reach the function.
+    let env = &f["Properties"]["Environment"]["Variables"];
+    assert!(!env["ALLOWED_SOURCE_CIDRS"].is_null());
+    assert!(!env["FORWARD_URL"].is_null());
+}
