@@ -3,6 +3,7 @@
 #   make test         cfn-lint, rustfmt, clippy, cargo test against a private DynamoDB Local (what CI runs)
 #   make run          DynamoDB Local on DDB_PORT (8000) + `cargo lambda watch` on 127.0.0.1:WATCH_PORT (9000)
 #   make ddb-start    a standalone DynamoDB Local (on DDB_PORT if given, else a free port); make ddb-stop
+#   make table        print the items of the `make run` table readably (ARGS='--json' or a pk prefix)
 #   make package      the deployable zip (cargo-lambda, arm64 via zig; x86-64 if arm64 cannot be built)
 #   make sam-validate `sam validate --lint` on template.yaml (installs aws-sam-cli into .tools/sam)
 #   make bench, make fuzz DURATION=600: see mk/bench.mk, mk/fuzz.mk
@@ -13,10 +14,10 @@
 SHELL := /bin/bash
 TOOLS ?=
 
-.PHONY: help tools test run package sam-validate ddb-start ddb-stop ddb-status clean-tools
+.PHONY: help tools test run table package sam-validate ddb-start ddb-stop ddb-status clean-tools
 
 help:
-	@sed -n '2,11p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,12p' Makefile | sed 's/^# \{0,1\}//'
 
 tools:
 	scripts/tools.sh $(TOOLS)
@@ -26,6 +27,9 @@ test:
 
 run:
 	scripts/run.sh
+
+table:
+	@scripts/table.sh $(ARGS)
 
 package:
 	scripts/package.sh
