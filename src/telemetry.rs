@@ -2,9 +2,10 @@
 //! (request id, command, outcome, status, timings) and the request's CloudWatch metrics in
 //! Embedded Metric Format (the `_aws` member; CloudWatch Logs extracts the metrics, no API
 //! call). One line, rendered into one buffer and written with one `write`, because on a
-//! 128 MB Lambda every microsecond of CPU is ~14 µs of billed time (bench/RESULTS.md: the
-//! logging crates' three lines and ~80 small writes per request cost more than the
-//! request's own logic).
+//! 128 MB Lambda every microsecond of CPU is about fourteen of billed time (Lambda gives
+//! a 128 MB function a fourteenth of a vCPU), and the logging crates' several lines and
+//! many small writes per request cost more than the request's own logic
+//! (docs/performance.md).
 //!
 //! Metrics (namespace [`NAMESPACE`]; every dimension set also has `FunctionName` when
 //! `AWS_LAMBDA_FUNCTION_NAME` is set):
