@@ -116,6 +116,7 @@ fn admit(event: &ApiEvent, config: &Config) -> Admission {
         source_ip: None,
         query: Query::parse(event.raw_query_string.as_deref().unwrap_or("")),
         raw_query: Cow::Borrowed(event.raw_query_string.as_deref().unwrap_or("")),
+        relayed: false,
         body: Ok(Cow::Borrowed(
             event.body.as_deref().unwrap_or("").as_bytes(),
         )),

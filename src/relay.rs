@@ -26,6 +26,13 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio::time::Instant;
 
+/// The header every relayed request carries. A request that arrives with it was relayed by
+/// an instance of this function: `FORWARD_URL` points back at the webhook, and relaying it
+/// again would loop (each hop a new invocation) until the budget ran out. The HTTP door
+/// reads it, and such a request is answered here instead (contract rows 8 and 9 without
+/// `FORWARD_URL`).
+pub const HOP_HEADER: &str = "x-oa-webhook-relay";
+
 /// The largest reply relayed, in bytes. A Lambda reply is at most 6 MB, and a reply that
 /// is not UTF-8 travels base64-encoded (4/3 larger).
 pub const MAX_REPLY_BYTES: usize = 4 * 1024 * 1024;
@@ -119,6 +126,7 @@ impl Relay {
         request
             .headers_mut()
             .insert("content-type", "application/json");
+        request.headers_mut().insert(HOP_HEADER, "1");
         let exchange = async {
             let response = self.connector().call(request).await.map_err(|e| {
                 if e.is_timeout() {

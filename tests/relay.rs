@@ -219,6 +219,25 @@ async fn another_products_before_callback_reaches_the_backend_and_its_answer_rea
     assert!(req.target.contains(&format!("Sign={sign}&RequestTime={t}")));
     assert_eq!(req.body, body.as_bytes());
     assert_eq!(req.header("content-type"), Some("application/json"));
+    assert_eq!(req.header(oa_webhook::relay::HOP_HEADER), Some("1"));
+}
+
+#[tokio::test]
+async fn a_relay_that_comes_back_is_not_relayed_again() {
+    // FORWARD_URL pointing at the webhook itself: the relayed request arrives with the
+    // hop header, and is answered as if FORWARD_URL were unset.
+    let backend = Backend::start(Answer::json(200, BLOCKED)).await;
+    let app = app(&backend.url, None);
+    let mut event: Value = serde_json::from_str(&http_event_json(
+        "POST",
+        &query_for(C2C_BEFORE),
+        &c2c_body(),
+    ))
+    .expect("JSON");
+    event["headers"][oa_webhook::relay::HOP_HEADER] = json!("1");
+    let r = app.handle(parse_event(&event.to_string()), BUDGET).await;
+    assert_ok(&r);
+    assert!(backend.received().is_empty(), "relayed a second time");
 }
 
 #[tokio::test]

@@ -47,6 +47,17 @@ pub struct ApiEvent {
     pub body: Option<String>,
     #[serde(default)]
     pub is_base64_encoded: bool,
+    /// Only the headers the webhook reads (null in some REST API events).
+    #[serde(default)]
+    pub headers: Option<RequestHeaders>,
+}
+
+/// The request headers the webhook reads; the others are skipped unread.
+#[derive(Debug, Default, Deserialize)]
+pub struct RequestHeaders {
+    /// [`crate::relay::HOP_HEADER`]: this request was relayed by this function.
+    #[serde(rename = "x-oa-webhook-relay", default)]
+    pub relay_hop: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -210,6 +221,7 @@ impl App {
             source_ip: source_ip(event),
             query: query(event),
             raw_query: raw_query(event),
+            relayed: relayed(event, self.config.forward_url.is_some()),
             body: decode_body(event),
         };
         self.webhook(&req, budget, seen).await
@@ -238,6 +250,22 @@ fn source_ip(event: &ApiEvent) -> Option<std::net::IpAddr> {
         .trim()
         .parse()
         .ok()
+}
+
+/// Whether the request carries [`crate::relay::HOP_HEADER`]; with `FORWARD_URL` set that
+/// is a loop, worth a warning.
+fn relayed(event: &ApiEvent, forwarding: bool) -> bool {
+    let hop = event
+        .headers
+        .as_ref()
+        .is_some_and(|h| h.relay_hop.is_some());
+    if hop && forwarding {
+        tracing::warn!(
+            "a request relayed by this function came back: FORWARD_URL points at this \
+             webhook; answered here instead of relaying it again"
+        );
+    }
+    hop
 }
 
 /// The query string as received: 2.0's `rawQueryString`; for 1.0, which only has the

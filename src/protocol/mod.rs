@@ -32,6 +32,9 @@ pub struct Request<'a> {
     pub query: Query<'a>,
     /// The query string as received, URL-encoded (what a relay sends on, section 7).
     pub raw_query: Cow<'a, str>,
+    /// The request was relayed here by this function (`relay::HOP_HEADER`): it is never
+    /// relayed again.
+    pub relayed: bool,
     /// The body, base64-decoded when the event said so; `Err` when that decoding failed.
     pub body: Result<Cow<'a, [u8]>, BodyDecodeError>,
 }
@@ -70,9 +73,10 @@ fn answer_ok(outcome: Outcome) -> Admission {
     Admission::Answer(outcome)
 }
 
-/// Rows 8 and 9: relayed when `FORWARD_URL` is set, else answered with `outcome`.
-fn relay_or(config: &Config, outcome: Outcome) -> Admission {
-    if config.forward_url.is_some() {
+/// Rows 8 and 9: relayed when `FORWARD_URL` is set (and the request is not one of our
+/// own relays coming back), else answered with `outcome`.
+fn relay_or(req: &Request<'_>, config: &Config, outcome: Outcome) -> Admission {
+    if config.forward_url.is_some() && !req.relayed {
         Admission::Relay(outcome)
     } else {
         Admission::Answer(outcome)
@@ -190,9 +194,9 @@ pub fn admit(req: &Request<'_>, config: &Config, now: u64, seen: &mut Seen) -> A
 
     // 8-10. Route on the command.
     let after = match CommandKind::of(&command) {
-        CommandKind::NotOfficialAccount => return relay_or(config, Outcome::Ignored),
+        CommandKind::NotOfficialAccount => return relay_or(req, config, Outcome::Ignored),
         CommandKind::UnknownOfficialAccount => return answer_ok(Outcome::Ignored),
-        CommandKind::Before => return relay_or(config, Outcome::Allowed),
+        CommandKind::Before => return relay_or(req, config, Outcome::Allowed),
         CommandKind::After(c) => c,
     };
 
@@ -278,6 +282,7 @@ mod tests {
             source_ip: Some([203, 0, 113, 10].into()),
             query: Query::parse(query),
             raw_query: Cow::Borrowed(query),
+            relayed: false,
             body: Ok(Cow::Borrowed(body.as_bytes())),
         };
         match admit(&req, &config(token), 1669872112, &mut Seen::default()) {
@@ -360,6 +365,7 @@ mod tests {
                 source_ip: ip.map(|s| s.parse().expect("an address")),
                 query: Query::parse(query),
                 raw_query: Cow::Borrowed(query),
+                relayed: false,
                 body: Ok(Cow::Borrowed(BODY.as_bytes())),
             };
             match admit(&req, &cfg, 1669872112, &mut Seen::default()) {
@@ -394,13 +400,14 @@ mod tests {
     fn rows_8_and_9_are_relayed_when_forward_url_is_set_row_10_never() {
         let mut cfg = config(None);
         cfg.forward_url = Some(crate::config::ForwardUrl::parse("http://backend/cb").unwrap());
-        let route = |command: &str| {
+        let route_hop = |command: &str, relayed: bool| {
             let query = format!("SdkAppid=1400000001&CallbackCommand={command}");
             let req = Request {
                 method: "POST",
                 source_ip: None,
                 query: Query::parse(&query),
                 raw_query: Cow::Borrowed(&query),
+                relayed,
                 body: Ok(Cow::Borrowed(b"{}".as_slice())),
             };
             match admit(&req, &cfg, 1669872112, &mut Seen::default()) {
@@ -409,6 +416,7 @@ mod tests {
                 Admission::Store(_) => "store".to_owned(),
             }
         };
+        let route = |command: &str| route_hop(command, false);
         assert_eq!(route("Group.CallbackAfterNewMemberJoin"), "relay ignored");
         assert_eq!(route("C2C.CallbackBeforeSendMsg"), "relay ignored");
         assert_eq!(
@@ -416,6 +424,13 @@ mod tests {
             "relay allowed"
         );
         assert_eq!(route("OfficialAccount.CallbackAfterNew"), "ignored");
+        // One of our own relays coming back (FORWARD_URL pointing at this function):
+        // answered here, not relayed again.
+        assert_eq!(route_hop("C2C.CallbackBeforeSendMsg", true), "ignored");
+        assert_eq!(
+            route_hop("OfficialAccount.CallbackBeforeSendMsg", true),
+            "allowed"
+        );
         // Without FORWARD_URL, the same rows answer here.
         assert_eq!(
             run(
