@@ -320,7 +320,7 @@ async fn a_slow_backend_is_502_inside_the_budget() {
     assert!(info.contains("relayed"), "{info}");
     assert_failed_cleanly(&r, "slow backend");
     assert!(
-        took >= BUDGET - Duration::from_millis(50) && took < BUDGET + Duration::from_millis(150),
+        took >= BUDGET - Duration::from_millis(50) && took < BUDGET + Duration::from_millis(250),
         "answered after {took:?}, budget {BUDGET:?}"
     );
     assert_eq!(backend.received().len(), 1);
@@ -333,7 +333,7 @@ async fn a_backend_that_never_answers_is_502_inside_the_budget() {
     let (r, took) = post(&app, &query_for(C2C_BEFORE), &c2c_body()).await;
     assert_failed_cleanly(&r, "silent backend");
     assert_eq!(r.status_code, 502);
-    assert!(took < BUDGET + Duration::from_millis(150), "{took:?}");
+    assert!(took < BUDGET + Duration::from_millis(250), "{took:?}");
     holder.abort();
 }
 
@@ -348,7 +348,8 @@ async fn a_backend_that_is_down_is_502_at_once() {
     let (r, took) = post(&app, &query_for(C2C_BEFORE), &c2c_body()).await;
     assert_failed_cleanly(&r, "backend down");
     assert_eq!(r.status_code, 502);
-    assert!(took < Duration::from_millis(500), "{took:?}");
+    // At once: well inside the budget, even on a loaded machine.
+    assert!(took < Duration::from_millis(1000), "{took:?}");
     // A name that does not resolve: the same.
     let app = self::app("http://backend.invalid:8080/cb", None);
     let (r, _) = post(&app, &query_for(C2C_BEFORE), &c2c_body()).await;
