@@ -38,6 +38,9 @@ ddb_local_up
 export PATH="$ROOT/.tools/venv/bin:$PATH"
 
 step cfn-lint template.yaml -a cfn_lint_serverless.rules
+# The other front door (the default above is the HTTP API).
+step cfn-lint template.yaml -a cfn_lint_serverless.rules \
+    --parameters SdkAppIds=1400000001 FrontDoor=FunctionUrl ReservedConcurrency=20
 step cargo fmt --all -- --check
 step cargo clippy --all-targets -- -D warnings
 step cargo test --all-targets

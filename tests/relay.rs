@@ -47,6 +47,9 @@ struct Answer {
     headers: Vec<(&'static str, String)>,
     body: Vec<u8>,
     delay: Duration,
+    /// Keep connections open, closing one after this long idle; `None`: one request per
+    /// connection (`connection: close`).
+    keep_alive: Option<Duration>,
 }
 
 impl Answer {
@@ -56,6 +59,7 @@ impl Answer {
             headers: vec![("content-type", "application/json; charset=utf-8".to_owned())],
             body: body.as_bytes().to_vec(),
             delay: Duration::ZERO,
+            keep_alive: None,
         }
     }
 }
@@ -63,6 +67,7 @@ impl Answer {
 struct Backend {
     url: String,
     received: Arc<Mutex<Vec<Received>>>,
+    connections: Arc<std::sync::atomic::AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -78,8 +83,11 @@ impl Backend {
         let url = format!("http://{}", listener.local_addr().expect("address"));
         let received = Arc::new(Mutex::new(Vec::new()));
         let log = Arc::clone(&received);
+        let connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let accepted = Arc::clone(&connections);
         let task = tokio::spawn(async move {
             while let Ok((sock, _)) = listener.accept().await {
+                accepted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 let (log, answer) = (Arc::clone(&log), answer.clone());
                 tokio::spawn(async move {
                     let _ = serve(sock, log, answer).await;
@@ -89,12 +97,17 @@ impl Backend {
         Backend {
             url,
             received,
+            connections,
             task,
         }
     }
 
     fn received(&self) -> Vec<Received> {
         self.received.lock().expect("lock").clone()
+    }
+
+    fn connections(&self) -> usize {
+        self.connections.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
 
@@ -105,57 +118,78 @@ async fn serve(
 ) -> std::io::Result<()> {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 8192];
-    let head_end = loop {
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i;
+    loop {
+        // The next request's head; with keep-alive, an idle connection is closed after
+        // `answer.keep_alive`, as servers do.
+        let head_end = loop {
+            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i;
+            }
+            let read = match answer.keep_alive {
+                Some(idle) => {
+                    match tokio::time::timeout(idle, sock.read(&mut chunk)).await {
+                        Ok(r) => r?,
+                        Err(_) => return Ok(()), // idle: close
+                    }
+                }
+                _ => sock.read(&mut chunk).await?,
+            };
+            if read == 0 {
+                return Ok(());
+            }
+            buf.extend_from_slice(&chunk[..read]);
+        };
+        let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+        let mut lines = head.split("\r\n");
+        let mut request_line = lines.next().unwrap_or("").split(' ');
+        let method = request_line.next().unwrap_or("").to_owned();
+        let target = request_line.next().unwrap_or("").to_owned();
+        let headers: Vec<(String, String)> = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+            .collect();
+        let length: usize = headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or(0);
+        let mut rest = buf.split_off(head_end + 4);
+        while rest.len() < length {
+            let n = sock.read(&mut chunk).await?;
+            if n == 0 {
+                break;
+            }
+            rest.extend_from_slice(&chunk[..n]);
         }
-        let n = sock.read(&mut chunk).await?;
-        if n == 0 {
-            return Ok(());
+        let body: Vec<u8> = rest.drain(..length.min(rest.len())).collect();
+        buf = rest; // anything after this request: the next one's start
+        log.lock().expect("lock").push(Received {
+            method,
+            target,
+            headers,
+            body,
+        });
+        tokio::time::sleep(answer.delay).await;
+        let connection = if answer.keep_alive.is_some() {
+            "keep-alive"
+        } else {
+            "close"
+        };
+        let mut out = format!(
+            "HTTP/1.1 {} X\r\ncontent-length: {}\r\nconnection: {connection}\r\n",
+            answer.status,
+            answer.body.len()
+        );
+        for (k, v) in &answer.headers {
+            out.push_str(&format!("{k}: {v}\r\n"));
         }
-        buf.extend_from_slice(&chunk[..n]);
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-    let mut lines = head.split("\r\n");
-    let mut request_line = lines.next().unwrap_or("").split(' ');
-    let method = request_line.next().unwrap_or("").to_owned();
-    let target = request_line.next().unwrap_or("").to_owned();
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-        .collect();
-    let length: usize = headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, v)| v.parse().ok())
-        .unwrap_or(0);
-    let mut body = buf[head_end + 4..].to_vec();
-    while body.len() < length {
-        let n = sock.read(&mut chunk).await?;
-        if n == 0 {
-            break;
+        out.push_str("\r\n");
+        sock.write_all(out.as_bytes()).await?;
+        sock.write_all(&answer.body).await?;
+        if answer.keep_alive.is_none() {
+            return sock.shutdown().await;
         }
-        body.extend_from_slice(&chunk[..n]);
     }
-    log.lock().expect("lock").push(Received {
-        method,
-        target,
-        headers,
-        body,
-    });
-    tokio::time::sleep(answer.delay).await;
-    let mut out = format!(
-        "HTTP/1.1 {} X\r\ncontent-length: {}\r\nconnection: close\r\n",
-        answer.status,
-        answer.body.len()
-    );
-    for (k, v) in &answer.headers {
-        out.push_str(&format!("{k}: {v}\r\n"));
-    }
-    out.push_str("\r\n");
-    sock.write_all(out.as_bytes()).await?;
-    sock.write_all(&answer.body).await?;
-    sock.shutdown().await
 }
 
 /// An app relaying to `forward` whose store has no database behind it (port 9): any
@@ -401,6 +435,7 @@ async fn backend_errors_and_odd_replies_pass_through_as_they_are() {
         headers: vec![],
         body: b"upstream exploded".to_vec(),
         delay: Duration::ZERO,
+        keep_alive: None,
     })
     .await;
     let app = app(&backend.url, None);
@@ -417,6 +452,7 @@ async fn backend_errors_and_odd_replies_pass_through_as_they_are() {
         headers: vec![("content-type", "application/octet-stream".to_owned())],
         body: bytes.clone(),
         delay: Duration::ZERO,
+        keep_alive: None,
     })
     .await;
     let app = self::app(&backend.url, None);
@@ -509,4 +545,25 @@ async fn the_request_line_says_relayed_or_relay_failed() {
             1
         )
     );
+}
+
+#[tokio::test]
+async fn connections_are_reused_and_one_the_backend_closed_is_not() {
+    let mut answer = Answer::json(200, BLOCKED);
+    answer.keep_alive = Some(Duration::from_millis(300));
+    let backend = Backend::start(answer).await;
+    let app = app(&backend.url, None);
+    // Back to back: one connection, kept alive by both sides.
+    for _ in 0..3 {
+        let (r, _) = post(&app, &query_for(C2C_BEFORE), &c2c_body()).await;
+        assert_eq!((r.status_code, r.body.as_str()), (200, BLOCKED));
+    }
+    assert_eq!(backend.connections(), 1, "the connection was reused");
+    // The backend closes the idle connection (its keep-alive timeout, shorter than the
+    // relay's own): the next relay opens a new one instead of failing on the old one.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let (r, _) = post(&app, &query_for(C2C_BEFORE), &c2c_body()).await;
+    assert_eq!((r.status_code, r.body.as_str()), (200, BLOCKED));
+    assert_eq!(backend.connections(), 2);
+    assert_eq!(backend.received().len(), 4);
 }
