@@ -49,20 +49,45 @@ impl ForwardUrl {
         if text.contains('#') {
             return Err(err("must not have a fragment (#...)"));
         }
-        if text
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control() || !c.is_ascii())
-        {
+        if !text.bytes().all(|b| url_safe(b) || b == b'[' || b == b']') {
             return Err(err(
-                "must be URL-encoded (no spaces, control or non-ASCII characters)",
+                "must be URL-encoded (no spaces, quotes, control or non-ASCII characters)",
             ));
+        }
+        // A port, when given, is digits (`host:8080`, `[::1]:8080`).
+        let port = match host.rfind(']') {
+            Some(i) => host[i + 1..].strip_prefix(':'),
+            None => host.split_once(':').map(|(_, p)| p),
+        };
+        if port
+            .is_some_and(|p| p.is_empty() || p.len() > 5 || !p.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Err(err("has a port that is not a number"));
         }
         Ok(ForwardUrl(text.to_owned()))
     }
 
-    /// The URL to send a request with `raw_query` (as received, URL-encoded) to.
+    /// The URL to send a request with `raw_query` (as received, URL-encoded) to. The
+    /// query goes on byte for byte, except that a byte no URL may hold as it is (a space,
+    /// a quote, a non-ASCII byte: a front door that passed one on undecoded) is
+    /// percent-encoded, so that the request can be sent at all.
     pub fn with_query(&self, raw_query: &str) -> String {
         let raw_query = raw_query.strip_prefix('?').unwrap_or(raw_query);
+        let raw_query: std::borrow::Cow<'_, str> = if raw_query.bytes().all(url_safe) {
+            raw_query.into()
+        } else {
+            raw_query
+                .bytes()
+                .map(|b| {
+                    if url_safe(b) {
+                        char::from(b).to_string()
+                    } else {
+                        format!("%{b:02X}")
+                    }
+                })
+                .collect::<String>()
+                .into()
+        };
         if raw_query.is_empty() {
             return self.0.clone();
         }
@@ -81,6 +106,12 @@ impl ForwardUrl {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// A byte a URL's path or query may hold as it is: RFC 3986's unreserved and reserved
+/// characters (less `#`, `[` and `]`), and `%` of an escape.
+fn url_safe(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/?%".contains(&b)
 }
 
 // The URL may carry credentials (`user:pass@`, a key in its query): logs see its scheme
@@ -356,6 +387,13 @@ mod tests {
         assert_eq!(u.with_query(""), "https://im.example.com/callback");
         let u = ForwardUrl::parse("http://127.0.0.1:8080/cb?key=v").unwrap();
         assert_eq!(u.with_query("?a=1"), "http://127.0.0.1:8080/cb?key=v&a=1");
+        assert!(ForwardUrl::parse("http://[::1]:8080/cb").is_ok());
+        // A query with bytes a URL cannot hold is encoded; a normal one is untouched.
+        let u = ForwardUrl::parse("https://h/cb").unwrap();
+        assert_eq!(
+            u.with_query("a=x y&b=\"c\"&Sign=ab%2F"),
+            "https://h/cb?a=x%20y&b=%22c%22&Sign=ab%2F"
+        );
         let u = ForwardUrl::parse("HTTP://user:secret@backend:81?key=s3cret").unwrap();
         let shown = format!("{u:?}");
         assert!(
@@ -370,6 +408,9 @@ mod tests {
             "https://:80/",
             "https://h/#frag",
             "https://h/a b",
+            "https://h:80x/",
+            "https://h:/",
+            "https://h/\"q\"",
         ] {
             assert_eq!(with(bad).unwrap_err().variable, "FORWARD_URL", "{bad}");
         }
