@@ -55,9 +55,10 @@ pub struct ApiEvent {
 /// The request headers the webhook reads; the others are skipped unread.
 #[derive(Debug, Default, Deserialize)]
 pub struct RequestHeaders {
-    /// [`crate::relay::HOP_HEADER`]: this request was relayed by this function.
+    /// [`crate::relay::HOP_HEADER`]: this request was relayed by this function. Only its
+    /// presence counts, whatever the value.
     #[serde(rename = "x-oa-webhook-relay", default)]
-    pub relay_hop: Option<String>,
+    pub relay_hop: Option<serde::de::IgnoredAny>,
 }
 
 #[derive(Debug, Default, Deserialize)]
