@@ -6,6 +6,7 @@
 //! - [`store`]: the DynamoDB table and the writes; no HTTP.
 //! - [`handler`]: the adapter from API Gateway / function URL events to the two.
 //! - [`config`]: the environment.
+//! - [`tencent`]: Tencent's REST API (UserSig, client, stand-in) for the sync.
 //! - [`telemetry`]: the request line: one JSON log line per request that is also its CloudWatch metrics (EMF).
 
 pub mod config;
@@ -14,3 +15,4 @@ pub mod protocol;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+pub mod tencent;
