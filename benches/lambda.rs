@@ -22,8 +22,9 @@
 //!   `amazon`, the deployed one).
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use oa_webhook::app::App;
 use oa_webhook::config::Config;
-use oa_webhook::handler::{ApiEvent, App};
+use oa_webhook::doors::http::ApiEvent;
 use oa_webhook::store::sdk::{AwsSettings, TrustRoots};
 use oa_webhook::store::{client_from, schema, Store};
 use serde_json::{json, Value};
@@ -162,7 +163,7 @@ fn run() -> Result<(), String> {
             table_name: s.table.clone(),
             sdk_app_ids: vec![APP.to_owned()],
             callback_token: None,
-            max_skew_secs: 60,
+            ..Config::default()
         },
         store.clone(),
     );

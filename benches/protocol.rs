@@ -22,8 +22,9 @@ use aws_sdk_dynamodb::operation::update_item::UpdateItemOutput;
 use aws_sdk_dynamodb::Client;
 use aws_smithy_mocks::{mock, mock_client, RuleMode};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
+use oa_webhook::app::App;
 use oa_webhook::config::Config;
-use oa_webhook::handler::{ApiEvent, App};
+use oa_webhook::doors::http::ApiEvent;
 use oa_webhook::protocol::query::Query;
 use oa_webhook::protocol::{self, Admission, Request, Seen};
 use oa_webhook::store::{configure, Store};
@@ -77,7 +78,7 @@ fn config(token: bool) -> Config {
         table_name: "bench".to_owned(),
         sdk_app_ids: vec![APP.to_owned()],
         callback_token: token.then(|| TOKEN.to_owned()),
-        max_skew_secs: 60,
+        ..Config::default()
     }
 }
 

@@ -14,6 +14,18 @@ pub struct Config {
     pub max_skew_secs: u64,
 }
 
+impl Default for Config {
+    /// No table, no app: a base for tests and tools to fill in.
+    fn default() -> Config {
+        Config {
+            table_name: String::new(),
+            sdk_app_ids: Vec::new(),
+            callback_token: None,
+            max_skew_secs: DEFAULT_MAX_SKEW_SECS,
+        }
+    }
+}
+
 // The token must never reach a log, not even through `{:?}`.
 impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

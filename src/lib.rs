@@ -1,16 +1,26 @@
 //! oa-webhook: receives Tencent Cloud Chat's Official Account webhooks on AWS Lambda and
-//! keeps a DynamoDB table in sync.
+//! keeps a DynamoDB table in sync. What it promises is `docs/contract.md`.
 //!
-//! - [`protocol`]: the Chat webhook protocol (query, signature, commands, reply); no AWS.
-//! - [`state`]: how events fold into state, order-free; no AWS.
-//! - [`store`]: the DynamoDB table and the writes; no HTTP.
-//! - [`handler`]: the adapter from API Gateway / function URL events to the two.
-//! - [`config`]: the environment.
-//! - [`tencent`]: Tencent's REST API (UserSig, client, stand-in) for the sync.
-//! - [`telemetry`]: the request line: one JSON log line per request that is also its CloudWatch metrics (EMF).
+//! The core knows no door:
+//! - [`events`]: the event model (the one list of after-commands, typed events);
+//! - [`outcome`]: the typed outcome of a request;
+//! - [`state`]: how events fold into state, order-free;
+//! - [`store`]: the DynamoDB table, its limits and the writes.
+//!
+//! Around it:
+//! - [`protocol`]: Tencent's webhook protocol (query, signature, body reading, reply,
+//!   admission); no AWS;
+//! - [`app`]: the service the doors call;
+//! - [`doors`]: one small module per entry point (HTTP now);
+//! - [`tencent`]: Tencent's REST API (UserSig, client, stand-in) and `sync`: backfill and repair from it;
+//! - [`config`], [`logging`], [`telemetry`] (the request line: log + EMF metrics).
 
+pub mod app;
 pub mod config;
-pub mod handler;
+pub mod doors;
+pub mod events;
+pub mod logging;
+pub mod outcome;
 pub mod protocol;
 pub mod state;
 pub mod store;

@@ -1,22 +1,38 @@
-//! The Lambda's door: configuration, tracing, the SDK client once, then the runtime loop.
+//! The binary's door: configuration, tracing, the SDK client once, then the door this
+//! invocation asks for ([`Door::select`]).
 
 #![recursion_limit = "256"]
 
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+use oa_webhook::app::App;
 use oa_webhook::config::Config;
-use oa_webhook::handler::{init_tracing, ApiEvent, App};
+use oa_webhook::doors::http::ApiEvent;
+use oa_webhook::doors::{Door, USAGE};
+use oa_webhook::logging::init_tracing;
 use oa_webhook::store::sdk::AwsSettings;
 use oa_webhook::store::{client_from, Store};
 use oa_webhook::telemetry::RequestLog;
 
-/// mimalloc (without transparent huge pages): ~13% less CPU per event than glibc's
-/// malloc at the same peak RSS (bench/RESULTS.md).
+/// mimalloc (without transparent huge pages): less CPU per event than glibc's malloc at
+/// the same peak RSS (docs/performance.md).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     init_tracing();
+    let door = Door::select(
+        std::env::args().skip(1).collect(),
+        std::env::var("_HANDLER").ok().as_deref(),
+    );
+    if let Door::Cli(args) = &door {
+        let help = matches!(
+            args.first().map(String::as_str),
+            Some("help" | "--help" | "-h")
+        );
+        eprintln!("{USAGE}");
+        std::process::exit(if help { 0 } else { 2 });
+    }
     let (config, aws) = match Config::from_env().and_then(|c| Ok((c, AwsSettings::from_env()?))) {
         Ok(read) => read,
         Err(e) => {
@@ -28,8 +44,8 @@ async fn main() -> Result<(), Error> {
     let mut app = App::new(config, store);
     app.log = RequestLog::stdout();
     let app = &app;
-    // Boxed: the handler's future is large (~17 KB) and the runtime's layers move it by
-    // value several times per invocation; a box moves a pointer.
+    // Boxed: the handler's future is large and the runtime's layers move it by value
+    // several times per invocation; a box moves a pointer.
     run(service_fn(move |event: LambdaEvent<ApiEvent>| {
         Box::pin(app.handle_lambda(event))
     }))

@@ -10,7 +10,7 @@
 //! - `created_by`, a subscription's `operator_account`: the greater operator wins, and an
 //!   event that names an operator beats one that does not.
 
-use crate::protocol::{Event, EventKind};
+use crate::events::{Event, EventKind};
 
 /// A value with the EventTime of the event that carried it; ordered by time, then value.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -152,7 +152,7 @@ impl Subscription {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::command::ProfileFields;
+    use crate::events::ProfileFields;
 
     fn ev(t: u64, kind: EventKind) -> Event {
         Event {

@@ -15,7 +15,8 @@
 //!   only for requests that called DynamoDB), with no other dimension;
 //! - `rejections` (Count) by `reason`, on rejected requests.
 
-use crate::protocol::command::{AfterCommand, OFFICIAL_ACCOUNT_PREFIX};
+use crate::events::{AfterCommand, OFFICIAL_ACCOUNT_PREFIX};
+use crate::outcome::Outcome;
 use serde::Serialize;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -43,11 +44,9 @@ pub struct RequestMetrics<'a> {
     pub command: Option<&'a str>,
     /// The SdkAppid as received, log-safe.
     pub sdk_app_id: Option<&'a str>,
-    pub outcome: &'static str,
-    pub reason: &'static str,
+    pub outcome: &'a Outcome,
     pub status: u16,
     pub duration: Duration,
-    pub items_written: u32,
     pub dynamodb_time: Duration,
     pub dynamodb_requests: u32,
     pub dynamodb_retries: u32,
@@ -175,7 +174,7 @@ impl RequestLog {
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
         });
-        let rejected = m.outcome == "rejected" && !m.reason.is_empty();
+        let rejected = m.outcome.is_rejected();
         let called_dynamodb = m.dynamodb_requests > 0;
         let mut out = Vec::with_capacity(1024);
         out.extend_from_slice(b"{\"_aws\":{\"Timestamp\":");
@@ -195,11 +194,11 @@ impl RequestLog {
             request_id: m.request_id,
             command: m.command.unwrap_or(""),
             sdk_app_id: m.sdk_app_id.unwrap_or(""),
-            outcome: m.outcome,
-            reason: m.reason,
+            outcome: m.outcome.label(),
+            reason: m.outcome.reason(),
             status: m.status,
             duration_us: u64::try_from(m.duration.as_micros()).unwrap_or(u64::MAX),
-            items_written: m.items_written,
+            items_written: m.outcome.items_written(),
             ddb_requests: m.dynamodb_requests,
             ddb_retries: m.dynamodb_retries,
             function_name: self.function_name.as_deref(),
@@ -265,8 +264,8 @@ struct Fields<'a> {
 /// name, and a handful of fixed buckets for everything else.
 pub fn command_label(command: Option<&str>) -> &'static str {
     let Some(c) = command else { return "none" };
-    if let Some(known) = AfterCommand::ALL.into_iter().find(|a| a.wire_name() == c) {
-        return short_name(known);
+    if let Some(known) = AfterCommand::ALL.iter().find(|a| a.wire_name() == c) {
+        return known.label();
     }
     match c.strip_prefix(OFFICIAL_ACCOUNT_PREFIX) {
         Some(rest) if rest.starts_with("CallbackBefore") => "Before",
@@ -275,23 +274,13 @@ pub fn command_label(command: Option<&str>) -> &'static str {
     }
 }
 
-fn short_name(c: AfterCommand) -> &'static str {
-    match c {
-        AfterCommand::CreateOfficialAccount => "AfterCreateOfficialAccount",
-        AfterCommand::OfficialAccountInfoChanged => "AfterOfficialAccountInfoChanged",
-        AfterCommand::OfficialAccountDestroyed => "AfterOfficialAccountDestroyed",
-        AfterCommand::AddSubscriber => "AfterAddSubscriber",
-        AfterCommand::OfficialAccountFull => "AfterOfficialAccountFull",
-        AfterCommand::DeleteSubscriber => "AfterDeleteSubscriber",
-        AfterCommand::SendMsg => "AfterSendMsg",
-        AfterCommand::MsgWithdraw => "AfterMsgWithDraw",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::outcome::{Failure, Reason};
     use serde_json::Value;
+
+    const STORED: Outcome = Outcome::Stored { items_written: 1 };
 
     #[test]
     fn command_labels_are_bounded() {
@@ -314,20 +303,14 @@ mod tests {
         assert_eq!(command_label(None), "none");
     }
 
-    fn figures(
-        outcome: &'static str,
-        reason: &'static str,
-        requests: u32,
-    ) -> RequestMetrics<'static> {
+    fn figures(outcome: &Outcome, requests: u32) -> RequestMetrics<'_> {
         RequestMetrics {
             request_id: "r\"1",
             command: Some("OfficialAccount.CallbackAfterSendMsg"),
             sdk_app_id: Some("1400000001"),
             outcome,
-            reason,
-            status: if outcome == "failed" { 503 } else { 200 },
+            status: outcome.reply().status,
             duration: Duration::from_micros(1234),
-            items_written: 1,
             dynamodb_time: Duration::from_micros(900),
             dynamodb_requests: requests,
             dynamodb_retries: 0,
@@ -344,7 +327,7 @@ mod tests {
     #[test]
     fn a_line_is_a_valid_emf_document_with_the_log_fields() {
         let log = RequestLog::buffer(Arc::default(), Some("fn-a"), 1_700_000_000_000);
-        let v = parse(&log, &figures("stored", "", 1));
+        let v = parse(&log, &figures(&STORED, 1));
         assert_eq!(v["_aws"]["Timestamp"], 1_700_000_000_000u64);
         assert_eq!(v["message"], "webhook");
         assert_eq!(v["request_id"], "r\"1");
@@ -374,7 +357,16 @@ mod tests {
     #[test]
     fn rejections_and_requests_without_dynamodb() {
         let log = RequestLog::buffer(Arc::default(), None, 1);
-        let v = parse(&log, &figures("rejected", "sign_mismatch", 0));
+        let v = parse(
+            &log,
+            &figures(
+                &Outcome::rejected(
+                    Reason::Auth(crate::protocol::signature::AuthError::BadSign),
+                    "x",
+                ),
+                0,
+            ),
+        );
         let directives = v["_aws"]["CloudWatchMetrics"]
             .as_array()
             .expect("directives");
@@ -389,18 +381,18 @@ mod tests {
             .filter_map(|m| m["Name"].as_str())
             .collect();
         assert!(!declared.contains(&"dynamodb_time"), "{declared:?}");
-        let failed = parse(&log, &figures("failed", "store_timeout", 2));
+        let failed = parse(&log, &figures(&Outcome::Failed(Failure::StoreTimeout), 2));
         assert_eq!(failed["server_errors"], 1);
         assert!(failed.get("rejections").is_none(), "{failed}");
     }
 
     #[test]
     fn off_writes_nothing_and_buffer_collects_lines() {
-        RequestLog::off().write(&figures("stored", "", 1));
+        RequestLog::off().write(&figures(&STORED, 1));
         let buf = Arc::new(Mutex::new(Vec::new()));
         let log = RequestLog::buffer(Arc::clone(&buf), None, 1);
-        log.write(&figures("stored", "", 1));
-        log.write(&figures("unchanged", "", 1));
+        log.write(&figures(&STORED, 1));
+        log.write(&figures(&Outcome::Unchanged, 1));
         let text =
             String::from_utf8(buf.lock().map(|b| b.clone()).unwrap_or_default()).expect("UTF-8");
         assert_eq!(text.lines().count(), 2);

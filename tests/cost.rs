@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use oa_webhook::handler::App;
+use oa_webhook::app::App;
 use serde_json::{json, Value};
 use std::sync::atomic::Ordering;
 

@@ -39,7 +39,7 @@ async fn a_silent_endpoint_cannot_stall_the_reply() {
     let app = app_at(&endpoint, "t", None).await;
     let mut slowest = Duration::ZERO;
     for (command, body) in [(CREATE, create_body()), (ADD, add_body())] {
-        let (r, took) = timed(&app, command, &body, oa_webhook::handler::DEFAULT_BUDGET).await;
+        let (r, took) = timed(&app, command, &body, oa_webhook::app::DEFAULT_BUDGET).await;
         assert_failed_cleanly(&r, "silent endpoint");
         assert_eq!(r.status_code, 503);
         slowest = slowest.max(took);

@@ -20,7 +20,7 @@ use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::http::{Response as HttpResponse, StatusCode};
 use aws_smithy_types::body::SdkBody;
 use common::*;
-use oa_webhook::handler::App;
+use oa_webhook::app::App;
 use oa_webhook::store::{configure, Store};
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicUsize, Ordering};

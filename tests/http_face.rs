@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use oa_webhook::handler::App;
+use oa_webhook::app::App;
 use serde_json::json;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -258,3 +258,32 @@ async fn every_sample_event_is_acknowledged() {
     assert_eq!(msgs.len(), 1);
     assert_eq!(item_json(&msgs[0])["withdrawn"], true);
 }
+
+/// The one list of after-commands (`events::AfterCommand::ALL`) names a sample event for
+/// each command; every sample exists, carries that command, and is stored.
+#[tokio::test]
+async fn every_after_command_has_a_stored_sample_event() {
+    use oa_webhook::events::AfterCommand;
+    assert_eq!(
+        AfterCommand::ALL.len(),
+        8,
+        "contract section 3 stores eight"
+    );
+    for &command in AfterCommand::ALL {
+        let f = Fixture::new().await;
+        let path = format!(
+            "{}/events/{}",
+            env!("CARGO_MANIFEST_DIR"),
+            command.sample_event()
+        );
+        let text = std::fs::read_to_string(&path).expect("the sample event exists");
+        let event: Value = serde_json::from_str(&text).expect("valid JSON");
+        let body: Value =
+            serde_json::from_str(event["body"].as_str().expect("a text body")).expect("JSON body");
+        assert_eq!(body["CallbackCommand"], command.wire_name(), "{path}");
+        let r = f.send(parse_event(&text)).await;
+        assert_eq!(r.status_code, 200, "{path}");
+        let items = f.dump().await;
+        assert!(!items.is_empty(), "{path} wrote nothing");
+    }
+}

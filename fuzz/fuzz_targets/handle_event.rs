@@ -40,7 +40,8 @@ use aws_sdk_dynamodb::Client;
 use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
 use libfuzzer_sys::fuzz_target;
 use oa_webhook::config::Config;
-use oa_webhook::handler::{ApiEvent, ApiResponse, App, DEFAULT_BUDGET};
+use oa_webhook::app::{App, DEFAULT_BUDGET};
+use oa_webhook::doors::http::{ApiEvent, ApiResponse};
 use oa_webhook::store::{configure, Store};
 use std::sync::{Arc, OnceLock};
 use tokio::runtime::Runtime;
@@ -110,7 +111,7 @@ fn harness() -> &'static Harness {
                 table_name: TABLE.to_owned(),
                 sdk_app_ids: vec![SDK_APP_ID.to_owned()],
                 callback_token: token.map(str::to_owned),
-                max_skew_secs: 60,
+                ..Config::default()
             };
             let mut app = App::new(config, Store::new(recorder.client(), TABLE));
             app.clock = Arc::new(|| NOW);

@@ -4,14 +4,15 @@
 //! [`admit`] runs the checks of contract section 2, rows 1 to 11, in order, and either
 //! answers the request itself or hands back a typed [`Event`] to store.
 
-pub mod command;
+pub mod body;
 pub mod query;
 pub mod reply;
 pub mod signature;
 
 use crate::config::Config;
-pub use command::{AfterCommand, CommandKind, Event, EventKind};
-use command::{BodyCommand, RawBody};
+use crate::events::{CommandKind, Event};
+use crate::outcome::{Outcome, Reason};
+use body::{BodyCommand, RawBody};
 use query::{Param, Query};
 pub use reply::Reply;
 use std::borrow::Cow;
@@ -34,34 +35,10 @@ pub struct BodyDecodeError;
 /// What to do with a request.
 #[derive(Debug)]
 pub enum Admission {
-    /// Answer now, write nothing. `outcome` says why, for logs and metrics.
-    Answer { reply: Reply, outcome: Outcome },
+    /// Answer now, write nothing: a probe, another product, a before-callback, a refusal.
+    Answer(Outcome),
     /// Store this event, then answer.
     Store(Event),
-}
-
-/// Why a request was answered without storing anything.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// A connectivity probe: no `CallbackCommand` anywhere.
-    Probe,
-    /// A command that is not ours, or an `OfficialAccount` command this version ignores.
-    Ignored,
-    /// A before-callback, allowed.
-    Allowed,
-    /// Refused, with a short reason.
-    Rejected(&'static str),
-}
-
-impl Outcome {
-    pub fn label(self) -> &'static str {
-        match self {
-            Outcome::Probe => "probe",
-            Outcome::Ignored => "ignored",
-            Outcome::Allowed => "allowed",
-            Outcome::Rejected(_) => "rejected",
-        }
-    }
 }
 
 /// What [`admit`] found out, for the request's log line.
@@ -71,25 +48,19 @@ pub struct Seen {
     pub command: Option<String>,
 }
 
-fn reject(status: u16, reason: &'static str, info: impl Into<Cow<'static, str>>) -> Admission {
-    Admission::Answer {
-        reply: Reply::fail(status, info),
-        outcome: Outcome::Rejected(reason),
-    }
+fn reject(reason: Reason, info: impl Into<std::borrow::Cow<'static, str>>) -> Admission {
+    Admission::Answer(Outcome::rejected(reason, info))
 }
 
 fn answer_ok(outcome: Outcome) -> Admission {
-    Admission::Answer {
-        reply: Reply::OK,
-        outcome,
-    }
+    Admission::Answer(outcome)
 }
 
 /// Runs contract section 2, rows 1-11, in order. `now` is Unix seconds.
 pub fn admit(req: &Request<'_>, config: &Config, now: u64, seen: &mut Seen) -> Admission {
     // 1. Method.
     if !req.method.eq_ignore_ascii_case("POST") {
-        return reject(405, "method", "method not allowed: use POST");
+        return reject(Reason::Method, "method not allowed: use POST");
     }
 
     // 2. A SdkAppid that is present must be one of ours.
@@ -98,13 +69,12 @@ pub fn admit(req: &Request<'_>, config: &Config, now: u64, seen: &mut Seen) -> A
         Param::One(a) => {
             seen.app = Some(log_safe(a));
             if !config.is_configured_app(a) {
-                return reject(403, "sdkappid_unknown", "SdkAppid is not configured here");
+                return reject(Reason::SdkAppidUnknown, "SdkAppid is not configured here");
             }
         }
         Param::Conflicting => {
             return reject(
-                403,
-                "sdkappid_repeated",
+                Reason::SdkAppidRepeated,
                 "SdkAppid is given twice with different values",
             );
         }
@@ -114,7 +84,7 @@ pub fn admit(req: &Request<'_>, config: &Config, now: u64, seen: &mut Seen) -> A
     // 3. Signature, when a token is configured.
     if let Some(token) = config.callback_token.as_deref() {
         if let Err(e) = check_signature(&req.query, token, now, config.max_skew_secs) {
-            return reject(401, e.reason(), e.message());
+            return reject(Reason::Auth(e), e.message());
         }
     }
 
@@ -135,44 +105,40 @@ pub fn admit(req: &Request<'_>, config: &Config, now: u64, seen: &mut Seen) -> A
     // 5. SdkAppid required from here on.
     let Param::One(app) = app else {
         return reject(
-            403,
-            "sdkappid_missing",
+            Reason::SdkAppidMissing,
             "SdkAppid is missing from the query",
         );
     };
 
     // 6. Size.
     if req.body.as_ref().is_ok_and(|b| b.len() > MAX_BODY_BYTES) {
-        return reject(413, "body_too_large", "body is larger than 1 MiB");
+        return reject(Reason::BodyTooLarge, "body is larger than 1 MiB");
     }
 
     // 7. A JSON object whose CallbackCommand agrees with the query's.
     let body = match parsed.unwrap_or_else(|| parse_body(&req.body)) {
         Ok(b) => b,
         Err(BodyProblem::Undecodable) => {
-            return reject(400, "body_base64", "body is not valid base64");
+            return reject(Reason::BodyBase64, "body is not valid base64");
         }
-        Err(BodyProblem::Shape(e)) => return reject(400, "body_not_object", e.message()),
+        Err(BodyProblem::Shape(e)) => return reject(Reason::BodyNotObject, e.message()),
     };
     let command: Cow<'_, str> = match (query_command, body.command()) {
         (Param::Conflicting, _) => {
             return reject(
-                400,
-                "command_repeated",
+                Reason::CommandRepeated,
                 "CallbackCommand is given twice with different values",
             )
         }
         (_, BodyCommand::Invalid) => {
             return reject(
-                400,
-                "command_invalid",
+                Reason::CommandInvalid,
                 "body CallbackCommand is not a string",
             )
         }
         (Param::One(q), BodyCommand::Present(b)) if q != b => {
             return reject(
-                400,
-                "command_mismatch",
+                Reason::CommandMismatch,
                 "CallbackCommand in the body differs from the query's",
             )
         }
@@ -195,13 +161,13 @@ pub fn admit(req: &Request<'_>, config: &Config, now: u64, seen: &mut Seen) -> A
     // 11. Required fields.
     match body.into_event(after, app) {
         Ok(event) => Admission::Store(event),
-        Err(e) => reject(400, "invalid_field", e.message()),
+        Err(e) => reject(Reason::InvalidField, e.message()),
     }
 }
 
 enum BodyProblem {
     Undecodable,
-    Shape(command::BodyError),
+    Shape(body::BodyError),
 }
 
 fn parse_body<'b>(
@@ -259,7 +225,7 @@ mod tests {
             table_name: "t".into(),
             sdk_app_ids: vec!["1400000001".into()],
             callback_token: token.map(str::to_owned),
-            max_skew_secs: 60,
+            ..Config::default()
         }
     }
 
@@ -270,7 +236,7 @@ mod tests {
             body: Ok(Cow::Borrowed(body.as_bytes())),
         };
         match admit(&req, &config(token), 1669872112, &mut Seen::default()) {
-            Admission::Answer { reply, outcome } => (reply.status, outcome.label().to_owned()),
+            Admission::Answer(outcome) => (outcome.reply().status, outcome.label().to_owned()),
             Admission::Store(e) => (0, format!("store {:?}", e.command())),
         }
     }

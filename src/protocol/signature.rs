@@ -54,15 +54,8 @@ pub fn sign(token: &str, request_time: &str) -> String {
         .chain_update(token.as_bytes())
         .chain_update(request_time.as_bytes())
         .finalize();
-    let mut out = String::with_capacity(64);
-    for b in digest {
-        out.push(char::from(HEX[usize::from(b >> 4)]));
-        out.push(char::from(HEX[usize::from(b & 0x0f)]));
-    }
-    out
+    hex::encode(digest)
 }
-
-const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// Verifies `sign` and `request_time` (both as received) against the token, at `now`
 /// (Unix seconds), allowing `max_skew` seconds either way.
@@ -100,25 +93,11 @@ pub fn verify(
     }
 }
 
+/// 64 hex digits, either case, as 32 bytes.
 fn decode_hex32(s: &str) -> Option<[u8; 32]> {
-    let bytes = s.as_bytes();
-    if bytes.len() != 64 {
-        return None;
-    }
     let mut out = [0u8; 32];
-    for (i, pair) in bytes.chunks_exact(2).enumerate() {
-        out[i] = (hex_val(pair[0])? << 4) | hex_val(pair[1])?;
-    }
+    hex::decode_to_slice(s, &mut out).ok()?;
     Some(out)
-}
-
-fn hex_val(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
-    }
 }
 
 #[cfg(test)]

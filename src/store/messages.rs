@@ -5,8 +5,8 @@ use super::budget::{classify, Budget, Failure, StoreError};
 use super::items::{self, n, s, MessageItem, UpdateBuilder, MESSAGE_SEND_OPTIONAL};
 use super::schema::{account_pk, message_sk, ENTITY_MESSAGE};
 use super::{Applied, Store};
-use crate::protocol::command::Message;
-use crate::protocol::Event;
+use crate::events::Event;
+use crate::events::Message;
 use aws_sdk_dynamodb::types::AttributeValue;
 use futures_util::{StreamExt, TryStreamExt};
 

@@ -7,6 +7,7 @@
 
 pub mod budget;
 pub mod items;
+pub mod limits;
 mod messages;
 mod profile;
 pub mod read;
@@ -16,7 +17,7 @@ mod subscriptions;
 
 pub use budget::{Budget, StoreError};
 
-use crate::protocol::{Event, EventKind};
+use crate::events::{Event, EventKind};
 use aws_sdk_dynamodb::Client;
 
 /// The table a function instance writes to. Cheap to clone.

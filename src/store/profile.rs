@@ -10,7 +10,7 @@ use super::budget::{classify, Budget, Failure, StoreError};
 use super::items::{self, n, Item, ProfileItem, UpdateBuilder, PROFILE_OPTIONAL};
 use super::schema::{account_pk, PROFILE_SK};
 use super::{Applied, Store};
-use crate::protocol::{Event, EventKind};
+use crate::events::{Event, EventKind};
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
 

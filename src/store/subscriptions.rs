@@ -18,7 +18,7 @@ use super::budget::{classify_code, Budget, Failure, StoreError};
 use super::items::{self, n, s, SubscriptionItem, UpdateBuilder};
 use super::schema::{account_pk, ENTITY_ACCOUNT, PK, PROFILE_SK};
 use super::{Applied, Store};
-use crate::protocol::Event;
+use crate::events::Event;
 use crate::state::Subscription;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{

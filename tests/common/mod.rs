@@ -6,8 +6,9 @@
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
+use oa_webhook::app::App;
 use oa_webhook::config::Config;
-use oa_webhook::handler::{ApiEvent, ApiResponse, App};
+use oa_webhook::doors::http::{ApiEvent, ApiResponse};
 use oa_webhook::store::items::Item;
 use oa_webhook::store::sdk::AwsSettings;
 use oa_webhook::store::{client_from, schema, Store};
@@ -161,7 +162,7 @@ pub fn config(table: &str, token: Option<&str>) -> Config {
         table_name: table.to_owned(),
         sdk_app_ids: vec![APP.to_owned(), "1400000002".to_owned()],
         callback_token: token.map(str::to_owned),
-        max_skew_secs: 60,
+        ..Config::default()
     }
 }
 

@@ -1,5 +1,6 @@
-//! Callback commands: which kind a `CallbackCommand` is, and the typed, validated
-//! after-events built from a body.
+//! Reading a webhook body into a typed [`Event`] (docs/contract.md section 2, rows 7 and
+//! 11). Wire rules only: what DynamoDB can hold is checked by the store
+//! (`store::limits`).
 //!
 //! The body is tokenized once into [`RawBody`], which keeps each known field as a
 //! borrowed raw JSON slice; a command then parses only the fields it uses, so an unknown
@@ -12,179 +13,11 @@ use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fmt;
 
-pub const OFFICIAL_ACCOUNT_PREFIX: &str = "OfficialAccount.";
-
-/// Longest `Official_Account` accepted, in bytes. The account appears in sort keys as
-/// `OWNS#{oa}`, and a DynamoDB sort key holds at most 1024 bytes.
-pub const MAX_ACCOUNT_BYTES: usize = 1024 - "OWNS#".len();
-/// Longest subscriber account or `MsgKey`, in bytes (`SUB#{user}`, `MSG#{key}` sort keys).
-pub const MAX_MEMBER_BYTES: usize = 1024 - "SUB#".len();
-/// Longest owner or operator account, in bytes (kept within a sort key's size too).
-pub const MAX_OPERATOR_BYTES: usize = MAX_MEMBER_BYTES;
-/// Longest profile text (`Name`, `Introduction`, `FaceUrl`, `Organization`), in bytes.
-/// The REST API allows at most 500; the margin is for tolerance, not for abuse.
-pub const MAX_PROFILE_TEXT_BYTES: usize = 4096;
-/// Largest `MsgBody` (as JSON text) and `CloudCustomData`, in bytes: a message item must
-/// stay well under DynamoDB's 400 KB item limit.
-pub const MAX_MSG_BODY_BYTES: usize = 256 * 1024;
-pub const MAX_CLOUD_CUSTOM_DATA_BYTES: usize = 64 * 1024;
-/// DynamoDB nests documents at most 32 levels deep; the item adds one level for the list.
-pub const MAX_MSG_BODY_DEPTH: usize = 30;
-/// Most entries accepted in `SubscribeAccountList` or `WithdrawMsgList`. The REST API
-/// adds at most 100 subscribers a call, so a genuine callback lists about 100; a list
-/// this long still stores well inside the 2-second budget, a longer one is refused
-/// before any write.
-pub const MAX_LIST_ENTRIES: usize = 1000;
-
-/// The after-commands this version stores.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum AfterCommand {
-    CreateOfficialAccount,
-    OfficialAccountInfoChanged,
-    OfficialAccountDestroyed,
-    AddSubscriber,
-    OfficialAccountFull,
-    DeleteSubscriber,
-    SendMsg,
-    MsgWithdraw,
-}
-
-impl AfterCommand {
-    pub const ALL: [AfterCommand; 8] = [
-        AfterCommand::CreateOfficialAccount,
-        AfterCommand::OfficialAccountInfoChanged,
-        AfterCommand::OfficialAccountDestroyed,
-        AfterCommand::AddSubscriber,
-        AfterCommand::OfficialAccountFull,
-        AfterCommand::DeleteSubscriber,
-        AfterCommand::SendMsg,
-        AfterCommand::MsgWithdraw,
-    ];
-
-    /// The wire name, as in `CallbackCommand`.
-    pub fn wire_name(self) -> &'static str {
-        match self {
-            AfterCommand::CreateOfficialAccount => {
-                "OfficialAccount.CallbackAfterCreateOfficialAccount"
-            }
-            AfterCommand::OfficialAccountInfoChanged => {
-                "OfficialAccount.CallbackAfterOfficialAccountInfoChanged"
-            }
-            AfterCommand::OfficialAccountDestroyed => {
-                "OfficialAccount.CallbackAfterOfficialAccountDestroyed"
-            }
-            AfterCommand::AddSubscriber => "OfficialAccount.CallbackAfterAddSubscriber",
-            AfterCommand::OfficialAccountFull => "OfficialAccount.CallbackAfterOfficialAccountFull",
-            AfterCommand::DeleteSubscriber => "OfficialAccount.CallbackAfterDeleteSubscriber",
-            AfterCommand::SendMsg => "OfficialAccount.CallbackAfterSendMsg",
-            AfterCommand::MsgWithdraw => "OfficialAccount.CallbackAfterMsgWithDraw",
-        }
-    }
-}
-
-/// What a `CallbackCommand` value asks of this function.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CommandKind {
-    /// Not an `OfficialAccount.*` command: the app's one webhook URL also gets group,
-    /// C2C, profile ... callbacks. Acknowledged, nothing written.
-    NotOfficialAccount,
-    /// `OfficialAccount.CallbackBefore*`: answered "allow" with no I/O.
-    Before,
-    /// An `OfficialAccount.*` command this version does not store.
-    UnknownOfficialAccount,
-    After(AfterCommand),
-}
-
-impl CommandKind {
-    pub fn of(command: &str) -> CommandKind {
-        let Some(rest) = command.strip_prefix(OFFICIAL_ACCOUNT_PREFIX) else {
-            return CommandKind::NotOfficialAccount;
-        };
-        if rest.starts_with("CallbackBefore") {
-            return CommandKind::Before;
-        }
-        AfterCommand::ALL
-            .into_iter()
-            .find(|c| c.wire_name() == command)
-            .map_or(CommandKind::UnknownOfficialAccount, CommandKind::After)
-    }
-}
-
-/// A validated after-event: the SdkAppid it came for, the account, and what happened.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Event {
-    pub app: String,
-    pub account: String,
-    /// `EventTime`, Unix milliseconds.
-    pub event_time: u64,
-    pub kind: EventKind,
-}
-
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct ProfileFields {
-    pub name: Option<String>,
-    pub introduction: Option<String>,
-    pub face_url: Option<String>,
-    pub organization: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Message {
-    pub msg_key: String,
-    /// `MsgTime`, Unix seconds.
-    pub msg_time: Option<u64>,
-    pub online_only_flag: Option<i64>,
-    /// `MsgBody`: an array of message elements (objects).
-    pub msg_body: Option<serde_json::Value>,
-    pub cloud_custom_data: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum EventKind {
-    Created {
-        owner: Option<String>,
-        operator: Option<String>,
-        name: Option<String>,
-    },
-    InfoChanged {
-        operator: Option<String>,
-        fields: ProfileFields,
-    },
-    Destroyed {
-        owner: Option<String>,
-        name: Option<String>,
-    },
-    Full,
-    /// Subscribers, de-duplicated, in the order first listed.
-    SubscribersAdded {
-        operator: Option<String>,
-        subscribers: Vec<String>,
-    },
-    SubscribersDeleted {
-        operator: Option<String>,
-        subscribers: Vec<String>,
-    },
-    MessageSent(Message),
-    /// `MsgKey`s, de-duplicated, in the order first listed.
-    MessagesWithdrawn {
-        msg_keys: Vec<String>,
-    },
-}
-
-impl Event {
-    pub fn command(&self) -> AfterCommand {
-        match &self.kind {
-            EventKind::Created { .. } => AfterCommand::CreateOfficialAccount,
-            EventKind::InfoChanged { .. } => AfterCommand::OfficialAccountInfoChanged,
-            EventKind::Destroyed { .. } => AfterCommand::OfficialAccountDestroyed,
-            EventKind::Full => AfterCommand::OfficialAccountFull,
-            EventKind::SubscribersAdded { .. } => AfterCommand::AddSubscriber,
-            EventKind::SubscribersDeleted { .. } => AfterCommand::DeleteSubscriber,
-            EventKind::MessageSent(_) => AfterCommand::SendMsg,
-            EventKind::MessagesWithdrawn { .. } => AfterCommand::MsgWithdraw,
-        }
-    }
-}
+use crate::events::{AfterCommand, Event, EventKind, Message, ProfileFields};
+use crate::store::limits::{
+    check_storable, MAX_ACCOUNT_BYTES, MAX_CLOUD_CUSTOM_DATA_BYTES, MAX_LIST_ENTRIES,
+    MAX_MEMBER_BYTES, MAX_MSG_BODY_BYTES, MAX_OPERATOR_BYTES, MAX_PROFILE_TEXT_BYTES,
+};
 
 /// Why a body was refused. The message is safe to return: it names fields, never
 /// echoes their content.
@@ -567,62 +400,12 @@ fn msg_body(raw: Option<&RawValue>) -> Result<Option<serde_json::Value>, BodyErr
     Ok(Some(value))
 }
 
-/// Whether a JSON value fits a DynamoDB document: depth, non-empty map keys, and numbers
-/// within DynamoDB's range (magnitude below 1e126, and 0 or at least 1e-130).
-fn check_storable(v: &serde_json::Value, depth: usize) -> Result<(), &'static str> {
-    use serde_json::Value;
-    if depth > MAX_MSG_BODY_DEPTH {
-        return Err("is nested too deeply to store");
-    }
-    match v {
-        Value::Object(m) => m.iter().try_for_each(|(k, v)| {
-            if k.is_empty() {
-                Err("has an empty key")
-            } else {
-                check_storable(v, depth + 1)
-            }
-        }),
-        Value::Array(a) => a.iter().try_for_each(|v| check_storable(v, depth + 1)),
-        Value::Number(n) => match n.as_f64() {
-            Some(f) if n.is_f64() && f != 0.0 && !(1e-130..1e126).contains(&f.abs()) => {
-                Err("holds a number DynamoDB cannot store")
-            }
-            _ => Ok(()),
-        },
-        _ => Ok(()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn event(cmd: AfterCommand, body: &str) -> Result<Event, BodyError> {
         RawBody::parse(body.as_bytes())?.into_event(cmd, "1400000001")
-    }
-
-    #[test]
-    fn classifies_commands() {
-        use CommandKind::*;
-        assert_eq!(
-            CommandKind::of("Group.CallbackAfterNewMemberJoin"),
-            NotOfficialAccount
-        );
-        assert_eq!(
-            CommandKind::of("officialaccount.CallbackAfterSendMsg"),
-            NotOfficialAccount
-        );
-        assert_eq!(
-            CommandKind::of("OfficialAccount.CallbackBeforeSendMsg"),
-            Before
-        );
-        assert_eq!(
-            CommandKind::of("OfficialAccount.CallbackAfterSomethingNew"),
-            UnknownOfficialAccount
-        );
-        for c in AfterCommand::ALL {
-            assert_eq!(CommandKind::of(c.wire_name()), After(c));
-        }
     }
 
     #[test]

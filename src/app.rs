@@ -1,0 +1,71 @@
+//! The service every door calls: one function instance's configuration, table and clock,
+//! and what a webhook request becomes ([`App::webhook`]: admit, then store).
+
+use crate::config::Config;
+use crate::outcome::{Failure, Outcome};
+use crate::protocol::{self, Admission, Request, Seen};
+use crate::store::{Budget, Store, StoreError};
+use crate::telemetry::RequestLog;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// The longest a webhook request may take, whatever DynamoDB does: the Chat backend
+/// waits 2 s (docs/protocol.md section 1).
+pub const DEFAULT_BUDGET: Duration = Duration::from_millis(1400);
+
+/// Unix seconds, injectable for tests.
+pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
+
+pub fn system_clock() -> Clock {
+    Arc::new(|| {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+    })
+}
+
+/// Everything a function instance keeps between requests. Cheap to clone.
+#[derive(Clone)]
+pub struct App {
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub clock: Clock,
+    /// The webhook's time budget (docs/contract.md section 2).
+    pub budget: Duration,
+    /// Where the request line (log + EMF metrics) goes; off unless set (`main`: stdout).
+    pub log: RequestLog,
+}
+
+impl App {
+    pub fn new(config: Config, store: Store) -> App {
+        App {
+            config: Arc::new(config),
+            store,
+            clock: system_clock(),
+            budget: DEFAULT_BUDGET,
+            log: RequestLog::off(),
+        }
+    }
+
+    /// A webhook request's outcome: contract rows 1-11 ([`protocol::admit`]), then the
+    /// write (rows 12-13) within `budget`. `seen` collects what the request line shows.
+    pub async fn webhook(&self, req: &Request<'_>, budget: &Budget, seen: &mut Seen) -> Outcome {
+        match protocol::admit(req, &self.config, (self.clock)(), seen) {
+            Admission::Answer(outcome) => outcome,
+            Admission::Store(event) => match self.store.apply(&event, budget).await {
+                Ok(applied) if applied.items_written > 0 => Outcome::Stored {
+                    items_written: applied.items_written,
+                },
+                Ok(_) => Outcome::Unchanged,
+                Err(e) => {
+                    tracing::warn!(error = %e, "write failed");
+                    Outcome::Failed(match e {
+                        StoreError::Fatal(_) => Failure::Store,
+                        StoreError::Budget => Failure::StoreTimeout,
+                        StoreError::Unavailable(_) => Failure::StoreUnavailable,
+                    })
+                }
+            },
+        }
+    }
+}

@@ -1,0 +1,215 @@
+//! The HTTP door: API Gateway (HTTP API 2.0, REST API 1.0) and Lambda function URL events
+//! in, the reply out, over [`App::webhook`].
+//!
+//! The event is read with one small serde struct for all three shapes rather than
+//! `lambda_http`'s request conversion, which panics on an invalid base64 body
+//! (docs/decisions.md): a public URL must answer every input with a clear reply.
+
+use crate::app::App;
+use crate::outcome::Outcome;
+use crate::protocol::query::Query;
+use crate::protocol::{self, BodyDecodeError, Reply, Seen};
+use crate::store::Budget;
+use crate::telemetry::RequestMetrics;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Kept free before the Lambda deadline, to send the reply.
+const DEADLINE_MARGIN: Duration = Duration::from_millis(100);
+
+/// The parts of an API Gateway / function URL event that the webhook needs.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiEvent {
+    /// `"2.0"` for HTTP API payload 2.0 and function URLs; `"1.0"` or absent for REST.
+    #[serde(default)]
+    pub version: Option<String>,
+    /// REST API (1.0).
+    #[serde(default)]
+    pub http_method: Option<String>,
+    #[serde(default)]
+    pub request_context: RequestContext,
+    /// HTTP API and function URL (2.0), URL-encoded.
+    #[serde(default)]
+    pub raw_query_string: Option<String>,
+    /// Decoded; REST API (1.0), or 2.0 without `rawQueryString`.
+    #[serde(default)]
+    pub query_string_parameters: Option<HashMap<String, Option<String>>>,
+    /// Decoded; REST API (1.0).
+    #[serde(default)]
+    pub multi_value_query_string_parameters: Option<HashMap<String, Option<Vec<String>>>>,
+    #[serde(default)]
+    pub body: Option<String>,
+    #[serde(default)]
+    pub is_base64_encoded: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestContext {
+    #[serde(default)]
+    pub http: Option<HttpContext>,
+    #[serde(default)]
+    pub http_method: Option<String>,
+    #[serde(default)]
+    pub request_id: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct HttpContext {
+    #[serde(default)]
+    pub method: Option<String>,
+}
+
+/// The reply in the shape API Gateway (both versions) and function URLs accept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiResponse {
+    pub status_code: u16,
+    pub headers: ResponseHeaders,
+    pub body: String,
+    pub is_base64_encoded: bool,
+    /// Present (empty) in replies to payload 2.0 events, whose response format has it;
+    /// absent for REST API, which refuses fields it does not know.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cookies: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResponseHeaders {
+    #[serde(rename = "content-type")]
+    pub content_type: String,
+}
+
+impl From<&Reply> for ApiResponse {
+    fn from(r: &Reply) -> ApiResponse {
+        ApiResponse {
+            status_code: r.status,
+            headers: ResponseHeaders {
+                content_type: "application/json".to_owned(),
+            },
+            body: r.body(),
+            is_base64_encoded: false,
+            cookies: None,
+        }
+    }
+}
+
+impl ApiEvent {
+    /// Whether the event is in payload format 2.0 (HTTP API, function URL).
+    pub fn is_v2(&self) -> bool {
+        self.version.as_deref() == Some("2.0") || self.request_context.http.is_some()
+    }
+}
+
+impl App {
+    /// The Lambda entry point: the budget is the nearer of [`DEFAULT_BUDGET`] and the
+    /// invocation's own deadline. A deadline that is not in the future (cargo lambda
+    /// watch sends a relative one) is ignored.
+    pub async fn handle_lambda(
+        &self,
+        event: lambda_runtime::LambdaEvent<ApiEvent>,
+    ) -> Result<ApiResponse, std::convert::Infallible> {
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let budget = match event.context.deadline.checked_sub(now_ms) {
+            Some(left) if left > 0 => self
+                .budget
+                .min(Duration::from_millis(left).saturating_sub(DEADLINE_MARGIN)),
+            _ => self.budget,
+        };
+        let mut payload = event.payload;
+        if payload.request_context.request_id.is_none() {
+            payload.request_context.request_id = Some(event.context.request_id);
+        }
+        Ok(self.handle(payload, budget).await)
+    }
+
+    /// Handles one event within `budget`, and writes its request line.
+    pub async fn handle(&self, event: ApiEvent, budget: Duration) -> ApiResponse {
+        let started = tokio::time::Instant::now();
+        let budget = Budget::until(started + budget);
+        let mut seen = Seen::default();
+        let outcome = self.respond(&event, &budget, &mut seen).await;
+        let reply = outcome.reply();
+        let duration = started.elapsed();
+        self.log.write(&RequestMetrics {
+            request_id: event.request_context.request_id.as_deref().unwrap_or(""),
+            command: seen.command.as_deref(),
+            sdk_app_id: seen.app.as_deref(),
+            outcome: &outcome,
+            status: reply.status,
+            duration,
+            dynamodb_time: budget.dynamodb_time(),
+            dynamodb_requests: budget.requests(),
+            dynamodb_retries: budget.retries(),
+        });
+        let mut response = ApiResponse::from(&reply);
+        if event.is_v2() {
+            response.cookies = Some(Vec::new());
+        }
+        response
+    }
+
+    async fn respond(&self, event: &ApiEvent, budget: &Budget, seen: &mut Seen) -> Outcome {
+        let req = protocol::Request {
+            method: method(event),
+            query: query(event),
+            body: decode_body(event),
+        };
+        self.webhook(&req, budget, seen).await
+    }
+}
+
+fn method(event: &ApiEvent) -> &str {
+    event
+        .request_context
+        .http
+        .as_ref()
+        .and_then(|h| h.method.as_deref())
+        .or(event.http_method.as_deref())
+        .or(event.request_context.http_method.as_deref())
+        .unwrap_or("")
+}
+
+fn query(event: &ApiEvent) -> Query<'_> {
+    if let Some(raw) = &event.raw_query_string {
+        return Query::parse(raw);
+    }
+    if let Some(mv) = &event.multi_value_query_string_parameters {
+        return Query::from_pairs(mv.iter().flat_map(|(k, vs)| {
+            vs.iter()
+                .flatten()
+                .map(move |v| (Cow::Borrowed(k.as_str()), Cow::Borrowed(v.as_str())))
+        }));
+    }
+    Query::from_pairs(
+        event
+            .query_string_parameters
+            .iter()
+            .flatten()
+            .filter_map(|(k, v)| Some((Cow::Borrowed(k.as_str()), Cow::Borrowed(v.as_deref()?)))),
+    )
+}
+
+const BASE64: GeneralPurpose = GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+
+fn decode_body(event: &ApiEvent) -> Result<Cow<'_, [u8]>, BodyDecodeError> {
+    let body = event.body.as_deref().unwrap_or("");
+    if event.is_base64_encoded {
+        BASE64
+            .decode(body.trim())
+            .map(Cow::Owned)
+            .map_err(|_| BodyDecodeError)
+    } else {
+        Ok(Cow::Borrowed(body.as_bytes()))
+    }
+}

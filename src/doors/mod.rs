@@ -1,0 +1,50 @@
+//! The entry points: each door turns what arrives (an API Gateway event, an SQS batch, a
+//! schedule, a command line) into calls on the core ([`crate::app::App`],
+//! [`crate::store`]) and its outcome into what the caller expects.
+//!
+//! One binary serves every door. On Lambda the function's `Handler` setting (`_HANDLER`)
+//! names the door, so one build deploys as several functions (`template.yaml`); from a
+//! shell, the first argument names a command.
+
+pub mod http;
+
+/// Which door this process opens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Door {
+    /// The webhook: API Gateway / function URL events (the default).
+    Http,
+    /// An operator command from a shell: the arguments after the program name.
+    Cli(Vec<String>),
+}
+
+impl Door {
+    /// Arguments win (a shell); else the Lambda `Handler` (`_HANDLER`); else the webhook.
+    pub fn select(args: Vec<String>, handler: Option<&str>) -> Door {
+        if !args.is_empty() {
+            return Door::Cli(args);
+        }
+        // `bootstrap`, the binary's name, empty or absent (cargo lambda's and SAM's
+        // defaults for a function that names no door): the webhook.
+        let _ = handler;
+        Door::Http
+    }
+}
+
+/// The usage text of the command-line door.
+pub const USAGE: &str = "usage: oa-webhook            (as a Lambda: serves the door its Handler names; default: the webhook)
+       oa-webhook help";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn door_selection() {
+        assert_eq!(Door::select(vec![], None), Door::Http);
+        assert_eq!(Door::select(vec![], Some("bootstrap")), Door::Http);
+        assert_eq!(
+            Door::select(vec!["help".into()], Some("http")),
+            Door::Cli(vec!["help".into()])
+        );
+    }
+}

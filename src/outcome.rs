@@ -1,0 +1,200 @@
+//! The typed outcome of one request (or one queued record): what happened, the reply it
+//! gets, and the labels its request line and metrics carry (docs/contract.md section 2).
+
+use crate::protocol::signature::AuthError;
+use crate::protocol::Reply;
+use std::borrow::Cow;
+
+/// What became of a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// An after-event whose effects are now durable in the table (row 13).
+    Stored { items_written: u32 },
+    /// An after-event that changed nothing: a duplicate, or older than what is stored (row 13).
+    Unchanged,
+    /// Another product's command, or an `OfficialAccount` command this version does not
+    /// store (rows 8, 10).
+    Ignored,
+    /// A before-callback, allowed (row 9).
+    Allowed,
+    /// A connectivity probe: no `CallbackCommand` anywhere (row 4).
+    Probe,
+    /// Refused (rows 1-3, 5-7, 11, 12a).
+    Rejected(Rejection),
+    /// Could not be written, and was not acknowledged.
+    Failed(Failure),
+}
+
+/// A refusal: why, and the sentence sent back in `ErrorInfo`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    pub reason: Reason,
+    /// Names the problem (a field, a parameter), never echoes a value or a secret.
+    pub info: Cow<'static, str>,
+}
+
+/// Why a request was refused; each has its status and a metric label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    /// Row 1.
+    Method,
+    /// Row 2.
+    SdkAppidUnknown,
+    SdkAppidRepeated,
+    /// Row 3.
+    Auth(AuthError),
+    /// Row 5.
+    SdkAppidMissing,
+    /// Row 6.
+    BodyTooLarge,
+    /// Row 7.
+    BodyBase64,
+    BodyNotObject,
+    CommandRepeated,
+    CommandInvalid,
+    CommandMismatch,
+    /// Row 11: a required field is missing or unreadable.
+    InvalidField,
+    /// Row 12a: DynamoDB cannot hold the item as it is.
+    Unstorable,
+}
+
+impl Reason {
+    pub fn status(self) -> u16 {
+        match self {
+            Reason::Method => 405,
+            Reason::SdkAppidUnknown | Reason::SdkAppidRepeated | Reason::SdkAppidMissing => 403,
+            Reason::Auth(_) => 401,
+            Reason::BodyTooLarge => 413,
+            Reason::BodyBase64
+            | Reason::BodyNotObject
+            | Reason::CommandRepeated
+            | Reason::CommandInvalid
+            | Reason::CommandMismatch
+            | Reason::InvalidField
+            | Reason::Unstorable => 400,
+        }
+    }
+
+    /// The `reason` label of the request line and the `rejections` metric.
+    pub fn label(self) -> &'static str {
+        match self {
+            Reason::Method => "method",
+            Reason::SdkAppidUnknown => "sdkappid_unknown",
+            Reason::SdkAppidRepeated => "sdkappid_repeated",
+            Reason::Auth(e) => e.reason(),
+            Reason::SdkAppidMissing => "sdkappid_missing",
+            Reason::BodyTooLarge => "body_too_large",
+            Reason::BodyBase64 => "body_base64",
+            Reason::BodyNotObject => "body_not_object",
+            Reason::CommandRepeated => "command_repeated",
+            Reason::CommandInvalid => "command_invalid",
+            Reason::CommandMismatch => "command_mismatch",
+            Reason::InvalidField => "invalid_field",
+            Reason::Unstorable => "unstorable",
+        }
+    }
+}
+
+/// Why an event could not be written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// DynamoDB refused the write for good (a validation error, a fatal cancellation).
+    Store,
+    /// The time budget ran out.
+    StoreTimeout,
+    /// DynamoDB was unreachable or kept failing (throttling, 5xx).
+    StoreUnavailable,
+}
+
+impl Failure {
+    pub fn status(self) -> u16 {
+        match self {
+            Failure::Store => 500,
+            Failure::StoreTimeout | Failure::StoreUnavailable => 503,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Failure::Store => "store_error",
+            Failure::StoreTimeout => "store_timeout",
+            Failure::StoreUnavailable => "store_unavailable",
+        }
+    }
+}
+
+impl Outcome {
+    pub fn rejected(reason: Reason, info: impl Into<Cow<'static, str>>) -> Outcome {
+        Outcome::Rejected(Rejection {
+            reason,
+            info: info.into(),
+        })
+    }
+
+    /// The `outcome` label of the request line and metrics.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Outcome::Stored { .. } => "stored",
+            Outcome::Unchanged => "unchanged",
+            Outcome::Ignored => "ignored",
+            Outcome::Allowed => "allowed",
+            Outcome::Probe => "probe",
+            Outcome::Rejected(_) => "rejected",
+            Outcome::Failed(_) => "failed",
+        }
+    }
+
+    /// The `reason` label: empty unless rejected or failed.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Outcome::Rejected(r) => r.reason.label(),
+            Outcome::Failed(f) => f.label(),
+            _ => "",
+        }
+    }
+
+    pub fn is_rejected(&self) -> bool {
+        matches!(self, Outcome::Rejected(_))
+    }
+
+    pub fn items_written(&self) -> u32 {
+        match self {
+            Outcome::Stored { items_written } => *items_written,
+            _ => 0,
+        }
+    }
+
+    /// The reply the Chat backend gets.
+    pub fn reply(&self) -> Reply {
+        match self {
+            Outcome::Rejected(r) => Reply::fail(r.reason.status(), r.info.clone()),
+            Outcome::Failed(f) => Reply::fail(
+                f.status(),
+                "the event could not be stored; it was not acknowledged",
+            ),
+            _ => Reply::OK,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_and_labels() {
+        let r = Outcome::rejected(Reason::Auth(AuthError::BadSign), "Sign does not match");
+        assert_eq!(r.reply().status, 401);
+        assert_eq!((r.label(), r.reason()), ("rejected", "sign_mismatch"));
+        let f = Outcome::Failed(Failure::StoreTimeout);
+        assert_eq!(f.reply().status, 503);
+        assert_eq!((f.label(), f.reason()), ("failed", "store_timeout"));
+        let s = Outcome::Stored { items_written: 3 };
+        assert_eq!(
+            (s.reply(), s.items_written(), s.reason()),
+            (Reply::OK, 3, "")
+        );
+        assert_eq!(Outcome::Probe.reply(), Reply::OK);
+    }
+}
