@@ -12,7 +12,7 @@
 //!   admission); no AWS;
 //! - [`app`]: the service the doors call;
 //! - [`doors`]: one small module per entry point (HTTP now);
-//! - [`tencent`]: Tencent's REST API (UserSig, client, stand-in) and `sync`: backfill and repair from it;
+//! - [`tencent`]: Tencent's REST API (UserSig, client, stand-in) and [`sync`]: backfill and repair from it;
 //! - [`config`], [`logging`], [`telemetry`] (the request line: log + EMF metrics).
 
 pub mod app;
@@ -24,5 +24,6 @@ pub mod outcome;
 pub mod protocol;
 pub mod state;
 pub mod store;
+pub mod sync;
 pub mod telemetry;
 pub mod tencent;

@@ -255,6 +255,7 @@ fn model(events: &[Gen]) -> Table {
             let mut p = json!({
                 "pk": pk, "sk": "PROFILE", "entity": "official_account",
                 "sdk_app_id": app, "official_account": oa, "subscriber_count": subscribed,
+                "gsi2pk": format!("APP#{app}"), "gsi2sk": format!("OA#{oa}"),
             });
             let max_c = creates.iter().map(|e| t_of(&e.body)).max();
             let max_d = destroys.iter().map(|e| t_of(&e.body)).max();

@@ -60,7 +60,6 @@ fn table_definition_matches_the_code() {
     );
 
     let gsis = p["GlobalSecondaryIndexes"].as_sequence().expect("indexes");
-    assert_eq!(gsis.len(), 1);
     assert_eq!(gsis[0]["IndexName"].as_str(), Some(def.index_name));
     assert_eq!(
         pairs(&gsis[0]["KeySchema"], "AttributeName", "KeyType"),
@@ -70,6 +69,15 @@ fn table_definition_matches_the_code() {
         gsis[0]["Projection"]["ProjectionType"].as_str(),
         Some(def.index_projection.as_str())
     );
+    assert_eq!(gsis.len(), 1 + def.more_indexes.len());
+    for (g, (name, k, projection)) in gsis[1..].iter().zip(&def.more_indexes) {
+        assert_eq!(g["IndexName"].as_str(), Some(*name));
+        assert_eq!(pairs(&g["KeySchema"], "AttributeName", "KeyType"), key(k));
+        assert_eq!(
+            g["Projection"]["ProjectionType"].as_str(),
+            Some(projection.as_str())
+        );
+    }
     assert_eq!(
         p["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"],
         true

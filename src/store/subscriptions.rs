@@ -16,7 +16,9 @@
 
 use super::budget::{classify_code, Budget, Failure, StoreError};
 use super::items::{self, n, s, SubscriptionItem, UpdateBuilder};
-use super::schema::{account_pk, ENTITY_ACCOUNT, PK, PROFILE_SK};
+use super::schema::{
+    account_pk, app_account_sk, app_pk, ENTITY_ACCOUNT, GSI2_PK, GSI2_SK, PK, PROFILE_SK,
+};
 use super::{Applied, Store};
 use crate::events::Event;
 use crate::state::Subscription;
@@ -182,6 +184,8 @@ fn transaction<'u>(
     u.set("entity", s(ENTITY_ACCOUNT))
         .set("sdk_app_id", s(event.app.as_str()))
         .set("official_account", s(event.account.as_str()))
+        .set(GSI2_PK, s(app_pk(&event.app)))
+        .set(GSI2_SK, s(app_account_sk(&event.account)))
         .add("subscriber_count", n(delta));
     let update = Update::builder()
         .table_name(store.table())
