@@ -25,7 +25,19 @@ async fn main() -> Result<(), Error> {
         std::env::args().skip(1).collect(),
         std::env::var("_HANDLER").ok().as_deref(),
     );
-    if let Door::Cli(args) = &door {
+    // `oa-webhook sync ...` and the scheduled sync (Handler `sync`): src/doors/sync.rs.
+    let sync_args = match &door {
+        Door::Cli(a) if a.first().is_some_and(|c| c == "sync") => Some(a[1..].to_vec()),
+        _ => None,
+    };
+    if sync_args
+        .as_ref()
+        .is_some_and(|a| a.iter().any(|x| x == "--help" || x == "-h"))
+    {
+        eprintln!("{}", oa_webhook::doors::sync::USAGE);
+        std::process::exit(0);
+    }
+    if let (Door::Cli(args), None) = (&door, &sync_args) {
         let help = matches!(
             args.first().map(String::as_str),
             Some("help" | "--help" | "-h")
@@ -41,6 +53,22 @@ async fn main() -> Result<(), Error> {
         }
     };
     let store = Store::new(client_from(&aws.sdk_config()), config.table_name.clone());
+    if let Some(args) = sync_args {
+        std::process::exit(oa_webhook::doors::sync::cli(&args, &config, store).await);
+    }
+    if std::env::var("_HANDLER").is_ok_and(|h| h == "sync") {
+        use oa_webhook::doors::sync::{scheduled, SyncDoor};
+        let tencent = oa_webhook::tencent::rest::TencentConfig::from_env();
+        let door = match tencent.and_then(|t| SyncDoor::new(&config, &t, store, None)) {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::error!(variable = e.variable, "{e}");
+                std::process::exit(2);
+            }
+        };
+        let door = &door;
+        return run(service_fn(move |e| scheduled(door, e))).await;
+    }
     let mut app = App::new(config, store);
     app.log = RequestLog::stdout();
     let app = &app;

@@ -7,6 +7,7 @@
 //! shell, the first argument names a command.
 
 pub mod http;
+pub mod sync;
 
 /// Which door this process opens.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +33,7 @@ impl Door {
 
 /// The usage text of the command-line door.
 pub const USAGE: &str = "usage: oa-webhook            (as a Lambda: serves the door its Handler names; default: the webhook)
+       oa-webhook sync [--account ID]...   (see `oa-webhook sync --help`; as a Lambda: Handler `sync`)
        oa-webhook help";
 
 #[cfg(test)]

@@ -135,6 +135,10 @@ pub struct AccountReport {
     pub stored_subscriber_count: Option<i64>,
     /// DynamoDB write requests (reads not counted).
     pub dynamodb_writes: u32,
+    /// [`AccountReport::found_missing`] and [`AccountReport::count_matches`], for the JSON.
+    pub found_missing: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub count_matches: Option<bool>,
 }
 
 impl AccountReport {
@@ -157,6 +161,8 @@ impl AccountReport {
             tencent_subscriber_num: None,
             stored_subscriber_count: None,
             dynamodb_writes: 0,
+            found_missing: 0,
+            count_matches: None,
         }
     }
 
@@ -294,6 +300,7 @@ pub async fn run_sync(
             count_matches = r.count_matches(),
             "account synced"
         );
+        println!("{}", metrics_line(app, &r));
         let stopped = r.outcome == Outcome::Stopped;
         all_done &= matches!(
             r.outcome,
@@ -386,6 +393,8 @@ async fn sync_account(
     }
     .await;
     report.dynamodb_writes = budget.requests();
+    report.found_missing = report.found_missing();
+    report.count_matches = report.count_matches();
     match result {
         Ok(()) => {}
         Err(Stop::Deadline) => report.outcome = Outcome::Stopped,
@@ -395,6 +404,47 @@ async fn sync_account(
         }
     }
     report
+}
+
+/// Metric names of the sync's EMF line (namespace [`crate::telemetry::NAMESPACE`],
+/// dimension `Door` = `sync`).
+pub const SYNC_METRIC_NAMES: &[&str] = &[
+    "sync_found_missing",
+    "sync_subscribers_added",
+    "sync_subscribers_removed",
+    "sync_messages_added",
+    "sync_messages_withdrawn",
+    "sync_count_mismatch",
+    "sync_failed",
+];
+
+/// One CloudWatch embedded-metric-format line for an account's sync.
+pub fn metrics_line(app: &str, r: &AccountReport) -> String {
+    let metrics: Vec<serde_json::Value> = SYNC_METRIC_NAMES
+        .iter()
+        .map(|n| serde_json::json!({"Name": n, "Unit": "Count"}))
+        .collect();
+    serde_json::json!({
+        "_aws": {
+            "Timestamp": now_ms(),
+            "CloudWatchMetrics": [{
+                "Namespace": crate::telemetry::NAMESPACE,
+                "Dimensions": [["Door"]],
+                "Metrics": metrics,
+            }],
+        },
+        "Door": "sync",
+        "sdk_app_id": app,
+        "official_account": r.account,
+        "sync_found_missing": r.found_missing(),
+        "sync_subscribers_added": r.subscribers_added + r.subscribers_resubscribed,
+        "sync_subscribers_removed": r.subscribers_removed,
+        "sync_messages_added": r.messages_added,
+        "sync_messages_withdrawn": r.messages_withdrawn,
+        "sync_count_mismatch": u32::from(r.count_matches() == Some(false)),
+        "sync_failed": u32::from(r.outcome == Outcome::Failed),
+    })
+    .to_string()
 }
 
 fn check_deadline(deadline: Instant) -> Result<(), Stop> {
