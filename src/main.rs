@@ -52,14 +52,14 @@ async fn main() -> Result<(), Error> {
             std::process::exit(2);
         }
     };
-    let store = Store::new(client_from(&aws.sdk_config()), config.table_name.clone());
+    let sdk = aws.sdk_config();
+    let store = Store::new(client_from(&sdk), config.table_name.clone());
     if let Some(args) = sync_args {
-        std::process::exit(oa_webhook::doors::sync::cli(&args, &config, store).await);
+        std::process::exit(oa_webhook::doors::sync::cli(&args, &config, &sdk, store).await);
     }
     if std::env::var("_HANDLER").is_ok_and(|h| h == "sync") {
-        use oa_webhook::doors::sync::{scheduled, SyncDoor};
-        let tencent = oa_webhook::tencent::rest::TencentConfig::from_env();
-        let door = match tencent.and_then(|t| SyncDoor::new(&config, &t, store, None)) {
+        use oa_webhook::doors::sync::{from_env, scheduled};
+        let door = match from_env(&config, &sdk, store, None).await {
             Ok(d) => d,
             Err(e) => {
                 tracing::error!(variable = e.variable, "{e}");

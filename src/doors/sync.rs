@@ -4,13 +4,13 @@
 //!
 //! Environment: the function's (`TABLE_NAME`, `SDKAPPID`, `CALLBACK_MAX_SKEW_SECS`, the
 //! AWS settings) plus `TENCENT_API_BASE_URL`, `TENCENT_ADMIN_IDENTIFIER` and
-//! `TENCENT_SECRET_KEY`. The secret key belongs to one app: with several in `SDKAPPID`,
+//! `TENCENT_SECRET_KEY` or `TENCENT_SECRET_KEY_ARN`. The secret key belongs to one app: with several in `SDKAPPID`,
 //! choose one with `--app`.
 
 use crate::config::{Config, ConfigError};
 use crate::store::Store;
 use crate::sync::{run_sync, SyncOptions, SyncReport};
-use crate::tencent::rest::{RestClient, RestSettings, TencentConfig};
+use crate::tencent::rest::{RestClient, RestSettings, TencentConfig, TencentSettings};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -123,10 +123,27 @@ impl SyncDoor {
     }
 }
 
+/// The door from the environment: the sync's variables, the key (from Secrets Manager
+/// when given as an ARN), one client per app.
+pub async fn from_env(
+    config: &Config,
+    sdk: &aws_config::SdkConfig,
+    store: Store,
+    app: Option<&str>,
+) -> Result<SyncDoor, ConfigError> {
+    let tencent = TencentSettings::from_env()?.load(sdk).await?;
+    SyncDoor::new(config, &tencent, store, app)
+}
+
 /// `oa-webhook sync ...`: prints one JSON report per app on stdout. Exit status 0 when
 /// every run completed, 1 when one stopped or failed (run it again: it continues), 2 for
 /// bad arguments.
-pub async fn cli(args: &[String], config: &Config, store: Store) -> i32 {
+pub async fn cli(
+    args: &[String],
+    config: &Config,
+    sdk: &aws_config::SdkConfig,
+    store: Store,
+) -> i32 {
     let parsed = match parse(args) {
         Ok(p) => p,
         Err(e) => {
@@ -134,9 +151,7 @@ pub async fn cli(args: &[String], config: &Config, store: Store) -> i32 {
             return 2;
         }
     };
-    let door = match TencentConfig::from_env()
-        .and_then(|t| SyncDoor::new(config, &t, store, parsed.app.as_deref()))
-    {
+    let door = match from_env(config, sdk, store, parsed.app.as_deref()).await {
         Ok(mut d) => {
             d.options.checkpoints = !parsed.restart;
             d

@@ -2,5 +2,6 @@
 //! the client, and a local stand-in of the API for tests and `make run`.
 
 pub mod rest;
+pub mod secret;
 pub mod standin;
 pub mod usersig;

@@ -85,32 +85,52 @@ impl RestError {
     }
 }
 
-/// Where and as whom the REST calls are made (contract section 1).
+/// Where and as whom the REST calls are made (contract section 1), key in hand.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TencentConfig {
     /// `TENCENT_API_BASE_URL`, without a trailing `/`.
     pub base_url: String,
     /// `TENCENT_ADMIN_IDENTIFIER`.
     pub admin: String,
-    /// `TENCENT_SECRET_KEY`.
+    /// `TENCENT_SECRET_KEY`, or the secret `TENCENT_SECRET_KEY_ARN` names.
     pub key: SecretKey,
 }
 
-impl TencentConfig {
+/// Where the secret key comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySource {
+    /// `TENCENT_SECRET_KEY` (local use).
+    Key(SecretKey),
+    /// `TENCENT_SECRET_KEY_ARN`: a Secrets Manager secret (deployed), read at start.
+    SecretArn(String),
+}
+
+/// The sync's variables as read from the environment; [`TencentSettings::load`] fetches
+/// the key when it is in Secrets Manager.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TencentSettings {
+    pub base_url: String,
+    pub admin: String,
+    pub key: KeySource,
+    /// `AWS_ENDPOINT_URL_SECRETS_MANAGER` (tests, local runs).
+    pub secrets_endpoint: Option<String>,
+}
+
+impl TencentSettings {
     pub const BASE_URL: &'static str = "TENCENT_API_BASE_URL";
     pub const ADMIN: &'static str = "TENCENT_ADMIN_IDENTIFIER";
     pub const KEY: &'static str = "TENCENT_SECRET_KEY";
     pub const KEY_ARN: &'static str = "TENCENT_SECRET_KEY_ARN";
 
-    pub fn from_env() -> Result<TencentConfig, ConfigError> {
+    pub fn from_env() -> Result<TencentSettings, ConfigError> {
         Self::from_lookup(|k| std::env::var(k).ok())
     }
 
-    /// Reads the sync's settings through `lookup`. `TENCENT_SECRET_KEY_ARN` (Secrets
-    /// Manager) is not read yet: it is refused with a clear message.
+    /// Reads the sync's settings through `lookup`. `TENCENT_SECRET_KEY` wins over
+    /// `TENCENT_SECRET_KEY_ARN` when both are set.
     pub fn from_lookup(
         lookup: impl Fn(&str) -> Option<String>,
-    ) -> Result<TencentConfig, ConfigError> {
+    ) -> Result<TencentSettings, ConfigError> {
         let get = |k: &str| {
             lookup(k)
                 .map(|v| v.trim().to_owned())
@@ -129,18 +149,41 @@ impl TencentConfig {
         }
         let admin = get(Self::ADMIN).ok_or_else(|| err(Self::ADMIN, "is required for sync"))?;
         let key = match (get(Self::KEY), get(Self::KEY_ARN)) {
-            (Some(k), _) => SecretKey::new(k),
-            (None, Some(_)) => {
+            (Some(k), _) => KeySource::Key(SecretKey::new(k)),
+            (None, Some(arn)) if arn.starts_with("arn:") => KeySource::SecretArn(arn),
+            (None, Some(_)) => return Err(err(Self::KEY_ARN, "must be a Secrets Manager ARN")),
+            (None, None) => {
                 return Err(err(
-                    Self::KEY_ARN,
-                    "is not supported yet: set TENCENT_SECRET_KEY (to do: Secrets Manager)",
+                    Self::KEY,
+                    "or TENCENT_SECRET_KEY_ARN is required for sync",
                 ))
             }
-            (None, None) => return Err(err(Self::KEY, "is required for sync")),
         };
-        Ok(TencentConfig {
+        Ok(TencentSettings {
             base_url,
             admin,
+            key,
+            secrets_endpoint: get("AWS_ENDPOINT_URL_SECRETS_MANAGER"),
+        })
+    }
+
+    /// The configuration with the key in hand: read from Secrets Manager (through `sdk`,
+    /// the function's SDK settings and HTTPS client) when it is given as an ARN.
+    pub async fn load(self, sdk: &aws_config::SdkConfig) -> Result<TencentConfig, ConfigError> {
+        let key = match self.key {
+            KeySource::Key(k) => k,
+            KeySource::SecretArn(arn) => {
+                super::secret::fetch(sdk, &arn, self.secrets_endpoint.as_deref())
+                    .await
+                    .map_err(|problem| ConfigError {
+                        variable: Self::KEY_ARN,
+                        problem,
+                    })?
+            }
+        };
+        Ok(TencentConfig {
+            base_url: self.base_url,
+            admin: self.admin,
             key,
         })
     }
@@ -570,12 +613,12 @@ pub struct MessagePage {
 mod tests {
     use super::*;
 
-    fn lookup(vars: &[(&str, &str)]) -> Result<TencentConfig, ConfigError> {
+    fn lookup(vars: &[(&str, &str)]) -> Result<TencentSettings, ConfigError> {
         let vars: HashMap<String, String> = vars
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
-        TencentConfig::from_lookup(move |k| vars.get(k).cloned())
+        TencentSettings::from_lookup(move |k| vars.get(k).cloned())
     }
 
     #[test]
@@ -603,6 +646,21 @@ mod tests {
         ])
         .unwrap_err();
         assert_eq!(e.variable, "TENCENT_API_BASE_URL");
+        let arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:tencent-AbCdEf";
+        let by_arn = lookup(&[
+            ("TENCENT_API_BASE_URL", "https://x"),
+            ("TENCENT_ADMIN_IDENTIFIER", "a"),
+            ("TENCENT_SECRET_KEY_ARN", arn),
+        ])
+        .expect("valid");
+        assert_eq!(by_arn.key, KeySource::SecretArn(arn.to_owned()));
+        let e = lookup(&[
+            ("TENCENT_API_BASE_URL", "https://x"),
+            ("TENCENT_ADMIN_IDENTIFIER", "a"),
+            ("TENCENT_SECRET_KEY_ARN", "tencent-key"),
+        ])
+        .unwrap_err();
+        assert_eq!(e.variable, "TENCENT_SECRET_KEY_ARN");
     }
 
     #[test]
