@@ -550,3 +550,93 @@ async fn a_stopped_run_resumes_where_it_left_off() {
         .iter()
         .all(|a| a.outcome == Outcome::Synced && a.found_missing() == 0));
 }
+
+/// The scheduled sync's policy in `template.yaml` grants exactly the DynamoDB actions a
+/// sync sends (recorded over a backfill and a walk of the app's accounts), on the table
+/// and `gsi2` only, plus reading the one secret.
+#[tokio::test]
+async fn the_sync_policy_covers_exactly_what_a_sync_sends() {
+    let recorder = common::OpRecorder::default();
+    let app = recorder.app().await;
+    let mut truth = Truth::default();
+    truth.accounts.insert(OA.into(), account("owner1", 120, 30));
+    let standin = standin(truth).await;
+    let client = client(&standin);
+    let options = SyncOptions::default();
+    let far = Instant::now() + Duration::from_secs(60);
+    let r = run_sync(&app.store, &client, APP, &[OA.to_owned()], far, &options).await;
+    assert!(r.complete, "{r:#?}");
+    // Tencent drops a subscriber: the walk writes a delete too.
+    standin.with_truth(|t| {
+        t.accounts
+            .get_mut(OA)
+            .unwrap()
+            .subscribers
+            .remove("user00001")
+    });
+    let r = run_sync(&app.store, &client, APP, &[], far, &options).await;
+    assert!(r.complete, "{r:#?}");
+    assert_eq!(report_of(&r, OA).subscribers_removed, 1);
+
+    let sent: BTreeSet<String> = recorder.ops.lock().unwrap().iter().cloned().collect();
+    let mut needed = BTreeSet::new();
+    for op in &sent {
+        match op.as_str() {
+            // Its Puts and Updates are authorized as PutItem and UpdateItem.
+            "TransactWriteItems" => {
+                needed.insert("dynamodb:PutItem".to_owned());
+                needed.insert("dynamodb:UpdateItem".to_owned());
+            }
+            other => {
+                needed.insert(format!("dynamodb:{other}"));
+            }
+        }
+    }
+    assert!(
+        sent.contains("Query") && sent.contains("TransactWriteItems"),
+        "{sent:?}"
+    );
+
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/template.yaml"))
+        .expect("template.yaml");
+    let t: serde_yaml::Value = serde_yaml::from_str(&text).expect("YAML");
+    let f = &t["Resources"]["SyncFunction"];
+    assert_eq!(f["Properties"]["Handler"], "sync");
+    let mut dynamodb = BTreeSet::new();
+    let mut other = BTreeSet::new();
+    for policy in f["Properties"]["Policies"].as_sequence().expect("policies") {
+        for st in policy["Statement"].as_sequence().expect("statements") {
+            assert_eq!(st["Effect"], "Allow");
+            let resources: Vec<String> = st["Resource"]
+                .as_sequence()
+                .expect("resources")
+                .iter()
+                .map(|r| format!("{r:?}"))
+                .collect();
+            for a in st["Action"].as_sequence().expect("actions") {
+                let a = a.as_str().expect("action").to_owned();
+                assert!(!a.contains('*'), "{a}");
+                if a.starts_with("dynamodb:") {
+                    for r in &resources {
+                        assert!(r.contains("WebhookTable"), "{r}");
+                        assert!(!r.contains('*'), "{r}");
+                        assert!(!r.contains("index") || r.contains("index/gsi2"), "{r}");
+                    }
+                    dynamodb.insert(a);
+                } else {
+                    assert_eq!(resources.len(), 1);
+                    assert!(
+                        resources[0].contains("TencentSecretKeyArn"),
+                        "{resources:?}"
+                    );
+                    other.insert(a);
+                }
+            }
+        }
+    }
+    assert_eq!(dynamodb, needed, "operations sent: {sent:?}");
+    assert_eq!(
+        other,
+        BTreeSet::from(["secretsmanager:GetSecretValue".to_owned()])
+    );
+}
