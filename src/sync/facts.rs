@@ -10,7 +10,7 @@
 use crate::events::{Event, EventKind, Message, ProfileFields};
 use crate::state::{AccountStatus, Profile, Subscription};
 use crate::tencent::rest::AccountInfo;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 /// The latest millisecond of the second `secs`: a `SubscribeTime` of `s` means the
 /// subscription happened within `[s*1000, s*1000+999]`.
@@ -109,8 +109,8 @@ fn nonempty(v: &Option<String>) -> Option<String> {
 /// What the subscriber comparison decided, before any write.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct SubscriberPlan {
-    /// Event time → users to mark SUBSCRIBED at it.
-    pub subscribe: BTreeMap<u64, Vec<String>>,
+    /// Users to mark SUBSCRIBED, each with its event time, in user order.
+    pub subscribe: Vec<(String, u64)>,
     /// Users to mark UNSUBSCRIBED at `F` of the listing.
     pub unsubscribe: Vec<String>,
     /// Listed users with no item (never seen).
@@ -147,14 +147,14 @@ pub fn plan_subscribers(
                 };
                 if fact.supersedes(Some(s)) {
                     plan.resubscribed += 1;
-                    plan.subscribe.entry(t).or_default().push(user.clone());
+                    plan.subscribe.push((user.clone(), t));
                 } else {
                     plan.kept_newer += 1;
                 }
             }
             None => {
                 plan.added += 1;
-                plan.subscribe.entry(t).or_default().push(user.clone());
+                plan.subscribe.push((user.clone(), t));
             }
         }
     }
@@ -167,9 +167,7 @@ pub fn plan_subscribers(
             }
         }
     }
-    for users in plan.subscribe.values_mut() {
-        users.sort();
-    }
+    plan.subscribe.sort();
     plan.unsubscribe.sort();
     plan
 }
@@ -265,16 +263,12 @@ mod tests {
         assert_eq!(plan.agreed, 1);
         assert_eq!(plan.kept_newer, 2, "later_unsub and during");
         assert_eq!(plan.unsubscribe, vec!["gone".to_owned()]);
-        assert_eq!(
-            plan.subscribe.get(&1_600_000_000_999),
-            Some(&vec!["new".to_owned()])
-        );
-        assert_eq!(
-            plan.subscribe.get(&1_600_000_010_999),
-            Some(&vec!["same_second".to_owned()])
-        );
+        let at = |u: &str| plan.subscribe.iter().find(|(x, _)| x == u).map(|(_, t)| *t);
+        assert_eq!(at("new"), Some(1_600_000_000_999));
+        assert_eq!(at("same_second"), Some(1_600_000_010_999));
         // Capped at F.
-        assert_eq!(plan.subscribe.get(&F), Some(&vec!["recent".to_owned()]));
+        assert_eq!(at("recent"), Some(F));
+        assert_eq!(plan.subscribe.len(), 4);
     }
 
     fn info() -> AccountInfo {
