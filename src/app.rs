@@ -2,8 +2,9 @@
 //! and what a webhook request becomes ([`App::webhook`]: admit, then store).
 
 use crate::config::Config;
-use crate::outcome::{Failure, Outcome};
+use crate::outcome::{Failure, Outcome, Reason};
 use crate::protocol::{self, Admission, Request, Seen};
+use crate::store::limits::Unfit;
 use crate::store::{Budget, Store, StoreError};
 use crate::telemetry::RequestLog;
 use std::sync::Arc;
@@ -57,12 +58,18 @@ impl App {
                     items_written: applied.items_written,
                 },
                 Ok(_) => Outcome::Unchanged,
+                Err(StoreError::Unfit(Unfit::Invalid(e))) => {
+                    Outcome::rejected(Reason::InvalidField, e.0)
+                }
+                Err(StoreError::Unfit(Unfit::Unstorable(e))) => {
+                    Outcome::rejected(Reason::Unstorable, e.0)
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "write failed");
                     Outcome::Failed(match e {
-                        StoreError::Fatal(_) => Failure::Store,
                         StoreError::Budget => Failure::StoreTimeout,
                         StoreError::Unavailable(_) => Failure::StoreUnavailable,
+                        StoreError::Fatal(_) | StoreError::Unfit(_) => Failure::Store,
                     })
                 }
             },
