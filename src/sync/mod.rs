@@ -14,7 +14,7 @@ pub mod facts;
 use crate::events::Event;
 use crate::state::{Profile, Subscription};
 use crate::store::items::{self, ProfileItem, SubscriptionItem};
-use crate::store::limits::{check_storable, MAX_MEMBER_BYTES, MAX_MSG_BODY_BYTES};
+use crate::store::limits::{self, MAX_MEMBER_BYTES};
 use crate::store::{Budget, Store, StoreError};
 use crate::tencent::rest::{RestClient, RestError, PLACE_DELETED, PLACE_RECALLED};
 use checkpoint::Stage;
@@ -706,23 +706,17 @@ async fn sync_messages(
             let recalled = m.is_place_msg == PLACE_RECALLED;
             let known = stored.get(&m.msg_key).cloned().unwrap_or_default();
             if !known.sent {
-                let body = if recalled {
-                    None
-                } else {
-                    let body = m.msg_body.clone().filter(storable);
-                    if body.is_none() && m.msg_body.is_some() {
-                        report.skipped += 1;
+                let body = if recalled { None } else { m.msg_body.clone() };
+                let mut send =
+                    facts::send_event(app, account, &m.msg_key, m.msg_time_stamp, body, f);
+                // A body DynamoDB cannot hold: the message without it.
+                if limits::check(&send).is_err() {
+                    if let crate::events::EventKind::MessageSent(msg) = &mut send.kind {
+                        msg.msg_body = None;
                     }
-                    body
-                };
-                sends.push(facts::send_event(
-                    app,
-                    account,
-                    &m.msg_key,
-                    m.msg_time_stamp,
-                    body,
-                    f,
-                ));
+                    report.skipped += 1;
+                }
+                sends.push(send);
             }
             if recalled && !known.withdrawn {
                 withdrawals.push(m.msg_key.clone());
@@ -747,13 +741,4 @@ async fn sync_messages(
                 .map_err(Stop::Store)?;
         }
     }
-}
-
-/// A `MsgBody` the table can hold as it is: an array of storable elements, within size.
-fn storable(body: &serde_json::Value) -> bool {
-    let Some(elements) = body.as_array() else {
-        return false;
-    };
-    elements.iter().all(|e| check_storable(e, 1).is_ok())
-        && serde_json::to_vec(body).is_ok_and(|b| b.len() <= MAX_MSG_BODY_BYTES)
 }
