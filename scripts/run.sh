@@ -28,6 +28,15 @@ ddb_local_up "$DDB_PORT"
 cargo build
 cargo run --quiet --example create_table
 
+# The REST stand-in for `oa-webhook sync` (docs/sync.md), stopped with DynamoDB Local.
+STANDIN_PORT=${STANDIN_PORT:-9100}
+cargo build --quiet --example tencent_standin
+STANDIN_ADDR=127.0.0.1:$STANDIN_PORT TENCENT_ADMIN_IDENTIFIER=administrator \
+    TENCENT_SECRET_KEY=standin-secret-key target/debug/examples/tencent_standin \
+    examples/standin/accounts.json &
+standin_pid=$!
+trap 'kill "$standin_pid" 2>/dev/null || true; _ddb_local_down' EXIT
+
 # One app id for the sample request: the first configured one.
 app=${SDKAPPID%%,*}
 token_state="unset"
@@ -38,6 +47,10 @@ DynamoDB Local: $endpoint  table: $TABLE_NAME  SDKAPPID: $SDKAPPID  CALLBACK_TOK
 The function answers on any path of http://127.0.0.1:$WATCH_PORT/ (also /lambda-url/oa-webhook/...). Try:
 
 curl -sS -X POST 'http://127.0.0.1:$WATCH_PORT/?SdkAppid=$app&CallbackCommand=OfficialAccount.CallbackAfterCreateOfficialAccount&contenttype=json&ClientIP=127.0.0.1&OptPlatform=RESTAPI' -H 'Content-Type: application/json' -d '{"CallbackCommand":"OfficialAccount.CallbackAfterCreateOfficialAccount","Official_Account":"@TOA#_test_OA_for_penn","Operator_Account":"107867","Owner_Account":"107867","Name":"TestOfficialAccount","EventTime":1670574414123}'
+
+To backfill from the REST stand-in on 127.0.0.1:$STANDIN_PORT (docs/sync.md), in another shell:
+
+AWS_ENDPOINT_URL_DYNAMODB=$endpoint AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 TABLE_NAME=$TABLE_NAME SDKAPPID=$app TENCENT_API_BASE_URL=http://127.0.0.1:$STANDIN_PORT TENCENT_ADMIN_IDENTIFIER=administrator TENCENT_SECRET_KEY=standin-secret-key target/debug/oa-webhook sync --account '@TOA#_test_OA_for_penn'
 
 MSG
 [[ -z ${CALLBACK_TOKEN:-} ]] ||
