@@ -484,8 +484,8 @@ async fn a_wrong_key_is_refused_and_nothing_is_written() {
     let mut truth = Truth::default();
     truth.accounts.insert(OA.into(), account("owner1", 5, 2));
     let standin = standin(truth).await;
-    let client = client_with(&standin, "not-the-key", RestSettings::default());
-    let r = sync(&f, &client, &[OA], Duration::from_secs(60)).await;
+    let wrong = client_with(&standin, "not-the-key", RestSettings::default());
+    let r = sync(&f, &wrong, &[OA], Duration::from_secs(60)).await;
     assert!(!r.complete);
     let a = report_of(&r, OA);
     assert_eq!(a.outcome, Outcome::Failed);
@@ -496,6 +496,12 @@ async fn a_wrong_key_is_refused_and_nothing_is_written() {
         f.dump().await.keys().all(|(pk, _)| pk.starts_with("SYNC#")),
         "no account data written"
     );
+    // The failed run is over (a lasting failure must not keep a run open forever): with
+    // the right key, the next run starts afresh and syncs the account.
+    let r = sync(&f, &client(&standin), &[OA], Duration::from_secs(60)).await;
+    assert!(r.complete, "{r:#?}");
+    assert_eq!(report_of(&r, OA).outcome, Outcome::Synced);
+    assert_table_equals_truth(&f, &standin, OA).await;
 }
 
 #[tokio::test]

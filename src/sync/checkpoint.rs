@@ -7,8 +7,10 @@
 //! | an account in a run | `SYNC#{app}` | `OA#{oa}` | `run_started_at`, `stage` (`messages` or `done`), `msg_cursor` (the last `LastMsgKey` stored) |
 //!
 //! `scope` is `ALL` for a walk of the app's accounts, else a digest of the sorted
-//! `--account` list. A run whose item has no `finished_at` is resumed by the next run of
-//! the same scope: accounts `done` in it are skipped, an account in `messages` continues
+//! `--account` list. A run is finished once every account went through (a failed one
+//! included: it is reported and tried again by the next run); only a deadline leaves it
+//! open. A run whose item has no `finished_at` is resumed by the next run of the same
+//! scope: accounts `done` in it are skipped, an account in `messages` continues
 //! from its cursor; the profile and subscriber stages are redone whole (they are cheap
 //! to redo: what agrees is not written again, and the subscriber list must be read whole
 //! to know who is gone).

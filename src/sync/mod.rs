@@ -188,7 +188,8 @@ impl AccountReport {
 pub struct SyncReport {
     pub app: String,
     pub accounts: Vec<AccountReport>,
-    /// Every account done: the run is finished and the next one starts afresh.
+    /// Every account done (synced, already done or not found). The run is finished,
+    /// and the next one starts afresh, whenever no account was stopped by the deadline.
     pub complete: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -252,7 +253,7 @@ pub async fn run_sync(
         report
     };
     let list = if accounts.is_empty() {
-        match accounts_of_app(store, app).await {
+        match retried(deadline, || accounts_of_app(store, app)).await {
             Ok(l) => l,
             Err(e) => {
                 report.error = Some(format!("listing the app's accounts: {e}"));
@@ -267,7 +268,11 @@ pub async fn run_sync(
     };
     let scope = checkpoint::scope(accounts);
     let run = if options.checkpoints {
-        match checkpoint::begin_run(store, app, &scope, now_ms()).await {
+        match retried(deadline, || {
+            checkpoint::begin_run(store, app, &scope, now_ms())
+        })
+        .await
+        {
             Ok(r) => Some(r),
             Err(e) => {
                 report.error = Some(format!("reading the checkpoint: {e}"));
@@ -313,8 +318,17 @@ pub async fn run_sync(
         }
     }
     report.complete = all_done && report.accounts.len() == list.len();
-    if report.complete && run.is_some() {
-        if let Err(e) = checkpoint::finish_run(store, app, &scope, now_ms()).await {
+    // Every account went through (failed ones included: they are reported, and the next
+    // run, a fresh one, tries them again; a run kept open by a lasting failure would
+    // never sync the others again): the run is finished. Only a deadline leaves it open.
+    let went_through = report.accounts.len() == list.len()
+        && report
+            .accounts
+            .iter()
+            .all(|a| a.outcome != Outcome::Stopped);
+    if went_through && run.is_some() {
+        let finish = || checkpoint::finish_run(store, app, &scope, now_ms());
+        if let Err(e) = retried(Instant::now() + Duration::from_secs(10), finish).await {
             report.error = Some(format!("closing the checkpoint: {e}"));
         }
     }
@@ -335,9 +349,7 @@ async fn sync_account(
     let budget = Budget::until(deadline);
     let result = async {
         let stage = match run {
-            Some(run) => checkpoint::stage(store, app, account, run)
-                .await
-                .map_err(Stop::Store)?,
+            Some(run) => retried(deadline, || checkpoint::stage(store, app, account, run)).await?,
             None => Stage::Start,
         };
         let cursor = match stage {
@@ -351,18 +363,20 @@ async fn sync_account(
                 {
                     report.outcome = Outcome::NotFound;
                     if let Some(run) = run {
-                        checkpoint::save(store, app, account, run, &Stage::Done)
-                            .await
-                            .map_err(Stop::Store)?;
+                        retried(deadline, || {
+                            checkpoint::save(store, app, account, run, &Stage::Done)
+                        })
+                        .await?;
                     }
                     return Ok(());
                 }
                 sync_subscribers(store, client, app, account, &budget, options, &mut report)
                     .await?;
                 if let Some(run) = run {
-                    checkpoint::save(store, app, account, run, &Stage::Messages(None))
-                        .await
-                        .map_err(Stop::Store)?;
+                    retried(deadline, || {
+                        checkpoint::save(store, app, account, run, &Stage::Messages(None))
+                    })
+                    .await?;
                 }
                 None
             }
@@ -380,12 +394,13 @@ async fn sync_account(
         )
         .await?;
         if let Some(run) = run {
-            checkpoint::save(store, app, account, run, &Stage::Done)
-                .await
-                .map_err(Stop::Store)?;
+            retried(deadline, || {
+                checkpoint::save(store, app, account, run, &Stage::Done)
+            })
+            .await?;
         }
         // The comparison the issue asks for: the stored counter against Tencent's.
-        if let Ok(Some(item)) = store.account(app, account).await {
+        if let Ok(Some(item)) = retried(deadline, || store.account(app, account)).await {
             report.stored_subscriber_count = items::from_item::<ProfileItem>(item)
                 .ok()
                 .and_then(|p| p.subscriber_count);
@@ -448,6 +463,29 @@ pub fn metrics_line(app: &str, r: &AccountReport) -> String {
     .to_string()
 }
 
+/// Runs a read or a checkpoint write (their errors are text, not classified) up to 6
+/// times with backoff (100 ms doubling), within `deadline`: DynamoDB has slow moments.
+async fn retried<T, Fut>(deadline: Instant, mut call: impl FnMut() -> Fut) -> Result<T, Stop>
+where
+    Fut: std::future::Future<Output = Result<T, String>>,
+{
+    let mut attempt = 0u32;
+    loop {
+        attempt += 1;
+        check_deadline(deadline)?;
+        match tokio::time::timeout_at(deadline, call()).await {
+            Err(_) => return Err(Stop::Deadline),
+            Ok(Ok(v)) => return Ok(v),
+            Ok(Err(e)) if attempt >= 6 => return Err(Stop::Store(e)),
+            Ok(Err(e)) => {
+                tracing::debug!(attempt, error = %e, "sync: DynamoDB read or checkpoint retried");
+                let wait = Duration::from_millis(50 << attempt.min(6));
+                tokio::time::sleep_until(deadline.min(Instant::now() + wait)).await;
+            }
+        }
+    }
+}
+
 fn check_deadline(deadline: Instant) -> Result<(), Stop> {
     if Instant::now() >= deadline {
         Err(Stop::Deadline)
@@ -487,8 +525,13 @@ fn skew_ms(options: &SyncOptions) -> u64 {
     u64::try_from(options.skew.as_millis()).unwrap_or(u64::MAX)
 }
 
-async fn stored_profile(store: &Store, app: &str, account: &str) -> Result<Option<Profile>, Stop> {
-    let item = store.account(app, account).await.map_err(Stop::Store)?;
+async fn stored_profile(
+    store: &Store,
+    app: &str,
+    account: &str,
+    deadline: Instant,
+) -> Result<Option<Profile>, Stop> {
+    let item = retried(deadline, || store.account(app, account)).await?;
     item.map(|i| {
         items::from_item::<ProfileItem>(i)
             .map(|p| p.to_state())
@@ -514,7 +557,7 @@ async fn sync_profile(
     )
     .await?;
     let f = t.saturating_sub(skew_ms(options));
-    let stored = stored_profile(store, app, account).await?;
+    let stored = stored_profile(store, app, account, budget.deadline()).await?;
     let info = infos.into_iter().find(|i| i.official_account == account);
     let events = match info {
         Some(info) if info.error_code == 0 => {
@@ -573,14 +616,13 @@ async fn sync_subscribers(
     }
     let f = t.saturating_sub(skew_ms(options));
     report.subscribers_listed = listed.len() as u32;
-    let stored: HashMap<String, Subscription> = store
-        .subscribers(app, account)
-        .await
-        .map_err(Stop::Store)?
-        .into_iter()
-        .filter_map(|i| items::from_item::<SubscriptionItem>(i).ok())
-        .map(|s| (s.subscriber_account.clone(), s.to_state()))
-        .collect();
+    let stored: HashMap<String, Subscription> =
+        retried(budget.deadline(), || store.subscribers(app, account))
+            .await?
+            .into_iter()
+            .filter_map(|i| items::from_item::<SubscriptionItem>(i).ok())
+            .map(|s| (s.subscriber_account.clone(), s.to_state()))
+            .collect();
     let plan = facts::plan_subscribers(&listed, &stored, f);
     report.subscribers_added = plan.added;
     report.subscribers_resubscribed = plan.resubscribed;
@@ -667,22 +709,21 @@ async fn sync_messages(
     options: &SyncOptions,
     report: &mut AccountReport,
 ) -> Result<(), Stop> {
-    let stored: HashMap<String, StoredMessage> = store
-        .messages(app, account)
-        .await
-        .map_err(Stop::Store)?
-        .into_iter()
-        .filter_map(|i| items::from_item::<StoredMessageItem>(i).ok())
-        .map(|m| {
-            (
-                m.msg_key,
-                StoredMessage {
-                    sent: m.event_time.is_some(),
-                    withdrawn: m.withdrawn == Some(true),
-                },
-            )
-        })
-        .collect();
+    let stored: HashMap<String, StoredMessage> =
+        retried(budget.deadline(), || store.messages(app, account))
+            .await?
+            .into_iter()
+            .filter_map(|i| items::from_item::<StoredMessageItem>(i).ok())
+            .map(|m| {
+                (
+                    m.msg_key,
+                    StoredMessage {
+                        sent: m.event_time.is_some(),
+                        withdrawn: m.withdrawn == Some(true),
+                    },
+                )
+            })
+            .collect();
     loop {
         let t = now_ms();
         let page = rest(
@@ -736,9 +777,11 @@ async fn sync_messages(
         }
         cursor = Some(page.last_msg_key);
         if let Some(run) = run {
-            checkpoint::save(store, app, account, run, &Stage::Messages(cursor.clone()))
-                .await
-                .map_err(Stop::Store)?;
+            let stage = Stage::Messages(cursor.clone());
+            retried(budget.deadline(), || {
+                checkpoint::save(store, app, account, run, &stage)
+            })
+            .await?;
         }
     }
 }
