@@ -133,7 +133,7 @@ impl App {
     /// Handles one event within `budget`, and writes its request line.
     pub async fn handle(&self, event: ApiEvent, budget: Duration) -> ApiResponse {
         let started = tokio::time::Instant::now();
-        let budget = Budget::until(started + budget);
+        let budget = self.webhook_budget(budget);
         let mut seen = Seen::default();
         let outcome = self.respond(&event, &budget, &mut seen).await;
         let reply = outcome.reply();
