@@ -472,7 +472,12 @@ impl App {
                     Outcome::Failed(f)
                 };
                 if matches!(outcome, Outcome::Failed(_)) {
-                    tokio::time::sleep_until(budget.started() + self.last_resort).await;
+                    // Never past the Lambda deadline: a reply is still better than none.
+                    let mut until = budget.started() + self.last_resort;
+                    if let Some(limit) = budget.limit() {
+                        until = until.min(limit);
+                    }
+                    tokio::time::sleep_until(until).await;
                 }
                 outcome
             }

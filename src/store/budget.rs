@@ -87,6 +87,8 @@ pub struct Budget {
     /// When the reply is due: the deadline, or later when [`Budget::reserving`] kept
     /// time after the store for something else (the hand-off).
     end: Instant,
+    /// The latest any reply may leave (a Lambda deadline), if known.
+    limit: Option<Instant>,
     requests: AtomicU32,
     retries: AtomicU32,
     /// Microseconds spent waiting on DynamoDB calls.
@@ -102,6 +104,7 @@ impl Budget {
             started: Instant::now(),
             deadline,
             end: deadline,
+            limit: None,
             requests: AtomicU32::new(0),
             retries: AtomicU32::new(0),
             waited_us: std::sync::atomic::AtomicU64::new(0),
@@ -118,6 +121,18 @@ impl Budget {
             .unwrap_or(self.started)
             .max(self.started);
         self
+    }
+
+    /// Records the latest the reply may leave whatever else waits (the Lambda deadline,
+    /// less the time to send the reply).
+    pub fn limited_to(mut self, limit: Instant) -> Budget {
+        self.limit = Some(limit);
+        self
+    }
+
+    /// See [`Budget::limited_to`].
+    pub fn limit(&self) -> Option<Instant> {
+        self.limit
     }
 
     pub fn deadline(&self) -> Instant {
