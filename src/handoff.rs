@@ -429,6 +429,24 @@ pub fn operator_sqs_client_from(sdk: &aws_config::SdkConfig) -> aws_sdk_sqs::Cli
     aws_sdk_sqs::Client::from_conf(builder.build())
 }
 
+/// The DynamoDB client of the queue consumer and `replay`: the function's
+/// ([`crate::store::configure`]) with timeouts sized to a record's budget rather than to
+/// the webhook's 2 seconds: under load (a batch of large events at once) a call that
+/// takes longer than the webhook's 500 ms attempt would otherwise time out, be retried,
+/// and time out again.
+pub fn consumer_dynamodb_client(sdk: &aws_config::SdkConfig) -> aws_sdk_dynamodb::Client {
+    use aws_config::timeout::TimeoutConfig;
+    let builder = crate::store::configure(aws_sdk_dynamodb::config::Builder::from(sdk))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(1))
+                .operation_attempt_timeout(Duration::from_secs(5))
+                .operation_timeout(Duration::from_secs(15))
+                .build(),
+        );
+    aws_sdk_dynamodb::Client::from_conf(builder.build())
+}
+
 fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

@@ -54,7 +54,14 @@ async fn main() -> Result<(), Error> {
             std::process::exit(2);
         }
     };
-    let store = Store::new(client_from(&aws.sdk_config()), config.table_name.clone());
+    // The consumer and replay are free of the webhook's 2-second limit: longer DynamoDB
+    // timeouts (handoff::consumer_dynamodb_client).
+    let dynamodb = if command.is_some() || door == Door::Queue {
+        handoff::consumer_dynamodb_client(&aws.sdk_config())
+    } else {
+        client_from(&aws.sdk_config())
+    };
+    let store = Store::new(dynamodb, config.table_name.clone());
     let queue_urls = config.handoff_queue_url.is_some() || config.dead_letter_queue_url.is_some();
     let queues = match (&command, queue_urls) {
         (_, false) => Queues::none(),

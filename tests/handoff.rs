@@ -76,9 +76,18 @@ fn events() -> Vec<(&'static str, String)> {
     ]
 }
 
+/// A fixture whose own reads (`dump`) use the consumer's patient client: the tests in
+/// this file load DynamoDB Local at once, and a scan may take longer than the webhook's
+/// 1.2 s operation timeout.
+async fn fixture() -> Fixture {
+    let mut f = Fixture::new().await;
+    f.client = oa_webhook::handoff::consumer_dynamodb_client(&sdk_config());
+    f
+}
+
 /// The table an undisturbed run of `events` writes.
 async fn undisturbed(events: &[(&str, String)]) -> BTreeMap<(String, String), Value> {
-    let f = Fixture::new().await;
+    let f = fixture().await;
     for (command, body) in events {
         assert_ok(&f.post(&query_for(command), body).await);
     }
@@ -124,9 +133,14 @@ fn lines(buf: &Arc<Mutex<Vec<u8>>>) -> Vec<Value> {
         .collect()
 }
 
-/// A consumer (the queue door) on a fresh DynamoDB Local table, wired to `queues`.
+/// A consumer (the queue door, with its DynamoDB client) on a fresh DynamoDB Local
+/// table, wired to `queues`.
 async fn consumer(queues: &TestQueues) -> Fixture {
-    let mut f = Fixture::new().await;
+    let mut f = fixture().await;
+    f.app.store = Store::new(
+        oa_webhook::handoff::consumer_dynamodb_client(&sdk_config()),
+        f.table.clone(),
+    );
     queues.wire(&mut f.app);
     f
 }
@@ -167,7 +181,12 @@ async fn a_throttled_table_hands_off_and_the_consumer_makes_it_exact() {
     }
     for line in lines(&log) {
         assert_eq!(line["outcome"], "handed_off", "{line}");
-        assert_eq!(line["reason"], "store_unavailable", "{line}");
+        // Throttled until the budget ran out: which of the two depends on whether the
+        // last call or the backoff before the next one met the deadline.
+        assert!(
+            line["reason"] == "store_unavailable" || line["reason"] == "store_timeout",
+            "{line}"
+        );
     }
     let c = consumer(&queues).await;
     let causes = run_consumer(&c, &queues).await;
@@ -262,7 +281,7 @@ async fn the_149_user_delete_is_200_and_exact_after_the_consumer() {
         json!({"Official_Account": "@TOA#_149", "EventTime": 1670574414123u64, "SubscribeAccountList": users}),
     );
     // The reference: the same event applied with a generous budget.
-    let reference = Fixture::new().await;
+    let reference = fixture().await;
     let r = reference
         .app
         .handle(
@@ -275,8 +294,7 @@ async fn the_149_user_delete_is_200_and_exact_after_the_consumer() {
     assert_eq!(want.len(), 150, "149 UNSUBSCRIBED items and the profile");
 
     let queues = TestQueues::new().await;
-    let mut f = Fixture::new().await;
-    queues.wire(&mut f.app);
+    let mut f = consumer(&queues).await;
     let log = record_lines(&mut f.app);
     let (r, took) = timed(&f.app, DELETE, &delete, oa_webhook::app::DEFAULT_BUDGET).await;
     assert_ok(&r);
@@ -303,8 +321,7 @@ async fn the_149_user_delete_is_200_and_exact_after_the_consumer() {
 #[tokio::test]
 async fn dead_letters_and_replay_round_trip() {
     let queues = TestQueues::new().await;
-    let mut f = Fixture::new().await;
-    queues.wire(&mut f.app);
+    let mut f = consumer(&queues).await;
     let invalid =
         json!({"CallbackCommand": CREATE, "Official_Account": "@TOA#_x", "EventTime": "soon"})
             .to_string();
@@ -433,4 +450,76 @@ async fn the_queue_door_reports_partial_batch_failures() {
         .collect();
     assert_eq!(failed, vec!["good"]);
     assert!(drain(&queues.dead_letters).await.is_empty());
+}
+
+/// Figures for docs/delivery.md (debug build, DynamoDB Local and moto on this machine):
+/// the hand-off path's reply latency (p50, p99, decided up front so that only the SQS
+/// send is timed), and the consumer's events per second for one-subscriber and
+/// 100-subscriber events. Bounds are loose: it is a measurement, not a benchmark.
+#[tokio::test]
+async fn handoff_latency_and_consumer_throughput() {
+    let queues = TestQueues::new().await;
+    let f = consumer(&queues).await;
+    let users = |n: usize, tag: &str| -> Vec<Value> {
+        (0..n)
+            .map(|i| json!({"Subscriber_Account": format!("{tag}{i}")}))
+            .collect()
+    };
+    let long = body(
+        ADD,
+        json!({"Official_Account": "@TOA#_lat", "EventTime": 1, "SubscribeAccountList": users(101, "l")}),
+    );
+    let mut took = Vec::new();
+    for _ in 0..100 {
+        let (r, t) = timed(&f.app, ADD, &long, oa_webhook::app::DEFAULT_BUDGET).await;
+        assert_ok(&r);
+        took.push(t);
+    }
+    took.sort();
+    let (p50, p99) = (took[49], took[98]);
+    println!("hand-off reply (101 subscribers, up front): p50 {p50:?}, p99 {p99:?}");
+    assert!(p99 < Duration::from_millis(500), "p99 {p99:?}");
+    drain(&queues.handoff).await;
+
+    for n in [1usize, 100] {
+        let events: Vec<String> = (0..20)
+            .map(|e| {
+                body(
+                    ADD,
+                    json!({"Official_Account": format!("@TOA#_tp{n}_{e}"), "EventTime": 1,
+                           "SubscribeAccountList": users(n, "t")}),
+                )
+            })
+            .collect();
+        let query = query_for(ADD);
+        let msgs: Vec<Msg> = events
+            .iter()
+            .enumerate()
+            .map(|(i, b)| {
+                let req = oa_webhook::protocol::Request {
+                    method: "POST",
+                    query: oa_webhook::protocol::query::Query::parse(&query),
+                    body: Ok(std::borrow::Cow::Borrowed(b.as_bytes())),
+                };
+                Msg {
+                    id: format!("m{i}"),
+                    body: Envelope::of(&req, 0).expect("envelope").to_json(),
+                    attributes: Default::default(),
+                }
+            })
+            .collect();
+        let started = Instant::now();
+        for batch in msgs.chunks(10) {
+            let r = f
+                .app
+                .consume_batch(&sqs_records(batch), Duration::from_secs(20))
+                .await;
+            assert!(r.batch_item_failures.is_empty());
+        }
+        let secs = started.elapsed().as_secs_f64();
+        println!(
+            "consumer: {:.1} events/s for {n}-subscriber events (batches of 10)",
+            msgs.len() as f64 / secs
+        );
+    }
 }
