@@ -4,8 +4,9 @@
 use crate::config::Config;
 use crate::events::Event;
 use crate::handoff::{Queues, LAST_RESORT_AFTER};
-use crate::outcome::{Failure, HandOffCause, Outcome};
+use crate::outcome::{Failure, HandOffCause, Outcome, Reason};
 use crate::protocol::{self, Admission, Request, Seen};
+use crate::store::limits::Unfit;
 use crate::store::{Budget, Store, StoreError};
 use crate::telemetry::RequestLog;
 use std::sync::Arc;
@@ -71,19 +72,25 @@ impl App {
         self.deliver(req, outcome, budget).await
     }
 
-    /// Writes an admitted event within `budget` (rows 12-13, before any hand-off).
+    /// Writes an admitted event within `budget` (rows 11-13, before any hand-off).
     pub async fn store_event(&self, event: &Event, budget: &Budget) -> Outcome {
         match self.store.apply(event, budget).await {
             Ok(applied) if applied.items_written > 0 => Outcome::Stored {
                 items_written: applied.items_written,
             },
             Ok(_) => Outcome::Unchanged,
+            Err(StoreError::Unfit(Unfit::Invalid(e))) => {
+                Outcome::rejected(Reason::InvalidField, e.0)
+            }
+            Err(StoreError::Unfit(Unfit::Unstorable(e))) => {
+                Outcome::rejected(Reason::Unstorable, e.0)
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "write failed");
                 Outcome::Failed(match e {
-                    StoreError::Fatal(_) => Failure::Store,
                     StoreError::Budget => Failure::StoreTimeout,
                     StoreError::Unavailable(_) => Failure::StoreUnavailable,
+                    StoreError::Fatal(_) | StoreError::Unfit(_) => Failure::Store,
                 })
             }
         }

@@ -2,9 +2,10 @@
 //! (request id, command, outcome, status, timings) and the request's CloudWatch metrics in
 //! Embedded Metric Format (the `_aws` member; CloudWatch Logs extracts the metrics, no API
 //! call). One line, rendered into one buffer and written with one `write`, because on a
-//! 128 MB Lambda every microsecond of CPU is ~14 µs of billed time (bench/RESULTS.md: the
-//! logging crates' three lines and ~80 small writes per request cost more than the
-//! request's own logic).
+//! 128 MB Lambda every microsecond of CPU is about fourteen of billed time (Lambda gives
+//! a 128 MB function a fourteenth of a vCPU), and the logging crates' several lines and
+//! many small writes per request cost more than the request's own logic
+//! (docs/performance.md).
 //!
 //! Metrics (namespace [`NAMESPACE`]; every dimension set also has `FunctionName` when
 //! `AWS_LAMBDA_FUNCTION_NAME` is set):
@@ -13,7 +14,9 @@
 //! - `requests_total`, `server_errors` (Count), `duration` (Milliseconds),
 //!   `dynamodb_requests`, `dynamodb_retries` (Count), and `dynamodb_time` (Milliseconds,
 //!   only for requests that called DynamoDB), with no other dimension;
-//! - `rejections` (Count) by `reason`, on rejected requests.
+//! - `rejections` (Count) by `reason`, on rejected requests;
+//! - `fields_dropped` (Count): optional fields of after-events left out because they
+//!   could not be read (docs/contract.md section 2, "Reading fields").
 
 use crate::events::{AfterCommand, OFFICIAL_ACCOUNT_PREFIX};
 use crate::outcome::Outcome;
@@ -34,6 +37,7 @@ pub const METRIC_NAMES: &[&str] = &[
     "dynamodb_time",
     "dynamodb_requests",
     "dynamodb_retries",
+    "fields_dropped",
 ];
 
 /// One request's figures.
@@ -45,6 +49,8 @@ pub struct RequestMetrics<'a> {
     /// The SdkAppid as received, log-safe.
     pub sdk_app_id: Option<&'a str>,
     pub outcome: &'a Outcome,
+    /// Optional fields of the event left out because they could not be read.
+    pub fields_dropped: u32,
     pub status: u16,
     pub duration: Duration,
     pub dynamodb_time: Duration,
@@ -125,6 +131,7 @@ impl RequestLog {
                 ("duration", "Milliseconds"),
                 ("dynamodb_requests", "Count"),
                 ("dynamodb_retries", "Count"),
+                ("fields_dropped", "Count"),
             ];
             if with_time {
                 m.push(("dynamodb_time", "Milliseconds"));
@@ -211,6 +218,7 @@ impl RequestLog {
             dynamodb_time: called_dynamodb.then(|| millis(m.dynamodb_time)),
             dynamodb_requests: m.dynamodb_requests,
             dynamodb_retries: m.dynamodb_retries,
+            fields_dropped: m.fields_dropped,
         };
         let start = out.len();
         // Serializing a struct of strings and numbers into a Vec cannot fail.
@@ -258,6 +266,7 @@ struct Fields<'a> {
     dynamodb_time: Option<f64>,
     dynamodb_requests: u32,
     dynamodb_retries: u32,
+    fields_dropped: u32,
 }
 
 /// A bounded label for a command: the known Official Account commands by their short
@@ -309,6 +318,7 @@ mod tests {
             command: Some("OfficialAccount.CallbackAfterSendMsg"),
             sdk_app_id: Some("1400000001"),
             outcome,
+            fields_dropped: 0,
             status: outcome.reply().status,
             duration: Duration::from_micros(1234),
             dynamodb_time: Duration::from_micros(900),

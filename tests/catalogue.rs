@@ -93,19 +93,25 @@ fn catalogue() -> Vec<Case> {
             &*String::from_utf8_lossy(&create(json!({}))).replace('}', "}}"),
             400,
         ),
-        case(
-            "body with BOM",
-            &q,
-            [b"\xef\xbb\xbf".as_slice(), &create(json!({}))].concat(),
-            400,
-        ),
+        Case {
+            items: 1,
+            ..case(
+                "body with BOM",
+                &q,
+                [b"\xef\xbb\xbf".as_slice(), &create(json!({}))].concat(),
+                200,
+            )
+        },
         case("body 10 000 levels deep", &q, deep_array.as_bytes(), 400),
-        case(
-            "body repeats a field",
-            &q,
-            r#"{"Official_Account":"a","Official_Account":"b","EventTime":1}"#,
-            400,
-        ),
+        Case {
+            items: 1,
+            ..case(
+                "body repeats a field",
+                &q,
+                r#"{"Official_Account":"a","Official_Account":"b","EventTime":1}"#,
+                200,
+            )
+        },
         case("body single quotes", &q, "{'Official_Account':'a'}", 400),
         case(
             "body 1 MiB + 1",
@@ -132,12 +138,15 @@ fn catalogue() -> Vec<Case> {
             create(json!({"Official_Account": null})),
             400,
         ),
-        case(
-            "Official_Account number",
-            &q,
-            create(json!({"Official_Account": 107867})),
-            400,
-        ),
+        Case {
+            items: 1,
+            ..case(
+                "Official_Account number",
+                &q,
+                create(json!({"Official_Account": 107867})),
+                200,
+            )
+        },
         case(
             "Official_Account array",
             &q,
@@ -216,19 +225,28 @@ fn catalogue() -> Vec<Case> {
             create(json!({"EventTime": true})),
             400,
         ),
-        case(
-            "Owner_Account number",
-            &q,
-            create(json!({"Owner_Account": 107867})),
-            400,
-        ),
-        case("Name object", &q, create(json!({"Name": {"x": 1}})), 400),
-        case(
-            "Name too long",
-            &q,
-            create(json!({"Name": "n".repeat(4097)})),
-            400,
-        ),
+        Case {
+            items: 1,
+            ..case(
+                "Owner_Account number",
+                &q,
+                create(json!({"Owner_Account": 107867})),
+                200,
+            )
+        },
+        Case {
+            items: 1,
+            ..case("Name object", &q, create(json!({"Name": {"x": 1}})), 200)
+        },
+        Case {
+            items: 1,
+            ..case(
+                "Name too long",
+                &q,
+                create(json!({"Name": "n".repeat(4097)})),
+                200,
+            )
+        },
         // Identifiers past DynamoDB key limits, or with control characters.
         case(
             "account past the sort-key limit",
@@ -260,13 +278,17 @@ fn catalogue() -> Vec<Case> {
             create(json!({"Official_Account": "@TOA#_\u{1b}[31m"})),
             400,
         ),
-        case(
-            "owner with control char",
-            &q,
-            create(json!({"Owner_Account": "own\u{7}er"})),
-            400,
-        ),
-        // Subscriber lists.
+        Case {
+            items: 1,
+            ..case(
+                "owner with control char",
+                &q,
+                create(json!({"Owner_Account": "own\u{7}er"})),
+                200,
+            )
+        },
+        // Subscriber lists. (Lists have no length limit: a list the time budget cannot
+        // carry is handed off, docs/contract.md row 12.)
         case(
             "SubscribeAccountList missing",
             &qa,
@@ -290,12 +312,15 @@ fn catalogue() -> Vec<Case> {
             add(json!(["jared"])),
             400,
         ),
-        case(
-            "Subscriber_Account number",
-            &qa,
-            add(json!([{"Subscriber_Account": 1}])),
-            400,
-        ),
+        Case {
+            items: 2,
+            ..case(
+                "Subscriber_Account number",
+                &qa,
+                add(json!([{"Subscriber_Account": 1}])),
+                200,
+            )
+        },
         case(
             "Subscriber_Account missing",
             &qa,
@@ -320,16 +345,6 @@ fn catalogue() -> Vec<Case> {
             add(json!([{"Subscriber_Account": "u\u{0}"}])),
             400,
         ),
-        case(
-            "10 000 subscribers",
-            &qa,
-            add(Value::Array(
-                (0..10_000)
-                    .map(|i| json!({"Subscriber_Account": format!("u{i}")}))
-                    .collect(),
-            )),
-            400,
-        ),
         // Messages.
         case(
             "MsgKey missing",
@@ -340,20 +355,29 @@ fn catalogue() -> Vec<Case> {
             ),
             400,
         ),
-        case("MsgKey number", &qs, send(json!({"MsgKey": 71})), 400),
+        Case {
+            items: 1,
+            ..case("MsgKey number", &qs, send(json!({"MsgKey": 71})), 200)
+        },
         case(
             "MsgKey past the key limit",
             &qs,
             send(json!({"MsgKey": "k".repeat(1021)})),
             400,
         ),
-        case("MsgBody string", &qs, send(json!({"MsgBody": "hi"})), 400),
-        case(
-            "MsgBody of numbers",
-            &qs,
-            send(json!({"MsgBody": [1, 2]})),
-            400,
-        ),
+        Case {
+            items: 1,
+            ..case("MsgBody string", &qs, send(json!({"MsgBody": "hi"})), 200)
+        },
+        Case {
+            items: 1,
+            ..case(
+                "MsgBody of numbers",
+                &qs,
+                send(json!({"MsgBody": [1, 2]})),
+                200,
+            )
+        },
         case(
             "MsgBody 40 levels deep",
             &qs,
@@ -362,46 +386,49 @@ fn catalogue() -> Vec<Case> {
             ),
             400,
         ),
-        case(
-            "MsgBody number DynamoDB cannot store",
-            &qs,
-            send(json!({"MsgBody": [{"n": 1e200}]})),
-            400,
-        ),
+        Case {
+            items: 1,
+            ..case(
+                "MsgBody number DynamoDB cannot store",
+                &qs,
+                send(json!({"MsgBody": [{"n": 1e200}]})),
+                200,
+            )
+        },
         case(
             "MsgBody empty key",
             &qs,
             send(json!({"MsgBody": [{"": 1}]})),
             400,
         ),
-        case(
-            "OnlineOnlyFlag string",
-            &qs,
-            send(json!({"OnlineOnlyFlag": "yes"})),
-            400,
-        ),
-        case("MsgTime negative", &qs, send(json!({"MsgTime": -3})), 400),
-        case(
-            "CloudCustomData number",
-            &qs,
-            send(json!({"CloudCustomData": 5})),
-            400,
-        ),
+        Case {
+            items: 1,
+            ..case(
+                "OnlineOnlyFlag string",
+                &qs,
+                send(json!({"OnlineOnlyFlag": "yes"})),
+                200,
+            )
+        },
+        Case {
+            items: 1,
+            ..case("MsgTime negative", &qs, send(json!({"MsgTime": -3})), 200)
+        },
+        Case {
+            items: 1,
+            ..case(
+                "CloudCustomData number",
+                &qs,
+                send(json!({"CloudCustomData": 5})),
+                200,
+            )
+        },
         case(
             "WithdrawMsgList string",
             &qw,
             with(
                 WITHDRAW,
                 json!({"Official_Account": "@TOA#_cat", "EventTime": 1, "WithdrawMsgList": "k"}),
-            ),
-            400,
-        ),
-        case(
-            "withdraw of 10 000",
-            &qw,
-            with(
-                WITHDRAW,
-                json!({"Official_Account": "@TOA#_cat", "EventTime": 1, "WithdrawMsgList": (0..10_000).map(|i| json!({"MsgKey": format!("k{i}")})).collect::<Vec<_>>()}),
             ),
             400,
         ),
@@ -566,11 +593,12 @@ fn catalogue() -> Vec<Case> {
     // Bodies that only base64 can carry.
     c.push(Case {
         base64: true,
+        items: 1,
         ..case(
             "invalid UTF-8 (base64)",
             &q,
             b"{\"Official_Account\":\"\xff\xfe\",\"EventTime\":1}".to_vec(),
-            400,
+            200,
         )
     });
     c.push(Case {
@@ -636,11 +664,9 @@ async fn every_hostile_request_gets_its_documented_reply() {
         }
         if c.status != 200 {
             let info = v["ErrorInfo"].as_str().unwrap_or_default();
-            assert!(
-                !info.is_empty() && info.len() < 200,
-                "{}: ErrorInfo {info:?}",
-                c.name
-            );
+            if info.is_empty() || info.len() >= 200 {
+                failures.push(format!("{}: ErrorInfo {info:?}", c.name));
+            }
         }
     }
     assert!(

@@ -1,10 +1,12 @@
 //! Contract section 4, as a property: random sets of after-events, each delivered one
 //! or more times in a shuffled order (once one at a time, once with eight deliveries in
 //! flight), through the public handler against DynamoDB Local, end in exactly the table
-//! that a reference model written from the contract alone computes. About a quarter of
-//! the deliveries go through the hand-off queue's consumer instead (the queue door, fed
-//! the envelope the webhook would have queued: contract section 4, "through the webhook,
-//! through the hand-off queue, or both").
+//! that a reference model written from the contract alone computes. Every delivery
+//! comes in an encoding of its own ([`encode`]: digit strings, zero-fraction numbers,
+//! escapes, byte-order marks, repeated keys), which the reading rules make equivalent.
+//! About a quarter of the deliveries go through the hand-off queue's consumer instead
+//! (the queue door, fed the envelope the webhook would have queued: contract section 4,
+//! "through the webhook, through the hand-off queue, or both").
 //!
 //! `OA_PROPTEST_CASES` sets the number of generated sets (default 200);
 //! `OA_PROPTEST_SEED` replays one seed. A failure prints its seed and the smallest
@@ -326,6 +328,7 @@ fn model(events: &[Gen]) -> Table {
             let mut m = json!({
                 "pk": pk, "sk": format!("MSG#{key}"), "entity": "message",
                 "sdk_app_id": app, "official_account": oa, "msg_key": key,
+                "withdrawn": false,
             });
             if let Some(send) = evs
                 .iter()
@@ -366,6 +369,86 @@ fn model(events: &[Gen]) -> Table {
 
 // ---------------------------------------------------------------------------------
 
+/// One of the encodings of `body` that the reading rules make equivalent: integer
+/// fields as integers, digit strings or zero-fraction numbers; string characters as
+/// `\u` escapes; a decoy occurrence before a key's last one; a byte-order mark.
+fn encode(body: &Value, rng: &mut fastrand::Rng) -> String {
+    fn string(s: &str, rng: &mut fastrand::Rng, out: &mut String) {
+        out.push('"');
+        for c in s.chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                c if (c as u32) < 0x20 || rng.u8(..4) == 0 => {
+                    let mut units = [0u16; 2];
+                    for u in c.encode_utf16(&mut units) {
+                        out.push_str(&format!("\\u{u:04x}"));
+                    }
+                }
+                c => out.push(c),
+            }
+        }
+        out.push('"');
+    }
+    fn value(key: Option<&str>, v: &Value, rng: &mut fastrand::Rng, out: &mut String) {
+        const INTEGERS: [&str; 3] = ["EventTime", "MsgTime", "OnlineOnlyFlag"];
+        match v {
+            Value::Object(m) => {
+                out.push('{');
+                let mut first = true;
+                for (k, v) in m {
+                    let decoy = key != Some("MsgBody") && rng.u8(..5) == 0;
+                    let decoy_value = json!("decoy");
+                    let occurrences = [decoy.then_some((None, &decoy_value)), Some((Some(k), v))];
+                    for (key, v) in occurrences.into_iter().flatten() {
+                        if !first {
+                            out.push(',');
+                        }
+                        first = false;
+                        string(k, rng, out);
+                        out.push(':');
+                        value(key.map(String::as_str), v, rng, out);
+                    }
+                }
+                out.push('}');
+            }
+            Value::Array(a) => {
+                out.push('[');
+                for (i, v) in a.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    // List entries and message elements keep their parent's key.
+                    value(key, v, rng, out);
+                }
+                out.push(']');
+            }
+            Value::String(s) => match key {
+                Some(k) if INTEGERS.contains(&k) && rng.bool() => {
+                    out.push_str(s);
+                    out.push_str(".0");
+                }
+                _ => string(s, rng, out),
+            },
+            Value::Number(n) => match key {
+                Some(k) if INTEGERS.contains(&k) => match rng.u8(..3) {
+                    0 => out.push_str(&format!("\"{n}\"")),
+                    1 => out.push_str(&format!("{n}.0")),
+                    _ => out.push_str(&n.to_string()),
+                },
+                _ => out.push_str(&n.to_string()),
+            },
+            other => out.push_str(&other.to_string()),
+        }
+    }
+    let mut out = String::new();
+    if rng.u8(..4) == 0 {
+        out.push('\u{feff}');
+    }
+    value(None, body, rng, &mut out);
+    out
+}
+
 #[derive(Debug, Clone, Copy)]
 enum Mode {
     OneAtATime,
@@ -388,16 +471,24 @@ async fn deliver(
         }
     }
     rng.shuffle(&mut deliveries);
-    let send = |(e, queued): (Gen, bool)| async move {
-        let mut body = e.body.clone();
-        body["CallbackCommand"] = json!(e.command);
+    // Each delivery in an encoding of its own (docs/contract.md section 2, "Reading the
+    // body" and "Reading fields"): the table must not tell them apart.
+    let deliveries: Vec<(Gen, String, bool)> = deliveries
+        .into_iter()
+        .map(|(e, queued)| {
+            let mut body = e.body.clone();
+            body["CallbackCommand"] = json!(e.command);
+            let text = encode(&body, rng);
+            (e, text, queued)
+        })
+        .collect();
+    let send = |(e, text, queued): (Gen, String, bool)| async move {
         let q = format!("SdkAppid={}&CallbackCommand={}", e.app, e.command);
         if !queued {
-            let r = f.post(&q, &body.to_string()).await;
+            let r = f.post(&q, &text).await;
             return ((r.status_code, r.body), e);
         }
         // As the webhook would have queued it, to the queue door.
-        let text = body.to_string();
         let req = oa_webhook::protocol::Request {
             method: "POST",
             query: oa_webhook::protocol::query::Query::parse(&q),

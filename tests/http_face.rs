@@ -298,7 +298,7 @@ async fn row11_required_fields() {
         (CREATE, json!({"Official_Account": "@TOA#_a"}), "EventTime"),
         (
             CREATE,
-            json!({"Official_Account": 5, "EventTime": 1}),
+            json!({"Official_Account": 5.5, "EventTime": 1}),
             "Official_Account",
         ),
         (
@@ -333,8 +333,8 @@ async fn row11_required_fields() {
         ),
         (
             CREATE,
-            json!({"Official_Account": "@TOA#_a", "EventTime": 1, "Name": 7}),
-            "Name",
+            json!({"Official_Account": "@TOA#_a", "EventTime": "1.0"}),
+            "EventTime",
         ),
         (
             "OfficialAccount.CallbackAfterAddSubscriber",
@@ -358,7 +358,7 @@ async fn row11_required_fields() {
         ),
         (
             "OfficialAccount.CallbackAfterMsgWithDraw",
-            json!({"Official_Account": "@TOA#_a", "EventTime": 1, "WithdrawMsgList": [{"MsgKey": 3}]}),
+            json!({"Official_Account": "@TOA#_a", "EventTime": 1, "WithdrawMsgList": [{"MsgKey": 3.5}]}),
             "WithdrawMsgList[0].MsgKey",
         ),
         (

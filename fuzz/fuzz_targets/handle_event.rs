@@ -26,24 +26,43 @@
 //!    cannot express an event that validation admitted (503 stays possible: the 1.4 s
 //!    budget is wall-clock time);
 //! 8. differential: with the token on, the reply is either 401 or exactly the reply
-//!    with the token off (authentication may only add a refusal, never change an answer).
+//!    with the token off (authentication may only add a refusal, never change an answer);
+//! 9. differential: two encodings of one event make the same writes. When the body
+//!    (base64-decoded if `isBase64Encoded`) is a JSON object to serde_json, a second
+//!    event carries an equivalent body (see [`second_body`]: a UTF-8 BOM in front, every
+//!    ASCII letter in strings and keys as a `\u00XX` escape, top-level `EventTime`,
+//!    `MsgTime` and `OnlineOnlyFlag` that are non-negative JSON integers as digit
+//!    strings, a repeated key only once with its last value, not base64). Both run with
+//!    the token off and must get the same status and, when both are 200, the same
+//!    DynamoDB writes (compared as sorted canonical texts, see [`Recorder`]). A 503 on
+//!    either side skips the comparison (the budget is wall-clock time). The second run's
+//!    reply is held to invariants 1-7 too.
 
 #![no_main]
 
 use aws_sdk_dynamodb::operation::batch_get_item::BatchGetItemOutput;
 use aws_sdk_dynamodb::operation::get_item::GetItemOutput;
-use aws_sdk_dynamodb::operation::put_item::PutItemOutput;
+use aws_sdk_dynamodb::operation::put_item::{PutItemInput, PutItemOutput};
 use aws_sdk_dynamodb::operation::query::QueryOutput;
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsOutput;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemOutput;
+use aws_sdk_dynamodb::operation::transact_write_items::{
+    TransactWriteItemsInput, TransactWriteItemsOutput,
+};
+use aws_sdk_dynamodb::operation::update_item::{UpdateItemInput, UpdateItemOutput};
+use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use base64::Engine;
 use libfuzzer_sys::fuzz_target;
-use oa_webhook::config::Config;
 use oa_webhook::app::{App, DEFAULT_BUDGET};
+use oa_webhook::config::Config;
 use oa_webhook::doors::http::{ApiEvent, ApiResponse};
+use oa_webhook::protocol::MAX_BODY_BYTES;
 use oa_webhook::store::{configure, Store};
-use std::sync::{Arc, OnceLock};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use tokio::runtime::Runtime;
 
 /// The webhook token of the `signed` configuration. `fuzz/seeds.py` signs with it too.
@@ -54,24 +73,45 @@ const SDK_APP_ID: &str = "1400000001";
 const TABLE: &str = "fuzz-table";
 const STATUSES: [u16; 8] = [200, 400, 401, 403, 405, 413, 500, 503];
 
+/// The canonical texts of the write requests made so far (invariant 9).
+type Writes = Arc<Mutex<Vec<String>>>;
+
 /// The storage recorder: one repeating empty-success rule per operation, and their
-/// call counts.
+/// call counts. The write rules (UpdateItem, PutItem, TransactWriteItems) match every
+/// request of their operation, and on the way record its canonical text in `writes`.
 struct Recorder {
     rules: Vec<Rule>,
+    writes: Writes,
+}
+
+fn record(writes: &Writes, text: String) -> bool {
+    writes
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .push(text);
+    true
 }
 
 impl Recorder {
     fn new() -> Recorder {
+        let writes = Writes::default();
+        let (w_update, w_put, w_transact) = (writes.clone(), writes.clone(), writes.clone());
         Recorder {
             rules: vec![
                 mock!(Client::get_item).then_output(|| GetItemOutput::builder().build()),
-                mock!(Client::update_item).then_output(|| UpdateItemOutput::builder().build()),
+                mock!(Client::update_item)
+                    .match_requests(move |i| record(&w_update, update_item_text(i)))
+                    .then_output(|| UpdateItemOutput::builder().build()),
                 mock!(Client::batch_get_item).then_output(|| BatchGetItemOutput::builder().build()),
                 mock!(Client::transact_write_items)
+                    .match_requests(move |i| record(&w_transact, transact_text(i)))
                     .then_output(|| TransactWriteItemsOutput::builder().build()),
-                mock!(Client::put_item).then_output(|| PutItemOutput::builder().build()),
+                mock!(Client::put_item)
+                    .match_requests(move |i| record(&w_put, put_item_text(i)))
+                    .then_output(|| PutItemOutput::builder().build()),
                 mock!(Client::query).then_output(|| QueryOutput::builder().build()),
             ],
+            writes,
         }
     }
 
@@ -86,6 +126,300 @@ impl Recorder {
     fn calls(&self) -> usize {
         self.rules.iter().map(Rule::num_calls).sum()
     }
+
+    /// The writes recorded since the last call, sorted: compared as a multiset, since
+    /// concurrent writes (withdrawals) may be sent in any order.
+    fn take_writes(&self) -> Vec<String> {
+        let mut writes =
+            std::mem::take(&mut *self.writes.lock().unwrap_or_else(PoisonError::into_inner));
+        writes.sort_unstable();
+        writes
+    }
+}
+
+// ---- canonical texts of write requests (invariant 9) ----------------------------------
+// Every map is written in key order, so the text does not depend on hash order.
+
+fn attribute(v: &AttributeValue, out: &mut String) {
+    let sorted = |items: &[String]| {
+        let mut items = items.to_vec();
+        items.sort_unstable();
+        items
+    };
+    match v {
+        AttributeValue::S(s) => write!(out, "S{s:?}"),
+        AttributeValue::N(n) => write!(out, "N({n})"),
+        AttributeValue::Bool(b) => write!(out, "BOOL({b})"),
+        AttributeValue::Null(b) => write!(out, "NULL({b})"),
+        AttributeValue::B(b) => write!(out, "B{:?}", b.as_ref()),
+        // Sets are unordered.
+        AttributeValue::Ss(v) => write!(out, "SS{:?}", sorted(v)),
+        AttributeValue::Ns(v) => write!(out, "NS{:?}", sorted(v)),
+        AttributeValue::Bs(v) => {
+            let mut v: Vec<&[u8]> = v.iter().map(|b| b.as_ref()).collect();
+            v.sort_unstable();
+            write!(out, "BS{v:?}")
+        }
+        AttributeValue::L(items) => {
+            out.push_str("L[");
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                attribute(item, out);
+            }
+            out.push(']');
+            Ok(())
+        }
+        AttributeValue::M(m) => {
+            attributes(Some(m), out);
+            Ok(())
+        }
+        other => write!(out, "?{other:?}"),
+    }
+    .expect("writing to a String");
+}
+
+/// A map of attribute values, in key order; `-` when absent.
+fn attributes(map: Option<&HashMap<String, AttributeValue>>, out: &mut String) {
+    let Some(map) = map else {
+        out.push('-');
+        return;
+    };
+    let mut entries: Vec<_> = map.iter().collect();
+    entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    out.push_str("M{");
+    for (i, (k, v)) in entries.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write!(out, "{k:?}:").expect("writing to a String");
+        attribute(v, out);
+    }
+    out.push('}');
+}
+
+/// Expression attribute names, in key order; `-` when absent.
+fn names(map: Option<&HashMap<String, String>>, out: &mut String) {
+    match map {
+        None => out.push('-'),
+        Some(map) => {
+            let mut entries: Vec<_> = map.iter().collect();
+            entries.sort_unstable();
+            write!(out, "{entries:?}").expect("writing to a String");
+        }
+    }
+}
+
+/// One write (or a transaction's action): its kind and the parts that say what it does.
+#[allow(clippy::too_many_arguments)]
+fn write_text(
+    out: &mut String,
+    kind: &str,
+    table: Option<&str>,
+    key_or_item: Option<&HashMap<String, AttributeValue>>,
+    update: Option<&str>,
+    condition: Option<&str>,
+    expression_names: Option<&HashMap<String, String>>,
+    expression_values: Option<&HashMap<String, AttributeValue>>,
+) {
+    write!(out, "{kind} table={table:?} key/item=").expect("writing to a String");
+    attributes(key_or_item, out);
+    write!(out, " update={update:?} condition={condition:?} names=").expect("writing to a String");
+    names(expression_names, out);
+    out.push_str(" values=");
+    attributes(expression_values, out);
+}
+
+fn update_item_text(i: &UpdateItemInput) -> String {
+    let mut out = String::new();
+    write_text(
+        &mut out,
+        "UpdateItem",
+        i.table_name(),
+        i.key(),
+        i.update_expression(),
+        i.condition_expression(),
+        i.expression_attribute_names(),
+        i.expression_attribute_values(),
+    );
+    out
+}
+
+fn put_item_text(i: &PutItemInput) -> String {
+    let mut out = String::new();
+    write_text(
+        &mut out,
+        "PutItem",
+        i.table_name(),
+        i.item(),
+        None,
+        i.condition_expression(),
+        i.expression_attribute_names(),
+        i.expression_attribute_values(),
+    );
+    out
+}
+
+/// A transaction, its actions in the order sent (each action's maps sorted).
+fn transact_text(i: &TransactWriteItemsInput) -> String {
+    let mut out = String::from("TransactWriteItems[");
+    for (n, item) in i.transact_items().iter().enumerate() {
+        out.push_str(if n > 0 { "; " } else { "" });
+        if let Some(p) = item.put() {
+            write_text(
+                &mut out,
+                "Put",
+                Some(p.table_name()),
+                Some(p.item()),
+                None,
+                p.condition_expression(),
+                p.expression_attribute_names(),
+                p.expression_attribute_values(),
+            );
+        }
+        if let Some(u) = item.update() {
+            write_text(
+                &mut out,
+                "Update",
+                Some(u.table_name()),
+                Some(u.key()),
+                Some(u.update_expression()),
+                u.condition_expression(),
+                u.expression_attribute_names(),
+                u.expression_attribute_values(),
+            );
+        }
+        if let Some(c) = item.condition_check() {
+            write_text(
+                &mut out,
+                "ConditionCheck",
+                Some(c.table_name()),
+                Some(c.key()),
+                None,
+                Some(c.condition_expression()),
+                c.expression_attribute_names(),
+                c.expression_attribute_values(),
+            );
+        }
+        if let Some(d) = item.delete() {
+            write_text(
+                &mut out,
+                "Delete",
+                Some(d.table_name()),
+                Some(d.key()),
+                None,
+                d.condition_expression(),
+                d.expression_attribute_names(),
+                d.expression_attribute_values(),
+            );
+        }
+    }
+    out.push(']');
+    out
+}
+
+// ---- the second encoding (invariant 9) -------------------------------------------------
+
+/// The door's base64 engine (`src/doors/http.rs`): standard alphabet, padding optional.
+const BASE64: GeneralPurpose = GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+
+/// The top-level integer fields (docs/contract.md section 2, "Reading fields").
+const INTEGER_FIELDS: [&str; 3] = ["EventTime", "MsgTime", "OnlineOnlyFlag"];
+
+/// A JSON string with every ASCII letter as a `\u00XX` escape.
+fn escaped_string(s: &str, out: &mut String) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_ascii_alphabetic() || c < ' ' => {
+                write!(out, "\\u{:04x}", u32::from(c)).expect("writing to a String")
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// A JSON value with [`escaped_string`] strings and keys. Numbers keep their text
+/// (`arbitrary_precision`).
+fn escaped_value(v: &Value, out: &mut String) {
+    match v {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) => out.push_str(&n.to_string()),
+        Value::String(s) => escaped_string(s, out),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                escaped_value(item, out);
+            }
+            out.push(']');
+        }
+        Value::Object(map) => {
+            out.push('{');
+            for (i, (k, v)) in map.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                escaped_string(k, out);
+                out.push(':');
+                escaped_value(v, out);
+            }
+            out.push('}');
+        }
+    }
+}
+
+/// The second encoding of an event's body, or `None` when the body is not a JSON object
+/// to serde_json (after base64 decoding when the event says so, and without a leading
+/// byte-order mark): a BOM, then the object with every ASCII letter in strings and keys
+/// escaped, and top-level [`INTEGER_FIELDS`] that are non-negative plain JSON integers as
+/// digit strings. serde_json keeps the last occurrence of a repeated key, as our reader
+/// does, so the second body has each key once.
+fn second_body(event: &ApiEvent) -> Option<String> {
+    const BOM: &[u8] = b"\xEF\xBB\xBF";
+    let text = event.body.as_deref()?;
+    let decoded;
+    let bytes = if event.is_base64_encoded {
+        decoded = BASE64.decode(text.trim()).ok()?;
+        &decoded[..]
+    } else {
+        text.as_bytes()
+    };
+    let bytes = bytes.strip_prefix(BOM).unwrap_or(bytes);
+    let Ok(Value::Object(map)) = serde_json::from_slice::<Value>(bytes) else {
+        return None;
+    };
+    let mut out = String::from("\u{FEFF}{");
+    for (i, (k, v)) in map.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        escaped_string(k, &mut out);
+        out.push(':');
+        match v {
+            Value::Number(n)
+                if INTEGER_FIELDS.contains(&k.as_str())
+                    && n.to_string().bytes().all(|b| b.is_ascii_digit()) =>
+            {
+                write!(out, "\"{n}\"").expect("writing to a String")
+            }
+            v => escaped_value(v, &mut out),
+        }
+    }
+    out.push('}');
+    // Escapes make the body up to six times longer: past the size limit (row 6) the two
+    // encodings are no longer the same request.
+    (out.len() <= MAX_BODY_BYTES).then_some(out)
 }
 
 struct Harness {
@@ -93,7 +427,7 @@ struct Harness {
     recorder: Recorder,
     open: App,
     signed: App,
-    /// `HANDLE_EVENT_TRACE=1`: print both replies of every input to stderr (to see
+    /// `HANDLE_EVENT_TRACE=1`: print the replies of every input to stderr (to see
     /// what a corpus reaches: `handle_event -runs=0 CORPUS_DIR`).
     trace: bool,
 }
@@ -135,19 +469,22 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
 
-/// Runs one configuration and checks invariants 1-6 on its reply.
-fn run(h: &Harness, app: &App, token: Option<&str>, data: &[u8]) -> ApiResponse {
-    // Parsed afresh for each run: `ApiEvent` is not `Clone`, and the parse is what
-    // lambda_runtime would do anyway.
-    let event: ApiEvent = serde_json::from_slice(data).expect("parsed once already");
+/// Runs one configuration and checks invariants 1-7 on its reply. `data` is the fuzz
+/// input (for invariant 4); `mode` names the run in messages. Returns the reply and
+/// the writes it made (sorted canonical texts).
+fn run(
+    h: &Harness,
+    app: &App,
+    token: Option<&str>,
+    mode: &str,
+    event: ApiEvent,
+    data: &[u8],
+) -> (ApiResponse, Vec<String>) {
+    h.recorder.take_writes(); // nothing left over from an earlier run
     let calls_before = h.recorder.calls();
     let r = h.rt.block_on(app.handle(event, DEFAULT_BUDGET));
     let calls = h.recorder.calls() - calls_before;
-    let mode = if token.is_some() {
-        "token on"
-    } else {
-        "token off"
-    };
+    let writes = h.recorder.take_writes();
     let status = r.status_code;
 
     assert!(
@@ -232,16 +569,29 @@ fn run(h: &Harness, app: &App, token: Option<&str>, data: &[u8]) -> ApiResponse 
         "[{mode}] 500 although every DynamoDB call succeeded: {}",
         r.body
     );
-    r
+    (r, writes)
+}
+
+/// The fuzz input as Lambda would hand it over (parsed afresh each time: `ApiEvent` is
+/// not `Clone`).
+fn event(data: &[u8]) -> ApiEvent {
+    serde_json::from_slice(data).expect("parsed once already")
 }
 
 fuzz_target!(|data: &[u8]| {
-    if serde_json::from_slice::<ApiEvent>(data).is_err() {
+    let Ok(first) = serde_json::from_slice::<ApiEvent>(data) else {
         return; // lambda_runtime answers an unparsable event itself
-    }
+    };
     let h = harness();
-    let open = run(h, &h.open, None, data);
-    let signed = run(h, &h.signed, Some(TOKEN), data);
+    // Invariant 9's second event: the same, but for its body.
+    let second = second_body(&first).map(|body| {
+        let mut e = event(data);
+        e.body = Some(body);
+        e.is_base64_encoded = false;
+        e
+    });
+    let (open, open_writes) = run(h, &h.open, None, "token off", first, data);
+    let (signed, _) = run(h, &h.signed, Some(TOKEN), "token on", event(data), data);
     if h.trace {
         eprintln!(
             "handle_event: token off {} {} | token on {} {}",
@@ -252,4 +602,29 @@ fuzz_target!(|data: &[u8]| {
         signed.status_code == 401 || signed == open,
         "authentication changed an answer other than by refusing: token off {open:?}, token on {signed:?}"
     );
+
+    let Some(second) = second else { return };
+    let second_text = second.body.clone().unwrap_or_default();
+    let (again, again_writes) = run(h, &h.open, None, "token off, second encoding", second, data);
+    if h.trace {
+        eprintln!(
+            "handle_event: second encoding {} {} ({} writes)",
+            again.status_code,
+            again.body,
+            again_writes.len()
+        );
+    }
+    if open.status_code == 503 || again.status_code == 503 {
+        return; // out of (wall-clock) budget: the writes may stop anywhere
+    }
+    assert_eq!(
+        open.status_code, again.status_code,
+        "two encodings of one event got different statuses: {open:?} / {again:?}\nsecond body: {second_text}"
+    );
+    if open.status_code == 200 {
+        assert!(
+            open_writes == again_writes,
+            "two encodings of one event made different writes\nfirst: {open_writes:#?}\nsecond: {again_writes:#?}\nsecond body: {second_text}"
+        );
+    }
 });

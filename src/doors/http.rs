@@ -158,6 +158,7 @@ impl App {
             command: seen.command.as_deref(),
             sdk_app_id: seen.app.as_deref(),
             outcome: &outcome,
+            fields_dropped: seen.fields_dropped,
             status: reply.status,
             duration,
             dynamodb_time: budget.dynamodb_time(),

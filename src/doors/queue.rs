@@ -69,6 +69,7 @@ impl App {
             dynamodb_time: budget.dynamodb_time(),
             dynamodb_requests: budget.requests(),
             dynamodb_retries: budget.retries(),
+            fields_dropped: seen.fields_dropped,
         });
         verdict
     }

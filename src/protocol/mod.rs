@@ -12,7 +12,7 @@ pub mod signature;
 use crate::config::Config;
 use crate::events::{CommandKind, Event};
 use crate::outcome::{Outcome, Reason};
-use body::{BodyCommand, RawBody};
+use body::{BodyCommand, RawBody, Unreadable};
 use query::{Param, Query};
 pub use reply::Reply;
 use std::borrow::Cow;
@@ -46,6 +46,9 @@ pub enum Admission {
 pub struct Seen {
     pub app: Option<String>,
     pub command: Option<String>,
+    /// Optional fields of an after-event left out because they could not be read
+    /// (docs/contract.md section 2, "Reading fields").
+    pub fields_dropped: u32,
 }
 
 fn reject(reason: Reason, info: impl Into<std::borrow::Cow<'static, str>>) -> Admission {
@@ -90,11 +93,17 @@ pub fn admit(req: &Request<'_>, config: &Config, now: u64, seen: &mut Seen) -> A
 
     // 4. No CallbackCommand anywhere: a connectivity probe.
     let query_command = req.query.get("CallbackCommand");
+    // The body as the reading rules see it (byte-order mark, lone surrogates); borrowed
+    // unless something had to change.
+    let normalized = match &req.body {
+        Ok(b) => Ok(body::normalize(Cow::Borrowed(b))),
+        Err(e) => Err(*e),
+    };
     // The body is tokenized only when needed: here if the query has no command,
     // otherwise after the size check.
     let mut parsed: Option<Result<RawBody<'_>, _>> = None;
     if !query_command.is_present() {
-        let p = parse_body(&req.body);
+        let p = parse_body(&normalized);
         let in_body = matches!(&p, Ok(b) if b.command() != BodyCommand::Absent);
         if !in_body {
             return answer_ok(Outcome::Probe);
@@ -116,7 +125,7 @@ pub fn admit(req: &Request<'_>, config: &Config, now: u64, seen: &mut Seen) -> A
     }
 
     // 7. A JSON object whose CallbackCommand agrees with the query's.
-    let body = match parsed.unwrap_or_else(|| parse_body(&req.body)) {
+    let body = match parsed.unwrap_or_else(|| parse_body(&normalized)) {
         Ok(b) => b,
         Err(BodyProblem::Undecodable) => {
             return reject(Reason::BodyBase64, "body is not valid base64");
@@ -160,8 +169,13 @@ pub fn admit(req: &Request<'_>, config: &Config, now: u64, seen: &mut Seen) -> A
 
     // 11. Required fields.
     match body.into_event(after, app) {
-        Ok(event) => Admission::Store(event),
-        Err(e) => reject(Reason::InvalidField, e.message()),
+        Ok(reading) => {
+            seen.fields_dropped = reading.fields_dropped;
+            Admission::Store(reading.event)
+        }
+        Err(Unreadable::Invalid(e)) => reject(Reason::InvalidField, e.0),
+        // 12a: readable, but no store can hold it as it is.
+        Err(Unreadable::TooDeep(e)) => reject(Reason::Unstorable, e.0),
     }
 }
 

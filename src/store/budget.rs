@@ -20,6 +20,8 @@ pub enum StoreError {
     Unavailable(String),
     /// A failure retrying cannot fix (validation, permissions, missing table).
     Fatal(String),
+    /// The event cannot be written as it is (docs/contract.md section 2, rows 11 and 12a).
+    Unfit(super::limits::Unfit),
 }
 
 impl std::fmt::Display for StoreError {
@@ -28,6 +30,7 @@ impl std::fmt::Display for StoreError {
             StoreError::Budget => f.write_str("time budget exhausted"),
             StoreError::Unavailable(e) => write!(f, "DynamoDB unavailable: {e}"),
             StoreError::Fatal(e) => write!(f, "DynamoDB error: {e}"),
+            StoreError::Unfit(e) => write!(f, "cannot be stored as it is: {e}"),
         }
     }
 }

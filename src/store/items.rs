@@ -204,8 +204,6 @@ pub struct MessageItem {
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub online_only_flag: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub msg_body: Option<serde_json::Value>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub cloud_custom_data: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub withdrawn: Option<bool>,

@@ -1,51 +1,274 @@
-//! What DynamoDB can hold (docs/contract.md section 3): key sizes, value sizes and
-//! document shapes. The protocol reader knows nothing of these; events are checked
-//! against them before a write.
+//! What DynamoDB can hold (docs/contract.md section 3, and row 12a of section 2), and the
+//! exact conversion of `MsgBody` into a DynamoDB document. The protocol reader knows
+//! nothing of these; [`check`] runs before any write, so an event DynamoDB would refuse
+//! is answered at once, naming the field, instead of failing after the time budget.
+//!
+//! DynamoDB's limits: an item is at most 400 KB (names and values), a partition key at
+//! most 2048 bytes and a sort key at most 1024, documents nest at most 32 levels, and a
+//! number has at most 38 significant digits with a magnitude from 1E-130 to below 1E+126
+//! (Amazon DynamoDB Developer Guide, "Service, account, and table quotas" and "Data
+//! types").
 
-/// Longest `Official_Account` accepted, in bytes. The account appears in sort keys as
-/// `OWNS#{oa}`, and a DynamoDB sort key holds at most 1024 bytes.
+use crate::events::{Event, EventKind, FieldError};
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde_json::Value;
+use std::collections::HashMap;
+
+/// Longest `Official_Account`, in bytes: it appears in sort keys as `OWNS#{oa}`.
 pub const MAX_ACCOUNT_BYTES: usize = 1024 - "OWNS#".len();
 /// Longest subscriber account or `MsgKey`, in bytes (`SUB#{user}`, `MSG#{key}` sort keys).
 pub const MAX_MEMBER_BYTES: usize = 1024 - "SUB#".len();
-/// Longest owner or operator account, in bytes (kept within a sort key's size too).
+/// Longest owner account, in bytes: it appears in `gsi1pk` as `USER#{app}#{owner}`
+/// (2048 bytes at most), kept to a sort key's size like the others.
 pub const MAX_OPERATOR_BYTES: usize = MAX_MEMBER_BYTES;
-/// Longest profile text (`Name`, `Introduction`, `FaceUrl`, `Organization`), in bytes.
-/// The REST API allows at most 500; the margin is for tolerance, not for abuse.
-pub const MAX_PROFILE_TEXT_BYTES: usize = 4096;
-/// Largest `MsgBody` (as JSON text) and `CloudCustomData`, in bytes: a message item must
-/// stay well under DynamoDB's 400 KB item limit.
-pub const MAX_MSG_BODY_BYTES: usize = 256 * 1024;
-pub const MAX_CLOUD_CUSTOM_DATA_BYTES: usize = 64 * 1024;
-/// DynamoDB nests documents at most 32 levels deep; the item adds one level for the list.
+/// The largest item, in bytes.
+pub const MAX_ITEM_BYTES: usize = 400 * 1024;
+/// Room kept in an item for its keys, names and the other attributes.
+const ITEM_OVERHEAD_BYTES: usize = 4 * 1024;
+/// DynamoDB nests documents at most 32 levels deep; the item's `msg_body` list is one of
+/// them, and each element another.
 pub const MAX_MSG_BODY_DEPTH: usize = 30;
-/// Most entries accepted in `SubscribeAccountList` or `WithdrawMsgList`. The REST API
-/// adds at most 100 subscribers a call, so a genuine callback lists about 100; a list
-/// this long still stores well inside the 2-second budget, a longer one is refused
-/// before any write.
-pub const MAX_LIST_ENTRIES: usize = 1000;
+/// Significant digits a DynamoDB number holds.
+const MAX_NUMBER_DIGITS: usize = 38;
 
-/// Whether a JSON value fits a DynamoDB document: depth, non-empty map keys, and numbers
-/// within DynamoDB's range (magnitude below 1e126, and 0 or at least 1e-130).
-pub fn check_storable(v: &serde_json::Value, depth: usize) -> Result<(), &'static str> {
-    use serde_json::Value;
+/// Why an event cannot be written as it is.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unfit {
+    /// An identifier too long for a key (row 11: "short enough for a DynamoDB key").
+    #[error("{0}")]
+    Invalid(FieldError),
+    /// An item DynamoDB would refuse (row 12a).
+    #[error("{0}")]
+    Unstorable(FieldError),
+}
+
+/// Whether every item the event writes fits DynamoDB.
+pub fn check(event: &Event) -> Result<(), Unfit> {
+    let id = |name: &str, value: &str, max: usize| {
+        if value.len() > max {
+            Err(Unfit::Invalid(FieldError::new(
+                name,
+                &format!("is longer than {max} bytes"),
+            )))
+        } else {
+            Ok(())
+        }
+    };
+    id("Official_Account", &event.account, MAX_ACCOUNT_BYTES)?;
+    let text_fits = |fields: &[(&str, Option<&String>)]| {
+        let total: usize = fields.iter().filter_map(|(_, v)| v.map(|s| s.len())).sum();
+        if total + ITEM_OVERHEAD_BYTES <= MAX_ITEM_BYTES {
+            return Ok(());
+        }
+        let largest = fields
+            .iter()
+            .max_by_key(|(_, v)| v.map_or(0, |s| s.len()))
+            .map_or("the item", |(name, _)| *name);
+        Err(Unfit::Unstorable(FieldError::new(
+            largest,
+            "is too large to store (a DynamoDB item holds at most 400 KB)",
+        )))
+    };
+    match &event.kind {
+        EventKind::Created { owner, name, .. } | EventKind::Destroyed { owner, name } => {
+            if let Some(o) = owner {
+                id("Owner_Account", o, MAX_OPERATOR_BYTES)?;
+            }
+            text_fits(&[("Name", name.as_ref())])
+        }
+        EventKind::InfoChanged { fields, .. } => text_fits(&[
+            ("Name", fields.name.as_ref()),
+            ("Introduction", fields.introduction.as_ref()),
+            ("FaceUrl", fields.face_url.as_ref()),
+            ("Organization", fields.organization.as_ref()),
+        ]),
+        EventKind::Full => Ok(()),
+        EventKind::SubscribersAdded { subscribers, .. }
+        | EventKind::SubscribersDeleted { subscribers, .. } => {
+            for (i, s) in subscribers.iter().enumerate() {
+                id(
+                    &format!("SubscribeAccountList[{i}].Subscriber_Account"),
+                    s,
+                    MAX_MEMBER_BYTES,
+                )?;
+            }
+            Ok(())
+        }
+        EventKind::MessageSent(m) => {
+            id("MsgKey", &m.msg_key, MAX_MEMBER_BYTES)?;
+            if let Some(Value::Array(elements)) = &m.msg_body {
+                for (i, e) in elements.iter().enumerate() {
+                    check_document(e, 1).map_err(|what| {
+                        Unfit::Unstorable(FieldError::new(&format!("MsgBody[{i}]"), what))
+                    })?;
+                }
+            }
+            let body_bytes = m.msg_body.as_ref().map(document_bytes);
+            let total =
+                body_bytes.unwrap_or(0) + m.cloud_custom_data.as_ref().map_or(0, String::len);
+            if total + ITEM_OVERHEAD_BYTES <= MAX_ITEM_BYTES {
+                return Ok(());
+            }
+            let field =
+                if body_bytes.unwrap_or(0) >= m.cloud_custom_data.as_ref().map_or(0, String::len) {
+                    "MsgBody"
+                } else {
+                    "CloudCustomData"
+                };
+            Err(Unfit::Unstorable(FieldError::new(
+                field,
+                "is too large to store (a DynamoDB item holds at most 400 KB)",
+            )))
+        }
+        EventKind::MessagesWithdrawn { msg_keys } => {
+            for (i, k) in msg_keys.iter().enumerate() {
+                id(&format!("WithdrawMsgList[{i}].MsgKey"), k, MAX_MEMBER_BYTES)?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Whether a JSON value fits a DynamoDB document: its depth, and map keys DynamoDB
+/// accepts (not empty).
+fn check_document(v: &Value, depth: usize) -> Result<(), &'static str> {
     if depth > MAX_MSG_BODY_DEPTH {
         return Err("is nested too deeply to store");
     }
     match v {
         Value::Object(m) => m.iter().try_for_each(|(k, v)| {
             if k.is_empty() {
-                Err("has an empty key")
+                Err("has an empty key, which DynamoDB cannot store")
             } else {
-                check_storable(v, depth + 1)
+                check_document(v, depth + 1)
             }
         }),
-        Value::Array(a) => a.iter().try_for_each(|v| check_storable(v, depth + 1)),
-        Value::Number(n) => match n.as_f64() {
-            Some(f) if n.is_f64() && f != 0.0 && !(1e-130..1e126).contains(&f.abs()) => {
-                Err("holds a number DynamoDB cannot store")
-            }
-            _ => Ok(()),
-        },
+        Value::Array(a) => a.iter().try_for_each(|v| check_document(v, depth + 1)),
         _ => Ok(()),
+    }
+}
+
+/// An upper estimate of a document's size in DynamoDB (its JSON text's size is one: names
+/// and strings count their bytes, numbers at most their digits, and each nesting level
+/// a few bytes, less than JSON's punctuation and quotes).
+fn document_bytes(v: &Value) -> usize {
+    match v {
+        Value::Null | Value::Bool(_) => 5,
+        Value::Number(n) => n.to_string().len() + 1,
+        Value::String(s) => s.len() + 2,
+        Value::Array(a) => 3 + a.iter().map(|e| document_bytes(e) + 1).sum::<usize>(),
+        Value::Object(m) => {
+            3 + m
+                .iter()
+                .map(|(k, e)| k.len() + 3 + document_bytes(e) + 1)
+                .sum::<usize>()
+        }
+    }
+}
+
+/// A JSON value as a DynamoDB document: objects as maps, arrays as lists, and numbers
+/// digit for digit (a number DynamoDB cannot hold, as its text).
+pub fn to_attribute(v: &Value) -> AttributeValue {
+    match v {
+        Value::Null => AttributeValue::Null(true),
+        Value::Bool(b) => AttributeValue::Bool(*b),
+        Value::Number(n) => {
+            let text = n.to_string();
+            if fits_number(&text) {
+                AttributeValue::N(text)
+            } else {
+                AttributeValue::S(text)
+            }
+        }
+        Value::String(s) => AttributeValue::S(s.clone()),
+        Value::Array(a) => AttributeValue::L(a.iter().map(to_attribute).collect()),
+        Value::Object(m) => AttributeValue::M(
+            m.iter()
+                .map(|(k, v)| (k.clone(), to_attribute(v)))
+                .collect::<HashMap<_, _>>(),
+        ),
+    }
+}
+
+/// Whether a JSON number's text is a number DynamoDB holds: at most 38 significant
+/// digits, and zero or a magnitude from 1E-130 to below 1E+126.
+pub fn fits_number(text: &str) -> bool {
+    let unsigned = text.strip_prefix('-').unwrap_or(text);
+    let (mantissa, exponent) = match unsigned.find(['e', 'E']) {
+        Some(i) => match unsigned[i + 1..].parse::<i64>() {
+            Ok(e) => (&unsigned[..i], e),
+            Err(_) => return false,
+        },
+        None => (unsigned, 0),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let digits: String = [int, frac].concat();
+    let Some(first) = digits.find(|c: char| c != '0') else {
+        return true; // zero
+    };
+    let last = digits.rfind(|c: char| c != '0').unwrap_or(first);
+    if last - first + 1 > MAX_NUMBER_DIGITS {
+        return false;
+    }
+    // The power of ten of the first significant digit.
+    let Ok(int_len) = i64::try_from(int.len()) else {
+        return false;
+    };
+    let Ok(first) = i64::try_from(first) else {
+        return false;
+    };
+    let magnitude = exponent.saturating_add(int_len - 1 - first);
+    (-130..126).contains(&magnitude)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_dynamodb_holds() {
+        for ok in [
+            "0",
+            "-0.0",
+            "171717171717171717171",
+            "1584097275961.1234",
+            "12345678901234567890123456789012345678",
+            "1E-130",
+            "9.9999999999999999999999999999999999999E+125",
+            "100000000000000000000000000000000000000000000000",
+            "-0.000001",
+        ] {
+            assert!(fits_number(ok), "{ok}");
+        }
+        for too in [
+            "123456789012345678901234567890123456789",
+            "1E+126",
+            "1e-131",
+            "1e400",
+            "0.1234567890123456789012345678901234567891",
+        ] {
+            assert!(!fits_number(too), "{too}");
+        }
+    }
+
+    #[test]
+    fn numbers_are_converted_digit_for_digit() {
+        let v: Value =
+            serde_json::from_str(r#"{"a":171717171717171717171,"b":1e400,"c":[true,null,"x"]}"#)
+                .expect("json");
+        let AttributeValue::M(m) = to_attribute(&v) else {
+            panic!("a map")
+        };
+        assert_eq!(m["a"], AttributeValue::N("171717171717171717171".into()));
+        // serde_json writes the exponent with its sign.
+        assert_eq!(m["b"], AttributeValue::S("1e+400".into()));
+        assert_eq!(
+            m["c"],
+            AttributeValue::L(vec![
+                AttributeValue::Bool(true),
+                AttributeValue::Null(true),
+                AttributeValue::S("x".into())
+            ])
+        );
     }
 }

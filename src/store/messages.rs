@@ -3,6 +3,7 @@
 
 use super::budget::{classify, Budget, Failure, StoreError};
 use super::items::{self, n, s, MessageItem, UpdateBuilder, MESSAGE_SEND_OPTIONAL};
+use super::limits;
 use super::schema::{account_pk, message_sk, ENTITY_MESSAGE};
 use super::{Applied, Store};
 use crate::events::Event;
@@ -27,16 +28,18 @@ pub(super) async fn send(
         msg_time: msg.msg_time,
         event_time: Some(event.event_time),
         online_only_flag: msg.online_only_flag,
-        msg_body: msg.msg_body.clone(),
         cloud_custom_data: msg.cloud_custom_data.clone(),
         withdrawn: None,
         withdrawn_at: None,
     };
+    let mut attrs = items::to_item(&item).map_err(StoreError::Fatal)?;
+    if let Some(body) = &msg.msg_body {
+        attrs.insert("msg_body".to_owned(), limits::to_attribute(body));
+    }
     let mut u = UpdateBuilder::new();
-    u.set_item(
-        items::to_item(&item).map_err(StoreError::Fatal)?,
-        MESSAGE_SEND_OPTIONAL,
-    );
+    u.set_item(attrs, MESSAGE_SEND_OPTIONAL);
+    // Every message item carries `withdrawn`; a withdrawal seen first keeps it true.
+    u.set_if_absent("withdrawn", AttributeValue::Bool(false));
     let et = u.name("event_time");
     let t = u.value(n(event.event_time));
     // Equal EventTimes for one MsgKey are the same send event: the first write stands.

@@ -53,6 +53,7 @@ impl Store {
     /// Writes an event's effects durably, or fails without acknowledging anything.
     /// Whatever part was written before a failure is repaired by a redelivery.
     pub async fn apply(&self, event: &Event, budget: &Budget) -> Result<Applied, StoreError> {
+        limits::check(event).map_err(StoreError::Unfit)?;
         match &event.kind {
             EventKind::Created { .. }
             | EventKind::InfoChanged { .. }

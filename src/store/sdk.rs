@@ -9,14 +9,14 @@
 //! probes them in turn. On Lambda the credentials are always in `AWS_ACCESS_KEY_ID`,
 //! `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN` and the region in `AWS_REGION`. Reading
 //! only those (and the container-credentials endpoint some Lambda environments use
-//! instead) leaves the rest out of the binary: 7.49 -> 6.73 MB, peak RSS 10.3 -> 9.6 MB
-//! (bench/RESULTS.md). See [`AwsSettings`] for what is read.
+//! instead) leaves the rest out of the binary, with a smaller binary and peak RSS
+//! (figures in docs/performance.md). See [`AwsSettings`] for what is read.
 //!
 //! ## Trust store
 //!
 //! The SDK's default HTTPS client loads the platform's whole trust store (every file of
-//! `/etc/ssl/certs`, ~150 certificates PEM-decoded) when the first client is built. That
-//! was ~80% of the CPU a cold start spent before its first reply (bench/RESULTS.md), for
+//! `/etc/ssl/certs`, every certificate PEM-decoded) when the first client is built. That
+//! was most of the CPU a cold start spent before its first reply (docs/performance.md), for
 //! endpoints that all chain to five roots. So by default the client trusts only those
 //! five, compiled in: Amazon Root CA 1-4 and Starfield Services Root CA G2, the roots AWS
 //! service endpoints present certificates from. `TLS_TRUST_STORE` chooses:
