@@ -523,3 +523,33 @@ async fn handoff_latency_and_consumer_throughput() {
         );
     }
 }
+
+/// Row 12a: DynamoDB cannot hold the item as it is (here an empty map key in `MsgBody`):
+/// 400 naming the field, and the event is in the dead-letter queue with its reason.
+#[tokio::test]
+async fn row12a_unstorable_events_go_to_the_dead_letters() {
+    let queues = TestQueues::new().await;
+    let f = consumer(&queues).await;
+    let send = body(
+        SEND,
+        json!({"Official_Account": "@TOA#_12a", "MsgKey": "k", "MsgTime": 1, "EventTime": 1,
+               "MsgBody": [{"MsgType": "TIMCustomElem", "MsgContent": {"": 1}}]}),
+    );
+    let info = assert_fail(&f.post(&query_for(SEND), &send).await, 400);
+    assert!(info.contains("MsgBody"), "{info}");
+    let dead = drain(&queues.dead_letters).await;
+    assert_eq!(dead.len(), 1);
+    assert_eq!(
+        dead[0].attributes.get("reason").map(String::as_str),
+        Some("unstorable")
+    );
+    assert_eq!(
+        Envelope::parse(&dead[0].body)
+            .expect("envelope")
+            .body
+            .as_deref(),
+        Some(send.as_str())
+    );
+    assert!(f.dump().await.is_empty());
+    assert!(drain(&queues.handoff).await.is_empty());
+}
