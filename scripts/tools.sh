@@ -162,6 +162,7 @@ install_moto() {
         return 0
     fi
     log "pip install $MOTO_PIN"
+    printf '%s\n' "$PY_REQUIREMENTS" >"$TOOLS_DIR/requirements-tools.txt"
     "$VENV/bin/python" -m pip install --quiet --no-input --disable-pip-version-check \
         -c "$TOOLS_DIR/requirements-tools.txt" "$MOTO_PIN" >&2
     "$VENV/bin/moto_server" --help >/dev/null || die "moto_server does not run"
