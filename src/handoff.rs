@@ -27,8 +27,8 @@ use tokio::time::Instant;
 pub const ENVELOPE_VERSION: u32 = 1;
 
 /// Time kept after the store for the hand-off when a hand-off queue is configured: the
-/// store stops this long before the reply is due, so that SQS gets it (one SendMessage
-/// to SQS in the same region takes ~10-30 ms; this leaves room for a retry).
+/// store stops this long before the reply is due, so that SQS gets it, with room for a
+/// retry (figures: docs/delivery.md).
 pub const HANDOFF_RESERVE: Duration = Duration::from_millis(300);
 
 /// A failed after-event is answered 503 no sooner than this after it arrived (section 5,
@@ -37,10 +37,10 @@ pub const HANDOFF_RESERVE: Duration = Duration::from_millis(300);
 pub const LAST_RESORT_AFTER: Duration = Duration::from_millis(2100);
 
 /// Lists longer than this (`SubscribeAccountList`, `WithdrawMsgList`) go to the hand-off
-/// queue before any write, when one is configured: more than one transaction's worth.
-/// A delete of 149 never-seen subscribers took 1.24-1.40 s on DynamoDB Local (issue 12),
-/// half the time over the budget; 99 stayed well inside. The REST API adds at most 100
-/// subscribers a call, so a genuine callback of that size is still written directly.
+/// queue before any write, when one is configured: more than a transaction's worth,
+/// which did not reliably fit the budget (issue 12, docs/delivery.md). The REST API adds
+/// at most 100 subscribers a call, so a genuine callback of that size is still written
+/// directly.
 pub const UP_FRONT_MAX_ENTRIES: usize = 100;
 
 /// SQS's largest message: 1 MiB (1,048,576 bytes) of body and attributes.
