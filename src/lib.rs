@@ -5,7 +5,8 @@
 //! - [`events`]: the event model (the one list of after-commands, typed events);
 //! - [`outcome`]: the typed outcome of a request;
 //! - [`state`]: how events fold into state, order-free;
-//! - [`store`]: the DynamoDB table, its limits and the writes.
+//! - [`store`]: the DynamoDB table, its limits and the writes;
+//! - [`handoff`]: the hand-off and dead-letter queues, and applying a queued event again.
 //!
 //! Around it:
 //! - [`protocol`]: Tencent's webhook protocol (query, signature, body reading, reply,
@@ -19,6 +20,7 @@ pub mod app;
 pub mod config;
 pub mod doors;
 pub mod events;
+pub mod handoff;
 pub mod logging;
 pub mod outcome;
 pub mod protocol;

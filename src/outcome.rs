@@ -21,8 +21,30 @@ pub enum Outcome {
     Probe,
     /// Refused (rows 1-3, 5-7, 11, 12a).
     Rejected(Rejection),
+    /// Not written in time, but accepted by the hand-off queue, from which the queue
+    /// consumer writes it (row 12, section 5): acknowledged.
+    HandedOff(HandOffCause),
     /// Could not be written, and was not acknowledged.
     Failed(Failure),
+}
+
+/// Why an event went to the hand-off queue rather than straight to the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HandOffCause {
+    /// Decided before any write: the event is too large to write inside the budget.
+    TooLarge,
+    /// The write failed ([`Failure::Store`], [`Failure::StoreTimeout`],
+    /// [`Failure::StoreUnavailable`]).
+    Store(Failure),
+}
+
+impl HandOffCause {
+    pub fn label(self) -> &'static str {
+        match self {
+            HandOffCause::TooLarge => "too_large",
+            HandOffCause::Store(f) => f.label(),
+        }
+    }
 }
 
 /// A refusal: why, and the sentence sent back in `ErrorInfo`.
@@ -57,6 +79,8 @@ pub enum Reason {
     InvalidField,
     /// Row 12a: DynamoDB cannot hold the item as it is.
     Unstorable,
+    /// A queued message that is not an event envelope ([`crate::handoff::Envelope`]).
+    BadEnvelope,
 }
 
 impl Reason {
@@ -72,7 +96,8 @@ impl Reason {
             | Reason::CommandInvalid
             | Reason::CommandMismatch
             | Reason::InvalidField
-            | Reason::Unstorable => 400,
+            | Reason::Unstorable
+            | Reason::BadEnvelope => 400,
         }
     }
 
@@ -92,7 +117,17 @@ impl Reason {
             Reason::CommandMismatch => "command_mismatch",
             Reason::InvalidField => "invalid_field",
             Reason::Unstorable => "unstorable",
+            Reason::BadEnvelope => "bad_envelope",
         }
+    }
+
+    /// Whether a request refused for this reason is an authentic after-event that can
+    /// never be stored as it is, and so goes to the dead-letter queue (rows 11, 12a).
+    pub fn dead_letters(self) -> bool {
+        matches!(
+            self,
+            Reason::InvalidField | Reason::Unstorable | Reason::BadEnvelope
+        )
     }
 }
 
@@ -105,13 +140,15 @@ pub enum Failure {
     StoreTimeout,
     /// DynamoDB was unreachable or kept failing (throttling, 5xx).
     StoreUnavailable,
+    /// The write failed and the hand-off queue did not take the event either.
+    HandOff,
 }
 
 impl Failure {
     pub fn status(self) -> u16 {
         match self {
             Failure::Store => 500,
-            Failure::StoreTimeout | Failure::StoreUnavailable => 503,
+            Failure::StoreTimeout | Failure::StoreUnavailable | Failure::HandOff => 503,
         }
     }
 
@@ -120,6 +157,7 @@ impl Failure {
             Failure::Store => "store_error",
             Failure::StoreTimeout => "store_timeout",
             Failure::StoreUnavailable => "store_unavailable",
+            Failure::HandOff => "handoff_failed",
         }
     }
 }
@@ -141,15 +179,17 @@ impl Outcome {
             Outcome::Allowed => "allowed",
             Outcome::Probe => "probe",
             Outcome::Rejected(_) => "rejected",
+            Outcome::HandedOff(_) => "handed_off",
             Outcome::Failed(_) => "failed",
         }
     }
 
-    /// The `reason` label: empty unless rejected or failed.
+    /// The `reason` label: empty unless rejected, handed off or failed.
     pub fn reason(&self) -> &'static str {
         match self {
             Outcome::Rejected(r) => r.reason.label(),
             Outcome::Failed(f) => f.label(),
+            Outcome::HandedOff(c) => c.label(),
             _ => "",
         }
     }
@@ -196,5 +236,12 @@ mod tests {
             (Reply::OK, 3, "")
         );
         assert_eq!(Outcome::Probe.reply(), Reply::OK);
+        let h = Outcome::HandedOff(HandOffCause::Store(Failure::StoreTimeout));
+        assert_eq!(
+            (h.reply(), h.label(), h.reason()),
+            (Reply::OK, "handed_off", "store_timeout")
+        );
+        let f = Outcome::Failed(Failure::HandOff);
+        assert_eq!((f.reply().status, f.reason()), (503, "handoff_failed"));
     }
 }

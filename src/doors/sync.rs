@@ -166,6 +166,10 @@ pub async fn cli(
     sdk: &aws_config::SdkConfig,
     store: Store,
 ) -> i32 {
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!("{USAGE}");
+        return 0;
+    }
     let parsed = match parse(args) {
         Ok(p) => p,
         Err(e) => {
