@@ -9,7 +9,7 @@
 #   make bench, make fuzz DURATION=600: see mk/bench.mk, mk/fuzz.mk
 #   make clean-tools  remove .tools/ and .run/
 # Variables (make VAR=value or environment): DDB_PORT, WATCH_PORT, TABLE_NAME, SDKAPPID,
-# CALLBACK_TOKEN, RUST_LOG; TOOLS="ddb python zig" (or all) for `make tools`; default ddb python.
+# CALLBACK_TOKEN, RUST_LOG; TOOLS="ddb python moto zig" (or all) for `make tools`; default ddb python moto.
 
 SHELL := /bin/bash
 TOOLS ?=
@@ -50,6 +50,7 @@ ddb-status:
 
 clean-tools:
 	-@for d in .run/*/; do [[ -d $$d ]] && DDB_STATE_DIR=$$d scripts/ddb-local.sh stop; done; true
+	-@for d in .run/*/; do [[ -d $$d ]] && SQS_STATE_DIR=$$d scripts/sqs-local.sh stop; done; true
 	rm -rf .tools .run
 
 # Benchmarks and fuzzing live in their own fragments.

@@ -25,3 +25,22 @@ _ddb_local_down() {
     scripts/ddb-local.sh stop || true
     if [[ ${DDB_REMOVE_STATE:-} == 1 ]]; then rm -rf "$DDB_STATE_DIR"; fi
 }
+
+# The local SQS (moto, scripts/sqs-local.sh) beside it: the SDK's SQS calls go to ENDPOINT.
+use_sqs_local() { # ENDPOINT
+    export AWS_ENDPOINT_URL_SQS=$1
+}
+
+# Starts a local SQS in $SQS_STATE_DIR (default: $DDB_STATE_DIR, so that one state dir
+# holds both) on PORT or a free one, sets `sqs_endpoint`, points the SDK at it, and stops
+# it on every exit path, before DynamoDB Local's own clean-up (call after ddb_local_up).
+sqs_local_up() { # [PORT]
+    export SQS_STATE_DIR=${SQS_STATE_DIR:-$DDB_STATE_DIR}
+    trap '_sqs_local_down; _ddb_local_down' EXIT
+    sqs_endpoint=$(scripts/sqs-local.sh start "$@")
+    use_sqs_local "$sqs_endpoint"
+}
+
+_sqs_local_down() {
+    scripts/sqs-local.sh stop || true
+}

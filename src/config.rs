@@ -4,6 +4,9 @@ use crate::protocol::source::SourceAllowList;
 use std::fmt;
 
 pub const DEFAULT_MAX_SKEW_SECS: u64 = 60;
+/// How long the queue consumer may spend on one record unless `QUEUE_RECORD_BUDGET_MS`
+/// says otherwise (docs/contract.md section 5; the consumer's Lambda timeout is 30 s).
+pub const DEFAULT_QUEUE_RECORD_BUDGET_MS: u64 = 20_000;
 
 #[derive(Clone, PartialEq, Eq)]
 pub struct Config {
@@ -13,6 +16,12 @@ pub struct Config {
     /// Webhook-authentication token; `None` when authentication is off.
     pub callback_token: Option<String>,
     pub max_skew_secs: u64,
+    /// SQS queue for after-events the table could not take in time (contract section 5).
+    pub handoff_queue_url: Option<String>,
+    /// SQS queue for after-events that can never be stored (rows 11, 12a).
+    pub dead_letter_queue_url: Option<String>,
+    /// The queue consumer's time budget for one record (`QUEUE_RECORD_BUDGET_MS`).
+    pub queue_record_budget_ms: u64,
     /// `ALLOWED_SOURCE_CIDRS` (contract row 1a); `None`: every source address.
     pub allowed_sources: Option<SourceAllowList>,
     /// `FORWARD_URL` (contract section 7): where rows 8 and 9 are relayed; `None`: they
@@ -135,6 +144,9 @@ impl Default for Config {
             max_skew_secs: DEFAULT_MAX_SKEW_SECS,
             allowed_sources: None,
             forward_url: None,
+            handoff_queue_url: None,
+            dead_letter_queue_url: None,
+            queue_record_budget_ms: DEFAULT_QUEUE_RECORD_BUDGET_MS,
         }
     }
 }
@@ -152,6 +164,9 @@ impl fmt::Debug for Config {
             .field("max_skew_secs", &self.max_skew_secs)
             .field("allowed_sources", &self.allowed_sources)
             .field("forward_url", &self.forward_url)
+            .field("handoff_queue_url", &self.handoff_queue_url)
+            .field("dead_letter_queue_url", &self.dead_letter_queue_url)
+            .field("queue_record_budget_ms", &self.queue_record_budget_ms)
             .finish()
     }
 }
@@ -253,6 +268,38 @@ impl Config {
                 })?,
         };
 
+        let queue_url = |variable: &'static str| -> Result<Option<String>, ConfigError> {
+            match lookup(variable).map(|s| s.trim().to_owned()) {
+                None => Ok(None),
+                Some(s) if s.is_empty() => Ok(None),
+                Some(s)
+                    if (s.starts_with("https://") || s.starts_with("http://"))
+                        && !s.chars().any(|c| c.is_whitespace() || c.is_control()) =>
+                {
+                    Ok(Some(s))
+                }
+                Some(_) => Err(err(variable, "must be an SQS queue URL (https://...)")),
+            }
+        };
+        let handoff_queue_url = queue_url("HANDOFF_QUEUE_URL")?;
+        let dead_letter_queue_url = queue_url("DEAD_LETTER_QUEUE_URL")?;
+        let queue_record_budget_ms = match lookup("QUEUE_RECORD_BUDGET_MS")
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+        {
+            None => DEFAULT_QUEUE_RECORD_BUDGET_MS,
+            Some(s) => s
+                .parse::<u64>()
+                .ok()
+                .filter(|n| (100..=900_000).contains(n))
+                .ok_or_else(|| {
+                    err(
+                        "QUEUE_RECORD_BUDGET_MS",
+                        "must be a whole number of milliseconds from 100 to 900000",
+                    )
+                })?,
+        };
+
         let allowed_sources = SourceAllowList::parse(
             &lookup("ALLOWED_SOURCE_CIDRS").unwrap_or_default(),
         )
@@ -273,6 +320,9 @@ impl Config {
             max_skew_secs,
             allowed_sources,
             forward_url,
+            handoff_queue_url,
+            dead_letter_queue_url,
+            queue_record_budget_ms,
         })
     }
 
@@ -312,6 +362,41 @@ mod tests {
         assert!(!c.is_configured_app("1400000003"));
         assert_eq!(c.max_skew_secs, 120);
         assert!(!format!("{c:?}").contains("xxxxyyyy"));
+        assert_eq!((c.handoff_queue_url, c.dead_letter_queue_url), (None, None));
+        assert_eq!(c.queue_record_budget_ms, DEFAULT_QUEUE_RECORD_BUDGET_MS);
+    }
+
+    #[test]
+    fn queues() {
+        let base = [("TABLE_NAME", "t-1"), ("SDKAPPID", "1400000001")];
+        let with = |extra: &[(&'static str, &'static str)]| {
+            let mut v = base.to_vec();
+            v.extend_from_slice(extra);
+            cfg(&v)
+        };
+        let url = "https://sqs.eu-west-1.amazonaws.com/123456789012/oa-handoff";
+        let c = with(&[
+            ("HANDOFF_QUEUE_URL", url),
+            ("DEAD_LETTER_QUEUE_URL", " "),
+            ("QUEUE_RECORD_BUDGET_MS", "5000"),
+        ])
+        .unwrap();
+        assert_eq!(c.handoff_queue_url.as_deref(), Some(url));
+        assert_eq!(c.dead_letter_queue_url, None);
+        assert_eq!(c.queue_record_budget_ms, 5000);
+        let v = |extra| with(extra).unwrap_err().variable;
+        assert_eq!(
+            v(&[("HANDOFF_QUEUE_URL", "oa-handoff")]),
+            "HANDOFF_QUEUE_URL"
+        );
+        assert_eq!(
+            v(&[("DEAD_LETTER_QUEUE_URL", "https://x/ y")]),
+            "DEAD_LETTER_QUEUE_URL"
+        );
+        assert_eq!(
+            v(&[("QUEUE_RECORD_BUDGET_MS", "0")]),
+            "QUEUE_RECORD_BUDGET_MS"
+        );
     }
 
     #[test]

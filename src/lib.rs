@@ -5,7 +5,8 @@
 //! - [`events`]: the event model (the one list of after-commands, typed events);
 //! - [`outcome`]: the typed outcome of a request;
 //! - [`state`]: how events fold into state, order-free;
-//! - [`store`]: the DynamoDB table, its limits and the writes.
+//! - [`store`]: the DynamoDB table, its limits and the writes;
+//! - [`handoff`]: the hand-off and dead-letter queues, and applying a queued event again.
 //!
 //! Around it:
 //! - [`protocol`]: Tencent's webhook protocol (query, signature, body reading, reply,
@@ -13,16 +14,20 @@
 //! - [`app`]: the service the doors call;
 //! - [`relay`]: the callbacks not stored here, relayed to the app's backend (`FORWARD_URL`);
 //! - [`doors`]: one small module per entry point (HTTP now);
+//! - [`tencent`]: Tencent's REST API (UserSig, client, stand-in) and [`sync`]: backfill and repair from it;
 //! - [`config`], [`logging`], [`telemetry`] (the request line: log + EMF metrics).
 
 pub mod app;
 pub mod config;
 pub mod doors;
 pub mod events;
+pub mod handoff;
 pub mod logging;
 pub mod outcome;
 pub mod protocol;
 pub mod relay;
 pub mod state;
 pub mod store;
+pub mod sync;
 pub mod telemetry;
+pub mod tencent;

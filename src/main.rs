@@ -3,11 +3,14 @@
 
 #![recursion_limit = "256"]
 
+use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use oa_webhook::app::App;
 use oa_webhook::config::Config;
+use oa_webhook::doors::cli::{self, ReplayArgs};
 use oa_webhook::doors::http::ApiEvent;
 use oa_webhook::doors::{Door, USAGE};
+use oa_webhook::handoff::{self, Queues};
 use oa_webhook::logging::init_tracing;
 use oa_webhook::store::sdk::AwsSettings;
 use oa_webhook::store::{client_from, Store};
@@ -25,14 +28,26 @@ async fn main() -> Result<(), Error> {
         std::env::args().skip(1).collect(),
         std::env::var("_HANDLER").ok().as_deref(),
     );
-    if let Door::Cli(args) = &door {
-        let help = matches!(
-            args.first().map(String::as_str),
-            Some("help" | "--help" | "-h")
-        );
-        eprintln!("{USAGE}");
-        std::process::exit(if help { 0 } else { 2 });
-    }
+    let command = match &door {
+        Door::Cli(args) => match args.first().map(String::as_str) {
+            Some("replay") => match ReplayArgs::parse(&args[1..]) {
+                Ok(a) => Some(Command::Replay(a)),
+                Err(e) => {
+                    eprintln!("oa-webhook replay: {e}\n{USAGE}");
+                    std::process::exit(2);
+                }
+            },
+            // For `make run`: the local stand-in for Lambda's event source mapping.
+            Some("poll-queue") => Some(Command::PollQueue),
+            Some("sync") => Some(Command::Sync(args[1..].to_vec())),
+            first => {
+                eprintln!("{USAGE}");
+                let help = matches!(first, Some("help" | "--help" | "-h"));
+                std::process::exit(if help { 0 } else { 2 });
+            }
+        },
+        _ => None,
+    };
     let (config, aws) = match Config::from_env().and_then(|c| Ok((c, AwsSettings::from_env()?))) {
         Ok(read) => read,
         Err(e) => {
@@ -40,14 +55,82 @@ async fn main() -> Result<(), Error> {
             std::process::exit(2);
         }
     };
-    let store = Store::new(client_from(&aws.sdk_config()), config.table_name.clone());
+    // The consumer and replay are free of the webhook's 2-second limit: longer DynamoDB
+    // timeouts (handoff::consumer_dynamodb_client).
+    let dynamodb = if command.is_some() || door == Door::Queue {
+        handoff::consumer_dynamodb_client(&aws.sdk_config())
+    } else {
+        client_from(&aws.sdk_config())
+    };
+    let store = Store::new(dynamodb, config.table_name.clone());
+    // The sync (src/doors/sync.rs): `oa-webhook sync ...` and the scheduled Lambda.
+    if let Some(Command::Sync(args)) = &command {
+        let sdk = aws.sdk_config();
+        std::process::exit(oa_webhook::doors::sync::cli(args, &config, &sdk, store).await);
+    }
+    if door == Door::Sync {
+        use oa_webhook::doors::sync::{from_env, scheduled};
+        let sync = match from_env(&config, &aws.sdk_config(), store, None).await {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::error!(variable = e.variable, "{e}");
+                std::process::exit(2);
+            }
+        };
+        let sync = &sync;
+        return run(service_fn(move |e| scheduled(sync, e))).await;
+    }
+    let queue_urls = config.handoff_queue_url.is_some() || config.dead_letter_queue_url.is_some();
+    let queues = match (&command, queue_urls) {
+        (_, false) => Queues::none(),
+        (Some(_), true) => Queues::new(
+            handoff::operator_sqs_client_from(&aws.sqs_sdk_config()),
+            &config,
+        ),
+        (None, true) => Queues::new(handoff::sqs_client_from(&aws.sqs_sdk_config()), &config),
+    };
     let mut app = App::new(config, store);
+    app.queues = queues;
+    match command {
+        Some(Command::Replay(args)) => {
+            let mut out = std::io::stdout();
+            match cli::replay(&app, &args, &mut out).await {
+                Ok(sum) => std::process::exit(if sum.failed > 0 { 1 } else { 0 }),
+                Err(e) => {
+                    eprintln!("oa-webhook replay: {e}");
+                    std::process::exit(1);
+                }
+            }
+        }
+        Some(Command::PollQueue) => {
+            app.log = RequestLog::stdout();
+            if let Err(e) = cli::poll_queue(&app).await {
+                eprintln!("oa-webhook poll-queue: {e}");
+                std::process::exit(2);
+            }
+            return Ok(());
+        }
+        Some(Command::Sync(_)) | None => {}
+    }
     app.log = RequestLog::stdout();
     let app = &app;
+    if door == Door::Queue {
+        return run(service_fn(move |event: LambdaEvent<SqsEvent>| {
+            Box::pin(app.handle_sqs(event))
+        }))
+        .await;
+    }
     // Boxed: the handler's future is large and the runtime's layers move it by value
     // several times per invocation; a box moves a pointer.
     run(service_fn(move |event: LambdaEvent<ApiEvent>| {
         Box::pin(app.handle_lambda(event))
     }))
     .await
+}
+
+/// A command-line door's command.
+enum Command {
+    Replay(ReplayArgs),
+    PollQueue,
+    Sync(Vec<String>),
 }

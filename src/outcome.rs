@@ -22,11 +22,33 @@ pub enum Outcome {
     Probe,
     /// Refused (rows 1-3, 5-7, 11, 12a).
     Rejected(Rejection),
+    /// Not written in time, but accepted by the hand-off queue, from which the queue
+    /// consumer writes it (row 12, section 5): acknowledged.
+    HandedOff(HandOffCause),
     /// Could not be written, and was not acknowledged; or could not be relayed.
     Failed(Failure),
     /// Relayed to `FORWARD_URL` (rows 8 and 9, contract section 7): the backend's reply,
     /// which is the reply.
     Relayed(Box<RelayedReply>),
+}
+
+/// Why an event went to the hand-off queue rather than straight to the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HandOffCause {
+    /// Decided before any write: the event is too large to write inside the budget.
+    TooLarge,
+    /// The write failed ([`Failure::Store`], [`Failure::StoreTimeout`],
+    /// [`Failure::StoreUnavailable`]).
+    Store(Failure),
+}
+
+impl HandOffCause {
+    pub fn label(self) -> &'static str {
+        match self {
+            HandOffCause::TooLarge => "too_large",
+            HandOffCause::Store(f) => f.label(),
+        }
+    }
 }
 
 /// A refusal: why, and the sentence sent back in `ErrorInfo`.
@@ -63,6 +85,8 @@ pub enum Reason {
     InvalidField,
     /// Row 12a: DynamoDB cannot hold the item as it is.
     Unstorable,
+    /// A queued message that is not an event envelope ([`crate::handoff::Envelope`]).
+    BadEnvelope,
 }
 
 impl Reason {
@@ -81,7 +105,8 @@ impl Reason {
             | Reason::CommandInvalid
             | Reason::CommandMismatch
             | Reason::InvalidField
-            | Reason::Unstorable => 400,
+            | Reason::Unstorable
+            | Reason::BadEnvelope => 400,
         }
     }
 
@@ -102,7 +127,17 @@ impl Reason {
             Reason::CommandMismatch => "command_mismatch",
             Reason::InvalidField => "invalid_field",
             Reason::Unstorable => "unstorable",
+            Reason::BadEnvelope => "bad_envelope",
         }
+    }
+
+    /// Whether a request refused for this reason is an authentic after-event that can
+    /// never be stored as it is, and so goes to the dead-letter queue (rows 11, 12a).
+    pub fn dead_letters(self) -> bool {
+        matches!(
+            self,
+            Reason::InvalidField | Reason::Unstorable | Reason::BadEnvelope
+        )
     }
 }
 
@@ -115,6 +150,8 @@ pub enum Failure {
     StoreTimeout,
     /// DynamoDB was unreachable or kept failing (throttling, 5xx).
     StoreUnavailable,
+    /// The write failed and the hand-off queue did not take the event either.
+    HandOff,
     /// The relay to `FORWARD_URL` failed or was too slow (contract section 7).
     Relay(RelayFailure),
 }
@@ -123,7 +160,7 @@ impl Failure {
     pub fn status(self) -> u16 {
         match self {
             Failure::Store => 500,
-            Failure::StoreTimeout | Failure::StoreUnavailable => 503,
+            Failure::StoreTimeout | Failure::StoreUnavailable | Failure::HandOff => 503,
             Failure::Relay(_) => 502,
         }
     }
@@ -133,6 +170,7 @@ impl Failure {
             Failure::Store => "store_error",
             Failure::StoreTimeout => "store_timeout",
             Failure::StoreUnavailable => "store_unavailable",
+            Failure::HandOff => "handoff_failed",
             Failure::Relay(r) => r.label(),
         }
     }
@@ -155,16 +193,18 @@ impl Outcome {
             Outcome::Allowed => "allowed",
             Outcome::Probe => "probe",
             Outcome::Rejected(_) => "rejected",
+            Outcome::HandedOff(_) => "handed_off",
             Outcome::Failed(_) => "failed",
             Outcome::Relayed(_) => "relayed",
         }
     }
 
-    /// The `reason` label: empty unless rejected or failed.
+    /// The `reason` label: empty unless rejected, handed off or failed.
     pub fn reason(&self) -> &'static str {
         match self {
             Outcome::Rejected(r) => r.reason.label(),
             Outcome::Failed(f) => f.label(),
+            Outcome::HandedOff(c) => c.label(),
             _ => "",
         }
     }
@@ -217,6 +257,13 @@ mod tests {
             (Reply::OK, 3, "")
         );
         assert_eq!(Outcome::Probe.reply(), Reply::OK);
+        let h = Outcome::HandedOff(HandOffCause::Store(Failure::StoreTimeout));
+        assert_eq!(
+            (h.reply(), h.label(), h.reason()),
+            (Reply::OK, "handed_off", "store_timeout")
+        );
+        let f = Outcome::Failed(Failure::HandOff);
+        assert_eq!((f.reply().status, f.reason()), (503, "handoff_failed"));
         let f = Outcome::Failed(Failure::Relay(RelayFailure::Timeout));
         assert_eq!(f.reply().status, 502);
         assert_eq!((f.label(), f.reason()), ("failed", "relay_timeout"));

@@ -4,6 +4,9 @@
 //! that a reference model written from the contract alone computes. Every delivery
 //! comes in an encoding of its own ([`encode`]: digit strings, zero-fraction numbers,
 //! escapes, byte-order marks, repeated keys), which the reading rules make equivalent.
+//! About a quarter of the deliveries go through the hand-off queue's consumer instead
+//! (the queue door, fed the envelope the webhook would have queued: contract section 4,
+//! "through the webhook, through the hand-off queue, or both").
 //!
 //! `OA_PROPTEST_CASES` sets the number of generated sets (default 200);
 //! `OA_PROPTEST_SEED` replays one seed. A failure prints its seed and the smallest
@@ -257,6 +260,7 @@ fn model(events: &[Gen]) -> Table {
             let mut p = json!({
                 "pk": pk, "sk": "PROFILE", "entity": "official_account",
                 "sdk_app_id": app, "official_account": oa, "subscriber_count": subscribed,
+                "gsi2pk": format!("APP#{app}"), "gsi2sk": format!("OA#{oa}"),
             });
             let max_c = creates.iter().map(|e| t_of(&e.body)).max();
             let max_d = destroys.iter().map(|e| t_of(&e.body)).max();
@@ -464,25 +468,50 @@ async fn deliver(
     let mut deliveries = Vec::new();
     for e in events {
         for _ in 0..rng.usize(1..=3) {
-            deliveries.push(e.clone());
+            deliveries.push((e.clone(), rng.u8(..4) == 0));
         }
     }
     rng.shuffle(&mut deliveries);
     // Each delivery in an encoding of its own (docs/contract.md section 2, "Reading the
     // body" and "Reading fields"): the table must not tell them apart.
-    let deliveries: Vec<(Gen, String)> = deliveries
+    let deliveries: Vec<(Gen, String, bool)> = deliveries
         .into_iter()
-        .map(|e| {
+        .map(|(e, queued)| {
             let mut body = e.body.clone();
             body["CallbackCommand"] = json!(e.command);
             let text = encode(&body, rng);
-            (e, text)
+            (e, text, queued)
         })
         .collect();
-    let send = |(e, text): (Gen, String)| async move {
+    let send = |(e, text, queued): (Gen, String, bool)| async move {
         let q = format!("SdkAppid={}&CallbackCommand={}", e.app, e.command);
-        let r = f.post(&q, &text).await;
-        (r, e)
+        if !queued {
+            let r = f.post(&q, &text).await;
+            return ((r.status_code, r.body), e);
+        }
+        // As the webhook would have queued it, to the queue door.
+        let req = oa_webhook::protocol::Request {
+            method: "POST",
+            source_ip: None,
+            query: oa_webhook::protocol::query::Query::parse(&q),
+            raw_query: std::borrow::Cow::Borrowed(&q),
+            relayed: false,
+            body: Ok(std::borrow::Cow::Borrowed(text.as_bytes())),
+        };
+        let envelope = oa_webhook::handoff::Envelope::of(&req, 0).expect("an envelope");
+        let mut record = aws_lambda_events::event::sqs::SqsMessage::default();
+        record.message_id = Some("m".to_owned());
+        record.body = Some(envelope.to_json());
+        let response = f
+            .app
+            .consume_batch(&[record], std::time::Duration::from_secs(20))
+            .await;
+        let status = if response.batch_item_failures.is_empty() {
+            200
+        } else {
+            503
+        };
+        ((status, "queue door: not taken".to_owned()), e)
     };
     let replies: Vec<_> = match mode {
         Mode::OneAtATime => {
@@ -500,12 +529,9 @@ async fn deliver(
                 .await
         }
     };
-    for (r, e) in &replies {
-        if r.status_code != 200 {
-            return Err(format!(
-                "{} answered {}: {}",
-                e.command, r.status_code, r.body
-            ));
+    for ((status, body), e) in &replies {
+        if *status != 200 {
+            return Err(format!("{} answered {status}: {body}", e.command));
         }
     }
     let mut got = Table::new();

@@ -1,7 +1,9 @@
 //! Faults: DynamoDB throttles, fails, times out, resets connections and cancels
-//! transactions. Every case must end in a FAIL 5xx inside the budget, never in an OK
-//! for something not written; and a command cut off partway, then redelivered, must end
-//! in exactly the state of an undisturbed run.
+//! transactions. Without a hand-off queue, every case must end in a FAIL 5xx, the store
+//! giving up inside the budget, never in an OK for something not written; and a command
+//! cut off partway, then redelivered, must end in exactly the state of an undisturbed
+//! run. These apps answer as soon as the store gives up (`last_resort` zero): the last
+//! resort's 2.1 s wait and the hand-off (contract section 5) are `tests/handoff.rs`'s.
 //!
 //! SDK faults are injected with `aws-smithy-mocks` (real HTTP error bodies, so the SDK's
 //! own retry classification runs). Timeouts and resets: `tests/deadline.rs`.
@@ -103,6 +105,7 @@ fn mocked_app(rules: &[&Rule]) -> App {
     let client: Client = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, rules, configure);
     let mut app = App::new(config("mocked", None), Store::new(client, "mocked"));
     app.clock = Arc::new(|| NOW);
+    app.last_resort = Duration::ZERO;
     app
 }
 
@@ -288,6 +291,7 @@ async fn cut_off_partway_then_redelivered_converges() {
         );
         let mut app = App::new(config(&table, None), Store::new(cut, table.clone()));
         app.clock = Arc::new(|| NOW);
+        app.last_resort = Duration::ZERO;
         let first = app
             .handle(
                 http_event("POST", &query_for(ADD), &add_body(250)),

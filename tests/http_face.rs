@@ -403,8 +403,10 @@ async fn row11_empty_lists_are_valid_and_write_nothing() {
     assert!(f.dump().await.is_empty());
 }
 
+/// Row 12 without a hand-off queue: nothing took the event, so the 503 leaves no sooner
+/// than 2.1 s after arrival (section 5's last resort), and names nothing internal.
 #[tokio::test]
-async fn row12_store_unreachable_fails_inside_the_budget() {
+async fn row12_store_unreachable_fails_at_the_last_resort() {
     let app = app_without_database(None).await;
     let started = Instant::now();
     let r = app
@@ -419,7 +421,10 @@ async fn row12_store_unreachable_fails_inside_the_budget() {
         !info.contains("127.0.0.1") && !info.to_lowercase().contains("dispatch"),
         "{info}"
     );
-    assert!(took < Duration::from_millis(1600), "took {took:?}");
+    assert!(
+        took >= Duration::from_millis(2100) && took < Duration::from_millis(2400),
+        "took {took:?}"
+    );
 }
 
 #[tokio::test]

@@ -65,6 +65,8 @@ async fn seed_create_writes_exactly_the_profile() {
             "official_account": OA,
             "gsi1pk": format!("USER#{APP}#107867"),
             "gsi1sk": format!("OWNS#{OA}"),
+            "gsi2pk": format!("APP#{APP}"),
+            "gsi2sk": format!("OA#{OA}"),
             "status": "ACTIVE",
             "owner_account": "107867",
             "created_at": 1670574414123u64,
@@ -123,6 +125,8 @@ async fn seed_add_subscriber_writes_subscriptions_and_count() {
                 "entity": "official_account",
                 "sdk_app_id": APP,
                 "official_account": oa,
+                "gsi2pk": format!("APP#{APP}"),
+                "gsi2sk": format!("OA#{oa}"),
                 "subscriber_count": 2
             }),
         ),

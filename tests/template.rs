@@ -60,7 +60,6 @@ fn table_definition_matches_the_code() {
     );
 
     let gsis = p["GlobalSecondaryIndexes"].as_sequence().expect("indexes");
-    assert_eq!(gsis.len(), 1);
     assert_eq!(gsis[0]["IndexName"].as_str(), Some(def.index_name));
     assert_eq!(
         pairs(&gsis[0]["KeySchema"], "AttributeName", "KeyType"),
@@ -70,6 +69,15 @@ fn table_definition_matches_the_code() {
         gsis[0]["Projection"]["ProjectionType"].as_str(),
         Some(def.index_projection.as_str())
     );
+    assert_eq!(gsis.len(), 1 + def.more_indexes.len());
+    for (g, (name, k, projection)) in gsis[1..].iter().zip(&def.more_indexes) {
+        assert_eq!(g["IndexName"].as_str(), Some(*name));
+        assert_eq!(pairs(&g["KeySchema"], "AttributeName", "KeyType"), key(k));
+        assert_eq!(
+            g["Projection"]["ProjectionType"].as_str(),
+            Some(projection.as_str())
+        );
+    }
     assert_eq!(
         p["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"],
         true
@@ -77,10 +85,11 @@ fn table_definition_matches_the_code() {
     assert_eq!(p["SSESpecification"]["SSEEnabled"], true);
 }
 
-/// The DynamoDB actions the template grants the function.
-fn granted_actions(t: &Yaml) -> BTreeSet<String> {
-    let f = resource(t, "WebhookFunction");
-    let mut actions = BTreeSet::new();
+/// The actions the template grants `function`, each with the resource it is granted on
+/// (the logical name of the table or queue).
+fn grants(t: &Yaml, function: &str) -> BTreeSet<(String, String)> {
+    let f = resource(t, function);
+    let mut out = BTreeSet::new();
     for policy in f["Properties"]["Policies"]
         .as_sequence()
         .expect("Policies list")
@@ -93,30 +102,201 @@ fn granted_actions(t: &Yaml) -> BTreeSet<String> {
             assert_eq!(st["Effect"], "Allow");
             for r in st["Resource"].as_sequence().expect("resources") {
                 let text = format!("{r:?}");
-                assert!(
-                    text.contains("WebhookTable"),
-                    "resource {text} is not the table"
-                );
                 assert!(!text.contains('*'), "no wildcard resources: {text}");
-            }
-            for a in st["Action"].as_sequence().expect("actions") {
-                actions.insert(a.as_str().expect("action").to_owned());
+                let name = ["WebhookTable", "HandOffQueue", "DeadLetterQueue"]
+                    .into_iter()
+                    .find(|n| text.contains(&format!("{n}.Arn")))
+                    .unwrap_or_else(|| panic!("resource {text} is not the table or a queue"));
+                for a in st["Action"].as_sequence().expect("actions") {
+                    out.insert((a.as_str().expect("action").to_owned(), name.to_owned()));
+                }
             }
         }
     }
-    actions
+    out
+}
+
+/// The DynamoDB actions the template grants the webhook function (on the table only).
+fn granted_actions(t: &Yaml) -> BTreeSet<String> {
+    table_actions(t, "WebhookFunction")
+}
+
+fn table_actions(t: &Yaml, function: &str) -> BTreeSet<String> {
+    grants(t, function)
+        .into_iter()
+        .filter(|(a, _)| a.starts_with("dynamodb:"))
+        .map(|(a, r)| {
+            assert_eq!(r, "WebhookTable", "{a} on {r}");
+            a
+        })
+        .collect()
+}
+
+fn queue_grants(t: &Yaml, function: &str) -> BTreeSet<(String, String)> {
+    grants(t, function)
+        .into_iter()
+        .filter(|(a, _)| !a.starts_with("dynamodb:"))
+        .collect()
 }
 
 #[test]
 fn policy_is_least_privilege() {
-    let actions = granted_actions(&template());
-    for a in &actions {
-        assert!(a.starts_with("dynamodb:") && !a.contains('*'), "{a}");
-        assert!(
-            !a.contains("Scan") && !a.contains("Delete"),
-            "{a} is not needed"
-        );
+    let t = template();
+    for function in ["WebhookFunction", "QueueConsumerFunction"] {
+        for (a, _) in grants(&t, function) {
+            assert!(
+                (a.starts_with("dynamodb:") || a.starts_with("sqs:")) && !a.contains('*'),
+                "{function}: {a}"
+            );
+            assert!(
+                !a.contains("Scan") && !a.contains("dynamodb:Delete"),
+                "{function}: {a} is not needed"
+            );
+        }
     }
+}
+
+/// SQS: the webhook only sends (hand-off, dead letters: what `tests/handoff.rs` shows it
+/// sending); the consumer gets what its event source mapping polls with on the hand-off
+/// queue, and sends to the dead letters; both write the table with the same actions.
+#[test]
+fn queue_policies_are_least_privilege() {
+    let t = template();
+    let set = |v: &[(&str, &str)]| -> BTreeSet<(String, String)> {
+        v.iter()
+            .map(|(a, r)| ((*a).to_owned(), (*r).to_owned()))
+            .collect()
+    };
+    assert_eq!(
+        queue_grants(&t, "WebhookFunction"),
+        set(&[
+            ("sqs:SendMessage", "HandOffQueue"),
+            ("sqs:SendMessage", "DeadLetterQueue")
+        ])
+    );
+    assert_eq!(
+        queue_grants(&t, "QueueConsumerFunction"),
+        set(&[
+            ("sqs:ReceiveMessage", "HandOffQueue"),
+            ("sqs:DeleteMessage", "HandOffQueue"),
+            ("sqs:GetQueueAttributes", "HandOffQueue"),
+            ("sqs:SendMessage", "DeadLetterQueue")
+        ])
+    );
+    assert_eq!(
+        table_actions(&t, "QueueConsumerFunction"),
+        table_actions(&t, "WebhookFunction")
+    );
+    let consumer = &resource(&t, "QueueConsumerFunction")["Properties"];
+    assert_eq!(consumer["Handler"], "queue");
+    assert_eq!(
+        consumer["CodeUri"],
+        resource(&t, "WebhookFunction")["Properties"]["CodeUri"]
+    );
+    let esm = &resource(&t, "QueueConsumerEventSource")["Properties"];
+    assert_eq!(esm["FunctionResponseTypes"][0], "ReportBatchItemFailures");
+    let timeout = consumer["Timeout"].as_u64().expect("consumer timeout");
+    let budget: u64 = consumer["Environment"]["Variables"]["QUEUE_RECORD_BUDGET_MS"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .expect("QUEUE_RECORD_BUDGET_MS");
+    assert!(
+        budget + 500 <= timeout * 1000,
+        "a record's budget fits the timeout"
+    );
+    for q in ["HandOffQueue", "DeadLetterQueue"] {
+        let p = &resource(&t, q)["Properties"];
+        assert_eq!(p["SqsManagedSseEnabled"], true, "{q}");
+        assert_eq!(p["MessageRetentionPeriod"], 1_209_600, "{q}");
+    }
+    let handoff = &resource(&t, "HandOffQueue")["Properties"];
+    assert!(handoff["VisibilityTimeout"].as_u64().expect("visibility") >= 6 * timeout);
+    assert!(handoff["RedrivePolicy"]["maxReceiveCount"]
+        .as_u64()
+        .is_some());
+    // The webhook's last resort (2.1 s) fits its own timeout.
+    let webhook_timeout = resource(&t, "WebhookFunction")["Properties"]["Timeout"]
+        .as_u64()
+        .expect("webhook timeout");
+    assert!(
+        oa_webhook::handoff::LAST_RESORT_AFTER.as_millis() + 100
+            < u128::from(webhook_timeout) * 1000
+    );
+}
+
+/// The SQS operations the code sends, recorded on the function's own client: the
+/// webhook's hand-off and dead letter, the consumer's dead letter. The consumer's
+/// receive, delete and queue attributes are its event source mapping's, not the code's.
+#[tokio::test]
+async fn the_queue_policies_cover_exactly_what_the_code_sends() {
+    use common::sqs::*;
+    use oa_webhook::handoff::{configure, Queues};
+    use serde_json::json;
+    let recorder = OpRecorder::default();
+    let queues = TestQueues::new().await;
+    let mut f = Fixture::new().await;
+    queues.wire(&mut f.app);
+    let client = aws_sdk_sqs::Client::from_conf(
+        configure(aws_sdk_sqs::config::Builder::from(&sqs_sdk_config_at(
+            &sqs_endpoint(),
+        )))
+        .interceptor(recorder.clone())
+        .build(),
+    );
+    f.app.queues = Queues::new(client, &f.app.config);
+    let add = "OfficialAccount.CallbackAfterAddSubscriber";
+    let users: Vec<_> = (0..150)
+        .map(|i| json!({"Subscriber_Account": format!("u{i}")}))
+        .collect();
+    let long = json!({"CallbackCommand": add, "Official_Account": "@TOA#_t", "EventTime": 1, "SubscribeAccountList": users});
+    assert_ok(&f.post(&query_for(add), &long.to_string()).await);
+    let create = "OfficialAccount.CallbackAfterCreateOfficialAccount";
+    let invalid = json!({"CallbackCommand": create, "Official_Account": "@TOA#_t"});
+    assert_fail(&f.post(&query_for(create), &invalid.to_string()).await, 400);
+    let webhook: BTreeSet<String> = recorder.ops.lock().expect("lock").iter().cloned().collect();
+    recorder.ops.lock().expect("lock").clear();
+    let (_, verdict) = f
+        .app
+        .consume(
+            "not an envelope",
+            &oa_webhook::store::Budget::until(
+                tokio::time::Instant::now() + std::time::Duration::from_secs(5),
+            ),
+            &mut Default::default(),
+        )
+        .await;
+    assert_eq!(verdict, oa_webhook::handoff::Verdict::Done);
+    let consumer: BTreeSet<String> = recorder.ops.lock().expect("lock").iter().cloned().collect();
+    let actions = |ops: &BTreeSet<String>| -> BTreeSet<String> {
+        ops.iter().map(|o| format!("sqs:{o}")).collect()
+    };
+    let t = template();
+    let granted = |function: &str| -> BTreeSet<String> {
+        queue_grants(&t, function)
+            .into_iter()
+            .map(|(a, _)| a)
+            .collect()
+    };
+    assert_eq!(
+        granted("WebhookFunction"),
+        actions(&webhook),
+        "sent: {webhook:?}"
+    );
+    let mut consumer_needs = actions(&consumer);
+    for polled in [
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sqs:GetQueueAttributes",
+    ] {
+        consumer_needs.insert(polled.to_owned());
+    }
+    assert_eq!(
+        granted("QueueConsumerFunction"),
+        consumer_needs,
+        "sent: {consumer:?}"
+    );
+    drain(&queues.handoff).await;
+    drain(&queues.dead_letters).await;
 }
 
 /// Runs every sample event plus the conflict-prone paths through an app whose client

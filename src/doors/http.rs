@@ -174,23 +174,38 @@ impl App {
         let now_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-        let budget = match event.context.deadline.checked_sub(now_ms) {
-            Some(left) if left > 0 => self
-                .budget
-                .min(Duration::from_millis(left).saturating_sub(DEADLINE_MARGIN)),
-            _ => self.budget,
+        let (budget, limit) = match event.context.deadline.checked_sub(now_ms) {
+            Some(left) if left > 0 => {
+                let left = Duration::from_millis(left).saturating_sub(DEADLINE_MARGIN);
+                (self.budget.min(left), Some(left))
+            }
+            _ => (self.budget, None),
         };
         let mut payload = event.payload;
         if payload.request_context.request_id.is_none() {
             payload.request_context.request_id = Some(event.context.request_id);
         }
-        Ok(self.handle(payload, budget).await)
+        Ok(self.handle_within(payload, budget, limit).await)
     }
 
     /// Handles one event within `budget`, and writes its request line.
     pub async fn handle(&self, event: ApiEvent, budget: Duration) -> ApiResponse {
+        self.handle_within(event, budget, None).await
+    }
+
+    /// [`App::handle`], with the reply never later than `limit` from now (what is left
+    /// before the Lambda deadline), whatever the last resort would wait (section 5).
+    pub async fn handle_within(
+        &self,
+        event: ApiEvent,
+        budget: Duration,
+        limit: Option<Duration>,
+    ) -> ApiResponse {
         let started = tokio::time::Instant::now();
-        let budget = Budget::until(started + budget);
+        let mut budget = self.webhook_budget(budget);
+        if let Some(limit) = limit {
+            budget = budget.limited_to(started + limit);
+        }
         let mut seen = Seen::default();
         let outcome = self.respond(&event, &budget, &mut seen).await;
         let mut response = match &outcome {

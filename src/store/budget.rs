@@ -83,7 +83,15 @@ pub fn classify_code(code: Option<&str>) -> Failure {
 /// The deadline and the counters of one request.
 #[derive(Debug)]
 pub struct Budget {
+    /// When the budget was made: the request's arrival, for the webhook.
+    started: Instant,
+    /// When the store must stop.
     deadline: Instant,
+    /// When the reply is due: the deadline, or later when [`Budget::reserving`] kept
+    /// time after the store for something else (the hand-off).
+    end: Instant,
+    /// The latest any reply may leave (a Lambda deadline), if known.
+    limit: Option<Instant>,
     requests: AtomicU32,
     retries: AtomicU32,
     /// Microseconds spent waiting on DynamoDB calls.
@@ -96,15 +104,52 @@ const BACKOFF_CAP: Duration = Duration::from_millis(200);
 impl Budget {
     pub fn until(deadline: Instant) -> Budget {
         Budget {
+            started: Instant::now(),
             deadline,
+            end: deadline,
+            limit: None,
             requests: AtomicU32::new(0),
             retries: AtomicU32::new(0),
             waited_us: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
+    /// Keeps `reserve` of the budget free after the store's deadline (but never moves
+    /// that deadline before the start): the store stops early, the reply is still due at
+    /// [`Budget::end`].
+    pub fn reserving(mut self, reserve: Duration) -> Budget {
+        self.deadline = self
+            .end
+            .checked_sub(reserve)
+            .unwrap_or(self.started)
+            .max(self.started);
+        self
+    }
+
+    /// Records the latest the reply may leave whatever else waits (the Lambda deadline,
+    /// less the time to send the reply).
+    pub fn limited_to(mut self, limit: Instant) -> Budget {
+        self.limit = Some(limit);
+        self
+    }
+
+    /// See [`Budget::limited_to`].
+    pub fn limit(&self) -> Option<Instant> {
+        self.limit
+    }
+
     pub fn deadline(&self) -> Instant {
         self.deadline
+    }
+
+    /// When the budget was made (the webhook's arrival time).
+    pub fn started(&self) -> Instant {
+        self.started
+    }
+
+    /// When the reply is due (the store's deadline plus any reserve).
+    pub fn end(&self) -> Instant {
+        self.end
     }
 
     /// DynamoDB requests sent (SDK-level retries of one call count once).
@@ -224,6 +269,19 @@ mod tests {
             .await;
         assert!(matches!(r, Err(StoreError::Budget)));
         assert_eq!(b.requests(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_reserve_moves_the_store_deadline_not_the_end() {
+        let end = Instant::now() + Duration::from_millis(1400);
+        let b = Budget::until(end).reserving(Duration::from_millis(300));
+        assert_eq!(
+            (b.end(), b.deadline()),
+            (end, end - Duration::from_millis(300))
+        );
+        let b = Budget::until(Instant::now() + Duration::from_millis(100))
+            .reserving(Duration::from_millis(300));
+        assert_eq!(b.deadline(), b.started());
     }
 
     #[tokio::test]

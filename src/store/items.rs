@@ -37,6 +37,10 @@ pub struct ProfileItem {
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub gsi1sk: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub gsi2pk: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub gsi2sk: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub status: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub owner_account: Option<String>,
@@ -122,6 +126,8 @@ impl ProfileItem {
             official_account: account.to_owned(),
             gsi1pk: owner_account.as_deref().map(|o| user_pk(app, o)),
             gsi1sk: owner_account.as_ref().map(|_| owns_sk(account)),
+            gsi2pk: Some(app_pk(app)),
+            gsi2sk: Some(app_account_sk(account)),
             status: p.status().map(|s| AccountStatus::as_str(s).to_owned()),
             owner_account,
             created_at: p.created.as_ref().map(|c| c.0),

@@ -50,6 +50,21 @@ impl Store {
         &self.table
     }
 
+    /// Writes `states[i]` as `users[i]`'s subscription to `account` (`states[0]` for
+    /// every user when it has one entry), each only where it wins over the stored one,
+    /// with `subscriber_count` kept exact: what an add or delete event does, but with a
+    /// time per user (the sync's facts).
+    pub async fn apply_subscriptions(
+        &self,
+        app: &str,
+        account: &str,
+        users: &[String],
+        states: &[crate::state::Subscription],
+        budget: &Budget,
+    ) -> Result<Applied, StoreError> {
+        subscriptions::write(self, app, account, users, states, budget).await
+    }
+
     /// Writes an event's effects durably, or fails without acknowledging anything.
     /// Whatever part was written before a failure is repaired by a redelivery.
     pub async fn apply(&self, event: &Event, budget: &Budget) -> Result<Applied, StoreError> {

@@ -13,6 +13,12 @@ pub const SK: &str = "sk";
 pub const GSI1: &str = "gsi1";
 pub const GSI1_PK: &str = "gsi1pk";
 pub const GSI1_SK: &str = "gsi1sk";
+/// "The accounts of an app" (contract section 3): on every `PROFILE` item,
+/// `gsi2pk = APP#{app}`, `gsi2sk = OA#{oa}`. Keys only: the counter updates of every
+/// subscription write then never reach the index (one index write per account).
+pub const GSI2: &str = "gsi2";
+pub const GSI2_PK: &str = "gsi2pk";
+pub const GSI2_SK: &str = "gsi2sk";
 
 pub const PROFILE_SK: &str = "PROFILE";
 pub const SUB_PREFIX: &str = "SUB#";
@@ -41,9 +47,22 @@ pub fn message_sk(msg_key: &str) -> String {
     format!("{MSG_PREFIX}{msg_key}")
 }
 
+/// `APP#{app}` (`gsi2pk` of a `PROFILE`).
+pub fn app_pk(app: &str) -> String {
+    format!("APP#{app}")
+}
+
+/// `OA#{oa}` (`gsi2sk` of a `PROFILE`).
+pub fn app_account_sk(account: &str) -> String {
+    format!("OA#{account}")
+}
+
 pub fn owns_sk(account: &str) -> String {
     format!("{OWNS_PREFIX}{account}")
 }
+
+/// An index besides `gsi1`: name, key, projection.
+pub type IndexDefinition = (&'static str, [(&'static str, KeyType); 2], ProjectionType);
 
 /// The table definition, as attribute definitions, key schema and index.
 pub struct TableDefinition {
@@ -52,6 +71,8 @@ pub struct TableDefinition {
     pub index_name: &'static str,
     pub index_key: [(&'static str, KeyType); 2],
     pub index_projection: ProjectionType,
+    /// Indexes besides `gsi1`: name, key, projection.
+    pub more_indexes: Vec<IndexDefinition>,
     pub billing_mode: BillingMode,
 }
 
@@ -62,11 +83,18 @@ pub fn definition() -> TableDefinition {
             (SK, ScalarAttributeType::S),
             (GSI1_PK, ScalarAttributeType::S),
             (GSI1_SK, ScalarAttributeType::S),
+            (GSI2_PK, ScalarAttributeType::S),
+            (GSI2_SK, ScalarAttributeType::S),
         ],
         key: [(PK, KeyType::Hash), (SK, KeyType::Range)],
         index_name: GSI1,
         index_key: [(GSI1_PK, KeyType::Hash), (GSI1_SK, KeyType::Range)],
         index_projection: ProjectionType::All,
+        more_indexes: vec![(
+            GSI2,
+            [(GSI2_PK, KeyType::Hash), (GSI2_SK, KeyType::Range)],
+            ProjectionType::KeysOnly,
+        )],
         billing_mode: BillingMode::PayPerRequest,
     }
 }
@@ -107,12 +135,27 @@ pub async fn create_table(client: &Client, table: &str) -> Result<(), String> {
         )
         .build()
         .map_err(|e| e.to_string())?;
+    let mut indexes = vec![index];
+    for (name, key, projection) in &def.more_indexes {
+        indexes.push(
+            GlobalSecondaryIndex::builder()
+                .index_name(*name)
+                .set_key_schema(Some(key_schema(key)?))
+                .projection(
+                    Projection::builder()
+                        .projection_type(projection.clone())
+                        .build(),
+                )
+                .build()
+                .map_err(|e| e.to_string())?,
+        );
+    }
     let created = client
         .create_table()
         .table_name(table)
         .set_attribute_definitions(Some(attributes))
         .set_key_schema(Some(key_schema(&def.key)?))
-        .global_secondary_indexes(index)
+        .set_global_secondary_indexes(Some(indexes))
         .billing_mode(def.billing_mode.clone())
         .send()
         .await;

@@ -137,6 +137,7 @@ impl std::fmt::Debug for CredentialSource {
 /// | `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN` | credentials; Lambda sets them. Without the key id, the container endpoint below; without either, the start fails |
 /// | `AWS_CONTAINER_CREDENTIALS_FULL_URI`, `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI` | the container-credentials endpoint |
 /// | `AWS_ENDPOINT_URL_DYNAMODB` (else `AWS_ENDPOINT_URL`) | endpoint override (DynamoDB Local); ignored when `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true` |
+/// | `AWS_ENDPOINT_URL_SQS` (else `AWS_ENDPOINT_URL`) | the same for SQS (a local SQS), [`AwsSettings::sqs_sdk_config`] |
 /// | `AWS_USE_FIPS_ENDPOINT`, `AWS_USE_DUALSTACK_ENDPOINT` | `true` or `false` (default) |
 /// | `TLS_TRUST_STORE` | see the module documentation |
 ///
@@ -148,6 +149,8 @@ pub struct AwsSettings {
     pub region: String,
     pub credentials: CredentialSource,
     pub endpoint_url: Option<String>,
+    /// The SQS endpoint override (the hand-off and dead-letter queues).
+    pub sqs_endpoint_url: Option<String>,
     pub use_fips: bool,
     pub use_dual_stack: bool,
     pub roots: TrustRoots,
@@ -204,16 +207,21 @@ impl AwsSettings {
                  for a local run, put credentials in the environment",
             ));
         };
-        let endpoint_url = if flag("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")? {
-            None
+        let (endpoint_url, sqs_endpoint_url) = if flag("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")? {
+            (None, None)
         } else {
-            get("AWS_ENDPOINT_URL_DYNAMODB").or_else(|| get("AWS_ENDPOINT_URL"))
+            (
+                get("AWS_ENDPOINT_URL_DYNAMODB").or_else(|| get("AWS_ENDPOINT_URL")),
+                get("AWS_ENDPOINT_URL_SQS").or_else(|| get("AWS_ENDPOINT_URL")),
+            )
         };
-        let roots = TrustRoots::from_lookup(&lookup, endpoint_url.is_some(), &region)?;
+        let overridden = endpoint_url.is_some() || sqs_endpoint_url.is_some();
+        let roots = TrustRoots::from_lookup(&lookup, overridden, &region)?;
         Ok(AwsSettings {
             region,
             credentials,
             endpoint_url,
+            sqs_endpoint_url,
             use_fips: flag("AWS_USE_FIPS_ENDPOINT")?,
             use_dual_stack: flag("AWS_USE_DUALSTACK_ENDPOINT")?,
             roots,
@@ -223,6 +231,16 @@ impl AwsSettings {
     /// The SDK configuration: [`https_client`], Tokio timers, the region, the
     /// credentials, the endpoint override.
     pub fn sdk_config(&self) -> SdkConfig {
+        self.build(self.endpoint_url.as_deref())
+    }
+
+    /// [`AwsSettings::sdk_config`] with the SQS endpoint override instead of DynamoDB's
+    /// (one HTTPS stack and credentials for both).
+    pub fn sqs_sdk_config(&self) -> SdkConfig {
+        self.build(self.sqs_endpoint_url.as_deref())
+    }
+
+    fn build(&self, endpoint_url: Option<&str>) -> SdkConfig {
         let credentials = match &self.credentials {
             CredentialSource::Environment(keys) => SharedCredentialsProvider::new(keys.clone()),
             CredentialSource::Container => SharedCredentialsProvider::new(
@@ -238,8 +256,8 @@ impl AwsSettings {
             .credentials_provider(credentials)
             .use_fips(self.use_fips)
             .use_dual_stack(self.use_dual_stack);
-        if let Some(url) = &self.endpoint_url {
-            builder = builder.endpoint_url(url.clone());
+        if let Some(url) = endpoint_url {
+            builder = builder.endpoint_url(url);
         }
         builder.build()
     }
@@ -349,6 +367,14 @@ mod tests {
         assert_eq!(url(&[all, ddb]), Ok(Some(ddb.1.to_owned())));
         let ignore = ("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "TRUE");
         assert_eq!(url(&[all, ddb, ignore]), Ok(None));
+        let sqs = ("AWS_ENDPOINT_URL_SQS", "http://127.0.0.1:5000");
+        let sqs_url = |vars: &[(&str, &str)]| settings(vars).map(|s| s.sqs_endpoint_url);
+        assert_eq!(sqs_url(&[ddb]), Ok(None));
+        assert_eq!(sqs_url(&[ddb, sqs]), Ok(Some(sqs.1.to_owned())));
+        assert_eq!(sqs_url(&[all]), Ok(Some(all.1.to_owned())));
+        assert_eq!(sqs_url(&[sqs, ignore]), Ok(None));
+        assert_eq!(url(&[sqs]), Ok(None));
+        assert_eq!(roots(&[sqs]), Ok(TrustRoots::System));
 
         let s = settings(&[
             ("AWS_USE_FIPS_ENDPOINT", "true"),

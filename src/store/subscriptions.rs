@@ -16,7 +16,9 @@
 
 use super::budget::{classify_code, Budget, Failure, StoreError};
 use super::items::{self, n, s, SubscriptionItem, UpdateBuilder};
-use super::schema::{account_pk, ENTITY_ACCOUNT, PK, PROFILE_SK};
+use super::schema::{
+    account_pk, app_account_sk, app_pk, ENTITY_ACCOUNT, GSI2_PK, GSI2_SK, PK, PROFILE_SK,
+};
 use super::{Applied, Store};
 use crate::events::Event;
 use crate::state::Subscription;
@@ -41,18 +43,50 @@ pub(super) async fn apply(
     users: &[String],
     budget: &Budget,
 ) -> Result<Applied, StoreError> {
-    let pk = account_pk(&event.app, &event.account);
     let new = Subscription {
         subscribed,
         event_time: event.event_time,
         operator: operator.map(str::to_owned),
     };
+    write(
+        store,
+        &event.app,
+        &event.account,
+        users,
+        std::slice::from_ref(&new),
+        budget,
+    )
+    .await
+}
+
+/// Writes `news[i]` as `users[i]`'s subscription (`news[0]` for every user when it has
+/// one entry), each only where it wins (the rules of add and delete events), with the
+/// counter kept exact. The sync writes facts this way, one time per user.
+pub(super) async fn write(
+    store: &Store,
+    app: &str,
+    account: &str,
+    users: &[String],
+    news: &[Subscription],
+    budget: &Budget,
+) -> Result<Applied, StoreError> {
+    if news.len() != 1 && news.len() != users.len() {
+        return Err(StoreError::Fatal(
+            "one subscription state, or one per user".to_owned(),
+        ));
+    }
+    let pk = account_pk(app, account);
     let mut known = Known::new();
     let mut written = 0;
-    for chunk in users.chunks(CHUNK) {
+    for (c, chunk) in users.chunks(CHUNK).enumerate() {
+        let news = match news.len() {
+            1 => news,
+            _ => &news[c * CHUNK..c * CHUNK + chunk.len()],
+        };
         let mut attempt = 0;
         loop {
-            let Some((actions, targets)) = transaction(store, event, &pk, &new, chunk, &known)?
+            let Some((actions, targets)) =
+                transaction(store, app, account, &pk, news, chunk, &known)?
             else {
                 break;
             };
@@ -133,9 +167,10 @@ type Chunk<'u> = (Vec<TransactWriteItem>, Vec<&'u String>);
 /// then the counter update. `None` when nothing in the chunk can change.
 fn transaction<'u>(
     store: &Store,
-    event: &Event,
+    app: &str,
+    account: &str,
     pk: &str,
-    new: &Subscription,
+    news: &[Subscription],
     chunk: &'u [String],
     known: &Known,
 ) -> Result<Option<Chunk<'u>>, StoreError> {
@@ -143,15 +178,19 @@ fn transaction<'u>(
     let mut actions = Vec::with_capacity(chunk.len() + 1);
     let mut targets = Vec::with_capacity(chunk.len());
     let mut delta: i64 = 0;
-    // The guessed condition depends only on the new subscription: built once per chunk.
-    let mut guessed: Option<Condition> = None;
-    for user in chunk {
+    // The guessed condition depends only on the new status and time: built once per
+    // chunk when they are the same for every user (an event), else when they change.
+    let mut guessed: Option<((bool, u64), Condition)> = None;
+    for (i, user) in chunk.iter().enumerate() {
+        let new = if news.len() == 1 { &news[0] } else { &news[i] };
         let (condition, names, values) = match known.get(user) {
             None => {
                 delta += if new.subscribed { 1 } else { -1 };
-                guessed
-                    .get_or_insert_with(|| condition(|u| guessed_condition(u, new)))
-                    .clone()
+                let key = (new.subscribed, new.event_time);
+                if guessed.as_ref().is_none_or(|(k, _)| *k != key) {
+                    guessed = Some((key, condition(|u| guessed_condition(u, new))));
+                }
+                guessed.as_ref().map(|(_, c)| c.clone()).unwrap_or_default()
             }
             Some(old) => {
                 if !new.supersedes(old.as_ref()) {
@@ -162,7 +201,7 @@ fn transaction<'u>(
                 condition(|u| pinned_condition(u, old.as_ref()))
             }
         };
-        let item = SubscriptionItem::new(&event.app, &event.account, user, new);
+        let item = SubscriptionItem::new(app, account, user, new);
         let put = Put::builder()
             .table_name(store.table())
             .set_item(Some(items::to_item(&item).map_err(StoreError::Fatal)?))
@@ -180,8 +219,10 @@ fn transaction<'u>(
     }
     let mut u = UpdateBuilder::new();
     u.set("entity", s(ENTITY_ACCOUNT))
-        .set("sdk_app_id", s(event.app.as_str()))
-        .set("official_account", s(event.account.as_str()))
+        .set("sdk_app_id", s(app))
+        .set("official_account", s(account))
+        .set(GSI2_PK, s(app_pk(app)))
+        .set(GSI2_SK, s(app_account_sk(account)))
         .add("subscriber_count", n(delta));
     let update = Update::builder()
         .table_name(store.table())

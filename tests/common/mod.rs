@@ -4,6 +4,8 @@
 //! starts one). Without it they FAIL with a message saying so; they never skip.
 #![allow(dead_code)]
 
+pub mod sqs;
+
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use oa_webhook::app::App;

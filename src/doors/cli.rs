@@ -1,0 +1,290 @@
+//! The command-line door's commands that talk to the queues:
+//!
+//! - `oa-webhook replay [--dry-run] [--max N]`: takes events from the dead-letter queue
+//!   back through the store ([`App::redeliver`], the queue consumer's code), deletes each
+//!   one stored, and prints what it did: one line per message (its id, command and
+//!   outcome, never its body) and the counts. Messages it does not delete are made
+//!   visible again when it ends. With `--dry-run` it only lists them.
+//! - `oa-webhook poll-queue` (for `make run`): polls the hand-off queue and feeds what it
+//!   receives to the queue door, as Lambda's event source mapping does.
+
+use crate::app::App;
+use crate::events::CommandKind;
+use crate::handoff::{Envelope, QueueName, Received};
+use crate::outcome::Outcome;
+use crate::protocol::Seen;
+use crate::store::Budget;
+use std::io::Write;
+use std::time::Duration;
+
+/// What `replay` was asked to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplayArgs {
+    pub dry_run: bool,
+    /// At most this many messages.
+    pub max: usize,
+}
+
+pub const REPLAY_DEFAULT_MAX: usize = 1000;
+
+impl ReplayArgs {
+    pub fn parse(args: &[String]) -> Result<ReplayArgs, String> {
+        let mut out = ReplayArgs {
+            dry_run: false,
+            max: REPLAY_DEFAULT_MAX,
+        };
+        let mut it = args.iter();
+        while let Some(a) = it.next() {
+            match a.as_str() {
+                "--dry-run" => out.dry_run = true,
+                "--max" => {
+                    out.max = it
+                        .next()
+                        .and_then(|n| n.parse().ok())
+                        .filter(|n| *n > 0)
+                        .ok_or("--max needs a positive number")?;
+                }
+                other => return Err(format!("unknown argument {other:?}")),
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// What a replay did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ReplaySummary {
+    pub received: usize,
+    /// Stored (or already there) and deleted from the dead-letter queue.
+    pub replayed: usize,
+    /// Still refused (rows 11, 12a): left in the queue.
+    pub rejected: usize,
+    /// The table did not take them (yet): left in the queue.
+    pub failed: usize,
+    /// Listed only (`--dry-run`).
+    pub listed: usize,
+}
+
+/// How long a received message stays hidden while a replay runs (it is released at the
+/// end when not deleted).
+const HIDE: Duration = Duration::from_secs(120);
+/// Receives that come back empty, in a row, before the queue counts as drained.
+const EMPTY_RECEIVES: u32 = 2;
+
+/// Runs `replay`, printing to `out`.
+pub async fn replay(
+    app: &App,
+    args: &ReplayArgs,
+    out: &mut impl Write,
+) -> Result<ReplaySummary, String> {
+    if !app.queues.can_dead_letter() {
+        return Err("DEAD_LETTER_QUEUE_URL is not set".to_owned());
+    }
+    let mut sum = ReplaySummary::default();
+    let mut keep: Vec<String> = Vec::new();
+    let mut empty = 0;
+    while sum.received < args.max && empty < EMPTY_RECEIVES {
+        let want = i32::try_from((args.max - sum.received).min(10)).unwrap_or(10);
+        let batch = app
+            .queues
+            .receive(QueueName::DeadLetters, want, HIDE, Duration::from_secs(1))
+            .await
+            .map_err(|e| format!("cannot read the dead-letter queue: {e}"))?;
+        if batch.is_empty() {
+            empty += 1;
+            continue;
+        }
+        empty = 0;
+        for m in batch {
+            sum.received += 1;
+            let what = describe(&m);
+            if args.dry_run {
+                sum.listed += 1;
+                let _ = writeln!(out, "{what} -> would replay");
+                keep.push(m.receipt_handle);
+                continue;
+            }
+            let budget = Budget::until(
+                tokio::time::Instant::now()
+                    + Duration::from_millis(app.config.queue_record_budget_ms),
+            );
+            let outcome = app.redeliver(&m.body, &budget, &mut Seen::default()).await;
+            let result = match &outcome {
+                Outcome::Failed(_) | Outcome::HandedOff(_) => {
+                    sum.failed += 1;
+                    keep.push(m.receipt_handle);
+                    format!("kept (failed: {})", outcome.reason())
+                }
+                Outcome::Rejected(_) => {
+                    sum.rejected += 1;
+                    keep.push(m.receipt_handle);
+                    format!("kept (rejected: {})", outcome.reason())
+                }
+                _ => match app
+                    .queues
+                    .delete(QueueName::DeadLetters, &m.receipt_handle)
+                    .await
+                {
+                    Ok(()) => {
+                        sum.replayed += 1;
+                        format!("{}, deleted", label(&outcome))
+                    }
+                    Err(e) => {
+                        sum.failed += 1;
+                        format!(
+                            "{} but not deleted ({e}); a second replay is harmless",
+                            label(&outcome)
+                        )
+                    }
+                },
+            };
+            let _ = writeln!(out, "{what} -> {result}");
+        }
+    }
+    for handle in keep {
+        if let Err(e) = app.queues.release(QueueName::DeadLetters, &handle).await {
+            let _ = writeln!(
+                out,
+                "note: a kept message stays hidden until its timeout ({e})"
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
+        "replay: {} received, {} replayed, {} rejected, {} failed{}",
+        sum.received,
+        sum.replayed,
+        sum.rejected,
+        sum.failed,
+        if args.dry_run {
+            format!(
+                ", {} listed (dry run: nothing applied or deleted)",
+                sum.listed
+            )
+        } else {
+            String::new()
+        }
+    );
+    Ok(sum)
+}
+
+fn label(outcome: &Outcome) -> String {
+    match outcome {
+        Outcome::Stored { items_written } => format!("stored ({items_written} items)"),
+        other => other.label().to_owned(),
+    }
+}
+
+/// A message's id, command and app, and the reason it was dead-lettered: never its body.
+fn describe(m: &Received) -> String {
+    let (command, app) = match Envelope::parse(&m.body) {
+        Ok(env) => {
+            let command = match env.callback_command.as_deref().map(CommandKind::of) {
+                Some(CommandKind::After(c)) => c.label(),
+                Some(_) => "other",
+                None => "body-command",
+            };
+            let app: String = env
+                .sdk_app_id
+                .chars()
+                .take(20)
+                .map(|c| if c.is_ascii_digit() { c } else { '?' })
+                .collect();
+            (command, app)
+        }
+        Err(_) => ("not-an-envelope", "-".to_owned()),
+    };
+    format!(
+        "{} {command} app={app} reason={}",
+        m.message_id,
+        m.reason.as_deref().unwrap_or("redrive")
+    )
+}
+
+/// `poll-queue`: receives from the hand-off queue and feeds the queue door until stopped,
+/// deleting what it took, as Lambda's event source mapping does.
+pub async fn poll_queue(app: &App) -> Result<(), String> {
+    use aws_lambda_events::event::sqs::SqsMessage;
+    if !app.queues.can_hand_off() {
+        return Err("HANDOFF_QUEUE_URL is not set".to_owned());
+    }
+    let budget = Duration::from_millis(app.config.queue_record_budget_ms);
+    loop {
+        let batch = match app
+            .queues
+            .receive(
+                QueueName::HandOff,
+                10,
+                Duration::from_secs(60),
+                Duration::from_secs(5),
+            )
+            .await
+        {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the hand-off queue; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        if batch.is_empty() {
+            continue;
+        }
+        let records: Vec<SqsMessage> = batch
+            .iter()
+            .map(|m| {
+                let mut r = SqsMessage::default();
+                r.message_id = Some(m.message_id.clone());
+                r.receipt_handle = Some(m.receipt_handle.clone());
+                r.body = Some(m.body.clone());
+                r
+            })
+            .collect();
+        let response = app.consume_batch(&records, budget).await;
+        for m in &batch {
+            let failed = response
+                .batch_item_failures
+                .iter()
+                .any(|f| f.item_identifier == m.message_id);
+            if !failed {
+                if let Err(e) = app
+                    .queues
+                    .delete(QueueName::HandOff, &m.receipt_handle)
+                    .await
+                {
+                    tracing::warn!(error = %e, "delete from the hand-off queue failed");
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(a: &[&str]) -> Result<ReplayArgs, String> {
+        ReplayArgs::parse(&a.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn replay_arguments() {
+        assert_eq!(
+            args(&[]),
+            Ok(ReplayArgs {
+                dry_run: false,
+                max: REPLAY_DEFAULT_MAX
+            })
+        );
+        assert_eq!(
+            args(&["--dry-run", "--max", "5"]),
+            Ok(ReplayArgs {
+                dry_run: true,
+                max: 5
+            })
+        );
+        assert!(args(&["--max"]).is_err());
+        assert!(args(&["--max", "0"]).is_err());
+        assert!(args(&["--force"]).is_err());
+    }
+}

@@ -1,0 +1,260 @@
+//! The sync's doors (contract section 6): `oa-webhook sync [--account ID]...` from a
+//! shell, and the same sync as a scheduled Lambda (an EventBridge Scheduler target).
+//! Both call [`crate::sync::run_sync`] for each configured app.
+//!
+//! Environment: the function's (`TABLE_NAME`, `SDKAPPID`, `CALLBACK_MAX_SKEW_SECS`, the
+//! AWS settings) plus `TENCENT_API_BASE_URL`, `TENCENT_ADMIN_IDENTIFIER` and
+//! `TENCENT_SECRET_KEY` or `TENCENT_SECRET_KEY_ARN`. The secret key belongs to one app: with several in `SDKAPPID`,
+//! choose one with `--app`.
+
+use crate::config::{Config, ConfigError};
+use crate::store::Store;
+use crate::sync::{run_sync, SyncOptions, SyncReport};
+use crate::tencent::rest::{RestClient, RestSettings, TencentConfig, TencentSettings};
+use std::time::Duration;
+use tokio::time::Instant;
+
+pub const USAGE: &str =
+    "usage: oa-webhook sync [--account ID]... [--app SDKAPPID] [--max-secs N] [--restart]
+  --account ID   sync this Official Account (repeat for more); none: every account the table holds
+  --app ID       the app to sync (one of SDKAPPID; default: every configured app)
+  --max-secs N   stop cleanly after N seconds (default 3600); a rerun continues
+  --restart      ignore checkpoints: start a fresh run";
+
+/// What `oa-webhook sync` was asked.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SyncArgs {
+    pub accounts: Vec<String>,
+    pub app: Option<String>,
+    pub max_secs: Option<u64>,
+    pub restart: bool,
+}
+
+/// Parses the arguments after `sync`.
+pub fn parse(args: &[String]) -> Result<SyncArgs, String> {
+    let mut out = SyncArgs::default();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut value = |name: &str| {
+            it.next()
+                .filter(|v| !v.is_empty())
+                .cloned()
+                .ok_or_else(|| format!("{name} needs a value"))
+        };
+        match a.as_str() {
+            "--account" => out.accounts.push(value("--account")?),
+            "--app" => out.app = Some(value("--app")?),
+            "--max-secs" => {
+                let v = value("--max-secs")?;
+                out.max_secs = Some(
+                    v.parse()
+                        .ok()
+                        .filter(|n| *n > 0)
+                        .ok_or_else(|| format!("--max-secs takes a positive number, not {v:?}"))?,
+                );
+            }
+            "--restart" => out.restart = true,
+            other => return Err(format!("unknown argument {other:?}")),
+        }
+    }
+    Ok(out)
+}
+
+/// A store and one REST client per app to sync.
+pub struct SyncDoor {
+    pub store: Store,
+    pub clients: Vec<(String, RestClient)>,
+    pub options: SyncOptions,
+}
+
+impl SyncDoor {
+    /// From the function's configuration and the sync's variables; `app` narrows
+    /// `SDKAPPID` to one app.
+    pub fn new(
+        config: &Config,
+        tencent: &TencentConfig,
+        store: Store,
+        app: Option<&str>,
+    ) -> Result<SyncDoor, ConfigError> {
+        let apps: Vec<&String> = match app {
+            Some(a) if config.is_configured_app(a) => config
+                .sdk_app_ids
+                .iter()
+                .filter(|x| x.as_str() == a)
+                .collect(),
+            Some(_) => {
+                return Err(ConfigError {
+                    variable: "SDKAPPID",
+                    problem: "does not list the app given with --app".to_owned(),
+                })
+            }
+            None => config.sdk_app_ids.iter().collect(),
+        };
+        let clients = apps
+            .into_iter()
+            .map(|a| {
+                let id = a.parse::<u64>().map_err(|_| ConfigError {
+                    variable: "SDKAPPID",
+                    problem: "must be digits".to_owned(),
+                })?;
+                Ok((
+                    a.clone(),
+                    RestClient::new(tencent, id, RestSettings::default()),
+                ))
+            })
+            .collect::<Result<_, ConfigError>>()?;
+        Ok(SyncDoor {
+            store: with_sync_timeouts(store),
+            clients,
+            options: SyncOptions {
+                skew: Duration::from_secs(config.max_skew_secs),
+                ..SyncOptions::default()
+            },
+        })
+    }
+
+    /// Syncs every app, in turn, until `deadline`.
+    pub async fn run(&self, accounts: &[String], deadline: Instant) -> Vec<SyncReport> {
+        let mut out = Vec::new();
+        for (app, client) in &self.clients {
+            out.push(run_sync(&self.store, client, app, accounts, deadline, &self.options).await);
+        }
+        out
+    }
+}
+
+/// The door from the environment: the sync's variables, the key (from Secrets Manager
+/// when given as an ARN), one client per app.
+pub async fn from_env(
+    config: &Config,
+    sdk: &aws_config::SdkConfig,
+    store: Store,
+    app: Option<&str>,
+) -> Result<SyncDoor, ConfigError> {
+    let tencent = TencentSettings::from_env()?.load(sdk).await?;
+    SyncDoor::new(config, &tencent, store, app)
+}
+
+/// The store's client with timeouts for a sync, which has minutes, not the webhook's
+/// 2 seconds: connect 3 s, attempt 10 s, call 30 s, 5 attempts.
+pub fn with_sync_timeouts(store: Store) -> Store {
+    use aws_config::retry::RetryConfig;
+    use aws_config::timeout::TimeoutConfig;
+    let config = store
+        .client()
+        .config()
+        .to_builder()
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(3))
+                .operation_attempt_timeout(Duration::from_secs(10))
+                .operation_timeout(Duration::from_secs(30))
+                .build(),
+        )
+        .retry_config(RetryConfig::standard().with_max_attempts(5))
+        .build();
+    let table = store.table().to_owned();
+    Store::new(aws_sdk_dynamodb::Client::from_conf(config), table)
+}
+
+/// `oa-webhook sync ...`: prints one JSON report per app on stdout. Exit status 0 when
+/// every run completed, 1 when one stopped or failed (run it again: it continues), 2 for
+/// bad arguments.
+pub async fn cli(
+    args: &[String],
+    config: &Config,
+    sdk: &aws_config::SdkConfig,
+    store: Store,
+) -> i32 {
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!("{USAGE}");
+        return 0;
+    }
+    let parsed = match parse(args) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("oa-webhook sync: {e}\n{USAGE}");
+            return 2;
+        }
+    };
+    let door = match from_env(config, sdk, store, parsed.app.as_deref()).await {
+        Ok(mut d) => {
+            d.options.checkpoints = !parsed.restart;
+            d
+        }
+        Err(e) => {
+            tracing::error!(variable = e.variable, "{e}");
+            return 2;
+        }
+    };
+    let deadline = Instant::now() + Duration::from_secs(parsed.max_secs.unwrap_or(3600));
+    let reports = door.run(&parsed.accounts, deadline).await;
+    let mut ok = true;
+    for r in &reports {
+        ok &= r.complete && r.error.is_none();
+        println!("{}", serde_json::to_string(r).unwrap_or_default());
+    }
+    i32::from(!ok)
+}
+
+/// Time kept free before the Lambda deadline: the report, the checkpoint, the reply.
+pub const LAMBDA_MARGIN: Duration = Duration::from_secs(20);
+
+/// The scheduled Lambda: any event (EventBridge Scheduler sends its `Input`, e.g. `{}` or
+/// `{"accounts": ["@TOA#_x"]}`), a sync until 20 s before the invocation's deadline, the
+/// reports as the result. A run cut short continues at the next invocation.
+pub async fn scheduled(
+    door: &SyncDoor,
+    event: lambda_runtime::LambdaEvent<serde_json::Value>,
+) -> Result<Vec<SyncReport>, lambda_runtime::Error> {
+    let accounts: Vec<String> = event
+        .payload
+        .get("accounts")
+        .and_then(serde_json::Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    let left = event
+        .context
+        .deadline()
+        .duration_since(std::time::SystemTime::now())
+        .unwrap_or_default();
+    let deadline = Instant::now() + left.saturating_sub(LAMBDA_MARGIN);
+    Ok(door.run(&accounts, deadline).await)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn parses_accounts_app_and_limits() {
+        assert_eq!(parse(&[]), Ok(SyncArgs::default()));
+        let p = parse(&args(&[
+            "--account",
+            "@TOA#_a",
+            "--account",
+            "@TOA#_b",
+            "--app",
+            "1400000001",
+            "--max-secs",
+            "600",
+            "--restart",
+        ]))
+        .expect("valid");
+        assert_eq!(p.accounts, vec!["@TOA#_a", "@TOA#_b"]);
+        assert_eq!(p.app.as_deref(), Some("1400000001"));
+        assert_eq!(p.max_secs, Some(600));
+        assert!(p.restart);
+        assert!(parse(&args(&["--account"])).is_err());
+        assert!(parse(&args(&["--max-secs", "0"])).is_err());
+        assert!(parse(&args(&["--bogus"])).is_err());
+    }
+}

@@ -1,0 +1,174 @@
+//! Where a stopped sync resumes: one item per run and one per account, in the table,
+//! apart from the account data (`pk = SYNC#{app}`, so no access pattern sees them).
+//!
+//! | item | pk | sk | attributes |
+//! |---|---|---|---|
+//! | a run | `SYNC#{app}` | `RUN#{scope}` | `started_at` (ms), `finished_at` (ms, once every account is done) |
+//! | an account in a run | `SYNC#{app}` | `OA#{oa}` | `run_started_at`, `stage` (`messages` or `done`), `msg_cursor` (the last `LastMsgKey` stored) |
+//!
+//! `scope` is `ALL` for a walk of the app's accounts, else a digest of the sorted
+//! `--account` list. A run is finished once every account went through (a failed one
+//! included: it is reported and tried again by the next run); only a deadline leaves it
+//! open. A run whose item has no `finished_at` is resumed by the next run of the same
+//! scope: accounts `done` in it are skipped, an account in `messages` continues
+//! from its cursor; the profile and subscriber stages are redone whole (they are cheap
+//! to redo: what agrees is not written again, and the subscriber list must be read whole
+//! to know who is gone).
+
+use crate::store::items::{self, n, s, Item};
+use crate::store::Store;
+use aws_sdk_dynamodb::types::AttributeValue;
+
+pub const ENTITY_CHECKPOINT: &str = "sync_checkpoint";
+
+fn pk(app: &str) -> String {
+    format!("SYNC#{app}")
+}
+
+/// The scope of a run: `ALL`, or the accounts named.
+pub fn scope(accounts: &[String]) -> String {
+    if accounts.is_empty() {
+        return "ALL".to_owned();
+    }
+    let mut sorted: Vec<&str> = accounts.iter().map(String::as_str).collect();
+    sorted.sort_unstable();
+    sorted.dedup();
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(sorted.join("\n").as_bytes());
+    format!("ACCOUNTS#{}", hex::encode(&digest[..12]))
+}
+
+/// Where an account stands in the current run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stage {
+    /// Nothing done in this run.
+    Start,
+    /// Profile and subscribers done; messages from this cursor (`None`: newest page).
+    Messages(Option<String>),
+    Done,
+}
+
+async fn get(store: &Store, key: Item) -> Result<Option<Item>, String> {
+    store
+        .client()
+        .get_item()
+        .table_name(store.table())
+        .set_key(Some(key))
+        .consistent_read(true)
+        .send()
+        .await
+        .map(|g| g.item)
+        .map_err(|e| crate::store::budget::describe(&e))
+}
+
+fn number(item: &Item, name: &str) -> Option<u64> {
+    match item.get(name) {
+        Some(AttributeValue::N(v)) => v.parse().ok(),
+        _ => None,
+    }
+}
+
+fn string(item: &Item, name: &str) -> Option<String> {
+    match item.get(name) {
+        Some(AttributeValue::S(v)) => Some(v.clone()),
+        _ => None,
+    }
+}
+
+/// The run to continue (its start, ms), or a new one started at `now`.
+pub async fn begin_run(store: &Store, app: &str, scope: &str, now: u64) -> Result<u64, String> {
+    let key = items::key(pk(app), format!("RUN#{scope}"));
+    if let Some(item) = get(store, key.clone()).await? {
+        if !item.contains_key("finished_at") {
+            if let Some(started) = number(&item, "started_at") {
+                return Ok(started);
+            }
+        }
+    }
+    let mut put = key;
+    put.insert("entity".into(), s(ENTITY_CHECKPOINT));
+    put.insert("started_at".into(), n(now));
+    store
+        .client()
+        .put_item()
+        .table_name(store.table())
+        .set_item(Some(put))
+        .send()
+        .await
+        .map_err(|e| crate::store::budget::describe(&e))?;
+    Ok(now)
+}
+
+/// Marks the run finished: the next run starts afresh.
+pub async fn finish_run(store: &Store, app: &str, scope: &str, now: u64) -> Result<(), String> {
+    store
+        .client()
+        .update_item()
+        .table_name(store.table())
+        .set_key(Some(items::key(pk(app), format!("RUN#{scope}"))))
+        .update_expression("SET finished_at = :t")
+        .expression_attribute_values(":t", n(now))
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| crate::store::budget::describe(&e))
+}
+
+/// The account's stage in the run started at `run`.
+pub async fn stage(store: &Store, app: &str, account: &str, run: u64) -> Result<Stage, String> {
+    let Some(item) = get(store, items::key(pk(app), format!("OA#{account}"))).await? else {
+        return Ok(Stage::Start);
+    };
+    if number(&item, "run_started_at") != Some(run) {
+        return Ok(Stage::Start);
+    }
+    Ok(match string(&item, "stage").as_deref() {
+        Some("done") => Stage::Done,
+        Some("messages") => Stage::Messages(string(&item, "msg_cursor")),
+        _ => Stage::Start,
+    })
+}
+
+/// Records the account's stage in the run started at `run`.
+pub async fn save(
+    store: &Store,
+    app: &str,
+    account: &str,
+    run: u64,
+    stage: &Stage,
+) -> Result<(), String> {
+    let mut item = items::key(pk(app), format!("OA#{account}"));
+    item.insert("entity".into(), s(ENTITY_CHECKPOINT));
+    item.insert("official_account".into(), s(account));
+    item.insert("run_started_at".into(), n(run));
+    let (name, cursor) = match stage {
+        Stage::Start => ("start", None),
+        Stage::Messages(c) => ("messages", c.clone()),
+        Stage::Done => ("done", None),
+    };
+    item.insert("stage".into(), s(name));
+    if let Some(c) = cursor {
+        item.insert("msg_cursor".into(), s(c));
+    }
+    store
+        .client()
+        .put_item()
+        .table_name(store.table())
+        .set_item(Some(item))
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| crate::store::budget::describe(&e))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn scope_ignores_order_and_repeats() {
+        assert_eq!(super::scope(&[]), "ALL");
+        let a = super::scope(&["b".into(), "a".into()]);
+        assert_eq!(a, super::scope(&["a".into(), "b".into(), "a".into()]));
+        assert_ne!(a, super::scope(&["a".into()]));
+        assert!(a.starts_with("ACCOUNTS#"));
+    }
+}

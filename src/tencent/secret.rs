@@ -1,0 +1,141 @@
+//! `TENCENT_SECRET_KEY_ARN`: the app's secret key from Secrets Manager, read once at start
+//! with the function's SDK settings and HTTPS client (no second stack).
+//!
+//! The secret's `SecretString` is either the key itself, or a JSON object with the key
+//! under `TENCENT_SECRET_KEY` (or `key`), as the console's key/value editor stores it.
+//! The endpoint is Secrets Manager's own, or `AWS_ENDPOINT_URL_SECRETS_MANAGER` (a
+//! DynamoDB override, `AWS_ENDPOINT_URL_DYNAMODB`, never applies to it).
+
+use super::usersig::SecretKey;
+
+/// Reads the secret `arn` at Secrets Manager (or at `endpoint`); the error never
+/// contains the secret.
+pub async fn fetch(
+    sdk: &aws_config::SdkConfig,
+    arn: &str,
+    endpoint: Option<&str>,
+) -> Result<SecretKey, String> {
+    let mut config = aws_sdk_secretsmanager::config::Builder::from(sdk);
+    config.set_endpoint_url(endpoint.map(str::to_owned));
+    let client = aws_sdk_secretsmanager::Client::from_conf(config.build());
+    let got = client
+        .get_secret_value()
+        .secret_id(arn)
+        .send()
+        .await
+        .map_err(|e| {
+            use aws_sdk_secretsmanager::error::ProvideErrorMetadata;
+            format!(
+                "could not be read from Secrets Manager: {}",
+                e.code().unwrap_or("no answer")
+            )
+        })?;
+    let text = got
+        .secret_string()
+        .ok_or("names a secret without a SecretString")?;
+    key_from_secret_string(text).ok_or_else(|| "names a secret with an empty key".to_owned())
+}
+
+/// The key in a `SecretString`: a JSON object's `TENCENT_SECRET_KEY` or `key`, else the
+/// whole string; trimmed; `None` when empty.
+pub fn key_from_secret_string(text: &str) -> Option<SecretKey> {
+    let from_json = serde_json::from_str::<serde_json::Value>(text)
+        .ok()
+        .and_then(|v| {
+            ["TENCENT_SECRET_KEY", "key"]
+                .iter()
+                .find_map(|k| v.get(k).and_then(|s| s.as_str()).map(str::to_owned))
+        });
+    let key = from_json.unwrap_or_else(|| text.to_owned());
+    let key = key.trim();
+    (!key.is_empty()).then(|| SecretKey::new(key))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_or_json_secret_strings() {
+        assert_eq!(
+            key_from_secret_string(" abc123\n"),
+            Some(SecretKey::new("abc123"))
+        );
+        assert_eq!(
+            key_from_secret_string(r#"{"TENCENT_SECRET_KEY":"k1"}"#),
+            Some(SecretKey::new("k1"))
+        );
+        assert_eq!(
+            key_from_secret_string(r#"{"key":"k2"}"#),
+            Some(SecretKey::new("k2"))
+        );
+        assert_eq!(key_from_secret_string("  "), None);
+    }
+
+    /// The real SDK call, answered by a local endpoint that plays Secrets Manager.
+    #[tokio::test]
+    async fn fetches_through_the_sdk() {
+        use bytes::Bytes;
+        use http_body_util::{BodyExt, Full};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("listen");
+        let addr = listener.local_addr().expect("addr");
+        let server = tokio::spawn(async move {
+            let (stream, _) = listener.accept().await.expect("accept");
+            let service = hyper::service::service_fn(
+                |req: hyper::Request<hyper::body::Incoming>| async move {
+                    let target = req
+                        .headers()
+                        .get("x-amz-target")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("")
+                        .to_owned();
+                    let body = req.into_body().collect().await.expect("body").to_bytes();
+                    let asked: serde_json::Value = serde_json::from_slice(&body).expect("json");
+                    let answer = if target == "secretsmanager.GetSecretValue"
+                        && asked["SecretId"] == "arn:aws:secretsmanager:us-east-1:1:secret:t"
+                    {
+                        r#"{"ARN":"arn:aws:secretsmanager:us-east-1:1:secret:t","Name":"t","SecretString":"{\"TENCENT_SECRET_KEY\":\"from-the-secret\"}"}"#
+                    } else {
+                        r#"{"__type":"ResourceNotFoundException","message":"no"}"#
+                    };
+                    Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(Bytes::from(
+                        answer,
+                    ))))
+                },
+            );
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .await;
+        });
+        let sdk = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(
+                aws_sdk_secretsmanager::config::SharedCredentialsProvider::new(
+                    aws_sdk_secretsmanager::config::Credentials::new(
+                        "test", "test", None, None, "test",
+                    ),
+                ),
+            )
+            .http_client(crate::store::sdk::https_client(
+                crate::store::sdk::TrustRoots::System,
+            ))
+            .sleep_impl(aws_sdk_secretsmanager::config::SharedAsyncSleep::new(
+                aws_smithy_async::rt::sleep::TokioSleep::new(),
+            ))
+            .endpoint_url(format!("http://{addr}"))
+            .build();
+        // The SDK config's endpoint (a DynamoDB override) is replaced by Secrets Manager's.
+        let key = fetch(
+            &sdk,
+            "arn:aws:secretsmanager:us-east-1:1:secret:t",
+            Some(&format!("http://{addr}")),
+        )
+        .await
+        .expect("answered");
+        assert_eq!(key, SecretKey::new("from-the-secret"));
+        server.abort();
+    }
+}
