@@ -1,5 +1,5 @@
-//! End to end (issue #4): the release binary, driven the way Lambda drives it, against
-//! DynamoDB Local. `make bench` (bench/run.sh) runs it with `cargo bench --bench lambda`;
+//! End to end: the release binary, driven the way Lambda drives it, against
+//! DynamoDB Local. `make bench` (benches/run.sh) runs it with `cargo bench --bench lambda`;
 //! without `--bench` (as under `cargo test --all-targets`) it does nothing.
 //!
 //! A small Lambda Runtime API emulator (plain threads and blocking sockets, so that it

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Prints the one table of `make bench` (markdown) from target/bench/*.json and the
-criterion estimates in target/criterion/. Usage: bench/report.py ROOT"""
+criterion estimates in target/criterion/. Usage: benches/report.py ROOT"""
 
 import json
 import os

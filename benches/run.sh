@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # `make bench`: builds the release binary, the benches and the deployable zip, runs the
 # criterion benches (no I/O) and the release binary through a Lambda Runtime API
-# emulator against a DynamoDB Local of its own, and prints one table (issue #4).
+# emulator against a DynamoDB Local of its own, and prints one table.
 #
-#   bench/run.sh
+#   benches/run.sh
 #
 # Environment (all optional):
 #   BENCH_ZIP        arm64 (default): the zip as deployed (cargo lambda build --arm64, needs
@@ -121,4 +121,4 @@ step "release binary via the Runtime API emulator (benches/lambda.rs)" "$OUT/lam
     cargo bench --bench lambda
 
 # ---- the table --------------------------------------------------------------------------
-python3 bench/report.py "$ROOT" | tee "$OUT/table.md"
+python3 benches/report.py "$ROOT" | tee "$OUT/table.md"
