@@ -5,20 +5,23 @@
 #   make ddb-start    a standalone DynamoDB Local (on DDB_PORT if given, else a free port); make ddb-stop
 #   make package      the deployable zip (cargo-lambda, arm64 via zig; x86-64 if arm64 cannot be built)
 #   make sam-validate `sam validate --lint` on template.yaml (installs aws-sam-cli into .tools/sam)
-#   make bench        criterion + the release binary through a Lambda Runtime API emulator,
-#                     sizes: one table (BENCH_QUICK=1: a smoke run; BENCH_ZIP=arm64|x86_64|none;
-#                     more in benches/run.sh)
+#   make bench        criterion + the release binary and the floor (examples/floor.rs) through a
+#                     Lambda Runtime API emulator, sizes: one table (BENCH_QUICK=1: a smoke run;
+#                     BENCH_ZIP=arm64|x86_64|none; more in benches/run.sh)
+#   make bench-ab BASE=<rev>  the release binaries of <rev> and of this tree and the floor,
+#                     interleaved, 3 rounds: a table of medians with the change (benches/ab.sh)
 #   make bench-profiles  release-profile variants, one full build each (benches/profiles.sh; slow)
 #   make fuzz [DURATION=600]  coverage-guided fuzzing (scripts/fuzz.sh, fuzz/README.md);
 #                     make fuzz-smoke: 30 s, what `make test` runs
 #   make clean-tools  remove .tools/ and .run/
 # Variables (make VAR=value or environment): DDB_PORT, WATCH_PORT, TABLE_NAME, SDKAPPID,
 # CALLBACK_TOKEN, RUST_LOG; TOOLS="ddb python moto zig" (or all) for `make tools`; default ddb python moto;
-# DURATION, FUZZ_SANITIZER=none, FUZZ_ARGS for `make fuzz`.
+# BASE for `make bench-ab`; DURATION, FUZZ_SANITIZER=none, FUZZ_ARGS for `make fuzz`.
 
 SHELL := /bin/bash
 TOOLS ?=
 DURATION ?= 600
+BASE ?=
 
 .PHONY: help tools test run package sam-validate ddb-start ddb-stop ddb-status clean-tools \
 	bench bench-ab bench-profiles fuzz fuzz-smoke
@@ -60,6 +63,10 @@ clean-tools:
 
 bench:
 	benches/run.sh
+
+bench-ab:
+	@[[ -n "$(BASE)" ]] || { echo 'usage: make bench-ab BASE=<rev>' >&2; exit 2; }
+	benches/ab.sh $(BASE)
 
 bench-profiles:
 	benches/profiles.sh
