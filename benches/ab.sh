@@ -78,8 +78,12 @@ build_zip() { # SRC_DIR TARGET_DIR LAMBDA_DIR
         "$ROOT/.tools/venv/bin/cargo-lambda" lambda build --release --arm64 --bin oa-webhook \
         --output-format zip --lambda-dir "$3")
 }
+# Two invocations: building an example turns on the dev-dependencies' features (Cargo's
+# feature unification), and the function must be built as `make package` builds it.
 step "current: cargo build --release" "$OUT/build-current.log" \
-    cargo build --release --bin oa-webhook --example floor
+    cargo build --release --bin oa-webhook
+step "floor: cargo build --release --example floor" "$OUT/build-floor.log" \
+    cargo build --release --example floor
 cp target/release/oa-webhook "$BIN/current"
 cp target/release/examples/floor "$BIN/floor"
 
