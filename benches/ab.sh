@@ -183,9 +183,12 @@ def fmt(x, d):
 
 
 def change(cur, base):
+    """The change in percent; every figure here is better lower, and more than +10% is
+    flagged (the tolerance a change of layout is held to)."""
     if cur is None or not base:
         return "—"
-    return f"{(cur - base) / base * 100:+.1f}%"
+    pct = (cur - base) / base * 100
+    return f"**{pct:+.1f}%**" if pct > 10 else f"{pct:+.1f}%"
 
 
 def times(cur, floor):
@@ -245,7 +248,7 @@ if "floor" in variants:
           "conditional UpdateItem per invocation; no protocol, logging or metrics)")
 print(f"- {rounds} rounds, order rotated each round; 1 instance; per run {cold} cold starts, "
       f"{s['creates']} creates, {s['add100']} adds of 100; medians over the rounds, "
-      "each round's figure in brackets")
+      "each round's figure in brackets; a change over +10% in bold")
 print(f"- {os.cpu_count()} CPUs; load average {load0} before the runs, {load1} after")
 print()
 print("| " + " | ".join(head) + " |")

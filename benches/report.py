@@ -265,8 +265,10 @@ flo = load("floor.json")
 if lam and flo:
     fone = next((r["per_instance"][0] for r in flo["runs"] if r["instances"] == 1), None)
 
-    def times(ours, floor):
-        return "—" if ours is None or not floor else f"**× {ours / floor:.2f}**"
+    def times(ours, floor, bold=False):
+        if ours is None or not floor:
+            return "—"
+        return f"**× {ours / floor:.2f}**" if bold else f"× {ours / floor:.2f}"
 
     fcold = flo["cold"]
     fready = fcold["ready_ms"]["median"] if fcold["ready_ms"] else None
@@ -276,7 +278,7 @@ if lam and flo:
         "the one conditional UpdateItem of a create per invocation and the same reply; no "
         "protocol, logging or metrics. 1 instance, same run; columns: the floor | ours × floor"
     )
-    row(f"ready (ms; median of {fcold['runs']} starts)", "", f3(fready), times(ready, fready))
+    row(f"ready (ms; median of {fcold['runs']} starts)", "", f3(fready), times(ready, fready, True))
     row("first reply, a create (ms)", "", f3(ffirst), times(first, ffirst))
     fc = phase(fone, "create") if fone else None
     oc = phase(one, "create") if one else None
@@ -285,7 +287,7 @@ if lam and flo:
         "",
         f1(fc["cpu_us_per_event"]) + f" (user {f1(fc['cpu_user_us_per_event'])} + sys "
         f"{f1(fc['cpu_sys_us_per_event'])})" if fc else "—",
-        times(oc["cpu_us_per_event"] if oc else None, fc["cpu_us_per_event"] if fc else None),
+        times(oc["cpu_us_per_event"] if oc else None, fc["cpu_us_per_event"] if fc else None, True),
     )
     row(
         "warm create p50 (ms)",
