@@ -60,8 +60,9 @@ step "cargo build --release" "$OUT/build-release.log" cargo build --release --bi
 [[ ${BENCH_FLOOR:-1} == 0 ]] ||
     step "cargo build --release --example floor" "$OUT/build-floor.log" \
         cargo build --release --example floor
-step "cargo bench --no-run" "$OUT/build-benches.log" \
-    cargo bench --no-run --bench protocol --bench lambda
+benches=(--bench lambda)
+[[ ${BENCH_CRITERION:-1} == 0 ]] || benches+=(--bench protocol)
+step "cargo bench --no-run" "$OUT/build-benches.log" cargo bench --no-run "${benches[@]}"
 
 zip_note=""
 zip_file=""
