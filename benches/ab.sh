@@ -16,6 +16,8 @@
 # Environment (all optional):
 #   AB_ROUNDS (3)    rounds of base, current, floor
 #   AB_FLOOR=0       leave the floor out
+#   AB_BASE_BIN      a release binary of BASE_REV built already: measured instead of
+#                    building one (BASE_REV then only names it)
 #   AB_ZIP=arm64     also build the deployable arm64 zip of both (cargo lambda, zig; two
 #                    more full release builds); by default the zip row is the x86-64 binary
 #                    deflated as `bootstrap`, the way cargo lambda zips it
@@ -89,31 +91,44 @@ cp target/release/examples/floor "$BIN/floor"
 
 # BASE_REV in a worktree of its own. A first A/B seeds its target dir with a copy of
 # target/release: Cargo then rebuilds only what differs (at least the crate itself).
-worktree=$(mktemp -d "${TMPDIR:-/tmp}/oa-webhook-ab.XXXXXX")
+worktree=""
 remove_worktree() {
+    [[ -n $worktree ]] || return 0
     git worktree remove --force "$worktree" 2>/dev/null || true
     rm -rf "$worktree"
     git worktree prune
 }
-trap remove_worktree EXIT
-git worktree add --quiet --detach "$worktree" "$base_rev"
-if [[ ! -d $OUT/base/release ]]; then
-    log "seeding target/bench-ab/base with a copy of target/release"
-    mkdir -p "$OUT/base"
-    cp -a target/release "$OUT/base/"
+build_base() {
+    worktree=$(mktemp -d "${TMPDIR:-/tmp}/oa-webhook-ab.XXXXXX")
+    trap remove_worktree EXIT
+    git worktree add --quiet --detach "$worktree" "$base_rev"
+    if [[ ! -d $OUT/base/release ]]; then
+        log "seeding target/bench-ab/base with a copy of target/release"
+        mkdir -p "$OUT/base"
+        cp -a target/release "$OUT/base/"
+    fi
+    step "base: cargo build --release (${base_rev:0:9}, target/bench-ab/base)" \
+        "$OUT/build-base.log" \
+        bash -c "cd '$worktree' && CARGO_TARGET_DIR='$OUT/base' cargo build --release --bin oa-webhook"
+    cp "$OUT/base/release/oa-webhook" "$BIN/base"
+    if [[ ${AB_ZIP:-} == arm64 ]]; then
+        rm -rf "$OUT/zip-base" "$OUT/zip-current"
+        step "base: cargo lambda build --release --arm64" "$OUT/build-zip-base.log" \
+            build_zip "$worktree" "$OUT/base" "$OUT/zip-base"
+        step "current: cargo lambda build --release --arm64" "$OUT/build-zip-current.log" \
+            build_zip "$ROOT" "$ROOT/target" "$OUT/zip-current"
+    fi
+    remove_worktree
+    trap - EXIT
+}
+if [[ -n ${AB_BASE_BIN:-} ]]; then
+    [[ -x $AB_BASE_BIN ]] || die "AB_BASE_BIN=$AB_BASE_BIN is not an executable"
+    [[ ${AB_ZIP:-} != arm64 ]] || die "AB_ZIP=arm64 builds BASE_REV: leave AB_BASE_BIN out"
+    log "base: $AB_BASE_BIN (not built here)"
+    cp "$AB_BASE_BIN" "$BIN/base"
+else
+    build_base
 fi
-step "base: cargo build --release (${base_rev:0:9}, target/bench-ab/base)" "$OUT/build-base.log" \
-    bash -c "cd '$worktree' && CARGO_TARGET_DIR='$OUT/base' cargo build --release --bin oa-webhook"
-cp "$OUT/base/release/oa-webhook" "$BIN/base"
-if [[ ${AB_ZIP:-} == arm64 ]]; then
-    rm -rf "$OUT/zip-base" "$OUT/zip-current"
-    step "base: cargo lambda build --release --arm64" "$OUT/build-zip-base.log" \
-        build_zip "$worktree" "$OUT/base" "$OUT/zip-base"
-    step "current: cargo lambda build --release --arm64" "$OUT/build-zip-current.log" \
-        build_zip "$ROOT" "$ROOT/target" "$OUT/zip-current"
-fi
-remove_worktree
-trap - EXIT
 
 driver=$(cargo bench --no-run --bench lambda --message-format=json 2>"$OUT/build-driver.log" |
     python3 -c 'import json, sys
