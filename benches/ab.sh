@@ -70,8 +70,8 @@ step() { # NAME LOGFILE CMD...
     log "$name done in $(($(date +%s) - t0)) s"
 }
 
-parts=(ddb python)
-[[ ${AB_ZIP:-} == arm64 ]] && parts+=(zig)
+parts=(ddb)
+[[ ${AB_ZIP:-} == arm64 ]] && parts+=(python zig)
 scripts/tools.sh "${parts[@]}"
 
 # ---- builds (all before any measuring) --------------------------------------------------
