@@ -1,4 +1,4 @@
-# Thin wrappers around scripts/; the logic lives there.
+# Thin wrappers around scripts/ and benches/; the logic lives there.
 #   make tools        install the dev tools into .tools/ (DynamoDB Local, cargo-lambda, cfn-lint)
 #   make test         cfn-lint, rustfmt, clippy, cargo test against a private DynamoDB Local (what CI runs)
 #   make run          DynamoDB Local on DDB_PORT (8000) + `cargo lambda watch` on 127.0.0.1:WATCH_PORT (9000)
@@ -6,18 +6,30 @@
 #   make table        print the items of the `make run` table readably (ARGS='--json' or a pk prefix)
 #   make package      the deployable zip (cargo-lambda, arm64 via zig; x86-64 if arm64 cannot be built)
 #   make sam-validate `sam validate --lint` on template.yaml (installs aws-sam-cli into .tools/sam)
-#   make bench, make fuzz DURATION=600: see mk/bench.mk, mk/fuzz.mk
+#   make bench        criterion + the release binary and the floor (examples/floor.rs) through a
+#                     Lambda Runtime API emulator, sizes: one table (BENCH_QUICK=1: a smoke run;
+#                     BENCH_ZIP=arm64|x86_64|none; more in benches/run.sh)
+#   make bench-ab BASE=<rev>  the release binaries of <rev> and of this tree and the floor,
+#                     interleaved, 3 rounds: a table of medians with the change (benches/ab.sh)
+#   make bench-profiles  release-profile variants, one full build each (benches/profiles.sh; slow)
+#   make fuzz [DURATION=600]  coverage-guided fuzzing (scripts/fuzz.sh, fuzz/README.md);
+#                     make fuzz-smoke: 30 s, what `make test` runs
 #   make clean-tools  remove .tools/ and .run/
 # Variables (make VAR=value or environment): DDB_PORT, WATCH_PORT, TABLE_NAME, SDKAPPID,
-# CALLBACK_TOKEN, RUST_LOG; TOOLS="ddb python moto zig" (or all) for `make tools`; default ddb python moto.
+# CALLBACK_TOKEN, RUST_LOG; TOOLS="ddb python moto zig" (or all) for `make tools`; default ddb python moto;
+# BASE for `make bench-ab`; DURATION, FUZZ_SANITIZER=none, FUZZ_ARGS for `make fuzz`.
 
 SHELL := /bin/bash
 TOOLS ?=
+DURATION ?= 600
+BASE ?=
 
-.PHONY: help tools test run table package sam-validate ddb-start ddb-stop ddb-status clean-tools
+.PHONY: help tools test run table package sam-validate ddb-start ddb-stop ddb-status clean-tools \
+	bench bench-ab bench-profiles fuzz fuzz-smoke
 
+# The header above, up to its first blank line.
 help:
-	@sed -n '2,12p' Makefile | sed 's/^# \{0,1\}//'
+	@awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' Makefile
 
 tools:
 	scripts/tools.sh $(TOOLS)
@@ -53,5 +65,18 @@ clean-tools:
 	-@for d in .run/*/; do [[ -d $$d ]] && SQS_STATE_DIR=$$d scripts/sqs-local.sh stop; done; true
 	rm -rf .tools .run
 
-# Benchmarks and fuzzing live in their own fragments.
--include mk/*.mk
+bench:
+	benches/run.sh
+
+bench-ab:
+	@[[ -n "$(BASE)" ]] || { echo 'usage: make bench-ab BASE=<rev>' >&2; exit 2; }
+	benches/ab.sh $(BASE)
+
+bench-profiles:
+	benches/profiles.sh
+
+fuzz:
+	scripts/fuzz.sh $(DURATION)
+
+fuzz-smoke:
+	scripts/fuzz.sh 30

@@ -1,6 +1,8 @@
-//! End to end (issue #4): the release binary, driven the way Lambda drives it, against
-//! DynamoDB Local. `make bench` (bench/run.sh) runs it with `cargo bench --bench lambda`;
-//! without `--bench` (as under `cargo test --all-targets`) it does nothing.
+//! End to end: the release binary, driven the way Lambda drives it, against DynamoDB
+//! Local. `make bench` (benches/run.sh) runs it with `cargo bench --bench lambda`, once for
+//! the function and once for the floor (examples/floor.rs); `make bench-ab`
+//! (benches/ab.sh) runs it for two revisions and the floor. Without `--bench` (as under
+//! `cargo test --all-targets`) it does nothing.
 //!
 //! A small Lambda Runtime API emulator (plain threads and blocking sockets, so that it
 //! adds as little as possible to what it measures) serves `GET .../invocation/next` and
@@ -11,6 +13,13 @@
 //! Environment:
 //! - `AWS_ENDPOINT_URL_DYNAMODB` (required): DynamoDB Local.
 //! - `BENCH_BIN`: the binary (default `target/release/oa-webhook`).
+//! - `BENCH_FLOOR=1`: the binary is the floor (examples/floor.rs), which writes a profile
+//!   item keyed by the request id for every event and logs nothing: the final check looks
+//!   for the last create's item instead of a subscriber count, and the DynamoDB requests
+//!   per event (read from the request lines) are reported as unknown.
+//! - `BENCH_IN_PROCESS` (`1`, `0` with `BENCH_FLOOR=1`): `0` skips the driver's own
+//!   measurements (DynamoDB Local warm-up, bare GetItems, `App::handle` in-process); their
+//!   figures are then null.
 //! - `BENCH_OUT`: where the JSON results go (default `target/bench/lambda.json`).
 //! - `BENCH_TABLE` (default `oa-bench`), `BENCH_LOG_LEVEL` (`AWS_LAMBDA_LOG_LEVEL` of the
 //!   function, default `info`, as deployed).
@@ -87,11 +96,18 @@ struct Settings {
     run_id: String,
     /// More environment for the function (`BENCH_CHILD_ENV`: `K=V` words).
     child_env: Vec<(String, String)>,
+    /// The binary is the floor (`BENCH_FLOOR=1`).
+    floor: bool,
+    /// The driver's own measurements (`BENCH_IN_PROCESS`).
+    in_process: bool,
 }
 
 fn run() -> Result<(), String> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let floor = env_or("BENCH_FLOOR", "0") == "1";
     let s = Settings {
+        floor,
+        in_process: env_or("BENCH_IN_PROCESS", if floor { "0" } else { "1" }) == "1",
         bin: PathBuf::from(env_or(
             "BENCH_BIN",
             &root.join("target/release/oa-webhook").to_string_lossy(),
@@ -156,7 +172,8 @@ fn run() -> Result<(), String> {
     ))?;
     eprintln!("lambda bench: table {} ready at {}", s.table, s.endpoint);
 
-    // In-process: DynamoDB Local's JIT warms up, then the floors the binary is held to.
+    // In-process: DynamoDB Local's JIT warms up, then the references the binary is
+    // compared with (a bare round trip, the same handler without the Lambda runtime).
     let store = Store::new(client.clone(), s.table.clone());
     let mut app = App::new(
         Config {
@@ -175,27 +192,34 @@ fn run() -> Result<(), String> {
             _ => templates.add(&format!("{}_w{}", s.run_id, i - 2), 100, 2),
         })
         .collect();
-    // The first calls to a fresh DynamoDB Local can outlast the budget: not counted.
-    in_process(&rt, &app, &warm, false)?;
-    // How big the handler's future is: lambda_runtime moves it (memcpy) several times
-    // per invocation.
-    let handle_future_bytes = {
-        let event: ApiEvent = serde_json::from_slice(&warm[0]).map_err(|e| e.to_string())?;
-        std::mem::size_of_val(&app.handle(event, Duration::from_secs(1)))
-    };
-    let bare_before = bare_round_trips(&rt, &client, &s.table, s.bare)?;
-    let creates: Vec<Vec<u8>> = (0..s.bare)
-        .map(|i| templates.create(&format!("{}_ip{i}", s.run_id)))
-        .collect();
-    let ip_create = in_process(&rt, &app, &creates, true)?;
-    let adds: Vec<Vec<u8>> = (0..s.bare / 10)
-        .map(|i| templates.add(&format!("{}_ip{i}", s.run_id), 0, 100))
-        .collect();
-    let ip_add100 = in_process(&rt, &app, &adds, true)?;
-    eprintln!(
-        "lambda bench: bare GetItem p50 {:.3} ms; in-process handle: create p50 {:.3} ms, add100 p50 {:.3} ms",
-        bare_before.p50_ms, ip_create.p50_ms, ip_add100.p50_ms
-    );
+    let mut handle_future_bytes = None;
+    let (mut bare_before, mut ip_create, mut ip_add100) = (None, None, None);
+    if s.in_process {
+        // The first calls to a fresh DynamoDB Local can outlast the budget: not counted.
+        in_process(&rt, &app, &warm, false)?;
+        // How big the handler's future is: lambda_runtime moves it (memcpy) several
+        // times per invocation.
+        handle_future_bytes = {
+            let event: ApiEvent = serde_json::from_slice(&warm[0]).map_err(|e| e.to_string())?;
+            Some(std::mem::size_of_val(
+                &app.handle(event, Duration::from_secs(1)),
+            ))
+        };
+        let bare = bare_round_trips(&rt, &client, &s.table, s.bare)?;
+        let creates: Vec<Vec<u8>> = (0..s.bare)
+            .map(|i| templates.create(&format!("{}_ip{i}", s.run_id)))
+            .collect();
+        let create = in_process(&rt, &app, &creates, true)?;
+        let adds: Vec<Vec<u8>> = (0..s.bare / 10)
+            .map(|i| templates.add(&format!("{}_ip{i}", s.run_id), 0, 100))
+            .collect();
+        let add100 = in_process(&rt, &app, &adds, true)?;
+        eprintln!(
+            "lambda bench: bare GetItem p50 {:.3} ms; in-process handle: create p50 {:.3} ms, add100 p50 {:.3} ms",
+            bare.p50_ms, create.p50_ms, add100.p50_ms
+        );
+        (bare_before, ip_create, ip_add100) = (Some(bare), Some(create), Some(add100));
+    }
 
     // Cold starts, one process at a time.
     let mut cold = Vec::new();
@@ -240,23 +264,38 @@ fn run() -> Result<(), String> {
         runs.push(json!({ "instances": n, "per_instance": results }));
     }
 
-    // Did the writes land? One account of the last run's add100 phase must count 100.
-    if let Some(&n) = s.instances.last().filter(|_| s.add100 > 0) {
+    // Did the writes land? One account of the last run's add100 phase must count 100;
+    // the floor's last create must be in the table.
+    if s.floor {
+        let last = runs
+            .last()
+            .and_then(|r| r["per_instance"][0]["last_create_request_id"].as_str());
+        if let Some(id) = last {
+            rt.block_on(store.account(APP, &format!("@TOA#_{id}")))?
+                .ok_or("sanity check: the floor's last create is not in the table")?;
+        }
+    } else if let Some(&n) = s.instances.last().filter(|_| s.add100 > 0) {
         check_landed(&rt, &store, &format!("{}_n{n}i0_c0", s.run_id))?;
     }
 
-    let bare_after = bare_round_trips(&rt, &client, &s.table, s.bare)?;
+    let bare_after = if s.in_process {
+        Some(bare_round_trips(&rt, &client, &s.table, s.bare)?)
+    } else {
+        None
+    };
+    let stats_json = |x: &Option<Stats>| x.as_ref().map_or(Value::Null, Stats::json);
     let out = json!({
         "binary": s.bin,
         "binary_bytes": std::fs::metadata(&s.bin).map(|m| m.len()).unwrap_or(0),
         "log_level": s.log_level,
+        "floor": s.floor,
         "child_env": s.child_env.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>(),
         "handle_future_bytes": handle_future_bytes,
         "settings": {"creates": s.creates, "add100": s.add100, "total": s.total, "bare": s.bare},
-        "bare_getitem_before": bare_before.json(),
-        "bare_getitem_after": bare_after.json(),
-        "in_process_create": ip_create.json(),
-        "in_process_add100": ip_add100.json(),
+        "bare_getitem_before": stats_json(&bare_before),
+        "bare_getitem_after": stats_json(&bare_after),
+        "in_process_create": stats_json(&ip_create),
+        "in_process_add100": stats_json(&ip_add100),
         "cold": cold_json,
         "runs": runs,
         "seconds": started.elapsed().as_secs_f64(),
@@ -479,6 +518,8 @@ struct Instance {
     /// Sum of `ddb_requests` over the function's request log lines.
     ddb_requests: Arc<AtomicUsize>,
     invocations: u64,
+    /// The request id of the last invocation.
+    last_id: String,
 }
 
 struct Invocation {
@@ -586,6 +627,7 @@ impl Instance {
             log_lines,
             ddb_requests,
             invocations: 0,
+            last_id: String::new(),
         };
         match ready_rx.recv_timeout(STALL) {
             Ok(at) => inst.ready_ms = ms(at - spawned),
@@ -626,6 +668,7 @@ impl Instance {
                 body,
             })
             .map_err(|_| "emulator gone".to_owned())?;
+        self.last_id.clone_from(&id);
         let c = match self.done.recv_timeout(STALL) {
             Ok(c) => c,
             Err(_) => return Err(format!("no response within {STALL:?}{}", self.why())),
@@ -717,6 +760,7 @@ fn warm_run(s: &Settings, t: &Templates, name: &str) -> Result<Value, String> {
         let creates: Vec<Vec<u8>> = (0..s.creates).map(|i| t.create(&tag("c", i))).collect();
         phases.push(phase(&mut inst, "create", creates)?);
         count += s.creates;
+        let last_create = inst.last_id.clone();
         let adds: Vec<Vec<u8>> = (0..s.add100.min(s.creates))
             .map(|i| t.add(&tag("c", i), 0, 100))
             .collect();
@@ -734,9 +778,9 @@ fn warm_run(s: &Settings, t: &Templates, name: &str) -> Result<Value, String> {
             .collect();
         phases.push(phase(&mut inst, "mix", mix)?);
         count += rest;
-        Ok::<_, String>((phases, count))
+        Ok::<_, String>((phases, count, last_create))
     })();
-    let (phases, count) = match result {
+    let (phases, count, last_create) = match result {
         Ok(r) => r,
         Err(e) => {
             let why = inst.why();
@@ -755,6 +799,7 @@ fn warm_run(s: &Settings, t: &Templates, name: &str) -> Result<Value, String> {
         "threads": proc_status(inst.pid, "Threads"),
         "cpu_total_ms": ms(cpu_time(&format!("/proc/{}/stat", inst.pid))),
         "log_lines": inst.log_lines.load(Ordering::Relaxed),
+        "last_create_request_id": last_create,
     });
     inst.stop();
     Ok(out)
@@ -798,7 +843,12 @@ fn phase(inst: &mut Instance, name: &str, events: Vec<Vec<u8>>) -> Result<Value,
     let count = |a: &AtomicUsize, from: usize| {
         (a.load(Ordering::Relaxed).saturating_sub(from)) as f64 / n.max(1) as f64
     };
-    v["ddb_requests_per_event"] = json!(count(&inst.ddb_requests, requests0));
+    // Read from the request lines: unknown for a binary that logs nothing (the floor).
+    v["ddb_requests_per_event"] = if inst.log_lines.load(Ordering::Relaxed) > lines0 {
+        json!(count(&inst.ddb_requests, requests0))
+    } else {
+        Value::Null
+    };
     v["log_lines_per_event"] = json!(count(&inst.log_lines, lines0));
     v["cpu_user_us_per_event"] = json!(per(user));
     v["cpu_sys_us_per_event"] = json!(per(sys));

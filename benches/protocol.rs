@@ -1,4 +1,4 @@
-//! CPU cost of one webhook with no I/O (issue #4). `make bench` runs it and puts the
+//! CPU cost of one webhook with no I/O. `make bench` runs it and puts the
 //! medians in its table; `cargo bench --bench protocol` runs it alone.
 //!
 //! - `parse/*`: the API Gateway event's JSON into [`ApiEvent`] (what `lambda_runtime`

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Prints the one table of `make bench` (markdown) from target/bench/*.json and the
-criterion estimates in target/criterion/. Usage: bench/report.py ROOT"""
+criterion estimates in target/criterion/, with the floor's figures (floor.json, from
+examples/floor.rs) beside ours. Usage: benches/report.py ROOT"""
 
 import json
 import os
@@ -160,22 +161,26 @@ if lam:
         f3(four_first),
         verdicts(None if first is None else first <= 10, None if four_first is None else four_first <= 10, many),
     )
-    bare = lam["bare_getitem_before"]
-    bare_after = lam["bare_getitem_after"]
-    row(
-        f"bare DynamoDB round trip: GetItem of a missing key, the function's SDK config, "
-        f"in the driver (ms p50 / p99; n={bare['n']}; before | after the runs)",
-        "",
-        f"{f3(bare['p50_ms'])} / {f3(bare['p99_ms'])}",
-        f"{f3(bare_after['p50_ms'])} / {f3(bare_after['p99_ms'])}",
-    )
-    ipc, ipa = lam["in_process_create"], lam["in_process_add100"]
-    row(
-        "floor: App::handle in the driver process, same DynamoDB Local (ms p50; create | add100)",
-        "",
-        f3(ipc["p50_ms"]),
-        f3(ipa["p50_ms"]),
-    )
+    # Null when the driver's own measurements were skipped (BENCH_IN_PROCESS=0).
+    bare = lam.get("bare_getitem_before")
+    bare_after = lam.get("bare_getitem_after") or {}
+    if bare:
+        row(
+            f"bare DynamoDB round trip: GetItem of a missing key, the function's SDK config, "
+            f"in the driver (ms p50 / p99; n={bare['n']}; before | after the runs)",
+            "",
+            f"{f3(bare['p50_ms'])} / {f3(bare['p99_ms'])}",
+            f"{f3(bare_after.get('p50_ms'))} / {f3(bare_after.get('p99_ms'))}",
+        )
+    ipc, ipa = lam.get("in_process_create") or {}, lam.get("in_process_add100") or {}
+    if ipc:
+        row(
+            "in-process: App::handle in the driver process, same DynamoDB Local "
+            "(ms p50; create | add100)",
+            "",
+            f3(ipc["p50_ms"]),
+            f3(ipa.get("p50_ms")),
+        )
     for name, label in [
         ("create", f"warm create, distinct accounts (n={s['creates']}/instance): ms p50 / p99"),
         ("add100", f"warm add of 100 subscribers (n={s['add100']}/instance): ms p50 / p99"),
@@ -193,7 +198,7 @@ if lam:
         )
         row(label, "", txt1, txt4 + (" (mean p50 / worst p99)" if four else ""))
     p1 = phase(one, "create") if one else None
-    if p1:
+    if p1 and bare and ipc:
         gap = p1["p50_ms"] - bare["p50_ms"]
         gap_floor = p1["p50_ms"] - ipc["p50_ms"]
         gap4 = (agg(four, "create", "p50_ms", mean) - bare["p50_ms"]) if four else None
@@ -202,7 +207,7 @@ if lam:
             "warm create p50 − bare round trip p50 (ms)"
             + (f"; a create makes {reqs:.2f} DynamoDB requests" if reqs is not None else ""),
             "≤ 0.1",
-            f"{f3(gap)} (− in-process floor: {f3(gap_floor)})",
+            f"{f3(gap)} (− in-process: {f3(gap_floor)})",
             f3(gap4),
             verdicts(gap <= 0.1, None if gap4 is None else gap4 <= 0.1, many),
         )
@@ -233,7 +238,7 @@ if lam:
             "no Lambda runtime, no log output): µs per create | per add100",
             "",
             f1(ipc["cpu_us_per_event"]),
-            f1(ipa["cpu_us_per_event"]),
+            f1(ipa.get("cpu_us_per_event")),
         )
     if lam.get("handle_future_bytes"):
         row("size of the future App::handle returns (bytes; moved by value per invocation)",
@@ -254,6 +259,64 @@ if lam:
             str(one["threads"]),
             str(one["log_lines"]),
         )
+
+# ---- the floor --------------------------------------------------------------------------
+flo = load("floor.json")
+if lam and flo:
+    fone = next((r["per_instance"][0] for r in flo["runs"] if r["instances"] == 1), None)
+
+    def times(ours, floor, bold=False):
+        if ours is None or not floor:
+            return "—"
+        return f"**× {ours / floor:.2f}**" if bold else f"× {ours / floor:.2f}"
+
+    fcold = flo["cold"]
+    fready = fcold["ready_ms"]["median"] if fcold["ready_ms"] else None
+    ffirst = fcold["first_reply_ms"]["median"] if fcold["first_reply_ms"] else None
+    section(
+        "The floor (examples/floor.rs): same lambda_runtime, SDK configuration and allocator, "
+        "the one conditional UpdateItem of a create per invocation and the same reply; no "
+        "protocol, logging or metrics. 1 instance, same run; columns: the floor | ours × floor"
+    )
+    row(f"ready (ms; median of {fcold['runs']} starts)", "", f3(fready), times(ready, fready, True))
+    row("first reply, a create (ms)", "", f3(ffirst), times(first, ffirst))
+    fc = phase(fone, "create") if fone else None
+    oc = phase(one, "create") if one else None
+    row(
+        "CPU per warm create, whole process (µs)",
+        "",
+        f1(fc["cpu_us_per_event"]) + f" (user {f1(fc['cpu_user_us_per_event'])} + sys "
+        f"{f1(fc['cpu_sys_us_per_event'])})" if fc else "—",
+        times(oc["cpu_us_per_event"] if oc else None, fc["cpu_us_per_event"] if fc else None, True),
+    )
+    row(
+        "warm create p50 (ms)",
+        "",
+        f3(fc["p50_ms"]) if fc else "—",
+        times(oc["p50_ms"] if oc else None, fc["p50_ms"] if fc else None),
+    )
+    fa = phase(fone, "add100") if fone else None
+    oa = phase(one, "add100") if one else None
+    row(
+        "CPU per warm add of 100 (µs; the floor makes its one UpdateItem whatever the event)",
+        "",
+        f1(fa["cpu_us_per_event"]) if fa else "—",
+        times(oa["cpu_us_per_event"] if oa else None, fa["cpu_us_per_event"] if fa else None),
+    )
+    fh = fone["vmhwm_kb"] if fone else None
+    row(
+        f"peak RSS (VmHWM) after {fone['events'] if fone else '?'} events (MB)",
+        "",
+        f"{fh * 1024 / MB:.2f}" if fh else "—",
+        times(one["vmhwm_kb"] if one else None, fh),
+    )
+    fb = flo.get("binary_bytes")
+    row(
+        "release binary, x86-64 (MB)",
+        "",
+        f"{fb / MB:.2f}" if fb else "—",
+        times(lam.get("binary_bytes"), fb),
+    )
 
 # ---- sizes ------------------------------------------------------------------------------
 sizes = load("sizes.json")

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # `make bench`: builds the release binary, the benches and the deployable zip, runs the
 # criterion benches (no I/O) and the release binary through a Lambda Runtime API
-# emulator against a DynamoDB Local of its own, and prints one table (issue #4).
+# emulator against a DynamoDB Local of its own, then the floor (examples/floor.rs: the
+# same runtime, SDK configuration and allocator, the one DynamoDB call of a create, no
+# protocol, logging or metrics) the same way, and prints one table with our figures as
+# multiples of the floor's.
 #
-#   bench/run.sh
+#   benches/run.sh
 #
 # Environment (all optional):
 #   BENCH_ZIP        arm64 (default): the zip as deployed (cargo lambda build --arm64, needs
@@ -13,6 +16,7 @@
 #   BENCH_CREATES, BENCH_ADD100, BENCH_TOTAL, BENCH_BARE, BENCH_COLD_RUNS, BENCH_INSTANCES,
 #   BENCH_LOG_LEVEL  passed to benches/lambda.rs (see its header)
 #   BENCH_CRITERION=0  skip the criterion benches (the table then has no no-I/O rows)
+#   BENCH_FLOOR=0    skip the floor (the table then has no "× floor" rows)
 #
 # Output: the table on stdout, also in target/bench/table.md; the raw figures in
 # target/bench/*.json; logs of the builds and runs in target/bench/*.log.
@@ -53,8 +57,12 @@ scripts/tools.sh "${parts[@]}"
 
 # ---- builds (all before any measuring, so that no compiler runs beside it) --------------
 step "cargo build --release" "$OUT/build-release.log" cargo build --release --bin oa-webhook
-step "cargo bench --no-run" "$OUT/build-benches.log" \
-    cargo bench --no-run --bench protocol --bench lambda
+[[ ${BENCH_FLOOR:-1} == 0 ]] ||
+    step "cargo build --release --example floor" "$OUT/build-floor.log" \
+        cargo build --release --example floor
+benches=(--bench lambda)
+[[ ${BENCH_CRITERION:-1} == 0 ]] || benches+=(--bench protocol)
+step "cargo bench --no-run" "$OUT/build-benches.log" cargo bench --no-run "${benches[@]}"
 
 zip_note=""
 zip_file=""
@@ -116,9 +124,16 @@ export DDB_STATE_DIR=$ROOT/.run/bench
 source scripts/ddb-env.sh
 ddb_local_up
 export BENCH_BIN=$bin BENCH_OUT=$OUT/lambda.json
-rm -f "$BENCH_OUT"
+rm -f "$BENCH_OUT" "$OUT/floor.json"
 step "release binary via the Runtime API emulator (benches/lambda.rs)" "$OUT/lambda.log" \
     cargo bench --bench lambda
+# The floor: one instance, the same cold starts, creates and adds of 100 (no mix).
+if [[ ${BENCH_FLOOR:-1} != 0 ]]; then
+    BENCH_BIN=$ROOT/target/release/examples/floor BENCH_OUT=$OUT/floor.json BENCH_FLOOR=1 \
+        BENCH_INSTANCES=1 BENCH_TOTAL=0 \
+        step "the floor via the Runtime API emulator (examples/floor.rs)" "$OUT/floor.log" \
+        cargo bench --bench lambda
+fi
 
 # ---- the table --------------------------------------------------------------------------
-python3 bench/report.py "$ROOT" | tee "$OUT/table.md"
+python3 benches/report.py "$ROOT" | tee "$OUT/table.md"
