@@ -5,7 +5,7 @@
 # Runtime API emulator (benches/lambda.rs, one instance) against one DynamoDB Local.
 # Prints a table (also target/bench/profiles.md). Slow: one full build per variant.
 #
-#   bench/profiles.sh [VARIANT...]     (default: all of them, in the order below)
+#   benches/profiles.sh [VARIANT...]     (default: all of them, in the order below)
 #
 # Environment: BENCH_CREATES (3000), BENCH_ADD100 (300), BENCH_TOTAL (4000) per variant;
 # PROFILE_REPEAT (2): runs per variant, alternating variants, the median is reported.
