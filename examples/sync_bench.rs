@@ -1,4 +1,4 @@
-//! The sync bench (issue 13): one account with 10 000 subscribers and 200 messages, synced
+//! The sync bench: one account with 10 000 subscribers and 200 messages, synced
 //! into an empty table against the REST stand-in and DynamoDB Local; wall time, REST calls,
 //! DynamoDB requests, CPU. Then a second sync of the same account (nothing missing).
 //!

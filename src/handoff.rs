@@ -38,7 +38,7 @@ pub const LAST_RESORT_AFTER: Duration = Duration::from_millis(2100);
 
 /// Lists longer than this (`SubscribeAccountList`, `WithdrawMsgList`) go to the hand-off
 /// queue before any write, when one is configured: more than a transaction's worth,
-/// which did not reliably fit the budget (issue 12, docs/delivery.md). The REST API adds
+/// which did not reliably fit the budget (docs/delivery.md). The REST API adds
 /// at most 100 subscribers a call, so a genuine callback of that size is still written
 /// directly.
 pub const UP_FRONT_MAX_ENTRIES: usize = 100;
