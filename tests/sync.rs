@@ -647,7 +647,7 @@ async fn the_sync_policy_covers_exactly_what_a_sync_sends() {
     );
 }
 
-/// The property test of issue 13: events happen (the stand-in's truth changes at once),
+/// The property test of docs/contract.md section 4 with syncs: events happen (the stand-in's truth changes at once),
 /// a random part of them is never delivered, the rest is delivered late, in any order,
 /// by three function instances, while syncs run at random points. After a last sync the
 /// table holds exactly what Tencent holds: every status, the count, every message and
