@@ -1,4 +1,4 @@
-# Sourced by the scripts that talk to a DynamoDB Local (test.sh, run.sh, bench/*.sh).
+# Sourced by the scripts that talk to a DynamoDB Local (test.sh, run.sh, benches/*.sh).
 
 # Points the AWS SDK at the DynamoDB Local at ENDPOINT with dummy credentials and region,
 # and keeps any real credentials, profiles and instance metadata out of reach.
