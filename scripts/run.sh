@@ -45,7 +45,8 @@ STANDIN_ADDR=127.0.0.1:$STANDIN_PORT TENCENT_ADMIN_IDENTIFIER=administrator \
     TENCENT_SECRET_KEY=standin-secret-key target/debug/examples/tencent_standin \
     examples/standin/accounts.json &
 standin_pid=$!
-trap 'kill "$standin_pid" 2>/dev/null || true; _ddb_local_down' EXIT
+# One trap for everything started here (a later `trap ... EXIT` replaces an earlier one).
+trap 'kill "$poller" "$standin_pid" 2>/dev/null || true; _sqs_local_down; _ddb_local_down' EXIT
 
 # One app id for the sample request: the first configured one.
 app=${SDKAPPID%%,*}
@@ -55,7 +56,8 @@ cat >&2 <<MSG
 
 DynamoDB Local: $endpoint  table: $TABLE_NAME  SDKAPPID: $SDKAPPID  CALLBACK_TOKEN: $token_state
 Local SQS: $sqs_endpoint  hand-off queue: $HANDOFF_QUEUE_URL (consumed by poll-queue, pid $poller)
-Dead letters: $DEAD_LETTER_QUEUE_URL  (replay: AWS_ENDPOINT_URL_SQS=$sqs_endpoint ... target/debug/oa-webhook replay --dry-run)
+Dead letters: $DEAD_LETTER_QUEUE_URL
+  replay them, in another shell: AWS_ENDPOINT_URL_SQS=$sqs_endpoint AWS_ENDPOINT_URL_DYNAMODB=$endpoint AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 TABLE_NAME=$TABLE_NAME SDKAPPID=$SDKAPPID DEAD_LETTER_QUEUE_URL=$DEAD_LETTER_QUEUE_URL target/debug/oa-webhook replay --dry-run
 The function answers on any path of http://127.0.0.1:$WATCH_PORT/ (also /lambda-url/oa-webhook/...). Try:
 
 curl -sS -X POST 'http://127.0.0.1:$WATCH_PORT/?SdkAppid=$app&CallbackCommand=OfficialAccount.CallbackAfterCreateOfficialAccount&contenttype=json&ClientIP=127.0.0.1&OptPlatform=RESTAPI' -H 'Content-Type: application/json' -d '{"CallbackCommand":"OfficialAccount.CallbackAfterCreateOfficialAccount","Official_Account":"@TOA#_test_OA_for_penn","Operator_Account":"107867","Owner_Account":"107867","Name":"TestOfficialAccount","EventTime":1670574414123}'
