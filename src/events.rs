@@ -5,7 +5,7 @@
 //! entry's variant, wire name (`CallbackCommand`), metric label and sample event file
 //! under `events/`. The protocol reader (`protocol::body`), the folding rules
 //! (`state`), the store and telemetry all take their command names from it, and a test
-//! enumerates it against `events/` (`tests/seeds.rs`).
+//! enumerates it against `events/` (`tests/it/seeds.rs`).
 
 use std::borrow::Cow;
 

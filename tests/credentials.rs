@@ -4,6 +4,9 @@
 //! DynamoDB Local. Its own test binary, and one test, because it changes the process
 //! environment.
 
+// Only some of the shared helpers are used by this binary.
+#[allow(dead_code)]
+#[path = "it/common/mod.rs"]
 mod common;
 
 use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;

@@ -1,6 +1,6 @@
 //! The table's layout (contract section 3): key names, the index, and item keys.
 //!
-//! `template.yaml` declares the same table; `tests/template.rs` holds the two equal.
+//! `template.yaml` declares the same table; `tests/it/template.rs` holds the two equal.
 
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,

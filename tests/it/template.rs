@@ -1,9 +1,7 @@
 //! `template.yaml` against the code: the table definition cannot drift, and the IAM
 //! policy grants exactly the operations the function sends (least privilege).
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use oa_webhook::store::schema;
 use serde_yaml::Value as Yaml;
 use std::collections::BTreeSet;
@@ -156,7 +154,7 @@ fn policy_is_least_privilege() {
     }
 }
 
-/// SQS: the webhook only sends (hand-off, dead letters: what `tests/handoff.rs` shows it
+/// SQS: the webhook only sends (hand-off, dead letters: what `tests/it/handoff.rs` shows it
 /// sending); the consumer gets what its event source mapping polls with on the hand-off
 /// queue, and sends to the dead letters; both write the table with the same actions.
 #[test]
@@ -229,7 +227,7 @@ fn queue_policies_are_least_privilege() {
 /// receive, delete and queue attributes are its event source mapping's, not the code's.
 #[tokio::test]
 async fn the_queue_policies_cover_exactly_what_the_code_sends() {
-    use common::sqs::*;
+    use crate::common::sqs::*;
     use oa_webhook::handoff::{configure, Queues};
     use serde_json::json;
     let recorder = OpRecorder::default();

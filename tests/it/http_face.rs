@@ -2,9 +2,7 @@
 //! DynamoDB Local. Each rejection is checked for its status, its envelope, and that
 //! nothing was written.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use oa_webhook::app::App;
 use serde_json::json;
 use std::sync::Arc;

@@ -2,10 +2,8 @@
 //! status and envelope, and a check that nothing was written (or, for the few that are
 //! valid after all, exactly what was written).
 
-mod common;
-
+use crate::common::*;
 use base64::Engine;
-use common::*;
 use serde_json::{json, Value};
 
 const CREATE: &str = "OfficialAccount.CallbackAfterCreateOfficialAccount";

@@ -1,9 +1,7 @@
 //! What each command costs in DynamoDB requests, counted by an interceptor on the
 //! client against DynamoDB Local. The README's cost table states these numbers.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use oa_webhook::app::App;
 use serde_json::{json, Value};
 use std::sync::atomic::Ordering;

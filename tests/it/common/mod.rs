@@ -2,7 +2,6 @@
 //!
 //! Integration tests need DynamoDB Local at `AWS_ENDPOINT_URL_DYNAMODB` (`make test`
 //! starts one). Without it they FAIL with a message saying so; they never skip.
-#![allow(dead_code)]
 
 pub mod sqs;
 

@@ -4,11 +4,9 @@
 //!
 //! No hand-off queue here: a write that fails is answered 503 at the last resort's time,
 //! 2.1 s after arrival (contract section 5), never earlier and never much later, and
-//! never past the Lambda deadline. With a queue: `tests/handoff.rs`.
+//! never past the Lambda deadline. With a queue: `tests/it/handoff.rs`.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::json;
 use std::time::{Duration, Instant};
 

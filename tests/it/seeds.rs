@@ -1,9 +1,7 @@
 //! The two seed pages' samples produce exactly the contract's items; redelivery changes
 //! nothing; every file in `events/` runs through the handler.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 

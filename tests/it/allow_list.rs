@@ -2,9 +2,7 @@
 //! address each front door reports (HTTP API 2.0, REST API 1.0, function URL), never a
 //! header; refused requests write nothing.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use oa_webhook::protocol::source::SourceAllowList;
 use serde_json::{json, Value};
 use std::sync::Arc;

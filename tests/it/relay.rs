@@ -6,9 +6,7 @@
 //! The backend is a small HTTP/1.1 server on a Tokio `TcpListener` (written here, so the
 //! tests need no HTTP server crate); it records every request it gets.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use oa_webhook::app::App;
 use oa_webhook::config::ForwardUrl;
 use oa_webhook::doors::http::ApiResponse;
@@ -572,13 +570,15 @@ async fn connections_are_reused_and_one_the_backend_closed_is_not() {
 async fn with_the_queues_on_a_failed_relay_is_not_handed_off_nor_delayed() {
     // Section 5 is for after-events: a relay that fails is 502 at once, and nothing is
     // sent to the hand-off or dead-letter queue.
-    let queues = common::sqs::TestQueues::new().await;
+    let queues = crate::common::sqs::TestQueues::new().await;
     let mut app = app("http://127.0.0.1:9", None);
     queues.wire(&mut app);
     let (r, took) = post(&app, &query_for(C2C_BEFORE), &c2c_body()).await;
     assert_failed_cleanly(&r, "relay with queues");
     assert_eq!(r.status_code, 502);
     assert!(took < Duration::from_millis(1000), "delayed: {took:?}");
-    assert!(common::sqs::drain(&queues.handoff).await.is_empty());
-    assert!(common::sqs::drain(&queues.dead_letters).await.is_empty());
+    assert!(crate::common::sqs::drain(&queues.handoff).await.is_empty());
+    assert!(crate::common::sqs::drain(&queues.dead_letters)
+        .await
+        .is_empty());
 }

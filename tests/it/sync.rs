@@ -3,9 +3,7 @@
 //! refused, a stopped run resumed. Needs DynamoDB Local (`make test` starts one): without
 //! it these tests fail, they never skip.
 
-mod common;
-
-use common::{assert_ok, Fixture, APP};
+use crate::common::{assert_ok, Fixture, APP};
 use oa_webhook::store::items::Item;
 use oa_webhook::sync::{run_sync, AccountReport, Outcome, SyncOptions, SyncReport};
 use oa_webhook::tencent::rest::{
@@ -106,7 +104,7 @@ fn report_of<'r>(r: &'r SyncReport, account: &str) -> &'r AccountReport {
 }
 
 fn json_of(item: &Item) -> Value {
-    common::item_json(item)
+    crate::common::item_json(item)
 }
 
 /// (status, event_time) of each stored subscription.
@@ -562,7 +560,7 @@ async fn a_stopped_run_resumes_where_it_left_off() {
 /// and `gsi2` only, plus reading the one secret.
 #[tokio::test]
 async fn the_sync_policy_covers_exactly_what_a_sync_sends() {
-    let recorder = common::OpRecorder::default();
+    let recorder = crate::common::OpRecorder::default();
     let app = recorder.app().await;
     let mut truth = Truth::default();
     truth.accounts.insert(OA.into(), account("owner1", 120, 30));
@@ -679,12 +677,12 @@ async fn lost_events_concurrent_deliveries_and_syncs_end_in_the_truth() {
 
 async fn property_case(seed: u64) {
     let mut rng = fastrand::Rng::with_seed(seed);
-    let table = common::fresh_table(&common::client().await).await;
-    let endpoint = common::endpoint();
+    let table = crate::common::fresh_table(&crate::common::client().await).await;
+    let endpoint = crate::common::endpoint();
     let mut instances = Vec::new();
     for _ in 0..3 {
         instances.push(std::sync::Arc::new(
-            common::app_at(&endpoint, &table, None).await,
+            crate::common::app_at(&endpoint, &table, None).await,
         ));
     }
     let store = instances[0].store.clone();
@@ -715,7 +713,11 @@ async fn property_case(seed: u64) {
             body["CallbackCommand"] = json!(command);
             // A FAIL reply under load is an event lost too: the sync recovers it.
             app.handle(
-                common::http_event("POST", &common::query_for(command), &body.to_string()),
+                crate::common::http_event(
+                    "POST",
+                    &crate::common::query_for(command),
+                    &body.to_string(),
+                ),
                 Duration::from_millis(1500),
             )
             .await
@@ -840,7 +842,7 @@ async fn property_case(seed: u64) {
     // The table equals the truth.
     let truth = standin.with_truth(|t| t.accounts[OA].clone());
     let f = Fixture {
-        app: oa_webhook::app::App::new(common::config(&table, None), store.clone()),
+        app: oa_webhook::app::App::new(crate::common::config(&table, None), store.clone()),
         client: store.client().clone(),
         table: table.clone(),
     };

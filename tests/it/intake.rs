@@ -4,9 +4,7 @@
 //! section 3). Each case runs through the HTTP door against DynamoDB Local; the tests
 //! after them cover the rest of each case's class.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 

@@ -2,9 +2,7 @@
 //! hold one JSON line per request with the documented fields (the request line), and
 //! never the token, any Sign, or body text, in it or in any other line.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 use std::io::Write;
 use std::sync::{Arc, Mutex};

@@ -12,9 +12,7 @@
 //! `OA_PROPTEST_SEED` replays one seed. A failure prints its seed and the smallest
 //! event list that still fails.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use futures_util::StreamExt;
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, BTreeSet};

@@ -10,14 +10,12 @@
 //! - dead letters (row 11) and `replay`, round trip;
 //! - the queue door's partial batch failures.
 
-mod common;
-
+use crate::common::sqs::*;
+use crate::common::*;
 use aws_sdk_dynamodb::Client;
 use aws_smithy_mocks::{mock, mock_client, RuleMode};
 use aws_smithy_runtime_api::http::{Response as HttpResponse, StatusCode};
 use aws_smithy_types::body::SdkBody;
-use common::sqs::*;
-use common::*;
 use oa_webhook::app::App;
 use oa_webhook::doors::cli::{replay, ReplayArgs};
 use oa_webhook::handoff::Envelope;

@@ -2,9 +2,7 @@
 //! counter never loses an update. An event answered 503 (the budget ran out under
 //! contention) is redelivered, as the Chat backend does with retries on.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 

@@ -3,13 +3,12 @@
 //! giving up inside the budget, never in an OK for something not written; and a command
 //! cut off partway, then redelivered, must end in exactly the state of an undisturbed
 //! run. These apps answer as soon as the store gives up (`last_resort` zero): the last
-//! resort's 2.1 s wait and the hand-off (contract section 5) are `tests/handoff.rs`'s.
+//! resort's 2.1 s wait and the hand-off (contract section 5) are `tests/it/handoff.rs`'s.
 //!
 //! SDK faults are injected with `aws-smithy-mocks` (real HTTP error bodies, so the SDK's
-//! own retry classification runs). Timeouts and resets: `tests/deadline.rs`.
+//! own retry classification runs). Timeouts and resets: `tests/it/deadline.rs`.
 
-mod common;
-
+use crate::common::*;
 use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextMut;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::operation::get_item::GetItemOutput;
@@ -21,7 +20,6 @@ use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::http::{Response as HttpResponse, StatusCode};
 use aws_smithy_types::body::SdkBody;
-use common::*;
 use oa_webhook::app::App;
 use oa_webhook::store::{configure, Store};
 use serde_json::{json, Value};

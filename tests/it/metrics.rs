@@ -1,9 +1,7 @@
 //! The CloudWatch metrics: requests run through the handler, and their request lines
 //! (Embedded Metric Format documents) are parsed and checked.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use oa_webhook::telemetry;
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};

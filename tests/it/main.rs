@@ -1,0 +1,24 @@
+//! The integration tests: one test binary, a module per area, over the public doors with
+//! real event JSON, against the local services `make test` starts (DynamoDB Local and a
+//! local SQS; docs/development.md). One binary links the AWS SDK once instead of once per
+//! file. `tests/credentials.rs` stays a binary of its own: it changes the process
+//! environment, which would leak into every other test here.
+
+mod common;
+
+mod allow_list;
+mod catalogue;
+mod concurrency;
+mod consistency;
+mod cost;
+mod deadline;
+mod faults;
+mod handoff;
+mod http_face;
+mod intake;
+mod logs;
+mod metrics;
+mod relay;
+mod seeds;
+mod sync;
+mod template;
