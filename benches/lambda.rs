@@ -184,7 +184,7 @@ fn run() -> Result<(), String> {
         },
         store.clone(),
     );
-    app.clock = Arc::new(|| 0);
+    app.clock = oa_webhook::clock::Clock::at_ms(0);
     let warm: Vec<Vec<u8>> = (0..600)
         .map(|i| match i % 3 {
             0 => templates.create(&format!("{}_w{i}", s.run_id)),

@@ -31,7 +31,6 @@ use oa_webhook::store::{configure, Store};
 use serde_json::{json, Value};
 use std::borrow::Cow;
 use std::hint::black_box;
-use std::sync::Arc;
 use std::time::Duration;
 
 const APP: &str = "1400000001";
@@ -96,7 +95,7 @@ fn mocked_app(token: bool) -> App {
         configure
     );
     let mut app = App::new(config(token), Store::new(client, "bench"));
-    app.clock = Arc::new(|| NOW);
+    app.clock = oa_webhook::clock::Clock::at_secs(NOW);
     app
 }
 

@@ -1,47 +1,35 @@
-//! The durable hand-off (docs/contract.md section 5): what becomes of an authentic
-//! after-event the table did not take in time (the hand-off queue), of one that can never
-//! be stored (the dead-letter queue), and how a queued event is applied again (the queue
-//! consumer and `oa-webhook replay`). Knows no door: the doors call [`App::webhook`],
-//! [`App::redeliver`] and [`App::consume`].
+//! The SQS adapter of the durable hand-off (docs/contract.md section 5): the
+//! [`Envelope`] an after-event travels in, and the two [`Queues`] (hand-off, dead
+//! letters) with send, receive, delete and release. What to send where, and when, is
+//! decided in `app.rs`; this module knows nothing of it.
 //!
 //! A queued event is an [`Envelope`]: the request as received (SdkAppid, CallbackCommand,
 //! body), so that the consumer runs it through the same admission and store code as the
 //! webhook, with the signature check left out (it was checked on arrival, and
-//! `RequestTime` is long past by then).
+//! `RequestTime` is long past by then). Every message carries its account as its
+//! `MessageGroupId` ([`message_group`]: SQS fair queues, section 5 "Fairness").
 
-use crate::app::App;
 use crate::config::Config;
-use crate::events::{Event, EventKind};
-use crate::outcome::{Failure, HandOffCause, Outcome, Reason};
+use crate::outcome::{HandOffCause, Reason};
 use crate::protocol::query::{Param, Query};
-use crate::protocol::{self, Admission, Request, Seen};
-use crate::store::Budget;
+use crate::protocol::Request;
 use aws_sdk_sqs::types::MessageAttributeValue;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
+use sha2::Digest;
 use std::borrow::Cow;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tokio::time::Instant;
+
+/// The client profiles moved to [`crate::clients`]; these names stay for the callers not
+/// yet moved (`main.rs`).
+pub use crate::clients::{
+    configure_webhook_sqs as configure, consumer_dynamodb as consumer_dynamodb_client,
+    operator_sqs as operator_sqs_client_from, webhook_sqs as sqs_client_from,
+};
 
 /// The envelope format's version (`v`).
 pub const ENVELOPE_VERSION: u32 = 1;
-
-/// Time kept after the store for the hand-off when a hand-off queue is configured: the
-/// store stops this long before the reply is due, so that SQS gets it, with room for a
-/// retry (figures: docs/delivery.md).
-pub const HANDOFF_RESERVE: Duration = Duration::from_millis(300);
-
-/// A failed after-event is answered 503 no sooner than this after it arrived (section 5,
-/// "last resort"): Tencent retries only requests that time out (2 s), so a late answer is
-/// the one that gets the event sent again.
-pub const LAST_RESORT_AFTER: Duration = Duration::from_millis(2100);
-
-/// Lists longer than this (`SubscribeAccountList`, `WithdrawMsgList`) go to the hand-off
-/// queue before any write, when one is configured: more than a transaction's worth,
-/// which did not reliably fit the budget (docs/delivery.md). The REST API adds
-/// at most 100 subscribers a call, so a genuine callback of that size is still written
-/// directly.
-pub const UP_FRONT_MAX_ENTRIES: usize = 100;
 
 /// SQS's largest message: 1 MiB (1,048,576 bytes) of body and attributes.
 pub const SQS_MAX_MESSAGE_BYTES: usize = 1024 * 1024;
@@ -148,16 +136,33 @@ fn sqs_can_carry(c: char) -> bool {
     matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
 }
 
-/// Whether an event is too large to write inside the webhook's budget, decided before
-/// any write ([`UP_FRONT_MAX_ENTRIES`]).
-pub fn too_large(event: &Event) -> bool {
-    let entries = match &event.kind {
-        EventKind::SubscribersAdded { subscribers, .. }
-        | EventKind::SubscribersDeleted { subscribers, .. } => subscribers.len(),
-        EventKind::MessagesWithdrawn { msg_keys } => msg_keys.len(),
-        _ => 0,
+/// The longest `MessageGroupId` SQS takes.
+pub const MAX_MESSAGE_GROUP_ID: usize = 128;
+
+/// The `MessageGroupId` of an account's messages: `{app}#{oa}` (docs/contract.md section
+/// 5, "Fairness"), or `{app}` when the account is not known (a message that is not an
+/// event). SQS takes up to 128 ASCII letters, digits and punctuation: an account outside
+/// that (a long or non-ASCII `Official_Account`) is named by the SHA-256 of its text
+/// instead, `{app}#sha256:{hex}`, the same for every message of that account.
+pub fn message_group(app: &str, account: Option<&str>) -> String {
+    let plain = match account {
+        Some(a) => format!("{app}#{a}"),
+        None => app.to_owned(),
     };
-    entries > UP_FRONT_MAX_ENTRIES
+    let fits = |s: &str| s.len() <= MAX_MESSAGE_GROUP_ID && s.bytes().all(|b| b.is_ascii_graphic());
+    if fits(&plain) {
+        return plain;
+    }
+    let hashed = |s: &str| hex::encode(sha2::Sha256::digest(s.as_bytes()));
+    let app = if fits(app) && app.len() <= 40 {
+        app.to_owned()
+    } else {
+        format!("sha256:{}", &hashed(app)[..32])
+    };
+    match account {
+        Some(a) => format!("{app}#sha256:{}", hashed(a)),
+        None => app,
+    }
 }
 
 /// Why a message was not sent to SQS. For the log only.
@@ -196,6 +201,8 @@ pub struct Received {
     pub body: String,
     /// The `reason` attribute, when the function sent it there itself.
     pub reason: Option<String>,
+    /// Its `MessageGroupId`, when it has one.
+    pub group: Option<String>,
 }
 
 impl Queues {
@@ -239,16 +246,24 @@ impl Queues {
         }
     }
 
-    /// Sends `env` to the hand-off queue before `deadline`.
+    /// Sends `env` to the hand-off queue before `deadline`, in message group `group`
+    /// ([`message_group`]), with the cause as its `cause` attribute.
     pub async fn hand_off(
         &self,
         env: &Envelope,
         cause: HandOffCause,
+        group: &str,
         deadline: Instant,
     ) -> Result<(), QueueError> {
         let attrs = [("cause", cause.label().to_owned())];
-        self.send(self.handoff.as_deref(), &env.to_json(), &attrs, deadline)
-            .await
+        self.send(
+            self.handoff.as_deref(),
+            &env.to_json(),
+            group,
+            &attrs,
+            deadline,
+        )
+        .await
     }
 
     /// Sends a message body (an envelope, or a queued message that is not one) to the
@@ -258,13 +273,14 @@ impl Queues {
         body: &str,
         reason: Reason,
         info: &str,
+        group: &str,
         deadline: Instant,
     ) -> Result<(), QueueError> {
         let attrs = [
             ("reason", reason.label().to_owned()),
             ("info", info.chars().take(256).collect::<String>()),
         ];
-        self.send(self.dead_letters.as_deref(), body, &attrs, deadline)
+        self.send(self.dead_letters.as_deref(), body, group, &attrs, deadline)
             .await
     }
 
@@ -272,6 +288,7 @@ impl Queues {
         &self,
         url: Option<&str>,
         body: &str,
+        group: &str,
         attrs: &[(&str, String)],
         deadline: Instant,
     ) -> Result<(), QueueError> {
@@ -282,7 +299,11 @@ impl Queues {
         if body.len() + attr_bytes > SQS_MAX_MESSAGE_BYTES {
             return Err(QueueError::TooLarge);
         }
-        let mut req = client.send_message().queue_url(url).message_body(body);
+        let mut req = client
+            .send_message()
+            .queue_url(url)
+            .message_body(body)
+            .message_group_id(group);
         for (name, value) in attrs {
             if value.is_empty() {
                 continue;
@@ -319,6 +340,9 @@ impl Queues {
             .visibility_timeout(secs(hide))
             .wait_time_seconds(secs(wait).min(20))
             .message_attribute_names("All")
+            .message_system_attribute_names(
+                aws_sdk_sqs::types::MessageSystemAttributeName::MessageGroupId,
+            )
             .send()
             .await
             .map_err(|e| QueueError::Sqs(describe(&e)))?;
@@ -332,6 +356,13 @@ impl Queues {
                     .as_ref()
                     .and_then(|a| a.get("reason"))
                     .and_then(|v| v.string_value.clone()),
+                group: m
+                    .attributes
+                    .as_ref()
+                    .and_then(|a| {
+                        a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::MessageGroupId)
+                    })
+                    .cloned(),
                 message_id: m.message_id.unwrap_or_default(),
                 receipt_handle: m.receipt_handle.unwrap_or_default(),
                 body: m.body.unwrap_or_default(),
@@ -382,239 +413,6 @@ fn describe<E: aws_sdk_sqs::error::ProvideErrorMetadata, R>(
         SdkError::ResponseError(_) => "unreadable response".to_owned(),
         SdkError::ConstructionFailure(_) => "request construction failed".to_owned(),
         _ => "unknown SDK error".to_owned(),
-    }
-}
-
-/// The SQS client as the function uses it: `sdk` (from
-/// [`crate::store::sdk::AwsSettings::sqs_sdk_config`]: the same HTTPS stack, region and
-/// credentials as DynamoDB) with timeouts sized to the hand-off's share of the budget
-/// (a connection 200 ms, an attempt 250 ms, three attempts); the caller's deadline bounds
-/// the whole call.
-pub fn sqs_client_from(sdk: &aws_config::SdkConfig) -> aws_sdk_sqs::Client {
-    aws_sdk_sqs::Client::from_conf(configure(aws_sdk_sqs::config::Builder::from(sdk)).build())
-}
-
-pub fn configure(builder: aws_sdk_sqs::config::Builder) -> aws_sdk_sqs::config::Builder {
-    use aws_config::retry::RetryConfig;
-    use aws_config::timeout::TimeoutConfig;
-    use aws_sdk_sqs::config::StalledStreamProtectionConfig;
-    builder
-        .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(Duration::from_millis(200))
-                .operation_attempt_timeout(Duration::from_millis(250))
-                .operation_timeout(Duration::from_millis(1000))
-                .build(),
-        )
-        .retry_config(
-            RetryConfig::standard()
-                .with_max_attempts(3)
-                .with_initial_backoff(Duration::from_millis(10))
-                .with_max_backoff(Duration::from_millis(50)),
-        )
-}
-
-/// The client `replay` uses: the same, with room for long polls (a receive waits up to
-/// a few seconds for messages).
-pub fn operator_sqs_client_from(sdk: &aws_config::SdkConfig) -> aws_sdk_sqs::Client {
-    use aws_config::timeout::TimeoutConfig;
-    let builder = configure(aws_sdk_sqs::config::Builder::from(sdk)).timeout_config(
-        TimeoutConfig::builder()
-            .connect_timeout(Duration::from_secs(3))
-            .operation_attempt_timeout(Duration::from_secs(30))
-            .operation_timeout(Duration::from_secs(60))
-            .build(),
-    );
-    aws_sdk_sqs::Client::from_conf(builder.build())
-}
-
-/// The DynamoDB client of the queue consumer and `replay`: the function's
-/// ([`crate::store::configure`]) with timeouts sized to a record's budget rather than to
-/// the webhook's 2 seconds: under load (a batch of large events at once) a call that
-/// takes longer than the webhook's 500 ms attempt would otherwise time out, be retried,
-/// and time out again.
-pub fn consumer_dynamodb_client(sdk: &aws_config::SdkConfig) -> aws_sdk_dynamodb::Client {
-    use aws_config::timeout::TimeoutConfig;
-    let builder = crate::store::configure(aws_sdk_dynamodb::config::Builder::from(sdk))
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(1))
-                .operation_attempt_timeout(Duration::from_secs(5))
-                .operation_timeout(Duration::from_secs(15))
-                .build(),
-        );
-    aws_sdk_dynamodb::Client::from_conf(builder.build())
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
-/// What became of a queued message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
-    /// Done with: stored, unchanged, not an event to store, or moved to the dead letters.
-    Done,
-    /// Not taken: leave it in its queue for another try.
-    Retry,
-}
-
-impl App {
-    /// The budget of a webhook request that arrived now and must be answered within
-    /// `budget`: when a hand-off queue is configured, the store stops
-    /// [`HANDOFF_RESERVE`] early to leave SQS its share.
-    pub fn webhook_budget(&self, budget: Duration) -> Budget {
-        let b = Budget::until(Instant::now() + budget);
-        if self.queues.can_hand_off() {
-            b.reserving(HANDOFF_RESERVE)
-        } else {
-            b
-        }
-    }
-
-    /// Section 5, after admission and the write: an event the table did not take goes to
-    /// the hand-off queue (200 OK once SQS has it), one that can never be stored to the
-    /// dead-letter queue, and one that neither the table nor the queue took is answered
-    /// 503 no sooner than [`App::last_resort`] after arrival. Other outcomes pass
-    /// unchanged, at once.
-    pub async fn deliver(&self, req: &Request<'_>, outcome: Outcome, budget: &Budget) -> Outcome {
-        match outcome {
-            Outcome::HandedOff(cause) => self.hand_off(req, cause, budget).await,
-            Outcome::Failed(f) => {
-                let outcome = if self.queues.can_hand_off() {
-                    self.hand_off(req, HandOffCause::Store(f), budget).await
-                } else {
-                    Outcome::Failed(f)
-                };
-                if matches!(outcome, Outcome::Failed(_)) {
-                    // Never past the Lambda deadline: a reply is still better than none.
-                    let mut until = budget.started() + self.last_resort;
-                    if let Some(limit) = budget.limit() {
-                        until = until.min(limit);
-                    }
-                    tokio::time::sleep_until(until).await;
-                }
-                outcome
-            }
-            Outcome::Rejected(r) if r.reason.dead_letters() => {
-                if self.queues.can_dead_letter() {
-                    let sent = match Envelope::of(req, now_ms()) {
-                        Some(env) => {
-                            self.queues
-                                .dead_letter(&env.to_json(), r.reason, &r.info, budget.end())
-                                .await
-                        }
-                        None => Err(QueueError::Sqs("no envelope".to_owned())),
-                    };
-                    match sent {
-                        Ok(()) => tracing::info!(reason = r.reason.label(), "dead-lettered"),
-                        Err(e) => tracing::error!(
-                            reason = r.reason.label(),
-                            error = %e,
-                            "dead letter not sent: the event is lost"
-                        ),
-                    }
-                }
-                Outcome::Rejected(r)
-            }
-            other => other,
-        }
-    }
-
-    /// Whether to send an admitted event to the hand-off queue before any write.
-    pub fn hands_off_up_front(&self, event: &Event) -> bool {
-        self.queues.can_hand_off() && too_large(event)
-    }
-
-    /// Sends the request to the hand-off queue within what is left of `budget`.
-    async fn hand_off(&self, req: &Request<'_>, cause: HandOffCause, budget: &Budget) -> Outcome {
-        let Some(env) = Envelope::of(req, now_ms()) else {
-            return Outcome::Failed(Failure::HandOff);
-        };
-        let started = Instant::now();
-        match self.queues.hand_off(&env, cause, budget.end()).await {
-            Ok(()) => {
-                tracing::info!(
-                    cause = cause.label(),
-                    sqs_ms = started.elapsed().as_millis() as u64,
-                    "handed off"
-                );
-                Outcome::HandedOff(cause)
-            }
-            Err(e) => {
-                tracing::error!(cause = cause.label(), error = %e, "hand-off failed");
-                Outcome::Failed(Failure::HandOff)
-            }
-        }
-    }
-
-    /// A queued message (an [`Envelope`]) applied again: admitted as the webhook admits
-    /// it, less the signature check, then written within `budget`. Nothing is sent to a
-    /// queue. `seen` collects what the log line shows.
-    pub async fn redeliver(&self, message: &str, budget: &Budget, seen: &mut Seen) -> Outcome {
-        let env = match Envelope::parse(message) {
-            Ok(env) => env,
-            Err(e) => return Outcome::rejected(Reason::BadEnvelope, e.0),
-        };
-        let body = match env.body_bytes() {
-            Ok(b) => b,
-            Err(e) => return Outcome::rejected(Reason::BadEnvelope, e.0),
-        };
-        let req = Request {
-            method: "POST",
-            source_ip: None,
-            query: env.query(),
-            raw_query: Cow::Borrowed(""),
-            relayed: false,
-            body: Ok(body),
-        };
-        // Authenticated (signature, source address) on arrival; `RequestTime` is long
-        // past now. Queued events are after-events: never relayed.
-        let trusted = Config {
-            callback_token: None,
-            allowed_sources: None,
-            forward_url: None,
-            ..(*self.config).clone()
-        };
-        match protocol::admit(&req, &trusted, (self.clock)(), seen) {
-            Admission::Answer(outcome) | Admission::Relay(outcome) => outcome,
-            Admission::Store(event) => self.store_event(&event, budget).await,
-        }
-    }
-
-    /// The queue consumer's work on one message: [`App::redeliver`], and a message that
-    /// can never be stored goes to the dead-letter queue with its reason.
-    pub async fn consume(
-        &self,
-        message: &str,
-        budget: &Budget,
-        seen: &mut Seen,
-    ) -> (Outcome, Verdict) {
-        let outcome = self.redeliver(message, budget, seen).await;
-        let verdict = match &outcome {
-            Outcome::Failed(_) | Outcome::HandedOff(_) => Verdict::Retry,
-            Outcome::Rejected(r) => {
-                // Moved to the dead letters with its reason, or left for the redrive to
-                // move there after the queue's maximum receive count.
-                let deadline = Instant::now() + Duration::from_secs(5);
-                match self
-                    .queues
-                    .dead_letter(message, r.reason, &r.info, deadline)
-                    .await
-                {
-                    Ok(()) => Verdict::Done,
-                    Err(e) => {
-                        tracing::error!(error = %e, "dead letter not sent; left in the queue");
-                        Verdict::Retry
-                    }
-                }
-            }
-            _ => Verdict::Done,
-        };
-        (outcome, verdict)
     }
 }
 
@@ -688,17 +486,20 @@ mod tests {
     }
 
     #[test]
-    fn long_lists_are_too_large() {
-        let event = |n: usize| Event {
-            app: "1".into(),
-            account: "a".into(),
-            event_time: 1,
-            kind: EventKind::SubscribersDeleted {
-                operator: None,
-                subscribers: (0..n).map(|i| format!("u{i}")).collect(),
-            },
-        };
-        assert!(!too_large(&event(UP_FRONT_MAX_ENTRIES)));
-        assert!(too_large(&event(UP_FRONT_MAX_ENTRIES + 1)));
+    fn message_groups_name_the_account_within_what_sqs_takes() {
+        assert_eq!(
+            message_group("1400000001", Some("@TOA#_a")),
+            "1400000001#@TOA#_a"
+        );
+        assert_eq!(message_group("1400000001", None), "1400000001");
+        for odd in ["é", "a b", &"x".repeat(200)] {
+            let g = message_group("1400000001", Some(odd));
+            assert!(g.starts_with("1400000001#sha256:"), "{g}");
+            assert!(g.len() <= MAX_MESSAGE_GROUP_ID && g.bytes().all(|b| b.is_ascii_graphic()));
+            assert_eq!(g, message_group("1400000001", Some(odd)));
+        }
+        assert_ne!(message_group("1", Some("é")), message_group("1", Some("è")));
+        let g = message_group(&"9".repeat(300), Some("a"));
+        assert!(g.len() <= MAX_MESSAGE_GROUP_ID, "{g}");
     }
 }

@@ -6,18 +6,23 @@
 //! - [`outcome`]: the typed outcome of a request;
 //! - [`state`]: how events fold into state, order-free;
 //! - [`store`]: the DynamoDB table, its limits and the writes;
-//! - [`handoff`]: the hand-off and dead-letter queues, and applying a queued event again.
+//! - [`clock`]: the one injected clock.
 //!
 //! Around it:
 //! - [`protocol`]: Tencent's webhook protocol (query, signature, body reading, reply,
 //!   admission); no AWS;
-//! - [`app`]: the service the doors call;
+//! - [`app`]: the service the doors call, and its delivery decisions (write, hand off,
+//!   dead-letter, last resort, consume a queue batch per account);
+//! - [`handoff`]: the SQS adapter (envelopes, the hand-off and dead-letter queues);
+//! - [`clients`]: every AWS SDK client's timeout and retry profile;
 //! - [`relay`]: the callbacks not stored here, relayed to the app's backend (`FORWARD_URL`);
 //! - [`doors`]: one small module per entry point (HTTP now);
 //! - [`tencent`]: Tencent's REST API (UserSig, client, stand-in) and [`sync`]: backfill and repair from it;
 //! - [`config`], [`logging`], [`telemetry`] (the request line: log + EMF metrics).
 
 pub mod app;
+pub mod clients;
+pub mod clock;
 pub mod config;
 pub mod doors;
 pub mod events;

@@ -37,6 +37,13 @@ pub enum Outcome {
 pub enum HandOffCause {
     /// Decided before any write: the event is too large to write inside the budget.
     TooLarge,
+    /// The write met contention on the account's items (a cancelled transaction's
+    /// `TransactionConflict`, a hot item's throttling): handed off at once
+    /// (docs/contract.md section 5, "Contention").
+    Contention,
+    /// Decided before any write: a subscriber event of an account this instance found
+    /// hot a moment ago (section 5, "Contention"; `app::HOT_HOLD`).
+    HotAccount,
     /// The write failed ([`Failure::Store`], [`Failure::StoreTimeout`],
     /// [`Failure::StoreUnavailable`]).
     Store(Failure),
@@ -46,6 +53,8 @@ impl HandOffCause {
     pub fn label(self) -> &'static str {
         match self {
             HandOffCause::TooLarge => "too_large",
+            HandOffCause::Contention => "contention",
+            HandOffCause::HotAccount => "hot_account",
             HandOffCause::Store(f) => f.label(),
         }
     }

@@ -448,7 +448,7 @@ fn harness() -> &'static Harness {
                 ..Config::default()
             };
             let mut app = App::new(config, Store::new(recorder.client(), TABLE));
-            app.clock = Arc::new(|| NOW);
+            app.clock = oa_webhook::clock::Clock::at_secs(NOW);
             app
         };
         let (open, signed) = {

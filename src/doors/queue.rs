@@ -1,17 +1,14 @@
 //! The queue door: the same binary as the hand-off queue's consumer (`Handler: queue`),
-//! fed SQS batches by Lambda's event source mapping. Each record is applied with
-//! [`App::consume`] (the store code, free of the webhook's 2-second limit: a budget of
-//! `QUEUE_RECORD_BUDGET_MS`, or less near the Lambda deadline), the records of a batch
-//! concurrently; the ones not taken are reported as `batchItemFailures`, so only they
-//! return to the queue (docs/contract.md section 5).
+//! fed SQS batches by Lambda's event source mapping. A batch is applied account by
+//! account with [`App::consume_records`] (the store code, free of the webhook's 2-second
+//! limit: a budget of `QUEUE_RECORD_BUDGET_MS`, or less near the Lambda deadline); the
+//! records not taken are reported as `batchItemFailures`, so only they return to the
+//! queue (docs/contract.md section 5).
 
-use crate::app::App;
-use crate::handoff::Verdict;
-use crate::protocol::Seen;
-use crate::store::Budget;
+use crate::app::{App, QueuedRecord, Verdict};
 use crate::telemetry::RequestMetrics;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 /// Kept free before the Lambda deadline, to send the batch response.
 const DEADLINE_MARGIN: Duration = Duration::from_millis(500);
@@ -23,10 +20,7 @@ impl App {
         event: lambda_runtime::LambdaEvent<SqsEvent>,
     ) -> Result<SqsBatchResponse, std::convert::Infallible> {
         let own = Duration::from_millis(self.config.queue_record_budget_ms);
-        let now_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-        let budget = match event.context.deadline.checked_sub(now_ms) {
+        let budget = match event.context.deadline.checked_sub(self.clock.now_ms()) {
             Some(left) if left > 0 => {
                 own.min(Duration::from_millis(left).saturating_sub(DEADLINE_MARGIN))
             }
@@ -35,42 +29,40 @@ impl App {
         Ok(self.consume_batch(&event.payload.records, budget).await)
     }
 
-    /// Applies every record within `budget` (each); reports the ones to try again.
+    /// Applies a batch, each account's writes within `budget`; reports the records to
+    /// try again, and writes one request line per record.
     pub async fn consume_batch(
         &self,
         records: &[SqsMessage],
         budget: Duration,
     ) -> SqsBatchResponse {
-        let verdicts =
-            futures_util::future::join_all(records.iter().map(|r| self.consume_record(r, budget)))
-                .await;
+        let started = tokio::time::Instant::now();
+        let queued: Vec<QueuedRecord<'_>> = records
+            .iter()
+            .map(|r| QueuedRecord {
+                message_id: r.message_id.as_deref().unwrap_or(""),
+                body: r.body.as_deref().unwrap_or(""),
+            })
+            .collect();
+        let consumed = self.consume_records(&queued, budget).await;
         let mut response = SqsBatchResponse::default();
-        for (record, verdict) in records.iter().zip(verdicts) {
-            if verdict == Verdict::Retry {
-                response.add_failure(record.message_id.clone().unwrap_or_default());
+        for (record, c) in queued.iter().zip(consumed) {
+            self.log.write(&RequestMetrics {
+                request_id: record.message_id,
+                command: c.seen.command.as_deref(),
+                sdk_app_id: c.seen.app.as_deref(),
+                outcome: &c.outcome,
+                status: c.outcome.reply().status,
+                duration: started.elapsed(),
+                dynamodb_time: c.dynamodb_time,
+                dynamodb_requests: c.dynamodb_requests,
+                dynamodb_retries: c.dynamodb_retries,
+                fields_dropped: c.seen.fields_dropped,
+            });
+            if c.verdict == Verdict::Retry {
+                response.add_failure(record.message_id.to_owned());
             }
         }
         response
-    }
-
-    async fn consume_record(&self, record: &SqsMessage, budget: Duration) -> Verdict {
-        let started = tokio::time::Instant::now();
-        let budget = Budget::until(started + budget);
-        let mut seen = Seen::default();
-        let body = record.body.as_deref().unwrap_or("");
-        let (outcome, verdict) = self.consume(body, &budget, &mut seen).await;
-        self.log.write(&RequestMetrics {
-            request_id: record.message_id.as_deref().unwrap_or(""),
-            command: seen.command.as_deref(),
-            sdk_app_id: seen.app.as_deref(),
-            outcome: &outcome,
-            status: outcome.reply().status,
-            duration: started.elapsed(),
-            dynamodb_time: budget.dynamodb_time(),
-            dynamodb_requests: budget.requests(),
-            dynamodb_retries: budget.retries(),
-            fields_dropped: seen.fields_dropped,
-        });
-        verdict
     }
 }

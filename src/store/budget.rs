@@ -10,39 +10,18 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// Why writes did not complete. Carries internals for the log only; the reply never
-/// shows them.
-#[derive(Debug)]
-pub enum StoreError {
-    /// The deadline passed before the writes completed.
-    Budget,
-    /// DynamoDB kept failing in a way that retrying could fix, until the deadline.
-    Unavailable(String),
-    /// A failure retrying cannot fix (validation, permissions, missing table).
-    Fatal(String),
-    /// The event cannot be written as it is (docs/contract.md section 2, rows 11 and 12a).
-    Unfit(super::limits::Unfit),
-}
-
-impl std::fmt::Display for StoreError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            StoreError::Budget => f.write_str("time budget exhausted"),
-            StoreError::Unavailable(e) => write!(f, "DynamoDB unavailable: {e}"),
-            StoreError::Fatal(e) => write!(f, "DynamoDB error: {e}"),
-            StoreError::Unfit(e) => write!(f, "cannot be stored as it is: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for StoreError {}
+pub use super::error::StoreError;
 
 /// How a failed call should be handled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Failure {
     /// Our optimistic condition failed: re-read and recompute.
     Condition,
-    /// Transient: throttling, conflicts, 5xx, timeouts, connection trouble. Retry.
+    /// Contention on the items written: another transaction holds one
+    /// (`TransactionConflict`), or a hot item's throttling. Retried or given up on, as the
+    /// budget says ([`OnContention`]).
+    Contention,
+    /// Transient: table-level throttling, 5xx, timeouts, connection trouble. Retry.
     Transient,
     /// Will not get better.
     Fatal,
@@ -62,14 +41,19 @@ pub fn classify<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> Failure {
 pub fn classify_code(code: Option<&str>) -> Failure {
     match code {
         Some("ConditionalCheckFailedException" | "ConditionalCheckFailed") => Failure::Condition,
+        // A hot item: docs/aws.md (per-item 1000 WCU/s, transaction conflicts). A
+        // cancellation reason spells the codes without "Exception".
+        Some(
+            "TransactionConflictException"
+            | "TransactionConflict"
+            | "ProvisionedThroughputExceededException"
+            | "ProvisionedThroughputExceeded",
+        ) => Failure::Contention,
+        // Table- or account-wide throttling (not one item's), and the service's own trouble.
         Some(
             "ThrottlingException"
             | "ThrottlingError"
-            | "ProvisionedThroughputExceededException"
-            | "ProvisionedThroughputExceeded"
             | "RequestLimitExceeded"
-            | "TransactionConflictException"
-            | "TransactionConflict"
             | "TransactionInProgressException"
             | "InternalServerError"
             | "InternalFailure"
@@ -80,9 +64,22 @@ pub fn classify_code(code: Option<&str>) -> Failure {
     }
 }
 
+/// What a write does when it meets contention on the account's items ([`Failure::Contention`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnContention {
+    /// Back off and try again until the deadline (the queue consumer, replay, the sync).
+    #[default]
+    Retry,
+    /// Stop at once with [`StoreError::Contention`]: the webhook, which hands the event
+    /// off instead of spending its budget on a hot item (docs/contract.md section 5).
+    GiveUp,
+}
+
 /// The deadline and the counters of one request.
 #[derive(Debug)]
 pub struct Budget {
+    /// What contention does ([`OnContention`]).
+    contention: OnContention,
     /// When the budget was made: the request's arrival, for the webhook.
     started: Instant,
     /// When the store must stop.
@@ -104,6 +101,7 @@ const BACKOFF_CAP: Duration = Duration::from_millis(200);
 impl Budget {
     pub fn until(deadline: Instant) -> Budget {
         Budget {
+            contention: OnContention::Retry,
             started: Instant::now(),
             deadline,
             end: deadline,
@@ -131,6 +129,26 @@ impl Budget {
     pub fn limited_to(mut self, limit: Instant) -> Budget {
         self.limit = Some(limit);
         self
+    }
+
+    /// Sets what contention does (default [`OnContention::Retry`]).
+    pub fn on_contention(mut self, contention: OnContention) -> Budget {
+        self.contention = contention;
+        self
+    }
+
+    /// See [`Budget::on_contention`].
+    pub fn contention(&self) -> OnContention {
+        self.contention
+    }
+
+    /// The error that ends a write meeting contention under [`OnContention::GiveUp`];
+    /// `None` to back off and retry.
+    pub fn gives_up_on_contention(&self, what: impl FnOnce() -> String) -> Option<StoreError> {
+        match self.contention {
+            OnContention::GiveUp => Some(StoreError::Contention(what())),
+            OnContention::Retry => None,
+        }
     }
 
     /// See [`Budget::limited_to`].
@@ -212,6 +230,13 @@ impl Budget {
     {
         match classify(&err) {
             Failure::Fatal => Err(StoreError::Fatal(describe(&err))),
+            Failure::Contention if self.contention == OnContention::GiveUp => {
+                Err(StoreError::Contention(describe(&err)))
+            }
+            Failure::Contention => self
+                .backoff(attempt)
+                .await
+                .map_err(|_| StoreError::Unavailable(describe(&err))),
             Failure::Condition | Failure::Transient => self
                 .backoff(attempt)
                 .await
@@ -248,7 +273,11 @@ mod tests {
         );
         assert_eq!(
             classify_code(Some("TransactionConflict")),
-            Failure::Transient
+            Failure::Contention
+        );
+        assert_eq!(
+            classify_code(Some("ProvisionedThroughputExceededException")),
+            Failure::Contention
         );
         assert_eq!(classify_code(Some("ThrottlingError")), Failure::Transient);
         assert_eq!(classify_code(Some("ValidationError")), Failure::Fatal);

@@ -19,6 +19,7 @@ use super::items::{self, n, s, SubscriptionItem, UpdateBuilder};
 use super::schema::{
     account_pk, app_account_sk, app_pk, ENTITY_ACCOUNT, GSI2_PK, GSI2_SK, PK, PROFILE_SK,
 };
+use super::writer::Change;
 use super::{Applied, Store};
 use crate::events::Event;
 use crate::state::Subscription;
@@ -38,16 +39,12 @@ type Known = HashMap<String, Option<Subscription>>;
 pub(super) async fn apply(
     store: &Store,
     event: &Event,
-    subscribed: bool,
+    change: Change,
     operator: Option<&str>,
     users: &[String],
     budget: &Budget,
 ) -> Result<Applied, StoreError> {
-    let new = Subscription {
-        subscribed,
-        event_time: event.event_time,
-        operator: operator.map(str::to_owned),
-    };
+    let new = change.state(event.event_time, operator);
     write(
         store,
         &event.app,
@@ -119,6 +116,7 @@ pub(super) async fn write(
                 continue;
             };
             let mut lost_race = false;
+            let mut contended = None;
             for (reason, user) in tc.cancellation_reasons().iter().zip(&targets) {
                 match classify_code(reason.code()) {
                     Failure::Condition => {
@@ -133,6 +131,7 @@ pub(super) async fn write(
                         known.insert((*user).clone(), state);
                     }
                     Failure::Transient => lost_race = true,
+                    Failure::Contention => contended = reason.code(),
                     Failure::Fatal if reason.code() == Some("None") => {}
                     Failure::Fatal => {
                         return Err(StoreError::Fatal(format!(
@@ -142,11 +141,24 @@ pub(super) async fn write(
                     }
                 }
             }
-            // The counter update has no condition; a conflict there is transient too.
+            // The counter update has no condition: only contention or a transient
+            // failure cancels it.
             if let Some(r) = tc.cancellation_reasons().get(targets.len()) {
-                if classify_code(r.code()) == Failure::Transient {
-                    lost_race = true;
+                match classify_code(r.code()) {
+                    Failure::Transient => lost_race = true,
+                    Failure::Contention => contended = r.code(),
+                    _ => {}
                 }
+            }
+            // Another writer holds the account's items (docs/contract.md section 5,
+            // "Contention"): the webhook's budget gives up at once; others wait.
+            if let Some(code) = contended {
+                if let Some(e) =
+                    budget.gives_up_on_contention(|| format!("transaction cancelled: {code}"))
+                {
+                    return Err(e);
+                }
+                lost_race = true;
             }
             // A conflict, or a second wrong guess in a row (a race with another
             // writer): back off before trying again.

@@ -15,7 +15,7 @@ use crate::events::Event;
 use crate::state::{Profile, Subscription};
 use crate::store::items::{self, ProfileItem, SubscriptionItem};
 use crate::store::limits::{self, MAX_MEMBER_BYTES};
-use crate::store::{Budget, Store, StoreError};
+use crate::store::{AccountWrites, Budget, Change, Store, StoreError};
 use crate::tencent::rest::{RestClient, RestError, PLACE_DELETED, PLACE_RECALLED};
 use checkpoint::Stage;
 use facts::StoredMessage;
@@ -25,10 +25,6 @@ use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::time::Instant;
-
-/// Users per subscription write: one transaction each (the store's chunk), so that a
-/// long list spreads over the concurrent writers.
-const SUBSCRIPTION_CHUNK: usize = 99;
 
 /// The accounts of an app (contract section 3), from `gsi2`, every page, in ID order.
 pub async fn accounts_of_app(store: &Store, app: &str) -> Result<Vec<String>, String> {
@@ -628,63 +624,18 @@ async fn sync_subscribers(
     report.subscribers_resubscribed = plan.resubscribed;
     report.subscribers_removed = plan.unsubscribe.len() as u32;
     report.kept_newer += plan.kept_newer;
-    let (users, states): (Vec<String>, Vec<Subscription>) = plan
-        .subscribe
-        .into_iter()
-        .map(|(user, event_time)| {
-            let state = Subscription {
-                subscribed: true,
-                event_time,
-                operator: None,
-            };
-            (user, state)
-        })
-        .unzip();
-    write_subscriptions(store, app, account, &users, &states, budget).await?;
-    let gone = Subscription {
-        subscribed: false,
-        event_time: f,
-        operator: None,
-    };
-    write_subscriptions(
-        store,
-        app,
-        account,
-        &plan.unsubscribe,
-        std::slice::from_ref(&gone),
-        budget,
-    )
-    .await
-}
-
-/// Writes subscription facts (one state per user, or one for all) in transactions of 99,
-/// one at a time: every transaction also updates the account's `subscriber_count`, so
-/// concurrent ones conflict on that item (measured against DynamoDB Local: 8 at once
-/// made no progress, one at a time 2 000 subscribers in 7 s).
-async fn write_subscriptions(
-    store: &Store,
-    app: &str,
-    account: &str,
-    users: &[String],
-    states: &[Subscription],
-    budget: &Budget,
-) -> Result<(), Stop> {
-    let chunks: Vec<(&[String], &[Subscription])> = users
-        .chunks(SUBSCRIPTION_CHUNK)
-        .enumerate()
-        .map(|(i, c)| {
-            let s = match states.len() {
-                1 => states,
-                _ => &states[i * SUBSCRIPTION_CHUNK..i * SUBSCRIPTION_CHUNK + c.len()],
-            };
-            (c, s)
-        })
-        .collect();
-    for (users, states) in chunks {
-        store
-            .apply_subscriptions(app, account, users, states, budget)
-            .await?;
+    // One account's facts through the per-account writer (store/writer.rs): folded
+    // per user, then at most 99 users and the counter update a transaction, one
+    // transaction at a time (each updates the account's `subscriber_count`, so concurrent
+    // ones would only conflict on that item).
+    let mut writes = AccountWrites::new(app, account);
+    for (user, event_time) in plan.subscribe {
+        writes.fold(&user, Change::Subscribe.state(event_time, None));
     }
+    for user in &plan.unsubscribe {
+        writes.fold(user, Change::Unsubscribe.state(f, None));
+    }
+    store.write_account(&writes, budget).await?;
     Ok(())
 }
 

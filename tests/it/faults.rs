@@ -102,7 +102,7 @@ fn faults() -> Vec<Fault> {
 fn mocked_app(rules: &[&Rule]) -> App {
     let client: Client = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, rules, configure);
     let mut app = App::new(config("mocked", None), Store::new(client, "mocked"));
-    app.clock = Arc::new(|| NOW);
+    app.clock = oa_webhook::clock::Clock::at_secs(NOW);
     app.last_resort = Duration::ZERO;
     app
 }
@@ -288,7 +288,7 @@ async fn cut_off_partway_then_redelivered_converges() {
                 .build(),
         );
         let mut app = App::new(config(&table, None), Store::new(cut, table.clone()));
-        app.clock = Arc::new(|| NOW);
+        app.clock = oa_webhook::clock::Clock::at_secs(NOW);
         app.last_resort = Duration::ZERO;
         let first = app
             .handle(

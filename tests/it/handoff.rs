@@ -113,7 +113,7 @@ fn throttled_app() -> App {
     let rules: Vec<_> = rules.iter().collect();
     let client: Client = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, &rules, configure);
     let mut app = App::new(config("mocked", None), Store::new(client, "mocked"));
-    app.clock = Arc::new(|| NOW);
+    app.clock = oa_webhook::clock::Clock::at_secs(NOW);
     app
 }
 

@@ -5,7 +5,6 @@
 use crate::common::*;
 use oa_webhook::app::App;
 use serde_json::json;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const CREATE: &str = "OfficialAccount.CallbackAfterCreateOfficialAccount";
@@ -152,7 +151,7 @@ async fn row3_window_holds_on_both_sides() {
         (NOW - 61, false),
     ] {
         let mut f = Fixture::with_token(Some("xxxxyyyy")).await;
-        f.app.clock = Arc::new(move || now);
+        f.app.clock = oa_webhook::clock::Clock::at_secs(now);
         let q = format!(
             "{}&Sign={VECTOR_SIGN}&RequestTime=1669872112",
             query_for(CREATE)

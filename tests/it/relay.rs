@@ -200,7 +200,7 @@ fn app(forward: &str, token: Option<&str>) -> App {
         "no-table",
     );
     let mut app = App::new(config, store);
-    app.clock = Arc::new(|| NOW);
+    app.clock = oa_webhook::clock::Clock::at_secs(NOW);
     app
 }
 

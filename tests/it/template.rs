@@ -217,8 +217,7 @@ fn queue_policies_are_least_privilege() {
         .as_u64()
         .expect("webhook timeout");
     assert!(
-        oa_webhook::handoff::LAST_RESORT_AFTER.as_millis() + 100
-            < u128::from(webhook_timeout) * 1000
+        oa_webhook::app::LAST_RESORT_AFTER.as_millis() + 100 < u128::from(webhook_timeout) * 1000
     );
 }
 
@@ -263,7 +262,7 @@ async fn the_queue_policies_cover_exactly_what_the_code_sends() {
             &mut Default::default(),
         )
         .await;
-    assert_eq!(verdict, oa_webhook::handoff::Verdict::Done);
+    assert_eq!(verdict, oa_webhook::app::Verdict::Done);
     let consumer: BTreeSet<String> = recorder.ops.lock().expect("lock").iter().cloned().collect();
     let actions = |ops: &BTreeSet<String>| -> BTreeSet<String> {
         ops.iter().map(|o| format!("sqs:{o}")).collect()

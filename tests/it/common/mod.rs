@@ -92,7 +92,7 @@ pub async fn fresh_table(client: &Client) -> String {
 pub async fn app_at(endpoint: &str, table: &str, token: Option<&str>) -> App {
     let store = Store::new(client_from(&sdk_config_at(endpoint)), table);
     let mut app = App::new(config(table, token), store);
-    app.clock = Arc::new(|| NOW);
+    app.clock = oa_webhook::clock::Clock::at_secs(NOW);
     app
 }
 
@@ -153,7 +153,7 @@ impl OpRecorder {
         let recorded =
             Client::from_conf(base.config().to_builder().interceptor(self.clone()).build());
         let mut app = App::new(config(&table, None), Store::new(recorded, table));
-        app.clock = Arc::new(|| NOW);
+        app.clock = oa_webhook::clock::Clock::at_secs(NOW);
         app
     }
 }
@@ -184,7 +184,7 @@ impl Fixture {
         let table = fresh_table(&client).await;
         let store = Store::new(client.clone(), table.clone());
         let mut app = App::new(config(&table, token), store);
-        app.clock = Arc::new(|| NOW);
+        app.clock = oa_webhook::clock::Clock::at_secs(NOW);
         Fixture { app, client, table }
     }
 

@@ -1,0 +1,29 @@
+//! Why the store's writes did not complete.
+
+use super::limits::Unfit;
+
+/// Why writes did not complete. Carries internals for the log only; the reply never
+/// shows them.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The deadline passed before the writes completed.
+    #[error("time budget exhausted")]
+    Budget,
+    /// DynamoDB kept failing in a way that retrying could fix, until the deadline.
+    #[error("DynamoDB unavailable: {0}")]
+    Unavailable(String),
+    /// The account's items are contended: a transaction cancelled with
+    /// `TransactionConflict`, a `TransactionConflictException` on a single write, or a hot
+    /// item's throttling (`ProvisionedThroughputExceededException`). Returned only under
+    /// a budget that gives up on contention ([`super::OnContention::GiveUp`], the
+    /// webhook's); the others back off and try again (docs/contract.md section 5,
+    /// "Contention"; docs/aws.md).
+    #[error("contention on the account's items: {0}")]
+    Contention(String),
+    /// A failure retrying cannot fix (validation, permissions, missing table).
+    #[error("DynamoDB error: {0}")]
+    Fatal(String),
+    /// The event cannot be written as it is (docs/contract.md section 2, rows 11 and 12a).
+    #[error("cannot be stored as it is: {0}")]
+    Unfit(Unfit),
+}
