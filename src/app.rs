@@ -203,7 +203,7 @@ impl App {
                                     &env.to_json(),
                                     r.reason,
                                     &r.info,
-                                    &group,
+                                    Some(&group),
                                     budget.end(),
                                 )
                                 .await
@@ -547,16 +547,18 @@ impl App {
             .as_ref()
             .map(|e| e.sdk_app_id.as_str())
             .or(seen.app.as_deref())
-            .unwrap_or("");
+            .filter(|a| !a.is_empty());
         let account = env
             .as_ref()
             .and_then(|e| e.body_bytes().ok())
             .and_then(|b| account_in_body(Some(&b)));
-        let group = message_group(app, account.as_deref());
+        // What is known: the account, or the app; nothing for a message that is not an
+        // envelope.
+        let group = app.map(|app| message_group(app, account.as_deref()));
         let deadline = Instant::now() + DEAD_LETTER_TIMEOUT;
         match self
             .queues
-            .dead_letter(message, r.reason, &r.info, &group, deadline)
+            .dead_letter(message, r.reason, &r.info, group.as_deref(), deadline)
             .await
         {
             Ok(()) => Verdict::Done,

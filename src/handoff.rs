@@ -259,7 +259,7 @@ impl Queues {
         self.send(
             self.handoff.as_deref(),
             &env.to_json(),
-            group,
+            Some(group),
             &attrs,
             deadline,
         )
@@ -267,13 +267,14 @@ impl Queues {
     }
 
     /// Sends a message body (an envelope, or a queued message that is not one) to the
-    /// dead-letter queue before `deadline`, with the reason as attributes.
+    /// dead-letter queue before `deadline`, with the reason as attributes, in message
+    /// group `group` when its account (or at least its app) is known.
     pub async fn dead_letter(
         &self,
         body: &str,
         reason: Reason,
         info: &str,
-        group: &str,
+        group: Option<&str>,
         deadline: Instant,
     ) -> Result<(), QueueError> {
         let attrs = [
@@ -288,7 +289,7 @@ impl Queues {
         &self,
         url: Option<&str>,
         body: &str,
-        group: &str,
+        group: Option<&str>,
         attrs: &[(&str, String)],
         deadline: Instant,
     ) -> Result<(), QueueError> {
@@ -303,7 +304,7 @@ impl Queues {
             .send_message()
             .queue_url(url)
             .message_body(body)
-            .message_group_id(group);
+            .set_message_group_id(group.map(str::to_owned));
         for (name, value) in attrs {
             if value.is_empty() {
                 continue;

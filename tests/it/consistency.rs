@@ -6,7 +6,9 @@
 //! escapes, byte-order marks, repeated keys), which the reading rules make equivalent.
 //! About a quarter of the deliveries go through the hand-off queue's consumer instead
 //! (the queue door, fed the envelope the webhook would have queued: contract section 4,
-//! "through the webhook, through the hand-off queue, or both").
+//! "through the webhook, through the hand-off queue, or both"), in batches of one to six
+//! records that mix accounts, apps, duplicates and adds and deletes of one user (the
+//! consumer writes a batch per account: section 5, "Per account").
 //!
 //! `OA_PROPTEST_CASES` sets the number of generated sets (default 200);
 //! `OA_PROPTEST_SEED` replays one seed. A failure prints its seed and the smallest
@@ -481,51 +483,95 @@ async fn deliver(
             (e, text, queued)
         })
         .collect();
-    let send = |(e, text, queued): (Gen, String, bool)| async move {
-        let q = format!("SdkAppid={}&CallbackCommand={}", e.app, e.command);
+    // The queued deliveries go to the queue door in batches of one to six records (as an
+    // event source mapping hands them over: mixed accounts and apps, duplicates, an add
+    // and a delete of one user), which race with each other and with the webhook's.
+    let mut units: Vec<(Vec<(Gen, String)>, bool)> = Vec::new();
+    let mut batch: Vec<(Gen, String)> = Vec::new();
+    let mut batch_size = rng.usize(1..=6);
+    for (e, text, queued) in deliveries {
         if !queued {
-            let r = f.post(&q, &text).await;
-            return ((r.status_code, r.body), e);
+            units.push((vec![(e, text)], false));
+            continue;
         }
-        // As the webhook would have queued it, to the queue door.
-        let req = oa_webhook::protocol::Request {
-            method: "POST",
-            source_ip: None,
-            query: oa_webhook::protocol::query::Query::parse(&q),
-            raw_query: std::borrow::Cow::Borrowed(&q),
-            relayed: false,
-            body: Ok(std::borrow::Cow::Borrowed(text.as_bytes())),
-        };
-        let envelope = oa_webhook::handoff::Envelope::of(&req, 0).expect("an envelope");
-        let mut record = aws_lambda_events::event::sqs::SqsMessage::default();
-        record.message_id = Some("m".to_owned());
-        record.body = Some(envelope.to_json());
+        batch.push((e, text));
+        if batch.len() == batch_size {
+            units.push((std::mem::take(&mut batch), true));
+            batch_size = rng.usize(1..=6);
+        }
+    }
+    if !batch.is_empty() {
+        units.push((batch, true));
+    }
+    rng.shuffle(&mut units);
+    let send = |(unit, queued): (Vec<(Gen, String)>, bool)| async move {
+        if !queued {
+            let mut out = Vec::new();
+            for (e, text) in unit {
+                let q = format!("SdkAppid={}&CallbackCommand={}", e.app, e.command);
+                let r = f.post(&q, &text).await;
+                out.push(((r.status_code, r.body), e));
+            }
+            return out;
+        }
+        // As the webhook would have queued them, to the queue door, in one batch.
+        let records: Vec<_> = unit
+            .iter()
+            .enumerate()
+            .map(|(i, (e, text))| {
+                let q = format!("SdkAppid={}&CallbackCommand={}", e.app, e.command);
+                let req = oa_webhook::protocol::Request {
+                    method: "POST",
+                    source_ip: None,
+                    query: oa_webhook::protocol::query::Query::parse(&q),
+                    raw_query: std::borrow::Cow::Borrowed(&q),
+                    relayed: false,
+                    body: Ok(std::borrow::Cow::Borrowed(text.as_bytes())),
+                };
+                let envelope = oa_webhook::handoff::Envelope::of(&req, 0).expect("an envelope");
+                let mut record = aws_lambda_events::event::sqs::SqsMessage::default();
+                record.message_id = Some(format!("m{i}"));
+                record.body = Some(envelope.to_json());
+                record
+            })
+            .collect();
         let response = f
             .app
-            .consume_batch(&[record], std::time::Duration::from_secs(20))
+            .consume_batch(&records, std::time::Duration::from_secs(20))
             .await;
-        let status = if response.batch_item_failures.is_empty() {
-            200
-        } else {
-            503
-        };
-        ((status, "queue door: not taken".to_owned()), e)
+        let failed: BTreeSet<String> = response
+            .batch_item_failures
+            .iter()
+            .map(|x| x.item_identifier.clone())
+            .collect();
+        unit.into_iter()
+            .enumerate()
+            .map(|(i, (e, _))| {
+                let status = if failed.contains(&format!("m{i}")) {
+                    503
+                } else {
+                    200
+                };
+                ((status, "queue door: not taken".to_owned()), e)
+            })
+            .collect::<Vec<_>>()
     };
     let replies: Vec<_> = match mode {
         Mode::OneAtATime => {
             let mut out = Vec::new();
-            for d in deliveries {
-                out.push(send(d).await);
+            for u in units {
+                out.extend(send(u).await);
             }
             out
         }
-        Mode::Concurrent => {
-            futures_util::stream::iter(deliveries)
-                .map(send)
-                .buffer_unordered(8)
-                .collect()
-                .await
-        }
+        Mode::Concurrent => futures_util::stream::iter(units)
+            .map(send)
+            .buffer_unordered(8)
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .flatten()
+            .collect(),
     };
     for ((status, body), e) in &replies {
         if *status != 200 {

@@ -14,6 +14,7 @@ mod cost;
 mod deadline;
 mod faults;
 mod handoff;
+mod hot;
 mod http_face;
 mod intake;
 mod logs;

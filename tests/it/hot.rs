@@ -1,0 +1,559 @@
+//! A hot account (docs/contract.md sections 5 and 8), against DynamoDB Local and the
+//! local SQS (moto) that `make test` starts, with DynamoDB's contention answers injected
+//! with `aws-smithy-mocks` (DynamoDB Local never refuses a transaction):
+//!
+//! - contention (a cancelled transaction's `TransactionConflict`, a hot item's
+//!   `ProvisionedThroughputExceededException`, a single write's
+//!   `TransactionConflictException`) hands the event off at once, with one DynamoDB call;
+//! - an account found hot has its subscriber events handed off without a try for
+//!   `HOT_HOLD`, other accounts keep the direct path;
+//! - every hand-off carries `MessageGroupId` = `{app}#{oa}`;
+//! - the consumer writes a batch per account: folded per subscriber, the fewest
+//!   transactions (counted from the requests), bad records dead-lettered alone, partial
+//!   failures naming exactly the records not applied.
+
+use crate::common::sqs::*;
+use crate::common::*;
+use aws_sdk_dynamodb::config::interceptors::BeforeSerializationInterceptorContextRef;
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_dynamodb::operation::get_item::GetItemOutput;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsInput;
+use aws_sdk_dynamodb::Client;
+use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::http::{Response as HttpResponse, StatusCode};
+use aws_smithy_types::body::SdkBody;
+use oa_webhook::app::{App, HOT_HOLD};
+use oa_webhook::clock::Clock;
+use oa_webhook::store::{Budget, Store, StoreError};
+use oa_webhook::telemetry::RequestLog;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const CREATE: &str = "OfficialAccount.CallbackAfterCreateOfficialAccount";
+const INFO: &str = "OfficialAccount.CallbackAfterOfficialAccountInfoChanged";
+const ADD: &str = "OfficialAccount.CallbackAfterAddSubscriber";
+const DELETE: &str = "OfficialAccount.CallbackAfterDeleteSubscriber";
+const SEND: &str = "OfficialAccount.CallbackAfterSendMsg";
+
+fn body(command: &str, mut fields: Value) -> String {
+    fields["CallbackCommand"] = json!(command);
+    fields.to_string()
+}
+
+fn add(oa: &str, t: u64, users: &[&str]) -> (&'static str, String) {
+    let list: Vec<Value> = users
+        .iter()
+        .map(|u| json!({"Subscriber_Account": u}))
+        .collect();
+    (
+        ADD,
+        body(
+            ADD,
+            json!({"Official_Account": oa, "Operator_Account": "op", "EventTime": t, "SubscribeAccountList": list}),
+        ),
+    )
+}
+
+fn delete(oa: &str, t: u64, users: &[&str]) -> (&'static str, String) {
+    let list: Vec<Value> = users
+        .iter()
+        .map(|u| json!({"Subscriber_Account": u}))
+        .collect();
+    (
+        DELETE,
+        body(
+            DELETE,
+            json!({"Official_Account": oa, "EventTime": t, "SubscribeAccountList": list}),
+        ),
+    )
+}
+
+fn error_response(code: &str, extra: Value) -> HttpResponse {
+    let mut v = json!({"__type": format!("com.amazonaws.dynamodb.v20120810#{code}"), "message": "injected"});
+    if let (Some(o), Some(e)) = (v.as_object_mut(), extra.as_object()) {
+        o.extend(e.clone());
+    }
+    HttpResponse::new(
+        StatusCode::try_from(400).expect("status"),
+        SdkBody::from(v.to_string()),
+    )
+}
+
+/// A one-user add's transaction cancelled by another one holding the account's PROFILE.
+fn conflict_on_profile() -> HttpResponse {
+    error_response(
+        "TransactionCanceledException",
+        json!({"CancellationReasons": [{"Code": "None"}, {"Code": "TransactionConflict", "Message": "injected"}]}),
+    )
+}
+
+fn hot_item() -> HttpResponse {
+    error_response("ProvisionedThroughputExceededException", json!({}))
+}
+
+fn single_write_conflict() -> HttpResponse {
+    error_response("TransactionConflictException", json!({}))
+}
+
+/// An app whose DynamoDB is mocked by `rules`, with the webhook's client profile, the
+/// clock at [`NOW`], and its request lines collected.
+fn mocked_app(rules: &[&Rule]) -> (App, Arc<Mutex<Vec<u8>>>) {
+    let client: Client = mock_client!(
+        aws_sdk_dynamodb,
+        RuleMode::MatchAny,
+        rules,
+        oa_webhook::clients::configure_webhook_dynamodb
+    );
+    let mut app = App::new(config("mocked", None), Store::new(client, "mocked"));
+    app.clock = Clock::at_secs(NOW);
+    let buf = Arc::new(Mutex::new(Vec::new()));
+    app.log = RequestLog::buffer(buf.clone(), None, 0);
+    (app, buf)
+}
+
+fn lines(buf: &Arc<Mutex<Vec<u8>>>) -> Vec<Value> {
+    let text = String::from_utf8(buf.lock().expect("lock").clone()).expect("UTF-8");
+    text.lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect()
+}
+
+/// A queued message with its `MessageGroupId`.
+#[derive(Debug, Clone)]
+struct Grouped {
+    msg: Msg,
+    group: Option<String>,
+}
+
+/// Takes every message of `url`, with its `MessageGroupId`.
+async fn drain_grouped(url: &str) -> Vec<Grouped> {
+    let client = admin_client();
+    let mut out = Vec::new();
+    let mut empty = 0;
+    while empty < 2 {
+        let got = client
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .message_attribute_names("All")
+            .message_system_attribute_names(
+                aws_sdk_sqs::types::MessageSystemAttributeName::MessageGroupId,
+            )
+            .wait_time_seconds(0)
+            .send()
+            .await
+            .expect("receive from the local SQS");
+        let msgs = got.messages.unwrap_or_default();
+        if msgs.is_empty() {
+            empty += 1;
+            continue;
+        }
+        for m in msgs {
+            client
+                .delete_message()
+                .queue_url(url)
+                .receipt_handle(m.receipt_handle.clone().unwrap_or_default())
+                .send()
+                .await
+                .expect("delete");
+            let group = m
+                .attributes
+                .as_ref()
+                .and_then(|a| {
+                    a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::MessageGroupId)
+                })
+                .cloned();
+            out.push(Grouped {
+                group,
+                msg: Msg {
+                    id: m.message_id.unwrap_or_default(),
+                    body: m.body.unwrap_or_default(),
+                    attributes: m
+                        .message_attributes
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|(k, v)| (k, v.string_value.unwrap_or_default()))
+                        .collect(),
+                },
+            });
+        }
+    }
+    out
+}
+
+/// The table an undisturbed run of `events` (one at a time, through the webhook) writes.
+async fn undisturbed(events: &[(&str, String)]) -> BTreeMap<(String, String), Value> {
+    let f = Fixture::new().await;
+    for (command, body) in events {
+        let r = f.post(&query_for(command), body).await;
+        assert!(
+            r.status_code == 200 || r.status_code == 400,
+            "{command}: {}",
+            r.status_code
+        );
+    }
+    f.dump().await
+}
+
+/// A queue consumer on a fresh DynamoDB Local table (the consumer's client profile,
+/// recorded by `recorder`), wired to `queues`.
+async fn consumer(queues: &TestQueues, recorder: &OpRecorder) -> Fixture {
+    let mut f = Fixture::new().await;
+    let client = Client::from_conf(
+        oa_webhook::clients::configure_consumer_dynamodb(aws_sdk_dynamodb::config::Builder::from(
+            &sdk_config(),
+        ))
+        .interceptor(recorder.clone())
+        .build(),
+    );
+    f.app.store = Store::new(client, f.table.clone());
+    queues.wire(&mut f.app);
+    f
+}
+
+/// The envelope of `(command, body)` as the webhook would queue it.
+fn envelope_of(command: &str, body: &str) -> String {
+    json!({"v": 1, "sdk_app_id": APP, "callback_command": command, "received_at_ms": 0, "body": body})
+        .to_string()
+}
+
+fn record(id: &str, body: &str) -> aws_lambda_events::event::sqs::SqsMessage {
+    let mut r = aws_lambda_events::event::sqs::SqsMessage::default();
+    r.message_id = Some(id.to_owned());
+    r.body = Some(body.to_owned());
+    r
+}
+
+fn transactions(recorder: &OpRecorder) -> usize {
+    recorder
+        .ops
+        .lock()
+        .expect("lock")
+        .iter()
+        .filter(|o| *o == "TransactWriteItems")
+        .count()
+}
+
+#[tokio::test]
+async fn contention_hands_off_at_once_and_the_account_stays_hot_for_a_while() {
+    let transact = mock!(Client::transact_write_items).then_http_response(conflict_on_profile);
+    let (mut app, log) = mocked_app(&[&transact]);
+    let queues = TestQueues::new().await;
+    queues.wire(&mut app);
+    let budget = Duration::from_millis(1400);
+    let hot = "@TOA#_hot";
+    let cold = "@TOA#_cold";
+    let deliveries = [
+        add(hot, 1, &["a"]),
+        add(hot, 2, &["b"]),
+        delete(hot, 3, &["a"]),
+        add(cold, 4, &["c"]),
+    ];
+    for (command, body) in &deliveries {
+        let (r, _) = timed(&app, command, body, budget).await;
+        assert_ok(&r);
+    }
+    // One transaction for the first hot event, none for the two after it, one for the
+    // other account: nothing retried.
+    assert_eq!(transact.num_calls(), 2);
+    // After the hold, the account is tried again.
+    app.clock.advance(HOT_HOLD);
+    let (command, body) = add(hot, 5, &["d"]);
+    assert_ok(&timed(&app, command, &body, budget).await.0);
+    assert_eq!(transact.num_calls(), 3);
+
+    let reasons: Vec<String> = lines(&log)
+        .iter()
+        .map(|l| {
+            assert_eq!(l["outcome"], "handed_off", "{l}");
+            l["reason"].as_str().unwrap_or_default().to_owned()
+        })
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            "contention",
+            "hot_account",
+            "hot_account",
+            "contention",
+            "contention"
+        ]
+    );
+    let queued = drain_grouped(&queues.handoff).await;
+    assert_eq!(queued.len(), 5);
+    let groups: BTreeSet<Option<String>> = queued.iter().map(|g| g.group.clone()).collect();
+    assert_eq!(
+        groups,
+        BTreeSet::from([Some(format!("{APP}#{hot}")), Some(format!("{APP}#{cold}"))])
+    );
+    let causes: BTreeSet<String> = queued
+        .iter()
+        .map(|g| g.msg.attributes["cause"].clone())
+        .collect();
+    assert_eq!(
+        causes,
+        BTreeSet::from(["contention".into(), "hot_account".into()])
+    );
+
+    // The consumer makes the table what the events say.
+    let mut all = deliveries.to_vec();
+    all.push(add(hot, 5, &["d"]));
+    let want = undisturbed(&all).await;
+    let c = consumer(&queues, &OpRecorder::default()).await;
+    let msgs: Vec<Msg> = queued.into_iter().map(|g| g.msg).collect();
+    let response = c
+        .app
+        .consume_batch(&sqs_records(&msgs), Duration::from_secs(20))
+        .await;
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(c.dump().await, want);
+    assert!(drain(&queues.dead_letters).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_hot_items_throttling_is_not_retried_by_the_webhooks_client() {
+    let transact = mock!(Client::transact_write_items).then_http_response(hot_item);
+    let (mut app, log) = mocked_app(&[&transact]);
+    let queues = TestQueues::new().await;
+    queues.wire(&mut app);
+    let (command, body) = add("@TOA#_t", 1, &["a"]);
+    assert_ok(
+        &timed(&app, command, &body, Duration::from_millis(1400))
+            .await
+            .0,
+    );
+    assert_eq!(transact.num_calls(), 1, "one attempt, no SDK retry");
+    assert_eq!(lines(&log)[0]["reason"], "contention");
+    let queued = drain_grouped(&queues.handoff).await;
+    assert_eq!(queued.len(), 1);
+    assert_eq!(queued[0].group.as_deref(), Some("1400000001#@TOA#_t"));
+
+    // The SDK's standard retry strategy does retry it (a throttling error): the
+    // consumer's client keeps that, and the consumer's budget waits contention out.
+    let transact = mock!(Client::transact_write_items).then_http_response(hot_item);
+    let client: Client = mock_client!(
+        aws_sdk_dynamodb,
+        RuleMode::MatchAny,
+        &[&transact],
+        oa_webhook::clients::configure_consumer_dynamodb
+    );
+    let store = Store::new(client, "mocked");
+    let mut w = oa_webhook::store::AccountWrites::new(APP, "@TOA#_t");
+    w.fold("a", oa_webhook::store::Change::Subscribe.state(1, None));
+    let budget = Budget::until(tokio::time::Instant::now() + Duration::from_millis(300));
+    let got = store.write_account(&w, &budget).await;
+    assert!(
+        matches!(got, Err(StoreError::Unavailable(_) | StoreError::Budget)),
+        "{got:?}"
+    );
+    assert!(transact.num_calls() >= 3, "{}", transact.num_calls());
+}
+
+#[tokio::test]
+async fn a_single_writes_transaction_conflict_hands_off() {
+    let get = mock!(Client::get_item).then_output(|| GetItemOutput::builder().build());
+    let update = mock!(Client::update_item).then_http_response(single_write_conflict);
+    let (mut app, log) = mocked_app(&[&get, &update]);
+    let queues = TestQueues::new().await;
+    queues.wire(&mut app);
+    let info = body(
+        INFO,
+        json!({"Official_Account": "@TOA#_i", "EventTime": 5, "Name": "n"}),
+    );
+    assert_ok(
+        &timed(&app, INFO, &info, Duration::from_millis(1400))
+            .await
+            .0,
+    );
+    assert_eq!(update.num_calls(), 1);
+    assert_eq!(lines(&log)[0]["reason"], "contention");
+    assert_eq!(drain_grouped(&queues.handoff).await.len(), 1);
+}
+
+/// Without a hand-off queue there is nowhere to hand off to: contention is retried
+/// within the budget, as before.
+#[tokio::test]
+async fn without_a_queue_contention_is_retried_within_the_budget() {
+    let transact = mock!(Client::transact_write_items).then_http_response(conflict_on_profile);
+    let (app, log) = mocked_app(&[&transact]);
+    let (command, body) = add("@TOA#_n", 1, &["a"]);
+    let (r, _) = timed(&app, command, &body, Duration::from_millis(400)).await;
+    assert_failed_cleanly(&r, "contention without a queue");
+    assert!(transact.num_calls() > 1, "{}", transact.num_calls());
+    assert!(app.hot.is_empty());
+    assert_eq!(lines(&log)[0]["outcome"], "failed");
+}
+
+/// One batch: two accounts, 150 one-user adds and a duplicate on one, an add and a newer
+/// delete of one user, an add and a delete at the same time of another (UNSUBSCRIBED
+/// wins), a create, a message, and three records that are not events to store: not an
+/// envelope (dead-lettered), an unknown `OfficialAccount` command (acknowledged), a row
+/// 11 event (dead-lettered, in its account's group).
+#[tokio::test]
+async fn the_consumer_writes_a_batch_per_account_in_the_fewest_transactions() {
+    let a = "@TOA#_a";
+    let b = "@TOA#_b";
+    let mut events: Vec<(&str, String)> = vec![(
+        CREATE,
+        body(
+            CREATE,
+            json!({"Official_Account": a, "Owner_Account": "o", "Operator_Account": "o", "Name": "A", "EventTime": 1}),
+        ),
+    )];
+    let users: Vec<String> = (0..150).map(|i| format!("u{i}")).collect();
+    for (i, u) in users.iter().enumerate() {
+        events.push(add(a, 10 + i as u64, &[u.as_str()]));
+    }
+    events.push(add(a, 10, &["u0"])); // a duplicate
+    events.push(add(b, 20, &["x", "y"]));
+    events.push(delete(b, 21, &["x"]));
+    events.push(delete(b, 20, &["y"])); // the tie: UNSUBSCRIBED
+    events.push((
+        SEND,
+        body(
+            SEND,
+            json!({"Official_Account": a, "MsgKey": "k", "MsgTime": 1, "EventTime": 30,
+                   "MsgBody": [{"MsgType": "TIMTextElem", "MsgContent": {"Text": "hi"}}]}),
+        ),
+    ));
+    let want = undisturbed(&events).await;
+
+    let queues = TestQueues::new().await;
+    let recorder = OpRecorder::default();
+    let c = consumer(&queues, &recorder).await;
+    let mut records: Vec<_> = events
+        .iter()
+        .enumerate()
+        .map(|(i, (command, body))| record(&format!("m{i}"), &envelope_of(command, body)))
+        .collect();
+    records.push(record("bad-envelope", "not an envelope"));
+    let unknown = "OfficialAccount.CallbackAfterSomethingNew";
+    records.push(record(
+        "unknown-command",
+        &envelope_of(
+            unknown,
+            &body(unknown, json!({"Official_Account": a, "EventTime": 1})),
+        ),
+    ));
+    let invalid = body(
+        ADD,
+        json!({"Official_Account": a, "SubscribeAccountList": []}),
+    );
+    records.push(record("row-11", &envelope_of(ADD, &invalid)));
+    // Shuffled: the order of a batch is no promise.
+    fastrand::shuffle(&mut records);
+
+    let response = c.app.consume_batch(&records, Duration::from_secs(20)).await;
+    assert!(
+        response.batch_item_failures.is_empty(),
+        "{:?}",
+        response.batch_item_failures
+    );
+    assert_eq!(c.dump().await, want);
+    // 150 users of `a` in two transactions (99 + 51); the 2 of `b` end UNSUBSCRIBED
+    // with no item stored: the first transaction's guess (a delete meets an older
+    // SUBSCRIBED item) is cancelled, the rewrite pinned to "absent" lands: two.
+    assert_eq!(transactions(&recorder), 4);
+    let dead = drain_grouped(&queues.dead_letters).await;
+    let mut reasons: Vec<(String, Option<String>)> = dead
+        .iter()
+        .map(|d| (d.msg.attributes["reason"].clone(), d.group.clone()))
+        .collect();
+    reasons.sort();
+    // A message that is not an envelope names no account: no group (SQS takes a
+    // standard queue's messages with or without one).
+    assert_eq!(
+        reasons,
+        [
+            ("bad_envelope".to_owned(), None),
+            ("invalid_field".to_owned(), Some(format!("{APP}#{a}"))),
+        ]
+    );
+    assert!(drain(&queues.handoff).await.is_empty());
+}
+
+/// An interceptor that fails every transaction naming `account`'s items.
+#[derive(Debug, Clone)]
+struct FailAccount {
+    pk: String,
+    failed: Arc<AtomicUsize>,
+}
+
+impl Intercept for FailAccount {
+    fn name(&self) -> &'static str {
+        "FailAccount"
+    }
+    fn read_before_serialization(
+        &self,
+        context: &BeforeSerializationInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let Some(input) = context.input().downcast_ref::<TransactWriteItemsInput>() else {
+            return Ok(());
+        };
+        let names_it = input.transact_items().iter().any(|t| {
+            let key = t
+                .put()
+                .map(|p| p.item())
+                .or_else(|| t.update().map(|u| u.key()));
+            key.and_then(|k| k.get("pk"))
+                .and_then(|v| v.as_s().ok())
+                .is_some_and(|pk| *pk == self.pk)
+        });
+        if names_it {
+            self.failed.fetch_add(1, Ordering::SeqCst);
+            return Err("injected failure".into());
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_failed_account_fails_back_only_its_own_records() {
+    let good = "@TOA#_good";
+    let poison = "@TOA#_poison";
+    let events_good = [add(good, 1, &["a"]), add(good, 2, &["b"])];
+    let events_poison = [add(poison, 1, &["a"]), delete(poison, 2, &["z"])];
+    let want = undisturbed(&events_good).await;
+
+    let queues = TestQueues::new().await;
+    let mut f = Fixture::new().await;
+    let failing = FailAccount {
+        pk: format!("OA#{APP}#{poison}"),
+        failed: Arc::new(AtomicUsize::new(0)),
+    };
+    let client = Client::from_conf(
+        oa_webhook::clients::configure_consumer_dynamodb(aws_sdk_dynamodb::config::Builder::from(
+            &sdk_config(),
+        ))
+        .interceptor(failing.clone())
+        .build(),
+    );
+    f.app.store = Store::new(client, f.table.clone());
+    queues.wire(&mut f.app);
+    let mut records = Vec::new();
+    for (i, (c, b)) in events_good.iter().enumerate() {
+        records.push(record(&format!("good{i}"), &envelope_of(c, b)));
+    }
+    for (i, (c, b)) in events_poison.iter().enumerate() {
+        records.push(record(&format!("poison{i}"), &envelope_of(c, b)));
+    }
+    let response = f.app.consume_batch(&records, Duration::from_secs(5)).await;
+    let failed: BTreeSet<String> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone())
+        .collect();
+    assert_eq!(
+        failed,
+        BTreeSet::from(["poison0".to_owned(), "poison1".to_owned()])
+    );
+    assert!(failing.failed.load(Ordering::SeqCst) >= 1);
+    assert_eq!(f.dump().await, want);
+    assert!(drain(&queues.dead_letters).await.is_empty());
+}
