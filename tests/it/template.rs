@@ -193,6 +193,19 @@ fn queue_policies_are_least_privilege() {
     );
     let esm = &resource(&t, "QueueConsumerEventSource")["Properties"];
     assert_eq!(esm["FunctionResponseTypes"][0], "ReportBatchItemFailures");
+    // Per-account writing wants batches larger than a transaction's 99 users (docs/
+    // delivery.md, "The consumer"), inside what Lambda takes for a standard queue
+    // (docs/aws.md): up to 10 000 records, a batching window past 10, 2-1000 at once.
+    let batch = esm["BatchSize"].as_u64().expect("BatchSize");
+    assert!((100..=10_000).contains(&batch), "{batch}");
+    let window = esm["MaximumBatchingWindowInSeconds"]
+        .as_u64()
+        .expect("MaximumBatchingWindowInSeconds");
+    assert!((1..=300).contains(&window), "{window}");
+    let concurrency = esm["ScalingConfig"]["MaximumConcurrency"]
+        .as_u64()
+        .expect("MaximumConcurrency");
+    assert!((2..=1000).contains(&concurrency), "{concurrency}");
     let timeout = consumer["Timeout"].as_u64().expect("consumer timeout");
     let budget: u64 = consumer["Environment"]["Variables"]["QUEUE_RECORD_BUDGET_MS"]
         .as_str()
