@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the function locally (`make run`): DynamoDB Local on DDB_PORT (default 8000) with the
 # table created, a local SQS (moto) on SQS_PORT (default: a free port) with the hand-off and
-# dead-letter queues, the queue consumer fed by `oa-webhook poll-queue` (as Lambda's event
+# dead-letter queues, the queue consumer fed by `examples/poll_queue.rs` (as Lambda's event
 # source mapping would), then `cargo lambda watch` on 127.0.0.1:WATCH_PORT (default 9000)
 # in the foreground. Ctrl-C stops them all.
 #
@@ -34,7 +34,8 @@ export HANDOFF_QUEUE_URL DEAD_LETTER_QUEUE_URL
 cargo build
 cargo run --quiet --example create_table
 # The queue consumer, as Lambda's event source mapping would run it; stopped on exit.
-target/debug/oa-webhook poll-queue &
+cargo build --quiet --example poll_queue
+target/debug/examples/poll_queue &
 poller=$!
 trap 'kill "$poller" 2>/dev/null || true; _sqs_local_down; _ddb_local_down' EXIT
 
@@ -55,7 +56,7 @@ token_state="unset"
 cat >&2 <<MSG
 
 DynamoDB Local: $endpoint  table: $TABLE_NAME  SDKAPPID: $SDKAPPID  CALLBACK_TOKEN: $token_state
-Local SQS: $sqs_endpoint  hand-off queue: $HANDOFF_QUEUE_URL (consumed by poll-queue, pid $poller)
+Local SQS: $sqs_endpoint  hand-off queue: $HANDOFF_QUEUE_URL (consumed by examples/poll_queue, pid $poller)
 Dead letters: $DEAD_LETTER_QUEUE_URL
   replay them, in another shell: AWS_ENDPOINT_URL_SQS=$sqs_endpoint AWS_ENDPOINT_URL_DYNAMODB=$endpoint AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 TABLE_NAME=$TABLE_NAME SDKAPPID=$SDKAPPID DEAD_LETTER_QUEUE_URL=$DEAD_LETTER_QUEUE_URL target/debug/oa-webhook replay --dry-run
 The function answers on any path of http://127.0.0.1:$WATCH_PORT/ (also /lambda-url/oa-webhook/...). Try:
