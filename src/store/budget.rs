@@ -42,17 +42,19 @@ pub fn classify_code(code: Option<&str>) -> Failure {
     match code {
         Some("ConditionalCheckFailedException" | "ConditionalCheckFailed") => Failure::Condition,
         // A hot item: docs/aws.md (per-item 1000 WCU/s, transaction conflicts). A
-        // cancellation reason spells the codes without "Exception".
+        // cancellation reason spells the codes without "Exception", and names an item
+        // over its write rate `ThrottlingError` (API reference,
+        // `TransactionCanceledException`): one item's throttling too.
         Some(
             "TransactionConflictException"
             | "TransactionConflict"
             | "ProvisionedThroughputExceededException"
-            | "ProvisionedThroughputExceeded",
+            | "ProvisionedThroughputExceeded"
+            | "ThrottlingError",
         ) => Failure::Contention,
         // Table- or account-wide throttling (not one item's), and the service's own trouble.
         Some(
             "ThrottlingException"
-            | "ThrottlingError"
             | "RequestLimitExceeded"
             | "TransactionInProgressException"
             | "InternalServerError"
@@ -279,7 +281,8 @@ mod tests {
             classify_code(Some("ProvisionedThroughputExceededException")),
             Failure::Contention
         );
-        assert_eq!(classify_code(Some("ThrottlingError")), Failure::Transient);
+        assert_eq!(classify_code(Some("ThrottlingError")), Failure::Contention);
+        assert_eq!(classify_code(Some("ThrottlingException")), Failure::Transient);
         assert_eq!(classify_code(Some("ValidationError")), Failure::Fatal);
         assert_eq!(
             classify_code(Some("ResourceNotFoundException")),
