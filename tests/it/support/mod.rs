@@ -1,5 +1,6 @@
 //! Test-only stand-ins for what the local services do not show (`../shared/spec/aws.md`):
-//! DynamoDB's contention rules in front of DynamoDB Local ([`contention`], [`ddb_model`]).
+//! DynamoDB's contention rules in front of DynamoDB Local ([`contention`], [`ddb_model`]),
+//! and a fast in-memory SQS for benchmarks ([`sqs_fast`]).
 //!
 //! Shared by this test binary and the benchmark examples (`#[path]`), each of which uses
 //! part of it: hence no dead-code warnings here.
@@ -7,6 +8,7 @@
 
 pub mod contention;
 pub mod ddb_model;
+pub mod sqs_fast;
 
 pub use contention::ModelConfig;
 pub use ddb_model::ContentionModel;
