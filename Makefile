@@ -11,6 +11,9 @@
 #                     BENCH_ZIP=arm64|x86_64|none; more in benches/run.sh)
 #   make bench-ab BASE=<rev>  the release binaries of <rev> and of this tree and the floor,
 #                     interleaved, 3 rounds: a table of medians with the change (benches/ab.sh)
+#   make bench-hot    a campaign on one account through the DynamoDB contention model: the release
+#                     binary's webhook and queue consumer, a fast local SQS; 150 events/s for 20 s
+#                     at 15 ms and at 100 ms per transaction (benches/hot.sh, examples/bench_hot.rs)
 #   make bench-profiles  release-profile variants, one full build each (benches/profiles.sh; slow)
 #   make fuzz [DURATION=600]  coverage-guided fuzzing (scripts/fuzz.sh, fuzz/README.md);
 #                     make fuzz-smoke: 30 s, what `make test` runs
@@ -25,7 +28,7 @@ DURATION ?= 600
 BASE ?=
 
 .PHONY: help tools test run table package sam-validate ddb-start ddb-stop ddb-status clean-tools \
-	bench bench-ab bench-profiles fuzz fuzz-smoke
+	bench bench-ab bench-hot bench-profiles fuzz fuzz-smoke
 
 # The header above, up to its first blank line.
 help:
@@ -71,6 +74,9 @@ bench:
 bench-ab:
 	@[[ -n "$(BASE)" ]] || { echo 'usage: make bench-ab BASE=<rev>' >&2; exit 2; }
 	benches/ab.sh $(BASE)
+
+bench-hot:
+	benches/hot.sh
 
 bench-profiles:
 	benches/profiles.sh

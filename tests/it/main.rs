@@ -5,6 +5,7 @@
 //! environment, which would leak into every other test here.
 
 mod common;
+mod support;
 
 mod allow_list;
 mod catalogue;

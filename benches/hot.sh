@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# `make bench-hot`: a campaign on one Official Account through the DynamoDB contention
+# model (examples/bench_hot.rs; what it measures and every BENCH_* setting are in its
+# header). Builds the release binary and the benchmark, starts a DynamoDB Local of its own,
+# runs the campaign once per transaction time, and stops what it started.
+#
+#   benches/hot.sh
+#
+# Environment (all optional):
+#   BENCH_HOT_TRANSACTION_MS  the transaction times to run, as words (default "15 100")
+#   BENCH_RATE, BENCH_SECS, BENCH_CONSUMERS, BENCH_BATCH, ...  passed to examples/bench_hot.rs
+#
+# Output: one summary per run on stdout; the JSON in target/bench/hot-<ms>ms.json; the
+# functions' stderr in target/bench/hot-functions-<ms>ms.log; the builds' logs in
+# target/bench/build-hot*.log. The release build goes to this tree's target/ (unset
+# CARGO_TARGET_DIR), where the other benches look for it.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+unset CARGO_TARGET_DIR
+
+OUT=$ROOT/target/bench
+mkdir -p "$OUT" "$ROOT/.run"
+log() { printf 'bench-hot: %s\n' "$*" >&2; }
+step() { # NAME LOGFILE CMD...
+    local name=$1 logf=$2 rc=0
+    shift 2
+    log "$name ..."
+    "$@" >"$logf" 2>&1 || rc=$?
+    if ((rc != 0)); then
+        log "$name failed (exit $rc); last lines of $logf:"
+        tail -n 40 "$logf" >&2
+        return "$rc"
+    fi
+}
+
+scripts/tools.sh ddb
+# Both builds before any measuring, so that no compiler runs beside it.
+step "cargo build --release --bin oa-webhook" "$OUT/build-hot-release.log" \
+    cargo build --release --bin oa-webhook
+step "cargo build --release --example bench_hot" "$OUT/build-hot-bench.log" \
+    cargo build --release --example bench_hot
+
+export DDB_STATE_DIR=$ROOT/.run/bench-hot
+source scripts/ddb-env.sh
+ddb_local_up
+export BENCH_BIN=$ROOT/target/release/oa-webhook
+
+for ms in ${BENCH_HOT_TRANSACTION_MS:-15 100}; do
+    log "campaign with ${ms} ms transactions (rev $(git rev-parse --short HEAD 2>/dev/null || echo '?'))"
+    BENCH_TRANSACTION_MS=$ms BENCH_OUT=$OUT/hot-${ms}ms.json BENCH_LOG=$OUT/hot-functions-${ms}ms.log \
+        target/release/examples/bench_hot
+done

@@ -1,0 +1,559 @@
+//! DynamoDB's contention rules, as pure logic (no I/O, the time passed in): the model that
+//! [`super::ddb_model`] puts in front of DynamoDB Local, which runs transactions one at a
+//! time and never refuses one.
+//!
+//! The rules, from `../shared/spec/aws.md` (AWS Developer Guide, "Amazon DynamoDB
+//! Transactions: how it works", "Transaction conflict handling", "Capacity management for
+//! transactions"; "Burst and adaptive capacity"; "Throttling: key range limit exceeded"):
+//! - a `TransactWriteItems` holds every item it names (table + key) while it runs; another
+//!   transaction naming a held item is cancelled (`TransactionCanceledException`), with
+//!   the reason `TransactionConflict` on each held item and `None` on the others, in the
+//!   order of its actions. Nothing is queued.
+//! - a single `PutItem`/`UpdateItem`/`DeleteItem` on a held item fails with
+//!   `TransactionConflictException`.
+//! - one item takes at most [`ModelConfig::item_write_units_per_second`] (1000) write units
+//!   in any one-second window. A transactional write costs 2 units per KB of the item (prepare
+//!   and commit), a plain write 1 per KB, rounded up. Past the limit a single write is
+//!   throttled (`ProvisionedThroughputExceededException`, reason
+//!   `TableWriteKeyRangeThroughputExceeded`) and a transaction is cancelled with
+//!   `ThrottlingError` on the item over the limit ("insufficient provisioned capacity for
+//!   the transaction to be completed", API reference of `TransactionCanceledException`).
+//!
+//! Approximations, chosen to stay on the cheap side, so that a figure measured through the
+//! model is a lower bound of the real one:
+//! - an item's size is that of what the request carries: a `Put`'s whole item; an
+//!   `Update`'s key plus its expression's values and names (DynamoDB charges the larger of
+//!   the item before and after, which the model does not read); a `Delete`'s or
+//!   `ConditionCheck`'s key. Sizes follow "Item sizes and formats": names and strings in
+//!   UTF-8 bytes, numbers about one byte per two digits plus one, 3 bytes per list/map plus
+//!   one per element.
+//! - a request refused by the model consumes no units; one DynamoDB Local fails (a
+//!   condition check) consumes them.
+//! - global secondary indexes cost nothing extra; reads are not limited.
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+/// The model's settings.
+#[derive(Clone, Debug)]
+pub struct ModelConfig {
+    /// How long a transaction holds its items: from the moment the model admits it until
+    /// this long after (or until DynamoDB Local answers, if that is later). aws.md: typically
+    /// 10-25 ms, an assumption to measure with a range. Default 15 ms.
+    pub transaction_time: Duration,
+    /// The least time any other call takes (reads, single writes, refusals), added to
+    /// DynamoDB Local's own. Default zero: tests run at DynamoDB Local's speed; the
+    /// benchmark sets a few milliseconds.
+    pub call_time: Duration,
+    /// Write units one item takes in any one second. Default 1000 (aws.md).
+    pub item_write_units_per_second: u32,
+    /// The table's key attributes: an item is named by its table and these. Default
+    /// `pk`, `sk` (docs/contract.md section 3, src/store/schema.rs).
+    pub key_attributes: Vec<String>,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        ModelConfig {
+            transaction_time: Duration::from_millis(15),
+            call_time: Duration::ZERO,
+            item_write_units_per_second: 1000,
+            key_attributes: vec!["pk".to_owned(), "sk".to_owned()],
+        }
+    }
+}
+
+/// One item of one table: the table's name and the item's key attributes as compact JSON
+/// in DynamoDB's wire form (`{"pk":{"S":"..."},"sk":{"S":"..."}}`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct ItemKey {
+    pub table: String,
+    pub key: String,
+}
+
+impl ItemKey {
+    /// The key of `item` (an item or a `Key` map in wire form) in `table`; `None` when a key
+    /// attribute is missing.
+    pub fn of(
+        table: &str,
+        item: &Map<String, Value>,
+        key_attributes: &[String],
+    ) -> Option<ItemKey> {
+        let mut key = Map::new();
+        for name in key_attributes {
+            key.insert(name.clone(), item.get(name)?.clone());
+        }
+        Some(ItemKey {
+            table: table.to_owned(),
+            key: Value::Object(key).to_string(),
+        })
+    }
+}
+
+/// One item a request writes and the bytes it is charged for (see the module's
+/// approximations).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ItemWrite {
+    pub item: ItemKey,
+    pub bytes: usize,
+}
+
+/// How DynamoDB charges a write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WriteKind {
+    /// Inside `TransactWriteItems`: 2 units per KB.
+    Transactional,
+    /// `PutItem`, `UpdateItem`, `DeleteItem`, `BatchWriteItem`: 1 unit per KB.
+    Plain,
+}
+
+impl WriteKind {
+    /// Write units for an item of `bytes` bytes, per KB rounded up (at least one KB).
+    pub fn units(self, bytes: usize) -> u32 {
+        let kb = bytes.div_ceil(1024).max(1);
+        let per_kb = match self {
+            WriteKind::Transactional => 2,
+            WriteKind::Plain => 1,
+        };
+        u32::try_from(kb).unwrap_or(u32::MAX).saturating_mul(per_kb)
+    }
+}
+
+/// Why one action of a cancelled transaction was refused (`CancellationReasons[i].Code`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CancellationCode {
+    /// This action was not the cause.
+    None,
+    /// Another transaction holds this item.
+    TransactionConflict,
+    /// This item is over its write units for the second.
+    ThrottlingError,
+}
+
+impl CancellationCode {
+    /// The code as DynamoDB writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CancellationCode::None => "None",
+            CancellationCode::TransactionConflict => "TransactionConflict",
+            CancellationCode::ThrottlingError => "ThrottlingError",
+        }
+    }
+}
+
+/// Identifies the items one admitted transaction holds, to release them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct HoldId(u64);
+
+/// What the model answers to a transaction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TransactionVerdict {
+    /// Runs; its items are held until [`Rules::release`].
+    Admitted(HoldId),
+    /// Refused: one code per action, in the request's order.
+    Cancelled(Vec<CancellationCode>),
+}
+
+/// What the model answers to a single write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WriteVerdict {
+    Admitted,
+    /// The item is held by a transaction: `TransactionConflictException`.
+    TransactionConflict,
+    /// The item is over its write units: `ProvisionedThroughputExceededException`.
+    Throttled,
+}
+
+/// What the model counted since it started (or since [`Rules::reset_counters`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Counters {
+    /// `TransactWriteItems` requests received (admitted or not).
+    pub transactions: u64,
+    /// Transactions the model cancelled (conflict or throttling).
+    pub cancelled_transactions: u64,
+    /// Of those, the ones with at least one `TransactionConflict`.
+    pub conflict_cancellations: u64,
+    /// Transactions DynamoDB Local itself cancelled (a condition check), after the model
+    /// admitted them.
+    pub upstream_cancellations: u64,
+    /// Single writes (`PutItem`, `UpdateItem`, `DeleteItem`) received.
+    pub single_writes: u64,
+    /// Single writes refused with `TransactionConflictException`.
+    pub write_conflicts: u64,
+    /// Requests refused for an item's write units (a transaction cancelled with
+    /// `ThrottlingError`, or a single write's `ProvisionedThroughputExceededException`).
+    pub throttles: u64,
+    /// Write units charged, all items.
+    pub write_units: u64,
+    /// Write units charged per item.
+    pub write_units_per_item: BTreeMap<ItemKey, u64>,
+}
+
+impl Counters {
+    /// The item that took the most write units, and how many.
+    pub fn hottest_item(&self) -> Option<(&ItemKey, u64)> {
+        self.write_units_per_item
+            .iter()
+            .max_by_key(|(_, units)| **units)
+            .map(|(item, units)| (item, *units))
+    }
+}
+
+/// The rules' state: which items are held, each item's recent write units, the counters.
+#[derive(Debug)]
+pub struct Rules {
+    units_per_second: u32,
+    holds: HashMap<ItemKey, HoldId>,
+    held_by: HashMap<HoldId, Vec<ItemKey>>,
+    recent: HashMap<ItemKey, VecDeque<(Instant, u32)>>,
+    next_hold: u64,
+    counters: Counters,
+}
+
+const WINDOW: Duration = Duration::from_secs(1);
+
+impl Rules {
+    pub fn new(config: &ModelConfig) -> Rules {
+        Rules {
+            units_per_second: config.item_write_units_per_second,
+            holds: HashMap::new(),
+            held_by: HashMap::new(),
+            recent: HashMap::new(),
+            next_hold: 0,
+            counters: Counters::default(),
+        }
+    }
+
+    /// A `TransactWriteItems` naming `items` (in its actions' order) arrives at `now`.
+    pub fn admit_transaction(&mut self, items: &[ItemWrite], now: Instant) -> TransactionVerdict {
+        self.counters.transactions += 1;
+        let codes: Vec<CancellationCode> = items
+            .iter()
+            .map(|w| {
+                if self.holds.contains_key(&w.item) {
+                    CancellationCode::TransactionConflict
+                } else if !self.has_room(&w.item, WriteKind::Transactional.units(w.bytes), now) {
+                    CancellationCode::ThrottlingError
+                } else {
+                    CancellationCode::None
+                }
+            })
+            .collect();
+        if codes.iter().any(|c| *c != CancellationCode::None) {
+            self.counters.cancelled_transactions += 1;
+            if codes.contains(&CancellationCode::TransactionConflict) {
+                self.counters.conflict_cancellations += 1;
+            }
+            if codes.contains(&CancellationCode::ThrottlingError) {
+                self.counters.throttles += 1;
+            }
+            return TransactionVerdict::Cancelled(codes);
+        }
+        let hold = HoldId(self.next_hold);
+        self.next_hold += 1;
+        for w in items {
+            self.charge(&w.item, WriteKind::Transactional.units(w.bytes), now);
+            self.holds.insert(w.item.clone(), hold);
+        }
+        self.held_by
+            .insert(hold, items.iter().map(|w| w.item.clone()).collect());
+        TransactionVerdict::Admitted(hold)
+    }
+
+    /// The transaction `hold` finished: its items are free. Releasing twice is harmless.
+    pub fn release(&mut self, hold: HoldId) {
+        for item in self.held_by.remove(&hold).unwrap_or_default() {
+            if self.holds.get(&item) == Some(&hold) {
+                self.holds.remove(&item);
+            }
+        }
+    }
+
+    /// A single write of `write` arrives at `now`.
+    pub fn admit_write(&mut self, write: &ItemWrite, now: Instant) -> WriteVerdict {
+        self.counters.single_writes += 1;
+        if self.holds.contains_key(&write.item) {
+            self.counters.write_conflicts += 1;
+            return WriteVerdict::TransactionConflict;
+        }
+        let units = WriteKind::Plain.units(write.bytes);
+        if !self.has_room(&write.item, units, now) {
+            self.counters.throttles += 1;
+            return WriteVerdict::Throttled;
+        }
+        self.charge(&write.item, units, now);
+        WriteVerdict::Admitted
+    }
+
+    /// Charges plain writes that are never refused (`BatchWriteItem`'s, which the model
+    /// passes through: DynamoDB would return them as unprocessed items).
+    pub fn charge_unrefused(&mut self, write: &ItemWrite, now: Instant) {
+        self.charge(&write.item, WriteKind::Plain.units(write.bytes), now);
+    }
+
+    /// DynamoDB Local cancelled a transaction the model had admitted.
+    pub fn count_upstream_cancellation(&mut self) {
+        self.counters.upstream_cancellations += 1;
+    }
+
+    /// Whether `item` is held by a running transaction.
+    pub fn is_held(&self, item: &ItemKey) -> bool {
+        self.holds.contains_key(item)
+    }
+
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    pub fn reset_counters(&mut self) {
+        self.counters = Counters::default();
+    }
+
+    fn has_room(&mut self, item: &ItemKey, units: u32, now: Instant) -> bool {
+        let used: u64 = match self.recent.get_mut(item) {
+            None => 0,
+            Some(recent) => {
+                while recent
+                    .front()
+                    .is_some_and(|(at, _)| now.saturating_duration_since(*at) >= WINDOW)
+                {
+                    recent.pop_front();
+                }
+                recent.iter().map(|(_, u)| u64::from(*u)).sum()
+            }
+        };
+        used + u64::from(units) <= u64::from(self.units_per_second)
+    }
+
+    fn charge(&mut self, item: &ItemKey, units: u32, now: Instant) {
+        self.recent
+            .entry(item.clone())
+            .or_default()
+            .push_back((now, units));
+        self.counters.write_units += u64::from(units);
+        *self
+            .counters
+            .write_units_per_item
+            .entry(item.clone())
+            .or_default() += u64::from(units);
+    }
+}
+
+/// The size DynamoDB would charge for an attribute map in wire form (see the module's
+/// approximations).
+pub fn map_size(map: &Map<String, Value>) -> usize {
+    map.iter().map(|(name, v)| name.len() + value_size(v)).sum()
+}
+
+/// The size of one attribute value in wire form (`{"S": "..."}`, `{"N": "..."}`, ...).
+pub fn value_size(value: &Value) -> usize {
+    let Some(obj) = value.as_object() else {
+        return 0;
+    };
+    obj.iter()
+        .map(|(kind, v)| match (kind.as_str(), v) {
+            ("S", Value::String(s)) => s.len(),
+            ("N", Value::String(n)) => number_size(n),
+            // base64 on the wire: 3 bytes per 4 characters.
+            ("B", Value::String(b)) => b.len() * 3 / 4,
+            ("BOOL", _) | ("NULL", _) => 1,
+            ("SS", Value::Array(a)) => a.iter().filter_map(Value::as_str).map(str::len).sum(),
+            ("NS", Value::Array(a)) => a.iter().filter_map(Value::as_str).map(number_size).sum(),
+            ("BS", Value::Array(a)) => a
+                .iter()
+                .filter_map(Value::as_str)
+                .map(|b| b.len() * 3 / 4)
+                .sum(),
+            ("L", Value::Array(a)) => 3 + a.iter().map(|v| 1 + value_size(v)).sum::<usize>(),
+            ("M", Value::Object(m)) => 3 + m.len() + map_size(m),
+            _ => 0,
+        })
+        .sum()
+}
+
+fn number_size(n: &str) -> usize {
+    let digits = n.chars().filter(char::is_ascii_digit).count();
+    digits.div_ceil(2) + 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn key(pk: &str, sk: &str) -> ItemKey {
+        ItemKey {
+            table: "t".to_owned(),
+            key: json!({"pk": {"S": pk}, "sk": {"S": sk}}).to_string(),
+        }
+    }
+
+    fn write(pk: &str, sk: &str) -> ItemWrite {
+        ItemWrite {
+            item: key(pk, sk),
+            bytes: 100,
+        }
+    }
+
+    fn rules() -> Rules {
+        Rules::new(&ModelConfig::default())
+    }
+
+    #[test]
+    fn a_transaction_on_a_held_item_is_cancelled_with_the_conflict_on_that_item_only() {
+        let mut r = rules();
+        let now = Instant::now();
+        let first = r.admit_transaction(&[write("A", "PROFILE"), write("A", "SUB#1")], now);
+        assert!(matches!(first, TransactionVerdict::Admitted(_)));
+        let second = r.admit_transaction(&[write("A", "SUB#2"), write("A", "PROFILE")], now);
+        assert_eq!(
+            second,
+            TransactionVerdict::Cancelled(vec![
+                CancellationCode::None,
+                CancellationCode::TransactionConflict
+            ])
+        );
+        let c = r.counters();
+        assert_eq!((c.transactions, c.cancelled_transactions), (2, 1));
+        assert_eq!((c.conflict_cancellations, c.throttles), (1, 0));
+        // Refused: nothing charged, nothing held for SUB#2.
+        assert!(!r.is_held(&key("A", "SUB#2")));
+        assert_eq!(c.write_units, 4);
+    }
+
+    #[test]
+    fn released_items_are_free_again_and_other_items_never_conflict() {
+        let mut r = rules();
+        let now = Instant::now();
+        let TransactionVerdict::Admitted(hold) = r.admit_transaction(&[write("A", "PROFILE")], now)
+        else {
+            panic!("the first transaction is admitted");
+        };
+        assert!(matches!(
+            r.admit_transaction(&[write("B", "PROFILE")], now),
+            TransactionVerdict::Admitted(_)
+        ));
+        r.release(hold);
+        r.release(hold);
+        assert!(!r.is_held(&key("A", "PROFILE")));
+        assert!(matches!(
+            r.admit_transaction(&[write("A", "PROFILE")], now),
+            TransactionVerdict::Admitted(_)
+        ));
+    }
+
+    #[test]
+    fn a_single_write_on_a_held_item_is_a_transaction_conflict() {
+        let mut r = rules();
+        let now = Instant::now();
+        let TransactionVerdict::Admitted(hold) = r.admit_transaction(&[write("A", "PROFILE")], now)
+        else {
+            panic!("admitted");
+        };
+        assert_eq!(
+            r.admit_write(&write("A", "PROFILE"), now),
+            WriteVerdict::TransactionConflict
+        );
+        assert_eq!(
+            r.admit_write(&write("A", "SUB#1"), now),
+            WriteVerdict::Admitted
+        );
+        r.release(hold);
+        assert_eq!(
+            r.admit_write(&write("A", "PROFILE"), now),
+            WriteVerdict::Admitted
+        );
+        let c = r.counters();
+        assert_eq!((c.single_writes, c.write_conflicts), (3, 1));
+        // 2 (transactional) + 1 + 1 (plain).
+        assert_eq!(c.write_units, 4);
+        assert_eq!(c.write_units_per_item[&key("A", "PROFILE")], 3);
+    }
+
+    #[test]
+    fn units_are_per_kb_rounded_up_two_for_a_transaction_one_for_a_plain_write() {
+        assert_eq!(WriteKind::Transactional.units(0), 2);
+        assert_eq!(WriteKind::Transactional.units(1024), 2);
+        assert_eq!(WriteKind::Transactional.units(1025), 4);
+        assert_eq!(WriteKind::Plain.units(1), 1);
+        assert_eq!(WriteKind::Plain.units(3000), 3);
+    }
+
+    #[test]
+    fn one_item_takes_at_most_its_units_per_second_then_throttles_then_recovers() {
+        let mut r = rules();
+        let start = Instant::now();
+        // 500 transactions of 2 units on one item fill its 1000 units.
+        for i in 0..500u64 {
+            let at = start + Duration::from_micros(i);
+            let TransactionVerdict::Admitted(h) = r.admit_transaction(&[write("A", "PROFILE")], at)
+            else {
+                panic!("transaction {i} is within the item's units");
+            };
+            r.release(h);
+        }
+        let at = start + Duration::from_millis(500);
+        assert_eq!(
+            r.admit_transaction(&[write("A", "SUB#1"), write("A", "PROFILE")], at),
+            TransactionVerdict::Cancelled(vec![
+                CancellationCode::None,
+                CancellationCode::ThrottlingError
+            ])
+        );
+        assert_eq!(
+            r.admit_write(&write("A", "PROFILE"), at),
+            WriteVerdict::Throttled
+        );
+        // Another item of the same account is not limited by this one.
+        assert_eq!(
+            r.admit_write(&write("A", "SUB#9"), at),
+            WriteVerdict::Admitted
+        );
+        assert_eq!(r.counters().throttles, 2);
+        assert_eq!(
+            r.counters().write_units_per_item[&key("A", "PROFILE")],
+            1000
+        );
+        // A second after the first units, they no longer count.
+        let later = start + Duration::from_millis(1001);
+        assert!(matches!(
+            r.admit_transaction(&[write("A", "PROFILE")], later),
+            TransactionVerdict::Admitted(_)
+        ));
+    }
+
+    #[test]
+    fn item_keys_are_the_table_and_the_key_attributes_only() {
+        let attrs = ModelConfig::default().key_attributes;
+        let item =
+            json!({"sk": {"S": "PROFILE"}, "pk": {"S": "OA#1#a"}, "subscriber_count": {"N": "3"}});
+        let Value::Object(item) = item else {
+            unreachable!()
+        };
+        let k = ItemKey::of("t", &item, &attrs).expect("has pk and sk");
+        let Value::Object(only_key) = json!({"pk": {"S": "OA#1#a"}, "sk": {"S": "PROFILE"}}) else {
+            unreachable!()
+        };
+        assert_eq!(Some(k), ItemKey::of("t", &only_key, &attrs));
+        let Value::Object(no_sk) = json!({"pk": {"S": "OA#1#a"}}) else {
+            unreachable!()
+        };
+        assert_eq!(ItemKey::of("t", &no_sk, &attrs), None);
+    }
+
+    #[test]
+    fn sizes_follow_dynamodb_item_size_rules_approximately() {
+        let Value::Object(m) = json!({
+            "pk": {"S": "abcd"},
+            "n": {"N": "12345"},
+            "b": {"BOOL": true},
+            "l": {"L": [{"S": "xy"}]},
+        }) else {
+            unreachable!()
+        };
+        // pk: 2+4; n: 1 + (3+1); b: 1+1; l: 1 + 3 + 1 + 2.
+        assert_eq!(map_size(&m), 6 + 5 + 2 + 7);
+    }
+}

@@ -1,0 +1,757 @@
+//! The contention model as an HTTP/1.1 proxy in front of DynamoDB Local: point the SDK's
+//! `AWS_ENDPOINT_URL_DYNAMODB` at [`ContentionModel::endpoint`] and every call goes through
+//! [`super::contention::Rules`] first. Works for in-process tests and for other processes
+//! (`examples/contention_proxy.rs`), since it reads only what travels on the wire: the
+//! `X-Amz-Target` header and the JSON body.
+//!
+//! - `TransactWriteItems`: admitted or cancelled by the rules. An admitted transaction holds
+//!   its items from admission until DynamoDB Local has answered AND
+//!   [`ModelConfig::transaction_time`] has passed; the reply waits as long.
+//! - `PutItem`, `UpdateItem`, `DeleteItem`: admitted or refused by the rules; then at
+//!   least [`ModelConfig::call_time`].
+//! - `BatchWriteItem`: charged, never refused; everything else (reads, table calls) passes
+//!   through after at least [`ModelConfig::call_time`].
+//! - `GET /model/counters`: the [`Counters`] as JSON (for a benchmark in another process).
+//!
+//! The proxy runs on its own thread and Tokio runtime, so it outlives no test runtime and
+//! needs none: [`ContentionModel::start`] is a plain function. Dropping the model stops it.
+
+use super::contention::{
+    map_size, value_size, CancellationCode, Counters, ItemKey, ItemWrite, ModelConfig, Rules,
+    TransactionVerdict, WriteVerdict,
+};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use serde_json::{json, Map, Value};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+const JSON_1_0: &str = "application/x-amz-json-1.0";
+const ERROR_PREFIX: &str = "com.amazonaws.dynamodb.v20120810#";
+
+/// A running model; stops when dropped.
+pub struct ContentionModel {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+struct Shared {
+    config: ModelConfig,
+    upstream: String,
+    rules: Mutex<Rules>,
+    client: Client<HttpConnector, Full<Bytes>>,
+}
+
+impl Shared {
+    fn rules(&self) -> MutexGuard<'_, Rules> {
+        self.rules.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl ContentionModel {
+    /// Starts the model on `127.0.0.1` (any free port) in front of the DynamoDB (Local)
+    /// at `upstream` (`http://127.0.0.1:8000`). Errors: the port cannot be bound, or the
+    /// runtime cannot be built.
+    pub fn start(upstream: &str, config: ModelConfig) -> std::io::Result<ContentionModel> {
+        ContentionModel::start_on("127.0.0.1:0", upstream, config)
+    }
+
+    /// [`ContentionModel::start`] on a given loopback address (`127.0.0.1:8001`).
+    pub fn start_on(
+        listen: &str,
+        upstream: &str,
+        config: ModelConfig,
+    ) -> std::io::Result<ContentionModel> {
+        let listener = std::net::TcpListener::bind(listen)?;
+        if !listener.local_addr()?.ip().is_loopback() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "the model listens on loopback addresses only",
+            ));
+        }
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let shared = Arc::new(Shared {
+            rules: Mutex::new(Rules::new(&config)),
+            config,
+            upstream: upstream.trim_end_matches('/').to_owned(),
+            client: Client::builder(TokioExecutor::new()).build_http(),
+        });
+        let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+        let serving = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name("contention-model".to_owned())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
+                        eprintln!("contention model: cannot use the listener");
+                        return;
+                    };
+                    loop {
+                        let accepted = tokio::select! {
+                            _ = &mut stopped => return,
+                            accepted = listener.accept() => accepted,
+                        };
+                        let Ok((stream, _)) = accepted else { continue };
+                        let shared = serving.clone();
+                        tokio::spawn(async move {
+                            let service = hyper::service::service_fn(move |req| {
+                                let shared = shared.clone();
+                                async move {
+                                    Ok::<_, std::convert::Infallible>(handle(&shared, req).await)
+                                }
+                            });
+                            let _ = hyper::server::conn::http1::Builder::new()
+                                .serve_connection(TokioIo::new(stream), service)
+                                .await;
+                        });
+                    }
+                });
+            })?;
+        Ok(ContentionModel {
+            shared,
+            addr,
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+
+    /// The URL to give the SDK (`AWS_ENDPOINT_URL_DYNAMODB`), e.g. `http://127.0.0.1:41234`.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// A copy of the counters now.
+    pub fn counters(&self) -> Counters {
+        self.shared.rules().counters().clone()
+    }
+
+    /// Zeroes the counters (held items and recent units stay).
+    pub fn reset_counters(&self) {
+        self.shared.rules().reset_counters();
+    }
+
+    pub fn config(&self) -> &ModelConfig {
+        &self.shared.config
+    }
+}
+
+impl Drop for ContentionModel {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Releases a transaction's items when dropped: also when the client goes away mid-call
+/// and hyper drops the request's future.
+struct Held<'a> {
+    shared: &'a Shared,
+    hold: super::contention::HoldId,
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.shared.rules().release(self.hold);
+    }
+}
+
+async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    let arrived = Instant::now();
+    let (parts, body) = req.into_parts();
+    if parts.method == hyper::Method::GET && parts.uri.path() == "/model/counters" {
+        let counters = shared.rules().counters().clone();
+        let body = json!({
+            "transactions": counters.transactions,
+            "cancelled_transactions": counters.cancelled_transactions,
+            "conflict_cancellations": counters.conflict_cancellations,
+            "upstream_cancellations": counters.upstream_cancellations,
+            "single_writes": counters.single_writes,
+            "write_conflicts": counters.write_conflicts,
+            "throttles": counters.throttles,
+            "write_units": counters.write_units,
+            "hottest_item": counters.hottest_item().map(|(k, u)| json!({"item": k, "write_units": u})),
+            "write_units_per_item": counters.write_units_per_item.iter()
+                .map(|(k, u)| json!({"item": k, "write_units": u})).collect::<Vec<_>>(),
+        });
+        return reply(StatusCode::OK, "application/json", body.to_string());
+    }
+    let body = match body.collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(e) => return internal_error(&format!("cannot read the request body: {e}")),
+    };
+    let operation = parts
+        .headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|t| t.rsplit('.').next())
+        .unwrap_or("")
+        .to_owned();
+    let parsed: Option<Value> = serde_json::from_slice(&body).ok();
+    let keys = &shared.config.key_attributes;
+    match (operation.as_str(), parsed) {
+        ("TransactWriteItems", Some(request)) => {
+            let Some(items) = transaction_items(&request, keys) else {
+                // Not a shape the model reads: DynamoDB Local answers the validation error.
+                return forward(shared, parts, body, arrived).await;
+            };
+            let verdict = shared.rules().admit_transaction(&items, arrived);
+            match verdict {
+                TransactionVerdict::Cancelled(codes) => {
+                    wait_until(arrived + shared.config.call_time).await;
+                    transaction_cancelled(&codes)
+                }
+                TransactionVerdict::Admitted(hold) => {
+                    let held = Held { shared, hold };
+                    let answered = forward_raw(
+                        shared,
+                        parts,
+                        body,
+                        arrived + shared.config.transaction_time,
+                    )
+                    .await;
+                    drop(held);
+                    match answered {
+                        Ok((parts, body)) => {
+                            if parts.status == StatusCode::BAD_REQUEST
+                                && error_type(&body).as_deref()
+                                    == Some("TransactionCanceledException")
+                            {
+                                shared.rules().count_upstream_cancellation();
+                            }
+                            Response::from_parts(parts, Full::new(body))
+                        }
+                        Err(response) => response,
+                    }
+                }
+            }
+        }
+        ("PutItem" | "UpdateItem" | "DeleteItem", Some(request)) => {
+            let Some(write) = single_write(&operation, &request, keys) else {
+                return forward(shared, parts, body, arrived).await;
+            };
+            let verdict = shared.rules().admit_write(&write, arrived);
+            match verdict {
+                WriteVerdict::Admitted => {
+                    forward(shared, parts, body, arrived + shared.config.call_time).await
+                }
+                WriteVerdict::TransactionConflict => {
+                    wait_until(arrived + shared.config.call_time).await;
+                    error_reply(
+                        "TransactionConflictException",
+                        json!({"message": "Transaction is ongoing for the item"}),
+                    )
+                }
+                WriteVerdict::Throttled => {
+                    wait_until(arrived + shared.config.call_time).await;
+                    throughput_exceeded(&write.item.table)
+                }
+            }
+        }
+        ("BatchWriteItem", Some(request)) => {
+            {
+                let mut rules = shared.rules();
+                for write in batch_writes(&request, keys) {
+                    rules.charge_unrefused(&write, arrived);
+                }
+            }
+            forward(shared, parts, body, arrived + shared.config.call_time).await
+        }
+        _ => forward(shared, parts, body, arrived + shared.config.call_time).await,
+    }
+}
+
+/// The items of a `TransactWriteItems` request in its actions' order, with their sizes;
+/// `None` if an action is not one the model knows.
+fn transaction_items(request: &Value, keys: &[String]) -> Option<Vec<ItemWrite>> {
+    let actions = request.get("TransactItems")?.as_array()?;
+    actions
+        .iter()
+        .map(|action| {
+            let (kind, body) = action.as_object()?.iter().next()?;
+            action_write(kind, body, keys)
+        })
+        .collect()
+}
+
+/// One action (`Put`, `Update`, `Delete`, `ConditionCheck`, or the single-write operation
+/// of the same name) as the item it writes and the bytes it is charged for.
+fn action_write(kind: &str, body: &Value, keys: &[String]) -> Option<ItemWrite> {
+    let table = body.get("TableName")?.as_str()?;
+    let (named, bytes) = match kind {
+        "Put" | "PutItem" => {
+            let item = body.get("Item")?.as_object()?;
+            (item, map_size(item))
+        }
+        "Update" | "UpdateItem" => {
+            let key = body.get("Key")?.as_object()?;
+            let values: usize = body
+                .get("ExpressionAttributeValues")
+                .and_then(Value::as_object)
+                .map(|m| m.values().map(value_size).sum())
+                .unwrap_or(0);
+            let names: usize = body
+                .get("ExpressionAttributeNames")
+                .and_then(Value::as_object)
+                .map(|m| m.values().filter_map(Value::as_str).map(str::len).sum())
+                .unwrap_or(0);
+            (key, map_size(key) + values + names)
+        }
+        "Delete" | "DeleteItem" | "ConditionCheck" => {
+            let key = body.get("Key")?.as_object()?;
+            (key, map_size(key))
+        }
+        _ => return None,
+    };
+    Some(ItemWrite {
+        item: ItemKey::of(table, named, keys)?,
+        bytes,
+    })
+}
+
+fn single_write(operation: &str, request: &Value, keys: &[String]) -> Option<ItemWrite> {
+    action_write(operation, request, keys)
+}
+
+fn batch_writes(request: &Value, keys: &[String]) -> Vec<ItemWrite> {
+    let Some(tables) = request.get("RequestItems").and_then(Value::as_object) else {
+        return Vec::new();
+    };
+    let mut writes = Vec::new();
+    for (table, requests) in tables {
+        for r in requests.as_array().into_iter().flatten() {
+            let named: Option<&Map<String, Value>> = r
+                .pointer("/PutRequest/Item")
+                .or_else(|| r.pointer("/DeleteRequest/Key"))
+                .and_then(Value::as_object);
+            if let Some(named) = named {
+                if let Some(item) = ItemKey::of(table, named, keys) {
+                    writes.push(ItemWrite {
+                        item,
+                        bytes: map_size(named),
+                    });
+                }
+            }
+        }
+    }
+    writes
+}
+
+/// Sends the request on to DynamoDB Local as it came, and answers no earlier than
+/// `not_before`.
+async fn forward(
+    shared: &Shared,
+    parts: hyper::http::request::Parts,
+    body: Bytes,
+    not_before: Instant,
+) -> Response<Full<Bytes>> {
+    match forward_raw(shared, parts, body, not_before).await {
+        Ok((parts, body)) => Response::from_parts(parts, Full::new(body)),
+        Err(response) => response,
+    }
+}
+
+/// [`forward`], with DynamoDB Local's reply as parts and body; `Err` is the model's own
+/// `InternalServerError` reply when DynamoDB Local cannot be reached.
+async fn forward_raw(
+    shared: &Shared,
+    parts: hyper::http::request::Parts,
+    body: Bytes,
+    not_before: Instant,
+) -> Result<(hyper::http::response::Parts, Bytes), Response<Full<Bytes>>> {
+    let path = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
+    let uri = format!("{}{}", shared.upstream, path);
+    let mut builder = Request::builder().method(parts.method).uri(uri);
+    for (name, value) in &parts.headers {
+        builder = builder.header(name, value);
+    }
+    let request = match builder.body(Full::new(body)) {
+        Ok(r) => r,
+        Err(e) => {
+            return Err(internal_error(&format!(
+                "cannot build the upstream request: {e}"
+            )))
+        }
+    };
+    let response = match shared.client.request(request).await {
+        Ok(r) => r,
+        Err(e) => {
+            return Err(internal_error(&format!(
+                "DynamoDB Local at {} did not answer: {e}",
+                shared.upstream
+            )))
+        }
+    };
+    let (parts, body) = response.into_parts();
+    let body = match body.collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(e) => {
+            return Err(internal_error(&format!(
+                "cannot read DynamoDB Local's reply: {e}"
+            )))
+        }
+    };
+    wait_until(not_before).await;
+    Ok((parts, body))
+}
+
+async fn wait_until(when: Instant) {
+    tokio::time::sleep_until(tokio::time::Instant::from_std(when)).await;
+}
+
+/// `TransactionCanceledException` as DynamoDB sends it (awsJson1_0: `__type`, `Message`,
+/// `CancellationReasons` with `Code` and `Message`), one reason per action in order.
+fn transaction_cancelled(codes: &[CancellationCode]) -> Response<Full<Bytes>> {
+    let reasons: Vec<Value> = codes
+        .iter()
+        .map(|c| match c {
+            CancellationCode::None => json!({"Code": "None"}),
+            CancellationCode::TransactionConflict => {
+                json!({"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"})
+            }
+            CancellationCode::ThrottlingError => json!({
+                "Code": "ThrottlingError",
+                "Message": "Throughput exceeds the current capacity of your table or index."
+            }),
+        })
+        .collect();
+    let listed: Vec<&str> = codes.iter().map(|c| c.as_str()).collect();
+    error_reply(
+        "TransactionCanceledException",
+        json!({
+            "Message": format!(
+                "Transaction cancelled, please refer cancellation reasons for specific reasons [{}]",
+                listed.join(", ")
+            ),
+            "CancellationReasons": reasons,
+        }),
+    )
+}
+
+/// `ProvisionedThroughputExceededException` with the key-range reason the SDK reads
+/// (`ThrottlingReasons[].reason`, `resource`).
+fn throughput_exceeded(table: &str) -> Response<Full<Bytes>> {
+    error_reply(
+        "ProvisionedThroughputExceededException",
+        json!({
+            "message": "Throughput exceeds the current capacity for one or more partitions of your table.",
+            "ThrottlingReasons": [{
+                "reason": "TableWriteKeyRangeThroughputExceeded",
+                "resource": format!("arn:aws:dynamodb:us-east-1:000000000000:table/{table}"),
+            }],
+        }),
+    )
+}
+
+fn error_reply(error: &str, mut fields: Value) -> Response<Full<Bytes>> {
+    if let Value::Object(m) = &mut fields {
+        m.insert(
+            "__type".to_owned(),
+            Value::String(format!("{ERROR_PREFIX}{error}")),
+        );
+    }
+    reply(StatusCode::BAD_REQUEST, JSON_1_0, fields.to_string())
+}
+
+fn internal_error(message: &str) -> Response<Full<Bytes>> {
+    eprintln!("contention model: {message}");
+    let body = json!({"__type": format!("{ERROR_PREFIX}InternalServerError"), "message": message});
+    reply(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        JSON_1_0,
+        body.to_string(),
+    )
+}
+
+fn reply(status: StatusCode, content_type: &str, body: String) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    if let Ok(v) = hyper::header::HeaderValue::from_str(content_type) {
+        response
+            .headers_mut()
+            .insert(hyper::header::CONTENT_TYPE, v);
+    }
+    response.headers_mut().insert(
+        "x-amzn-requestid",
+        hyper::header::HeaderValue::from_static("contention-model"),
+    );
+    response
+}
+
+/// The error name of an awsJson1_0 error body (`__type` after the `#`).
+fn error_type(body: &[u8]) -> Option<String> {
+    let v: Value = serde_json::from_slice(body).ok()?;
+    let t = v.get("__type")?.as_str()?;
+    Some(t.rsplit('#').next().unwrap_or(t).to_owned())
+}
+
+/// The model through the real SDK, in front of DynamoDB Local: each refusal is parsed by
+/// the SDK as the error DynamoDB would send, with its cancellation reasons in order, and a
+/// refused write never reaches the table.
+#[cfg(test)]
+mod through_the_sdk {
+    use super::*;
+    use crate::common::{fresh_table, sdk_config_at};
+    use aws_sdk_dynamodb::config::retry::RetryConfig;
+    use aws_sdk_dynamodb::operation::put_item::PutItemError;
+    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+    use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+    use std::time::Duration;
+
+    /// A client through the model with the SDK's retries off, so each refusal is seen.
+    fn client_through(model: &ContentionModel) -> aws_sdk_dynamodb::Client {
+        let config = aws_sdk_dynamodb::config::Builder::from(&sdk_config_at(&model.endpoint()))
+            .retry_config(RetryConfig::disabled())
+            .build();
+        aws_sdk_dynamodb::Client::from_conf(config)
+    }
+
+    fn put(table: &str, sk: &str, bytes: usize) -> TransactWriteItem {
+        let put = Put::builder()
+            .table_name(table)
+            .item("pk", AttributeValue::S("OA#1400000001#hot".to_owned()))
+            .item("sk", AttributeValue::S(sk.to_owned()))
+            .item("pad", AttributeValue::S("x".repeat(bytes)))
+            .build()
+            .expect("a valid Put");
+        TransactWriteItem::builder().put(put).build()
+    }
+
+    fn count_up(table: &str) -> TransactWriteItem {
+        let update = Update::builder()
+            .table_name(table)
+            .key("pk", AttributeValue::S("OA#1400000001#hot".to_owned()))
+            .key("sk", AttributeValue::S("PROFILE".to_owned()))
+            .update_expression("ADD subscriber_count :one")
+            .expression_attribute_values(":one", AttributeValue::N("1".to_owned()))
+            .build()
+            .expect("a valid Update");
+        TransactWriteItem::builder().update(update).build()
+    }
+
+    fn codes(e: &TransactWriteItemsError) -> Vec<String> {
+        match e {
+            TransactWriteItemsError::TransactionCanceledException(tc) => tc
+                .cancellation_reasons()
+                .iter()
+                .map(|r| r.code().unwrap_or("<no code>").to_owned())
+                .collect(),
+            other => panic!("expected TransactionCanceledException, got {other:?}"),
+        }
+    }
+
+    async fn item_exists(client: &aws_sdk_dynamodb::Client, table: &str, sk: &str) -> bool {
+        let got = client
+            .get_item()
+            .table_name(table)
+            .key("pk", AttributeValue::S("OA#1400000001#hot".to_owned()))
+            .key("sk", AttributeValue::S(sk.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .expect("GetItem through the model");
+        got.item.is_some()
+    }
+
+    #[tokio::test]
+    async fn conflicts_are_refused_the_way_dynamodb_refuses_them() {
+        // Long enough for the two refused calls below to arrive while the first runs.
+        let model = crate::support::model_in_front_of_local(ModelConfig {
+            transaction_time: Duration::from_secs(3),
+            ..ModelConfig::default()
+        });
+        let client = client_through(&model);
+        let table = fresh_table(&client).await;
+
+        let first = {
+            let client = client.clone();
+            let table = table.clone();
+            tokio::spawn(async move {
+                client
+                    .transact_write_items()
+                    .transact_items(put(&table, "SUB#1", 10))
+                    .transact_items(count_up(&table))
+                    .send()
+                    .await
+            })
+        };
+        // Until the model has admitted the first transaction (bounded: 10 s).
+        for _ in 0..1000 {
+            if model.counters().transactions == 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(
+            model.counters().transactions,
+            1,
+            "the first transaction arrived"
+        );
+
+        let second = client
+            .transact_write_items()
+            .transact_items(put(&table, "SUB#2", 10))
+            .transact_items(count_up(&table))
+            .send()
+            .await
+            .expect_err("a transaction naming a held item is cancelled");
+        assert_eq!(
+            codes(second.as_service_error().expect("a service error")),
+            ["None", "TransactionConflict"]
+        );
+
+        let single = client
+            .put_item()
+            .table_name(&table)
+            .item("pk", AttributeValue::S("OA#1400000001#hot".to_owned()))
+            .item("sk", AttributeValue::S("PROFILE".to_owned()))
+            .send()
+            .await
+            .expect_err("a single write on a held item is refused");
+        assert!(
+            matches!(
+                single.as_service_error(),
+                Some(PutItemError::TransactionConflictException(_))
+            ),
+            "expected TransactionConflictException, got {single:?}"
+        );
+
+        first
+            .await
+            .expect("the first transaction's task")
+            .expect("the first transaction succeeds");
+        assert!(item_exists(&client, &table, "SUB#1").await);
+        assert!(
+            !item_exists(&client, &table, "SUB#2").await,
+            "a cancelled transaction writes nothing"
+        );
+
+        // Released: the same transaction now goes through.
+        client
+            .transact_write_items()
+            .transact_items(put(&table, "SUB#2", 10))
+            .transact_items(count_up(&table))
+            .send()
+            .await
+            .expect("the item is free after the first transaction");
+
+        let c = model.counters();
+        assert_eq!(c.transactions, 3);
+        assert_eq!((c.cancelled_transactions, c.conflict_cancellations), (1, 1));
+        assert_eq!((c.single_writes, c.write_conflicts, c.throttles), (1, 1, 0));
+        // Two admitted transactions of two small items: 2 units per item each.
+        assert_eq!(c.write_units, 8);
+        assert_eq!(c.hottest_item().map(|(_, u)| u), Some(4));
+    }
+
+    #[tokio::test]
+    async fn an_item_past_its_write_units_is_throttled_with_the_reasons_the_sdk_reads() {
+        // 8 units a second: one transaction of a 3.5 KB item (2 x 4 units) fills them.
+        let model = crate::support::model_in_front_of_local(ModelConfig {
+            transaction_time: Duration::ZERO,
+            item_write_units_per_second: 8,
+            ..ModelConfig::default()
+        });
+        let client = client_through(&model);
+        let table = fresh_table(&client).await;
+
+        client
+            .transact_write_items()
+            .transact_items(put(&table, "PROFILE", 3500))
+            .send()
+            .await
+            .expect("within the item's units");
+        let over = client
+            .transact_write_items()
+            .transact_items(put(&table, "SUB#1", 10))
+            .transact_items(put(&table, "PROFILE", 10))
+            .send()
+            .await
+            .expect_err("past the item's units");
+        assert_eq!(
+            codes(over.as_service_error().expect("a service error")),
+            ["None", "ThrottlingError"]
+        );
+
+        let single = client
+            .put_item()
+            .table_name(&table)
+            .item("pk", AttributeValue::S("OA#1400000001#hot".to_owned()))
+            .item("sk", AttributeValue::S("PROFILE".to_owned()))
+            .send()
+            .await
+            .expect_err("a single write past the item's units is throttled");
+        match single.as_service_error() {
+            Some(PutItemError::ProvisionedThroughputExceededException(e)) => {
+                let reasons: Vec<_> = e.throttling_reasons().iter().map(|r| r.reason()).collect();
+                assert_eq!(reasons, [Some("TableWriteKeyRangeThroughputExceeded")]);
+            }
+            _ => panic!("expected ProvisionedThroughputExceededException, got {single:?}"),
+        }
+        assert!(
+            !item_exists(&client, &table, "SUB#1").await,
+            "a throttled transaction writes nothing"
+        );
+        let c = model.counters();
+        assert_eq!(
+            (c.transactions, c.cancelled_transactions, c.throttles),
+            (2, 1, 2)
+        );
+        assert_eq!(c.write_units, 8);
+    }
+
+    #[tokio::test]
+    async fn dynamodb_locals_own_cancellations_pass_through_and_are_counted() {
+        let model = crate::support::model_in_front_of_local(ModelConfig::default());
+        let client = client_through(&model);
+        let table = fresh_table(&client).await;
+        let update = Update::builder()
+            .table_name(&table)
+            .key("pk", AttributeValue::S("OA#1400000001#hot".to_owned()))
+            .key("sk", AttributeValue::S("PROFILE".to_owned()))
+            .update_expression("SET v = :v")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":v", AttributeValue::N("1".to_owned()))
+            .build()
+            .expect("a valid Update");
+        let failed = client
+            .transact_write_items()
+            .transact_items(put(&table, "SUB#1", 10))
+            .transact_items(TransactWriteItem::builder().update(update).build())
+            .send()
+            .await
+            .expect_err("the condition fails in DynamoDB Local");
+        assert_eq!(
+            codes(failed.as_service_error().expect("a service error")),
+            ["None", "ConditionalCheckFailed"]
+        );
+        let c = model.counters();
+        assert_eq!(
+            (
+                c.transactions,
+                c.cancelled_transactions,
+                c.upstream_cancellations
+            ),
+            (1, 0, 1)
+        );
+    }
+}
