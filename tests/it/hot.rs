@@ -557,3 +557,96 @@ async fn a_failed_account_fails_back_only_its_own_records() {
     assert_eq!(f.dump().await, want);
     assert!(drain(&queues.dead_letters).await.is_empty());
 }
+
+/// A campaign on one account through the model of DynamoDB's contention rules
+/// (`tests/it/support`): 200 one-user adds, 32 in flight, each transaction holding its
+/// items 15 ms. Every reply is 200; the webhook hands off what meets contention, and two
+/// consumers racing on the queued events (batches of the one account) make the table
+/// exactly what the events say. SQS is the fast in-memory stand-in
+/// (`support::sqs_fast`): moto takes about 50 sends a second, which 32 hand-offs in
+/// flight would outrun.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_campaign_through_the_contention_model_is_all_200_and_ends_exact() {
+    use crate::support::sqs_fast::FastSqs;
+    use crate::support::{model_in_front_of_local, ModelConfig};
+    use futures_util::StreamExt;
+    let model = model_in_front_of_local(ModelConfig::default());
+    let through_model = sdk_config_at(&model.endpoint());
+    let sqs = FastSqs::start().expect("the fast SQS starts");
+    let queues = TestQueues {
+        dead_letters: sqs.create_queue("dlq", Duration::from_secs(180), None),
+        handoff: sqs.create_queue("handoff", Duration::from_secs(180), Some(("dlq", 5))),
+    };
+    let oa = "@TOA#_campaign";
+    let events: Vec<(&str, String)> = (0..200u64)
+        .map(|i| add(oa, 1000 + i, &[&format!("u{i}")]))
+        .collect();
+    let want = undisturbed(&events).await;
+
+    let mut f = Fixture::new().await;
+    f.app.store = Store::new(
+        oa_webhook::clients::webhook_dynamodb(&through_model),
+        f.table.clone(),
+    );
+    queues.wire_at(&mut f.app, &sqs.endpoint());
+    let buf = Arc::new(Mutex::new(Vec::new()));
+    f.app.log = RequestLog::buffer(buf.clone(), None, 0);
+    let app = &f.app;
+    let statuses: Vec<u16> = futures_util::stream::iter(events.iter())
+        .map(|(command, body)| async move {
+            timed(app, command, body, Duration::from_millis(1400))
+                .await
+                .0
+                .status_code
+        })
+        .buffer_unordered(32)
+        .collect()
+        .await;
+    let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
+    for l in lines(&buf) {
+        let key = format!("{} {}", l["outcome"], l["reason"]);
+        *reasons.entry(key).or_default() += 1;
+    }
+    assert!(statuses.iter().all(|s| *s == 200), "{reasons:?}");
+    let webhook = model.counters();
+    println!(
+        "webhook: {reasons:?}; model: {} transactions, {} cancelled",
+        webhook.transactions, webhook.cancelled_transactions
+    );
+    assert!(
+        reasons.keys().any(|k| k.contains("contention")),
+        "32 in flight on one account meet contention: {reasons:?}"
+    );
+    // No webhook request retried a cancelled transaction: at most one per event (the
+    // hot memory spares some events any).
+    assert!(webhook.transactions <= 200, "{webhook:?}");
+
+    // Two consumers through the model, racing on the account's queued events.
+    let queued = sqs.receive("handoff", 1000, None).expect("receive");
+    assert_eq!(
+        queued.len(),
+        200 - reasons.get("\"stored\" \"\"").copied().unwrap_or(0)
+    );
+    let records: Vec<_> = queued
+        .iter()
+        .map(|m| record(&m.message_id, &m.body))
+        .collect();
+    assert!(queued
+        .iter()
+        .all(|m| m.group.as_deref() == Some("1400000001#@TOA#_campaign")));
+    let mut c = Fixture::new().await;
+    c.app.store = Store::new(
+        oa_webhook::clients::consumer_dynamodb(&through_model),
+        f.table.clone(),
+    );
+    queues.wire_at(&mut c.app, &sqs.endpoint());
+    let (first, second) = records.split_at(records.len() / 2);
+    let (r1, r2) = futures_util::future::join(
+        c.app.consume_batch(first, Duration::from_secs(20)),
+        c.app.consume_batch(second, Duration::from_secs(20)),
+    )
+    .await;
+    assert!(r1.batch_item_failures.is_empty() && r2.batch_item_failures.is_empty());
+    assert_eq!(f.dump().await, want);
+    assert!(sqs.receive("dlq", 10, None).expect("receive").is_empty());
+}
