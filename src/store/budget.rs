@@ -282,7 +282,10 @@ mod tests {
             Failure::Contention
         );
         assert_eq!(classify_code(Some("ThrottlingError")), Failure::Contention);
-        assert_eq!(classify_code(Some("ThrottlingException")), Failure::Transient);
+        assert_eq!(
+            classify_code(Some("ThrottlingException")),
+            Failure::Transient
+        );
         assert_eq!(classify_code(Some("ValidationError")), Failure::Fatal);
         assert_eq!(
             classify_code(Some("ResourceNotFoundException")),

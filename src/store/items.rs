@@ -365,16 +365,19 @@ impl Default for UpdateBuilder {
     }
 }
 
-pub fn n(v: impl ToString) -> AttributeValue {
+pub fn number_value(v: impl ToString) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 
-pub fn s(v: impl Into<String>) -> AttributeValue {
+pub fn string_value(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
 }
 
 pub fn key(pk: String, sk: String) -> Item {
-    HashMap::from([(PK.to_owned(), s(pk)), (SK.to_owned(), s(sk))])
+    HashMap::from([
+        (PK.to_owned(), string_value(pk)),
+        (SK.to_owned(), string_value(sk)),
+    ])
 }
 
 #[cfg(test)]
@@ -384,10 +387,10 @@ mod tests {
     #[test]
     fn update_expression_names_each_attribute_once() {
         let mut u = UpdateBuilder::new();
-        u.set("name", s("a"))
-            .set_if_absent("subscriber_count", n(0))
+        u.set("name", string_value("a"))
+            .set_if_absent("subscriber_count", number_value(0))
             .remove("status")
-            .add("subscriber_count", n(2))
+            .add("subscriber_count", number_value(2))
             .remove("owner_account");
         assert_eq!(
             u.expression(),
@@ -396,18 +399,21 @@ mod tests {
         assert_eq!(u.name("status"), "#a2");
         assert_eq!(u.names.len(), 4);
         assert_eq!(u.names["#a1"], "subscriber_count");
-        assert_eq!(u.values[":v2"], n(2));
+        assert_eq!(u.values[":v2"], number_value(2));
         assert_eq!(UpdateBuilder::new().expression(), "");
     }
 
     #[test]
     fn set_item_sets_sorted_attributes_and_removes_missing_optional_ones() {
-        let item = Item::from([("b".to_owned(), s("1")), ("a".to_owned(), s("2"))]);
+        let item = Item::from([
+            ("b".to_owned(), string_value("1")),
+            ("a".to_owned(), string_value("2")),
+        ]);
         let mut u = UpdateBuilder::new();
         u.set_item(item, &["a", "z"]);
         assert_eq!(u.expression(), "SET #a1 = :v0, #a2 = :v1 REMOVE #a0");
         assert_eq!(u.names["#a0"], "z");
         assert_eq!(u.names["#a1"], "a");
-        assert_eq!(u.values[":v0"], s("2"));
+        assert_eq!(u.values[":v0"], string_value("2"));
     }
 }

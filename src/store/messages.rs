@@ -2,7 +2,9 @@
 //! each, so that the newest send wins and the earliest withdrawal sticks, in any order.
 
 use super::budget::{classify, Budget, Failure, StoreError};
-use super::items::{self, n, s, MessageItem, UpdateBuilder, MESSAGE_SEND_OPTIONAL};
+use super::items::{
+    self, number_value, string_value, MessageItem, UpdateBuilder, MESSAGE_SEND_OPTIONAL,
+};
 use super::limits;
 use super::schema::{account_pk, message_sk, ENTITY_MESSAGE};
 use super::{Applied, Store};
@@ -41,7 +43,7 @@ pub(super) async fn send(
     // Every message item carries `withdrawn`; a withdrawal seen first keeps it true.
     u.set_if_absent("withdrawn", AttributeValue::Bool(false));
     let et = u.name("event_time");
-    let t = u.value(n(event.event_time));
+    let t = u.value(number_value(event.event_time));
     // Equal EventTimes for one MsgKey are the same send event: the first write stands.
     let condition = format!("attribute_not_exists({et}) OR {et} < {t}");
     conditional_update(store, event, &msg.msg_key, u, condition, budget).await
@@ -56,14 +58,14 @@ pub(super) async fn withdraw(
     let results: Vec<Applied> = futures_util::stream::iter(msg_keys)
         .map(|key| {
             let mut u = UpdateBuilder::new();
-            u.set("entity", s(ENTITY_MESSAGE))
-                .set("sdk_app_id", s(event.app.as_str()))
-                .set("official_account", s(event.account.as_str()))
-                .set("msg_key", s(key.as_str()))
+            u.set("entity", string_value(ENTITY_MESSAGE))
+                .set("sdk_app_id", string_value(event.app.as_str()))
+                .set("official_account", string_value(event.account.as_str()))
+                .set("msg_key", string_value(key.as_str()))
                 .set("withdrawn", AttributeValue::Bool(true))
-                .set("withdrawn_at", n(event.event_time));
+                .set("withdrawn_at", number_value(event.event_time));
             let at = u.name("withdrawn_at");
-            let t = u.value(n(event.event_time));
+            let t = u.value(number_value(event.event_time));
             // Once withdrawn, stays withdrawn; `withdrawn_at` keeps the earliest withdrawal.
             let condition = format!("attribute_not_exists({at}) OR {at} > {t}");
             conditional_update(store, event, key, u, condition, budget)

@@ -7,7 +7,7 @@
 //! a wrong guess costs one more write, not a read and a write.
 
 use super::budget::{classify, Budget, Failure, StoreError};
-use super::items::{self, n, Item, ProfileItem, UpdateBuilder, PROFILE_OPTIONAL};
+use super::items::{self, number_value, Item, ProfileItem, UpdateBuilder, PROFILE_OPTIONAL};
 use super::schema::{account_pk, PROFILE_SK};
 use super::{Applied, Store};
 use crate::events::{Event, EventKind};
@@ -58,12 +58,12 @@ pub(super) async fn apply(
             items::to_item(&item).map_err(StoreError::Fatal)?,
             PROFILE_OPTIONAL,
         );
-        u.set_if_absent("subscriber_count", n(0));
+        u.set_if_absent("subscriber_count", number_value(0));
         let rev_name = u.name("rev");
         let condition = match rev {
             None => format!("attribute_not_exists({rev_name})"),
             Some(r) => {
-                let v = u.value(n(r));
+                let v = u.value(number_value(r));
                 format!("{rev_name} = {v}")
             }
         };

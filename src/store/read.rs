@@ -1,7 +1,7 @@
 //! The five access patterns of contract section 3, each one Query (never a Scan),
 //! following pagination to the end.
 
-use super::items::{self, s, Item};
+use super::items::{self, string_value, Item};
 use super::schema::*;
 use super::Store;
 
@@ -72,8 +72,8 @@ impl Store {
                 .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
                 .expression_attribute_names("#pk", pk_name)
                 .expression_attribute_names("#sk", sk_name)
-                .expression_attribute_values(":pk", s(pk))
-                .expression_attribute_values(":prefix", s(prefix))
+                .expression_attribute_values(":pk", string_value(pk))
+                .expression_attribute_values(":prefix", string_value(prefix))
                 .set_consistent_read(index.is_none().then_some(true))
                 .set_exclusive_start_key(start.take())
                 .send()

@@ -15,7 +15,7 @@
 //! which is what repairs a request that failed halfway.
 
 use super::budget::{classify_code, Budget, Failure, StoreError};
-use super::items::{self, n, s, SubscriptionItem, UpdateBuilder};
+use super::items::{self, number_value, string_value, SubscriptionItem, UpdateBuilder};
 use super::schema::{
     account_pk, app_account_sk, app_pk, ENTITY_ACCOUNT, GSI2_PK, GSI2_SK, PK, PROFILE_SK,
 };
@@ -230,12 +230,12 @@ fn transaction<'u>(
         return Ok(None);
     }
     let mut u = UpdateBuilder::new();
-    u.set("entity", s(ENTITY_ACCOUNT))
-        .set("sdk_app_id", s(app))
-        .set("official_account", s(account))
-        .set(GSI2_PK, s(app_pk(app)))
-        .set(GSI2_SK, s(app_account_sk(account)))
-        .add("subscriber_count", n(delta));
+    u.set("entity", string_value(ENTITY_ACCOUNT))
+        .set("sdk_app_id", string_value(app))
+        .set("official_account", string_value(account))
+        .set(GSI2_PK, string_value(app_pk(app)))
+        .set(GSI2_SK, string_value(app_account_sk(account)))
+        .add("subscriber_count", number_value(delta));
     let update = Update::builder()
         .table_name(store.table())
         .set_key(Some(items::key(pk.to_owned(), PROFILE_SK.to_owned())))
@@ -267,13 +267,13 @@ fn condition(build: impl FnOnce(&mut UpdateBuilder) -> String) -> Condition {
 fn guessed_condition(u: &mut UpdateBuilder, new: &Subscription) -> String {
     let st = u.name("status");
     let et = u.name("event_time");
-    let t = u.value(n(new.event_time));
+    let t = u.value(number_value(new.event_time));
     if new.subscribed {
         let pk = u.name(PK);
-        let unsub = u.value(s("UNSUBSCRIBED"));
+        let unsub = u.value(string_value("UNSUBSCRIBED"));
         format!("attribute_not_exists({pk}) OR ({st} = {unsub} AND {et} < {t})")
     } else {
-        let sub = u.value(s("SUBSCRIBED"));
+        let sub = u.value(string_value("SUBSCRIBED"));
         format!("{st} = {sub} AND {et} <= {t}")
     }
 }
@@ -287,12 +287,12 @@ fn pinned_condition(u: &mut UpdateBuilder, old: Option<&Subscription>) -> String
     let et = u.name("event_time");
     let st = u.name("status");
     let op = u.name("operator_account");
-    let et_v = u.value(n(old.event_time));
-    let st_v = u.value(s(old.status_str()));
+    let et_v = u.value(number_value(old.event_time));
+    let st_v = u.value(string_value(old.status_str()));
     let op_cond = match &old.operator {
         None => format!("attribute_not_exists({op})"),
         Some(o) => {
-            let v = u.value(s(o.as_str()));
+            let v = u.value(string_value(o.as_str()));
             format!("{op} = {v}")
         }
     };

@@ -15,7 +15,7 @@
 //! to redo: what agrees is not written again, and the subscriber list must be read whole
 //! to know who is gone).
 
-use crate::store::items::{self, n, s, Item};
+use crate::store::items::{self, number_value, string_value, Item};
 use crate::store::Store;
 use aws_sdk_dynamodb::types::AttributeValue;
 
@@ -86,8 +86,8 @@ pub async fn begin_run(store: &Store, app: &str, scope: &str, now: u64) -> Resul
         }
     }
     let mut put = key;
-    put.insert("entity".into(), s(ENTITY_CHECKPOINT));
-    put.insert("started_at".into(), n(now));
+    put.insert("entity".into(), string_value(ENTITY_CHECKPOINT));
+    put.insert("started_at".into(), number_value(now));
     store
         .client()
         .put_item()
@@ -107,7 +107,7 @@ pub async fn finish_run(store: &Store, app: &str, scope: &str, now: u64) -> Resu
         .table_name(store.table())
         .set_key(Some(items::key(pk(app), format!("RUN#{scope}"))))
         .update_expression("SET finished_at = :t")
-        .expression_attribute_values(":t", n(now))
+        .expression_attribute_values(":t", number_value(now))
         .send()
         .await
         .map(|_| ())
@@ -138,17 +138,17 @@ pub async fn save(
     stage: &Stage,
 ) -> Result<(), String> {
     let mut item = items::key(pk(app), format!("OA#{account}"));
-    item.insert("entity".into(), s(ENTITY_CHECKPOINT));
-    item.insert("official_account".into(), s(account));
-    item.insert("run_started_at".into(), n(run));
+    item.insert("entity".into(), string_value(ENTITY_CHECKPOINT));
+    item.insert("official_account".into(), string_value(account));
+    item.insert("run_started_at".into(), number_value(run));
     let (name, cursor) = match stage {
         Stage::Start => ("start", None),
         Stage::Messages(c) => ("messages", c.clone()),
         Stage::Done => ("done", None),
     };
-    item.insert("stage".into(), s(name));
+    item.insert("stage".into(), string_value(name));
     if let Some(c) = cursor {
-        item.insert("msg_cursor".into(), s(c));
+        item.insert("msg_cursor".into(), string_value(c));
     }
     store
         .client()

@@ -39,7 +39,7 @@ pub async fn accounts_of_app(store: &Store, app: &str) -> Result<Vec<String>, St
             .index_name(GSI2)
             .key_condition_expression("#pk = :pk")
             .expression_attribute_names("#pk", GSI2_PK)
-            .expression_attribute_values(":pk", items::s(app_pk(app)))
+            .expression_attribute_values(":pk", items::string_value(app_pk(app)))
             .set_exclusive_start_key(start.take())
             .send()
             .await
