@@ -123,7 +123,7 @@ impl App {
     }
 
     /// Writes an admitted event within `budget` (rows 11-13, before any hand-off).
-    pub async fn store_event(&self, event: &Event, budget: &Budget) -> Outcome {
+    async fn store_event(&self, event: &Event, budget: &Budget) -> Outcome {
         outcome_of(self.store.apply(event, budget).await)
     }
 
@@ -223,11 +223,6 @@ impl App {
             }
             other => other,
         }
-    }
-
-    /// Whether to send an admitted event to the hand-off queue before any write.
-    pub fn hands_off_up_front(&self, event: &Event) -> bool {
-        self.queues.can_hand_off() && too_large(event)
     }
 
     /// Sends the request to the hand-off queue within what is left of `budget`, in its
