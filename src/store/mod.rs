@@ -4,6 +4,13 @@
 //! Nothing here knows about HTTP. Writes are optimistic: read the items concerned, fold
 //! the event in ([`crate::state`]), and write back under a condition pinned to what was
 //! read; a lost race re-reads and tries again, until the request's [`Budget`] runs out.
+//! Contention on the account's items (another transaction holding one, a hot item's
+//! throttling) is retried the same way, or ends the write at once with
+//! [`StoreError::Contention`] when the budget says so ([`OnContention`]: the webhook's,
+//! which hands the event off instead; docs/contract.md section 5).
+//!
+//! [`writer`] is the per-account writer: a batch's (or a sync's) subscriber changes of
+//! one account, folded, in the fewest transactions.
 
 pub mod budget;
 pub mod error;

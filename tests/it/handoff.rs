@@ -17,9 +17,10 @@ use aws_smithy_mocks::{mock, mock_client, RuleMode};
 use aws_smithy_runtime_api::http::{Response as HttpResponse, StatusCode};
 use aws_smithy_types::body::SdkBody;
 use oa_webhook::app::App;
+use oa_webhook::clients::configure_webhook_dynamodb as configure;
 use oa_webhook::doors::cli::{replay, ReplayArgs};
 use oa_webhook::handoff::Envelope;
-use oa_webhook::store::{configure, Store};
+use oa_webhook::store::Store;
 use oa_webhook::telemetry::RequestLog;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -79,7 +80,7 @@ fn events() -> Vec<(&'static str, String)> {
 /// 1.2 s operation timeout.
 async fn fixture() -> Fixture {
     let mut f = Fixture::new().await;
-    f.client = oa_webhook::handoff::consumer_dynamodb_client(&sdk_config());
+    f.client = oa_webhook::clients::consumer_dynamodb(&sdk_config());
     f
 }
 
@@ -136,7 +137,7 @@ fn lines(buf: &Arc<Mutex<Vec<u8>>>) -> Vec<Value> {
 async fn consumer(queues: &TestQueues) -> Fixture {
     let mut f = fixture().await;
     f.app.store = Store::new(
-        oa_webhook::handoff::consumer_dynamodb_client(&sdk_config()),
+        oa_webhook::clients::consumer_dynamodb(&sdk_config()),
         f.table.clone(),
     );
     queues.wire(&mut f.app);

@@ -240,7 +240,8 @@ fn queue_policies_are_least_privilege() {
 #[tokio::test]
 async fn the_queue_policies_cover_exactly_what_the_code_sends() {
     use crate::common::sqs::*;
-    use oa_webhook::handoff::{configure, Queues};
+    use oa_webhook::clients::configure_webhook_sqs as configure;
+    use oa_webhook::handoff::Queues;
     use serde_json::json;
     let recorder = OpRecorder::default();
     let queues = TestQueues::new().await;
