@@ -569,7 +569,7 @@ impl App {
     /// per subscriber and written together ([`crate::store::Store::write_account`]);
     /// its other events applied one by one after; accounts concurrently, each under a
     /// budget of `budget`. A record that can never be stored (a bad envelope, rows 11 and
-    /// 12a) is dead-lettered alone. Returns one [`Consumed`] per record, in order: a
+    /// 12a, any refusal) is dead-lettered alone. Returns one [`Consumed`] per record, in order: a
     /// [`Verdict::Retry`] names exactly a record not applied (an account whose write
     /// failed retries all of its folded records, which a redelivery repairs).
     pub async fn consume_records(
@@ -585,9 +585,9 @@ impl App {
         for (i, record) in records.iter().enumerate() {
             let mut seen = Seen::default();
             match self.admit_queued(record.body, &trusted, &mut seen) {
-                Admitted::Answered(Outcome::Rejected(r)) if r.reason.dead_letters() => {
-                    refused.push((i, r));
-                }
+                // Whatever the reason (an app no longer configured, too): to the dead
+                // letters with it, never dropped.
+                Admitted::Answered(Outcome::Rejected(r)) => refused.push((i, r)),
                 Admitted::Answered(outcome) => {
                     let verdict = match outcome {
                         Outcome::Failed(_) | Outcome::HandedOff(_) => Verdict::Retry,

@@ -390,9 +390,10 @@ async fn without_a_queue_contention_is_retried_within_the_budget() {
 
 /// One batch: two accounts, 150 one-user adds and a duplicate on one, an add and a newer
 /// delete of one user, an add and a delete at the same time of another (UNSUBSCRIBED
-/// wins), a create, a message, and three records that are not events to store: not an
+/// wins), a create, a message, and four records that are not events to store: not an
 /// envelope (dead-lettered), an unknown `OfficialAccount` command (acknowledged), a row
-/// 11 event (dead-lettered, in its account's group).
+/// 11 event and one for an app not configured here (each dead-lettered, in its account's
+/// group).
 #[tokio::test]
 async fn the_consumer_writes_a_batch_per_account_in_the_fewest_transactions() {
     let a = "@TOA#_a";
@@ -444,6 +445,10 @@ async fn the_consumer_writes_a_batch_per_account_in_the_fewest_transactions() {
         json!({"Official_Account": a, "SubscribeAccountList": []}),
     );
     records.push(record("row-11", &envelope_of(ADD, &invalid)));
+    // An app this deployment no longer serves: refused, and kept in the dead letters.
+    let (_, other_app) = add(a, 5, &["v"]);
+    let other_app = json!({"v": 1, "sdk_app_id": "1400000099", "callback_command": ADD, "received_at_ms": 0, "body": other_app});
+    records.push(record("unknown-app", &other_app.to_string()));
     // Shuffled: the order of a batch is no promise.
     fastrand::shuffle(&mut records);
 
@@ -471,6 +476,10 @@ async fn the_consumer_writes_a_batch_per_account_in_the_fewest_transactions() {
         [
             ("bad_envelope".to_owned(), None),
             ("invalid_field".to_owned(), Some(format!("{APP}#{a}"))),
+            (
+                "sdkappid_unknown".to_owned(),
+                Some(format!("1400000099#{a}"))
+            ),
         ]
     );
     assert!(drain(&queues.handoff).await.is_empty());
