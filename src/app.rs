@@ -16,6 +16,7 @@ use crate::relay::Relay;
 use crate::store::limits::{self, Unfit};
 use crate::store::{AccountWrites, Applied, Budget, OnContention, Store, StoreError};
 use crate::telemetry::RequestLog;
+use futures_util::StreamExt;
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -50,6 +51,10 @@ pub const HOT_HOLD: Duration = Duration::from_secs(10);
 /// The most accounts an instance remembers as hot at once; past it, the one that cools
 /// first is forgotten.
 pub const HOT_ACCOUNTS_MAX: usize = 256;
+
+/// Accounts of one batch written at once: each is a chain of DynamoDB calls; a batch of
+/// many accounts should not open as many connections at once.
+const ACCOUNTS_AT_ONCE: usize = 16;
 
 /// The longest the consumer waits for SQS to take a dead letter.
 const DEAD_LETTER_TIMEOUT: Duration = Duration::from_secs(5);
@@ -623,11 +628,10 @@ impl App {
                     Consumed::new(Outcome::Rejected(r), verdict, seens[i].clone()),
                 )
             }));
-        let writes = futures_util::future::join_all(
-            accounts
-                .into_values()
-                .map(|work| self.write_account_work(work, budget, seens)),
-        );
+        let writes = futures_util::stream::iter(accounts.into_values())
+            .map(|work| self.write_account_work(work, budget, seens))
+            .buffer_unordered(ACCOUNTS_AT_ONCE)
+            .collect::<Vec<_>>();
         let (dead_letters, writes) = futures_util::future::join(dead_letters, writes).await;
         for (i, consumed) in dead_letters.into_iter().chain(writes.into_iter().flatten()) {
             done[i] = Some(consumed);
