@@ -1087,7 +1087,9 @@ async fn run(s: &Settings) -> Result<Value, String> {
         let (due, r) = t.await.map_err(|e| e.to_string())?;
         match r {
             Ok(c) => {
-                billed.push((c.finished - c.handed).as_secs_f64() * 1e3);
+                let ran = c.finished - c.handed;
+                // Lambda stops an invocation at the function's timeout and bills up to it.
+                billed.push(ran.min(WEBHOOK_TIMEOUT).as_secs_f64() * 1e3);
                 waited.push(
                     c.handed
                         .saturating_duration_since(due.into_std())
@@ -1096,6 +1098,7 @@ async fn run(s: &Settings) -> Result<Value, String> {
                 );
                 last_reply = last_reply.max(tokio::time::Instant::from_std(c.finished));
                 let status = match &c.reply {
+                    _ if ran > WEBHOOK_TIMEOUT => "timeout (function timeout 3 s)".to_owned(),
                     Ok(body) => serde_json::from_slice::<Value>(body)
                         .ok()
                         .and_then(|v| v["statusCode"].as_u64())
@@ -1191,6 +1194,7 @@ async fn run(s: &Settings) -> Result<Value, String> {
             "write_units_per_event": per_event(after.write_units),
             "write_units_per_subscription_change": round(after.write_units as f64 / changes.max(1) as f64, 3),
             "hottest_item_write_units": after.hottest_item().map(|(_, u)| u),
+            "mean_transaction_hold_ms": round(after.hold_time_us as f64 / 1e3 / after.holds_released.max(1) as f64, 1),
             "throttles": after.throttles,
         },
         "handed_off_total": handoff.sent,
