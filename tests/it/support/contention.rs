@@ -189,6 +189,11 @@ pub struct Counters {
     pub write_units: u64,
     /// Write units charged per item.
     pub write_units_per_item: BTreeMap<ItemKey, u64>,
+    /// Admitted transactions that finished, and the time they held their items in all
+    /// (microseconds): the service time the model actually gave, which is longer than
+    /// [`ModelConfig::transaction_time`] when DynamoDB Local answers later.
+    pub holds_released: u64,
+    pub hold_time_us: u64,
 }
 
 impl Counters {
@@ -206,7 +211,7 @@ impl Counters {
 pub struct Rules {
     units_per_second: u32,
     holds: HashMap<ItemKey, HoldId>,
-    held_by: HashMap<HoldId, Vec<ItemKey>>,
+    held_by: HashMap<HoldId, (Vec<ItemKey>, Instant)>,
     recent: HashMap<ItemKey, VecDeque<(Instant, u32)>>,
     next_hold: u64,
     counters: Counters,
@@ -258,17 +263,24 @@ impl Rules {
             self.holds.insert(w.item.clone(), hold);
         }
         self.held_by
-            .insert(hold, items.iter().map(|w| w.item.clone()).collect());
+            .insert(hold, (items.iter().map(|w| w.item.clone()).collect(), now));
         TransactionVerdict::Admitted(hold)
     }
 
-    /// The transaction `hold` finished: its items are free. Releasing twice is harmless.
-    pub fn release(&mut self, hold: HoldId) {
-        for item in self.held_by.remove(&hold).unwrap_or_default() {
+    /// The transaction `hold` finished at `now`: its items are free. Releasing twice is
+    /// harmless.
+    pub fn release(&mut self, hold: HoldId, now: Instant) {
+        let Some((items, since)) = self.held_by.remove(&hold) else {
+            return;
+        };
+        for item in items {
             if self.holds.get(&item) == Some(&hold) {
                 self.holds.remove(&item);
             }
         }
+        self.counters.holds_released += 1;
+        self.counters.hold_time_us +=
+            u64::try_from(now.saturating_duration_since(since).as_micros()).unwrap_or(u64::MAX);
     }
 
     /// A single write of `write` arrives at `now`.
@@ -435,8 +447,10 @@ mod tests {
             r.admit_transaction(&[write("B", "PROFILE")], now),
             TransactionVerdict::Admitted(_)
         ));
-        r.release(hold);
-        r.release(hold);
+        r.release(hold, now + Duration::from_millis(15));
+        r.release(hold, now + Duration::from_millis(20));
+        assert_eq!(r.counters().holds_released, 1);
+        assert_eq!(r.counters().hold_time_us, 15_000);
         assert!(!r.is_held(&key("A", "PROFILE")));
         assert!(matches!(
             r.admit_transaction(&[write("A", "PROFILE")], now),
@@ -460,7 +474,7 @@ mod tests {
             r.admit_write(&write("A", "SUB#1"), now),
             WriteVerdict::Admitted
         );
-        r.release(hold);
+        r.release(hold, now);
         assert_eq!(
             r.admit_write(&write("A", "PROFILE"), now),
             WriteVerdict::Admitted
@@ -492,7 +506,7 @@ mod tests {
             else {
                 panic!("transaction {i} is within the item's units");
             };
-            r.release(h);
+            r.release(h, at);
         }
         let at = start + Duration::from_millis(500);
         assert_eq!(

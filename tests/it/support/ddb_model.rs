@@ -167,7 +167,7 @@ struct Held<'a> {
 
 impl Drop for Held<'_> {
     fn drop(&mut self) {
-        self.shared.rules().release(self.hold);
+        self.shared.rules().release(self.hold, Instant::now());
     }
 }
 
@@ -185,6 +185,8 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>
             "write_conflicts": counters.write_conflicts,
             "throttles": counters.throttles,
             "write_units": counters.write_units,
+            "holds_released": counters.holds_released,
+            "hold_time_us": counters.hold_time_us,
             "hottest_item": counters.hottest_item().map(|(k, u)| json!({"item": k, "write_units": u})),
             "write_units_per_item": counters.write_units_per_item.iter()
                 .map(|(k, u)| json!({"item": k, "write_units": u})).collect::<Vec<_>>(),
