@@ -8,7 +8,9 @@
 #
 # Environment (all optional):
 #   BENCH_HOT_TRANSACTION_MS  the transaction times to run, as words (default "15 100")
-#   BENCH_RATE, BENCH_SECS, BENCH_CONSUMERS, BENCH_BATCH, ...  passed to examples/bench_hot.rs
+#   BENCH_RATE, BENCH_SECS, BENCH_CONSUMERS, BENCH_BATCH, ...  passed to examples/bench_hot.rs;
+#                    BENCH_BATCH, BENCH_BATCH_WINDOW_MS, BENCH_CONSUMERS, BENCH_VISIBILITY_SECS and
+#                    BENCH_MAX_RECEIVES default to template.yaml's values (read below)
 #
 # Output: one summary per run on stdout; the JSON in target/bench/hot-<ms>ms.json; the
 # functions' stderr in target/bench/hot-functions-<ms>ms.log; the builds' logs in
@@ -45,6 +47,26 @@ export DDB_STATE_DIR=$ROOT/.run/bench-hot
 source scripts/ddb-env.sh
 ddb_local_up
 export BENCH_BIN=$ROOT/target/release/oa-webhook
+
+# The event source mapping and the hand-off queue as template.yaml deploys them, unless set:
+# the first BatchSize, MaximumBatchingWindowInSeconds, MaximumConcurrency (the consumer's
+# mapping), VisibilityTimeout and maxReceiveCount (the hand-off queue, the first queue).
+template_value() { # KEY
+    awk -v key="$1:" '$1 == key { print $2; exit }' template.yaml
+}
+from_template() { # VARIABLE KEY [SCALE]
+    local v
+    [[ -n ${!1:-} ]] && return 0
+    v=$(template_value "$2")
+    [[ $v =~ ^[0-9]+$ ]] || return 0
+    export "$1=$((v * ${3:-1}))"
+}
+from_template BENCH_BATCH BatchSize
+from_template BENCH_BATCH_WINDOW_MS MaximumBatchingWindowInSeconds 1000
+from_template BENCH_CONSUMERS MaximumConcurrency
+from_template BENCH_VISIBILITY_SECS VisibilityTimeout
+from_template BENCH_MAX_RECEIVES maxReceiveCount
+log "event source: batch ${BENCH_BATCH:-10}, window ${BENCH_BATCH_WINDOW_MS:-1000} ms, ${BENCH_CONSUMERS:-5} pollers; queue: visibility ${BENCH_VISIBILITY_SECS:-180} s, dead letters after ${BENCH_MAX_RECEIVES:-5} receives"
 
 for ms in ${BENCH_HOT_TRANSACTION_MS:-15 100}; do
     log "campaign with ${ms} ms transactions (rev $(git rev-parse --short HEAD 2>/dev/null || echo '?'))"
