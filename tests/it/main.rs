@@ -20,6 +20,7 @@ mod http_face;
 mod intake;
 mod logs;
 mod metrics;
+mod model;
 mod relay;
 mod seeds;
 mod sync;
