@@ -3,18 +3,17 @@
 
 #![recursion_limit = "256"]
 
-use aws_lambda_events::event::sqs::SqsEvent;
-use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+use lambda_runtime::{service_fn, Error, LambdaEvent};
 use oa_webhook::app::App;
 use oa_webhook::config::Config;
 use oa_webhook::doors::cli::{self, ReplayArgs};
-use oa_webhook::doors::http::ApiEvent;
-use oa_webhook::doors::{Door, USAGE};
+use oa_webhook::doors::{Door, LambdaDoor, USAGE};
 use oa_webhook::handoff::{self, Queues};
 use oa_webhook::logging::init_tracing;
 use oa_webhook::store::sdk::AwsSettings;
 use oa_webhook::store::{client_from, Store};
 use oa_webhook::telemetry::RequestLog;
+use serde_json::value::RawValue;
 
 /// mimalloc (without transparent huge pages): less CPU per event than glibc's malloc at
 /// the same peak RSS (docs/performance.md).
@@ -68,18 +67,19 @@ async fn main() -> Result<(), Error> {
         let sdk = aws.sdk_config();
         std::process::exit(oa_webhook::doors::sync::cli(args, &config, &sdk, store).await);
     }
-    if door == Door::Sync {
-        use oa_webhook::doors::sync::{from_env, scheduled};
-        let sync = match from_env(&config, &aws.sdk_config(), store, None).await {
-            Ok(d) => d,
+    let sync = if door == Door::Sync {
+        match oa_webhook::doors::sync::from_env(&config, &aws.sdk_config(), store.clone(), None)
+            .await
+        {
+            Ok(d) => Some(std::sync::Arc::new(d)),
             Err(e) => {
                 tracing::error!(variable = e.variable, "{e}");
                 std::process::exit(2);
             }
-        };
-        let sync = &sync;
-        return run(service_fn(move |e| scheduled(sync, e))).await;
-    }
+        }
+    } else {
+        None
+    };
     let queue_urls = config.handoff_queue_url.is_some() || config.dead_letter_queue_url.is_some();
     let queues = match (&command, queue_urls) {
         (_, false) => Queues::none(),
@@ -113,17 +113,17 @@ async fn main() -> Result<(), Error> {
         Some(Command::Sync(_)) | None => {}
     }
     app.log = RequestLog::stdout();
-    let app = &app;
-    if door == Door::Queue {
-        return run(service_fn(move |event: LambdaEvent<SqsEvent>| {
-            Box::pin(app.handle_sqs(event))
-        }))
-        .await;
-    }
-    // Boxed: the handler's future is large and the runtime's layers move it by value
-    // several times per invocation; a box moves a pointer.
-    run(service_fn(move |event: LambdaEvent<ApiEvent>| {
-        Box::pin(app.handle_lambda(event))
+    // Every Lambda door, chosen per event by its shape (docs/contract.md section 9); with
+    // AWS_LAMBDA_MAX_CONCURRENCY > 1 (Lambda Managed Instances) that many at once.
+    let lambda = LambdaDoor {
+        app,
+        intended: door,
+        sync,
+    };
+    lambda_runtime::run_concurrent(service_fn(move |event: LambdaEvent<Box<RawValue>>| {
+        // Boxed: the future is large and the runtime's layers move it by value several
+        // times per invocation; a box moves a pointer.
+        Box::pin(lambda.clone().serve(event))
     }))
     .await
 }
