@@ -12,6 +12,7 @@ mod concurrency;
 mod consistency;
 mod cost;
 mod deadline;
+mod doors;
 mod faults;
 mod handoff;
 mod http_face;
