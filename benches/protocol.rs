@@ -79,7 +79,7 @@ fn config(token: bool) -> Config {
     Config {
         table_name: "bench".to_owned(),
         sdk_app_ids: vec![APP.to_owned()],
-        callback_token: token.then(|| TOKEN.to_owned()),
+        callback_token: token.then(|| TOKEN.into()),
         ..Config::default()
     }
 }

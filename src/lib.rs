@@ -31,3 +31,4 @@ pub mod store;
 pub mod sync;
 pub mod telemetry;
 pub mod tencent;
+pub mod token;

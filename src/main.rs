@@ -13,6 +13,7 @@ use oa_webhook::logging::init_tracing;
 use oa_webhook::store::sdk::AwsSettings;
 use oa_webhook::store::{client_from, Store};
 use oa_webhook::telemetry::RequestLog;
+use oa_webhook::token::CallbackToken;
 use serde_json::value::RawValue;
 
 /// mimalloc (without transparent huge pages): less CPU per event than glibc's malloc at
@@ -47,13 +48,26 @@ async fn main() -> Result<(), Error> {
         },
         _ => None,
     };
-    let (config, aws) = match Config::from_env().and_then(|c| Ok((c, AwsSettings::from_env()?))) {
+    let (mut config, aws) = match Config::from_env().and_then(|c| Ok((c, AwsSettings::from_env()?)))
+    {
         Ok(read) => read,
         Err(e) => {
             tracing::error!(variable = e.variable, "{e}");
             std::process::exit(2);
         }
     };
+    // CALLBACK_TOKEN_ARN: never a start without signature checks (contract section 1).
+    if let Some(arn) = &config.callback_token_arn {
+        let endpoint = config.secrets_manager_endpoint.as_deref();
+        let now = (oa_webhook::app::system_clock())();
+        match CallbackToken::from_secret(&aws.sdk_config(), arn, endpoint, now).await {
+            Ok(token) => config.callback_token = Some(token),
+            Err(e) => {
+                tracing::error!(variable = "CALLBACK_TOKEN_ARN", "CALLBACK_TOKEN_ARN {e}");
+                std::process::exit(2);
+            }
+        }
+    }
     // The consumer and replay are free of the webhook's 2-second limit: longer DynamoDB
     // timeouts (handoff::consumer_dynamodb_client).
     let dynamodb = if command.is_some() || door == Door::Queue {

@@ -446,7 +446,7 @@ fn harness() -> &'static Harness {
             let config = Config {
                 table_name: TABLE.to_owned(),
                 sdk_app_ids: vec![SDK_APP_ID.to_owned()],
-                callback_token: token.map(str::to_owned),
+                callback_token: token.map(oa_webhook::token::CallbackToken::from),
                 ..Config::default()
             };
             let mut app = App::new(config, Store::new(recorder.client(), TABLE));

@@ -10,12 +10,14 @@
 //! percent-encoded first (where `lambda_http` would panic building the URI).
 
 use crate::app::App;
-use crate::outcome::Outcome;
+use crate::outcome::{Outcome, Reason};
 use crate::protocol::query::Query;
+use crate::protocol::signature::AuthError;
 use crate::protocol::{self, BodyDecodeError, Reply, Seen};
 use crate::relay::{RelayedReply, HOP_HEADER};
 use crate::store::Budget;
 use crate::telemetry::RequestMetrics;
+use crate::token::Reread;
 use aws_lambda_events::apigw::{
     ApiGatewayProxyRequest, ApiGatewayProxyResponse, ApiGatewayV2httpRequest,
     ApiGatewayV2httpResponse,
@@ -453,7 +455,24 @@ impl App {
             relayed: relayed(request, self.config.forward_url.is_some()),
             body,
         };
-        self.webhook(&req, budget, seen).await
+        let outcome = self.webhook(&req, budget, seen).await;
+        // A `Sign` that does not match a token from a secret: the token may have changed
+        // in the console and the secret; read it again (at most once a minute) and, when
+        // it did change, decide again (docs/contract.md section 1; src/token.rs).
+        let mismatch = matches!(
+            &outcome,
+            Outcome::Rejected(r) if r.reason == Reason::Auth(AuthError::BadSign)
+        );
+        if let (true, Some(token)) = (mismatch, &self.config.callback_token) {
+            let reread =
+                tokio::time::timeout_at(budget.end(), token.reread_after_mismatch((self.clock)()))
+                    .await;
+            if reread == Ok(Reread::Changed) {
+                *seen = Seen::default();
+                return self.webhook(&req, budget, seen).await;
+            }
+        }
+        outcome
     }
 }
 

@@ -119,8 +119,8 @@ pub fn admit(req: &Request<'_>, config: &Config, now: u64, seen: &mut Seen) -> A
     }
 
     // 3. Signature, when a token is configured.
-    if let Some(token) = config.callback_token.as_deref() {
-        if let Err(e) = check_signature(&req.query, token, now, config.max_skew_secs) {
+    if let Some(token) = &config.callback_token {
+        if let Err(e) = check_signature(&req.query, &token.current(), now, config.max_skew_secs) {
             return reject(Reason::Auth(e), e.message());
         }
     }
@@ -271,7 +271,7 @@ mod tests {
         Config {
             table_name: "t".into(),
             sdk_app_ids: vec!["1400000001".into()],
-            callback_token: token.map(str::to_owned),
+            callback_token: token.map(crate::token::CallbackToken::from),
             ..Config::default()
         }
     }

@@ -162,7 +162,7 @@ pub fn config(table: &str, token: Option<&str>) -> Config {
     Config {
         table_name: table.to_owned(),
         sdk_app_ids: vec![APP.to_owned(), "1400000002".to_owned()],
-        callback_token: token.map(str::to_owned),
+        callback_token: token.map(oa_webhook::token::CallbackToken::from),
         ..Config::default()
     }
 }
