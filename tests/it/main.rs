@@ -23,3 +23,4 @@ mod relay;
 mod seeds;
 mod sync;
 mod template;
+mod token;
