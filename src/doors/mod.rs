@@ -6,8 +6,8 @@
 //! ([`Shape::of`], [`LambdaDoor`]); the function's `Handler` setting (`_HANDLER`) names the
 //! door it was deployed for, which decides only what the shape does not (a scheduler's
 //! `Input`), and an event no door of this function serves fails its invocation, so that its
-//! source retries it (docs/contract.md section 9). From a shell, the first argument names a
-//! command.
+//! source retries it (docs/contract.md section 9). From a shell, the command line names
+//! a command ([`cli`]).
 
 pub mod cli;
 pub mod http;
@@ -23,8 +23,8 @@ use serde_json::value::RawValue;
 use std::borrow::Cow;
 use std::sync::Arc;
 
-/// Which door this process opens.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The Lambda door a function was deployed for: its `Handler` setting (`_HANDLER`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Door {
     /// The webhook: API Gateway / function URL events (the default).
     Http,
@@ -32,18 +32,12 @@ pub enum Door {
     Queue,
     /// The scheduled sync from Tencent's REST API (`Handler: sync`; [`sync`]).
     Sync,
-    /// An operator command from a shell: the arguments after the program name.
-    Cli(Vec<String>),
 }
 
 impl Door {
-    /// Arguments win (a shell); else the Lambda `Handler` (`_HANDLER`); else the webhook.
-    pub fn select(args: Vec<String>, handler: Option<&str>) -> Door {
-        if !args.is_empty() {
-            return Door::Cli(args);
-        }
-        // `bootstrap`, the binary's name, empty or absent (cargo lambda's and SAM's
-        // defaults for a function that names no door): the webhook.
+    /// `queue`, `sync`; anything else (`bootstrap`, the binary's name, empty or absent:
+    /// cargo lambda's and SAM's defaults for a function that names no door) the webhook.
+    pub fn for_handler(handler: Option<&str>) -> Door {
         match handler {
             Some("queue") => Door::Queue,
             Some("sync") => Door::Sync,
@@ -216,28 +210,16 @@ impl LambdaDoor {
     }
 }
 
-/// The usage text of the command-line door.
-pub const USAGE: &str = "usage: oa-webhook            (as a Lambda: serves the door its Handler names: `queue`, the hand-off queue's consumer; default: the webhook)
-       oa-webhook replay [--dry-run] [--max N]
-                             takes the dead-letter queue's events back through the store, deletes each one stored
-       oa-webhook sync [--account ID]... [--app ID] [--max-secs N] [--restart]
-                             brings the table to what Tencent's REST API holds (docs/sync.md; as a Lambda: Handler `sync`)
-       oa-webhook help";
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn door_selection() {
-        assert_eq!(Door::select(vec![], None), Door::Http);
-        assert_eq!(Door::select(vec![], Some("bootstrap")), Door::Http);
-        assert_eq!(Door::select(vec![], Some("queue")), Door::Queue);
-        assert_eq!(Door::select(vec![], Some("sync")), Door::Sync);
-        assert_eq!(
-            Door::select(vec!["help".into()], Some("http")),
-            Door::Cli(vec!["help".into()])
-        );
+        assert_eq!(Door::for_handler(None), Door::Http);
+        assert_eq!(Door::for_handler(Some("bootstrap")), Door::Http);
+        assert_eq!(Door::for_handler(Some("queue")), Door::Queue);
+        assert_eq!(Door::for_handler(Some("sync")), Door::Sync);
     }
 
     #[test]

@@ -157,7 +157,7 @@ async fn a_schedule_to_a_function_without_the_sync_fails_the_invocation() {
     let cloudwatch = r#"{"version":"0","id":"53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa","detail-type":"Scheduled Event","source":"aws.events","account":"123456789012","time":"2026-12-04T18:00:00Z","region":"us-east-1","resources":["arn:aws:events:us-east-1:123456789012:rule/sync"],"detail":{}}"#;
     for intended in [Door::Http, Door::Queue] {
         for event in [cloudwatch, "{}", r#"{"accounts":["@TOA#_a"]}"#] {
-            let result = door(&f, intended.clone()).serve(invocation(event)).await;
+            let result = door(&f, intended).serve(invocation(event)).await;
             let e = result.expect_err("no door here: the invocation fails");
             assert!(e.to_string().contains("serves no door"), "{e}");
         }
@@ -173,7 +173,7 @@ async fn events_of_no_door_fail_the_invocation() {
     let empty_batch = r#"{"Records":[]}"#;
     for intended in [Door::Http, Door::Queue] {
         for event in [sns, empty_batch, "[]", "\"text\"", "null"] {
-            let result = door(&f, intended.clone()).serve(invocation(event)).await;
+            let result = door(&f, intended).serve(invocation(event)).await;
             assert!(
                 result.is_err(),
                 "{intended:?} {event}: must fail, not succeed"
