@@ -13,8 +13,8 @@
 //! - For each concurrency in `MANAGED_CONCURRENCY` (default `1,8`): a fresh process,
 //!   `MANAGED_WARM` (50) creates not counted, then `MANAGED_EVENTS` (400) creates of
 //!   distinct accounts, all queued at once; events/s = events / (first event handed out
-//!   to last reply); the process's peak RSS (`VmHWM`) at the end; every reply must be a
-//!   200.
+//!   to last reply); the process's CPU per event (user + system, 10 ms ticks: a coarse
+//!   figure); its peak RSS (`VmHWM`) at the end; every reply must be a 200.
 //!
 //! Environment: `AWS_ENDPOINT_URL_DYNAMODB` (required), `BENCH_BIN` (default
 //! `target/release/oa-webhook`), `BENCH_OUT` (default `target/bench/managed.json`).
@@ -122,12 +122,15 @@ fn run() -> Result<(), String> {
             e.to_string().into_bytes()
         };
         instance.batch((0..warm).map(|i| event(i, "w")).collect())?;
+        let cpu_before = instance.cpu_ticks();
         let took = instance.batch((0..events).map(|i| event(i, "e")).collect())?;
+        let cpu_us_per_event =
+            (instance.cpu_ticks() - cpu_before) as f64 * 10_000.0 / events as f64;
         let rss_kb = instance.peak_rss_kb();
         instance.stop();
         let per_sec = events as f64 / took.as_secs_f64();
         println!(
-            "AWS_LAMBDA_MAX_CONCURRENCY={concurrency}: {events} creates in {:.2} s: {per_sec:.1} events/s, peak RSS {:.1} MB",
+            "AWS_LAMBDA_MAX_CONCURRENCY={concurrency}: {events} creates in {:.2} s: {per_sec:.1} events/s, CPU {cpu_us_per_event:.0} µs per event, peak RSS {:.1} MB",
             took.as_secs_f64(),
             rss_kb as f64 / 1024.0
         );
@@ -136,6 +139,7 @@ fn run() -> Result<(), String> {
             "events": events,
             "seconds": took.as_secs_f64(),
             "events_per_sec": per_sec,
+            "cpu_us_per_event": cpu_us_per_event,
             "peak_rss_kb": rss_kb,
         }));
     }
@@ -293,6 +297,18 @@ impl Instance {
             .map_err(|_| "poisoned")?
             .ok_or("no event handed out")?;
         Ok(end - start)
+    }
+
+    /// The process's user + system CPU time, in clock ticks (1/100 s on Linux).
+    fn cpu_ticks(&self) -> u64 {
+        std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))
+            .ok()
+            .and_then(|s| {
+                let after = s.rsplit_once(')')?.1;
+                let f: Vec<&str> = after.split_whitespace().collect();
+                Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+            })
+            .unwrap_or(0)
     }
 
     fn peak_rss_kb(&self) -> u64 {

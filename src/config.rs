@@ -1,6 +1,6 @@
 //! Configuration from the environment, read and validated once at start.
 
-use crate::protocol::source::SourceAllowList;
+use crate::allow_list::SourceAllowList;
 use crate::token::CallbackToken;
 use std::fmt;
 
