@@ -9,6 +9,7 @@ use oa_webhook::doors::{Door, LambdaDoor, Served};
 use oa_webhook::handoff::{Envelope, ENVELOPE_VERSION};
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
+use std::sync::{Arc, Mutex};
 
 const CREATE: &str = "OfficialAccount.CallbackAfterCreateOfficialAccount";
 
@@ -186,4 +187,58 @@ async fn events_of_no_door_fail_the_invocation() {
         .serve(invocation(broken))
         .await
         .is_err());
+}
+
+/// Section 9: invocations served at once by one process (as under `run_concurrent`) each
+/// write their own request line with their own request id and outcome, whatever the
+/// others do: eight at once, half of them refused.
+#[tokio::test]
+async fn concurrent_invocations_keep_their_own_request_lines() {
+    let f = Fixture::new().await;
+    let buffer = Arc::new(Mutex::new(Vec::new()));
+    let mut app = f.app.clone();
+    app.log = oa_webhook::telemetry::RequestLog::buffer(Arc::clone(&buffer), None, 1);
+    let lambda = LambdaDoor {
+        app,
+        intended: Door::Http,
+        sync: None,
+    };
+    let invocations = (0..8).map(|i| {
+        let query = if i % 2 == 0 {
+            query_for(CREATE)
+        } else {
+            query_for(CREATE).replace(APP, "1400000009")
+        };
+        let mut event: Value = serde_json::from_str(&http_event_json(
+            "POST",
+            &query,
+            &create_body(&format!("@TOA#_doors_conc{i}")),
+        ))
+        .expect("JSON");
+        event["requestContext"]["requestId"] = json!(format!("req-{i}"));
+        let mut context = Context::default();
+        context.request_id = format!("lambda-{i}");
+        let payload = RawValue::from_string(event.to_string()).expect("JSON");
+        lambda.clone().serve(LambdaEvent::new(payload, context))
+    });
+    let served = futures_util::future::join_all(invocations).await;
+    for (i, s) in served.into_iter().enumerate() {
+        let reply = serde_json::to_value(s.expect("served")).expect("serializes");
+        let want = if i % 2 == 0 { 200 } else { 403 };
+        assert_eq!(reply["statusCode"], want, "invocation {i}: {reply}");
+    }
+    let text = String::from_utf8(buffer.lock().expect("lock").clone()).expect("UTF-8");
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    assert_eq!(lines.len(), 8, "{text}");
+    for i in 0..8 {
+        let line = lines
+            .iter()
+            .find(|l| l["request_id"] == format!("req-{i}"))
+            .unwrap_or_else(|| panic!("no line for req-{i}: {text}"));
+        let want = if i % 2 == 0 { 200 } else { 403 };
+        assert_eq!(line["status"], want, "{line}");
+    }
 }
