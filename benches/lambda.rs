@@ -33,7 +33,7 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use oa_webhook::app::App;
 use oa_webhook::config::Config;
-use oa_webhook::doors::http::ApiEvent;
+use oa_webhook::doors::http::{Incoming, Request as WebhookRequest};
 use oa_webhook::store::sdk::{AwsSettings, TrustRoots};
 use oa_webhook::store::{client_from, schema, Store};
 use serde_json::{json, Value};
@@ -200,7 +200,7 @@ fn run() -> Result<(), String> {
         // How big the handler's future is: lambda_runtime moves it (memcpy) several
         // times per invocation.
         handle_future_bytes = {
-            let event: ApiEvent = serde_json::from_slice(&warm[0]).map_err(|e| e.to_string())?;
+            let event = http_request(&warm[0])?;
             Some(std::mem::size_of_val(
                 &app.handle(event, Duration::from_secs(1)),
             ))
@@ -477,6 +477,14 @@ fn bare_round_trips(
     })
 }
 
+/// The event as the Lambda door reads it.
+fn http_request(json: &[u8]) -> Result<WebhookRequest, String> {
+    let json = std::str::from_utf8(json).map_err(|e| e.to_string())?;
+    Incoming::from_json(json)
+        .and_then(Incoming::into_request)
+        .map_err(|e| e.to_string())
+}
+
 /// `App::handle` in this process, on the same DynamoDB Local, for each event.
 fn in_process(
     rt: &tokio::runtime::Runtime,
@@ -489,7 +497,7 @@ fn in_process(
         // This thread's CPU: the whole handler with real HTTP, without the Lambda runtime.
         let cpu0 = cpu_time("/proc/thread-self/stat");
         for ev in events {
-            let event: ApiEvent = serde_json::from_slice(ev).map_err(|e| e.to_string())?;
+            let event = http_request(ev)?;
             let t = Instant::now();
             let r = app.handle(event, Duration::from_millis(1400)).await;
             v.push(t.elapsed());

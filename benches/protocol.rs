@@ -1,8 +1,9 @@
 //! CPU cost of one webhook with no I/O. `make bench` runs it and puts the
 //! medians in its table; `cargo bench --bench protocol` runs it alone.
 //!
-//! - `parse/*`: the API Gateway event's JSON into [`ApiEvent`] (what `lambda_runtime`
-//!   does with the payload before calling the handler).
+//! - `parse/*`: the API Gateway event's JSON into a `lambda_http::Request` (what the
+//!   Lambda door does with the payload before calling the handler: its shape, the read,
+//!   the conversion).
 //! - `admit/*`: the query parse plus [`protocol::admit`], which for an after-event also
 //!   builds the typed event (`Admission::Store`).
 //! - `handle/*`: the whole [`App::handle`] (admit, the store's planning, the SDK's
@@ -24,7 +25,8 @@ use aws_smithy_mocks::{mock, mock_client, RuleMode};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use oa_webhook::app::App;
 use oa_webhook::config::Config;
-use oa_webhook::doors::http::ApiEvent;
+use oa_webhook::doors::http::{Incoming, Request as HttpRequest};
+use oa_webhook::doors::Shape;
 use oa_webhook::protocol::query::Query;
 use oa_webhook::protocol::{self, Admission, Request, Seen};
 use oa_webhook::store::{configure, Store};
@@ -76,7 +78,7 @@ fn config(token: bool) -> Config {
     Config {
         table_name: "bench".to_owned(),
         sdk_app_ids: vec![APP.to_owned()],
-        callback_token: token.then(|| TOKEN.to_owned()),
+        callback_token: token.then(|| TOKEN.into()),
         ..Config::default()
     }
 }
@@ -99,26 +101,25 @@ fn mocked_app(token: bool) -> App {
     app
 }
 
-fn parse(json: &str) -> ApiEvent {
-    serde_json::from_str(json).expect("event parses")
+fn parse(json: &str) -> HttpRequest {
+    let Shape::Http(payload) = Shape::of(json) else {
+        panic!("not an HTTP event")
+    };
+    Incoming::read(json, payload)
+        .and_then(Incoming::into_request)
+        .expect("event parses")
 }
 
-/// What the handler does before `admit`: the query and the (not base64) body.
-fn admit(event: &ApiEvent, config: &Config) -> Admission {
+/// What the handler does before `admit`: the query and the body.
+fn admit(event: &HttpRequest, config: &Config) -> Admission {
+    let raw = event.uri().query().unwrap_or("");
     let req = Request {
-        method: event
-            .request_context
-            .http
-            .as_ref()
-            .and_then(|h| h.method.as_deref())
-            .unwrap_or(""),
+        method: event.method().as_str(),
         source_ip: None,
-        query: Query::parse(event.raw_query_string.as_deref().unwrap_or("")),
-        raw_query: Cow::Borrowed(event.raw_query_string.as_deref().unwrap_or("")),
+        query: Query::parse(raw),
+        raw_query: Cow::Borrowed(raw),
         relayed: false,
-        body: Ok(Cow::Borrowed(
-            event.body.as_deref().unwrap_or("").as_bytes(),
-        )),
+        body: Ok(Cow::Borrowed(event.body().as_ref())),
     };
     protocol::admit(&req, config, NOW, &mut Seen::default())
 }

@@ -77,7 +77,7 @@ def v2(raw_query, body, method="POST", b64=False):
 
 
 def compact(event):
-    """The fields of a sample event that ApiEvent reads, nothing else."""
+    """The fields of a sample event that the HTTP door reads, nothing else."""
     keep = (
         "httpMethod",
         "rawQueryString",

@@ -1,6 +1,7 @@
 //! Configuration from the environment, read and validated once at start.
 
-use crate::protocol::source::SourceAllowList;
+use crate::allow_list::SourceAllowList;
+use crate::token::CallbackToken;
 use std::fmt;
 
 pub const DEFAULT_MAX_SKEW_SECS: u64 = 60;
@@ -13,8 +14,15 @@ pub struct Config {
     pub table_name: String,
     /// Configured SdkAppids (digits).
     pub sdk_app_ids: Vec<String>,
-    /// Webhook-authentication token; `None` when authentication is off.
-    pub callback_token: Option<String>,
+    /// Webhook-authentication token; `None` when authentication is off. From
+    /// `CALLBACK_TOKEN`; with `CALLBACK_TOKEN_ARN`, set at start from the secret
+    /// ([`Config::callback_token_arn`], `main`).
+    pub callback_token: Option<CallbackToken>,
+    /// `CALLBACK_TOKEN_ARN`: the secret that holds the token (docs/contract.md section 1;
+    /// src/token.rs).
+    pub callback_token_arn: Option<String>,
+    /// `AWS_ENDPOINT_URL_SECRETS_MANAGER`: where the secret is read (tests, local runs).
+    pub secrets_manager_endpoint: Option<String>,
     pub max_skew_secs: u64,
     /// SQS queue for after-events the table could not take in time (contract section 5).
     pub handoff_queue_url: Option<String>,
@@ -141,6 +149,8 @@ impl Default for Config {
             table_name: String::new(),
             sdk_app_ids: Vec::new(),
             callback_token: None,
+            callback_token_arn: None,
+            secrets_manager_endpoint: None,
             max_skew_secs: DEFAULT_MAX_SKEW_SECS,
             allowed_sources: None,
             forward_url: None,
@@ -161,6 +171,7 @@ impl fmt::Debug for Config {
                 "callback_token",
                 &self.callback_token.as_ref().map(|_| "<set>"),
             )
+            .field("callback_token_arn", &self.callback_token_arn)
             .field("max_skew_secs", &self.max_skew_secs)
             .field("allowed_sources", &self.allowed_sources)
             .field("forward_url", &self.forward_url)
@@ -250,6 +261,26 @@ impl Config {
                 "has leading/trailing spaces or control characters (value not shown)",
             ));
         }
+        let callback_token_arn = lookup("CALLBACK_TOKEN_ARN")
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty());
+        if let Some(arn) = &callback_token_arn {
+            if callback_token.is_some() {
+                return Err(err(
+                    "CALLBACK_TOKEN_ARN",
+                    "is set together with CALLBACK_TOKEN: set one of them",
+                ));
+            }
+            if !arn.starts_with("arn:") {
+                return Err(err(
+                    "CALLBACK_TOKEN_ARN",
+                    "must be a Secrets Manager secret's ARN (arn:...:secretsmanager:...)",
+                ));
+            }
+        }
+        let secrets_manager_endpoint = lookup("AWS_ENDPOINT_URL_SECRETS_MANAGER")
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty());
 
         let max_skew_secs = match lookup("CALLBACK_MAX_SKEW_SECS")
             .map(|s| s.trim().to_owned())
@@ -316,7 +347,9 @@ impl Config {
         Ok(Config {
             table_name,
             sdk_app_ids,
-            callback_token,
+            callback_token: callback_token.as_deref().map(CallbackToken::from),
+            callback_token_arn,
+            secrets_manager_endpoint,
             max_skew_secs,
             allowed_sources,
             forward_url,

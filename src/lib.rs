@@ -3,7 +3,7 @@
 //!
 //! The core knows no door:
 //! - [`events`]: the event model (the one list of after-commands, typed events);
-//! - [`outcome`]: the typed outcome of a request;
+//! - [`outcome`]: the typed outcome of a request, and [`reply`]: the reply it becomes;
 //! - [`state`]: how events fold into state, order-free;
 //! - [`store`]: the DynamoDB table, its limits and the writes;
 //! - [`clock`]: the one injected clock.
@@ -18,8 +18,10 @@
 //! - [`relay`]: the callbacks not stored here, relayed to the app's backend (`FORWARD_URL`);
 //! - [`doors`]: one small module per entry point (HTTP now);
 //! - [`tencent`]: Tencent's REST API (UserSig, client, stand-in) and [`sync`]: backfill and repair from it;
-//! - [`config`], [`logging`], [`telemetry`] (the request line: log + EMF metrics).
+//! - [`config`] (with [`allow_list`] and [`token`]), [`logging`], [`telemetry`] (the
+//!   request line: log + EMF metrics).
 
+pub mod allow_list;
 pub mod app;
 pub mod clients;
 pub mod clock;
@@ -31,8 +33,10 @@ pub mod logging;
 pub mod outcome;
 pub mod protocol;
 pub mod relay;
+pub mod reply;
 pub mod state;
 pub mod store;
 pub mod sync;
 pub mod telemetry;
 pub mod tencent;
+pub mod token;

@@ -1,87 +1,63 @@
-//! The binary's door: configuration, tracing, the SDK client once, then the door this
-//! invocation asks for ([`Door::select`]).
+//! The binary: configuration, tracing, the clients once, then the door. From a shell the
+//! command line names a command ([`CommandLine`]: `replay`, `sync`, `help`); on Lambda
+//! every event goes to the door its shape asks for ([`LambdaDoor`], docs/contract.md
+//! section 9), `AWS_LAMBDA_MAX_CONCURRENCY` at once (`run_concurrent`).
 
-#![recursion_limit = "256"]
-
-use aws_lambda_events::event::sqs::SqsEvent;
-use lambda_runtime::{run, service_fn, Error, LambdaEvent};
-use oa_webhook::app::App;
-use oa_webhook::config::Config;
-use oa_webhook::doors::cli::{self, ReplayArgs};
-use oa_webhook::doors::http::ApiEvent;
-use oa_webhook::doors::{Door, USAGE};
+use clap::Parser;
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+use oa_webhook::app::{system_clock, App};
+use oa_webhook::config::{Config, ConfigError};
+use oa_webhook::doors::cli::{self, Command, CommandLine};
+use oa_webhook::doors::{sync, Door, LambdaDoor};
 use oa_webhook::handoff::{self, Queues};
 use oa_webhook::logging::init_tracing;
 use oa_webhook::store::sdk::AwsSettings;
 use oa_webhook::store::{client_from, Store};
 use oa_webhook::telemetry::RequestLog;
+use oa_webhook::token::CallbackToken;
+use serde_json::value::RawValue;
+use std::sync::Arc;
 
 /// mimalloc (without transparent huge pages): less CPU per event than glibc's malloc at
 /// the same peak RSS (docs/performance.md).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// One thread: the invocations of one process (up to `AWS_LAMBDA_MAX_CONCURRENCY`) wait
+/// on DynamoDB far longer than they compute (figures: docs/performance.md, "Managed
+/// instances").
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     init_tracing();
-    let door = Door::select(
-        std::env::args().skip(1).collect(),
-        std::env::var("_HANDLER").ok().as_deref(),
-    );
-    let command = match &door {
-        Door::Cli(args) => match args.first().map(String::as_str) {
-            Some("replay") => match ReplayArgs::parse(&args[1..]) {
-                Ok(a) => Some(Command::Replay(a)),
-                Err(e) => {
-                    eprintln!("oa-webhook replay: {e}\n{USAGE}");
-                    std::process::exit(2);
-                }
-            },
-            // For `make run`: the local stand-in for Lambda's event source mapping.
-            Some("poll-queue") => Some(Command::PollQueue),
-            Some("sync") => Some(Command::Sync(args[1..].to_vec())),
-            first => {
-                eprintln!("{USAGE}");
-                let help = matches!(first, Some("help" | "--help" | "-h"));
-                std::process::exit(if help { 0 } else { 2 });
-            }
-        },
-        _ => None,
-    };
-    let (config, aws) = match Config::from_env().and_then(|c| Ok((c, AwsSettings::from_env()?))) {
-        Ok(read) => read,
-        Err(e) => {
-            tracing::error!(variable = e.variable, "{e}");
-            std::process::exit(2);
+    // Help and bad arguments print and exit here (0 and 2).
+    let command = (std::env::args_os().len() > 1).then(|| CommandLine::parse().command);
+    let door = Door::for_handler(std::env::var("_HANDLER").ok().as_deref());
+    let (mut config, aws) = Config::from_env()
+        .and_then(|c| Ok((c, AwsSettings::from_env()?)))
+        .unwrap_or_else(|e| stop(&e));
+    let sdk = aws.sdk_config();
+    // CALLBACK_TOKEN_ARN: never a start without signature checks (contract section 1).
+    if let Some(arn) = &config.callback_token_arn {
+        let endpoint = config.secrets_manager_endpoint.as_deref();
+        match CallbackToken::from_secret(&sdk, arn, endpoint, system_clock()()).await {
+            Ok(token) => config.callback_token = Some(token),
+            Err(e) => stop(&ConfigError {
+                variable: "CALLBACK_TOKEN_ARN",
+                problem: e,
+            }),
         }
-    };
-    // The consumer and replay are free of the webhook's 2-second limit: longer DynamoDB
-    // timeouts (handoff::consumer_dynamodb_client).
-    let dynamodb = if command.is_some() || door == Door::Queue {
-        handoff::consumer_dynamodb_client(&aws.sdk_config())
-    } else {
-        client_from(&aws.sdk_config())
+    }
+    // The consumer and the commands are free of the webhook's 2-second limit: longer
+    // DynamoDB timeouts (handoff::consumer_dynamodb_client).
+    let dynamodb = match (&command, &door) {
+        (None, Door::Http) => client_from(&sdk),
+        _ => handoff::consumer_dynamodb_client(&sdk),
     };
     let store = Store::new(dynamodb, config.table_name.clone());
-    // The sync (src/doors/sync.rs): `oa-webhook sync ...` and the scheduled Lambda.
-    if let Some(Command::Sync(args)) = &command {
-        let sdk = aws.sdk_config();
-        std::process::exit(oa_webhook::doors::sync::cli(args, &config, &sdk, store).await);
-    }
-    if door == Door::Sync {
-        use oa_webhook::doors::sync::{from_env, scheduled};
-        let sync = match from_env(&config, &aws.sdk_config(), store, None).await {
-            Ok(d) => d,
-            Err(e) => {
-                tracing::error!(variable = e.variable, "{e}");
-                std::process::exit(2);
-            }
-        };
-        let sync = &sync;
-        return run(service_fn(move |e| scheduled(sync, e))).await;
-    }
-    let queue_urls = config.handoff_queue_url.is_some() || config.dead_letter_queue_url.is_some();
-    let queues = match (&command, queue_urls) {
+    let queues = match (
+        &command,
+        config.handoff_queue_url.is_some() || config.dead_letter_queue_url.is_some(),
+    ) {
         (_, false) => Queues::none(),
         (Some(_), true) => Queues::new(
             handoff::operator_sqs_client_from(&aws.sqs_sdk_config()),
@@ -89,48 +65,44 @@ async fn main() -> Result<(), Error> {
         ),
         (None, true) => Queues::new(handoff::sqs_client_from(&aws.sqs_sdk_config()), &config),
     };
+    match command {
+        Some(Command::Sync(args)) => {
+            std::process::exit(sync::cli(&args, &config, &sdk, store).await)
+        }
+        Some(Command::Replay(args)) => {
+            let mut app = App::new(config, store);
+            app.queues = queues;
+            std::process::exit(cli::replay_command(&app, &args).await)
+        }
+        None => {}
+    }
+    let sync = match door {
+        Door::Sync => Some(Arc::new(
+            sync::from_env(&config, &sdk, store.clone(), None)
+                .await
+                .unwrap_or_else(|e| stop(&e)),
+        )),
+        _ => None,
+    };
     let mut app = App::new(config, store);
     app.queues = queues;
-    match command {
-        Some(Command::Replay(args)) => {
-            let mut out = std::io::stdout();
-            match cli::replay(&app, &args, &mut out).await {
-                Ok(sum) => std::process::exit(if sum.failed > 0 { 1 } else { 0 }),
-                Err(e) => {
-                    eprintln!("oa-webhook replay: {e}");
-                    std::process::exit(1);
-                }
-            }
-        }
-        Some(Command::PollQueue) => {
-            app.log = RequestLog::stdout();
-            if let Err(e) = cli::poll_queue(&app).await {
-                eprintln!("oa-webhook poll-queue: {e}");
-                std::process::exit(2);
-            }
-            return Ok(());
-        }
-        Some(Command::Sync(_)) | None => {}
-    }
     app.log = RequestLog::stdout();
-    let app = &app;
-    if door == Door::Queue {
-        return run(service_fn(move |event: LambdaEvent<SqsEvent>| {
-            Box::pin(app.handle_sqs(event))
-        }))
-        .await;
-    }
-    // Boxed: the handler's future is large and the runtime's layers move it by value
-    // several times per invocation; a box moves a pointer.
-    run(service_fn(move |event: LambdaEvent<ApiEvent>| {
-        Box::pin(app.handle_lambda(event))
+    let lambda = LambdaDoor {
+        app,
+        intended: door,
+        sync,
+    };
+    lambda_runtime::run_concurrent(service_fn(move |event: LambdaEvent<Box<RawValue>>| {
+        // Boxed: the future is large and the runtime's layers move it by value several
+        // times per invocation; a box moves a pointer.
+        Box::pin(lambda.clone().serve(event))
     }))
     .await
 }
 
-/// A command-line door's command.
-enum Command {
-    Replay(ReplayArgs),
-    PollQueue,
-    Sync(Vec<String>),
+/// Missing or invalid configuration: one log line naming the variable, and the start
+/// fails (docs/contract.md section 1).
+fn stop(e: &ConfigError) -> ! {
+    tracing::error!(variable = e.variable, "{e}");
+    std::process::exit(2)
 }

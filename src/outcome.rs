@@ -1,9 +1,8 @@
 //! The typed outcome of one request (or one queued record): what happened, the reply it
 //! gets, and the labels its request line and metrics carry (docs/contract.md section 2).
 
-use crate::protocol::signature::AuthError;
-use crate::protocol::Reply;
 use crate::relay::{RelayFailure, RelayedReply};
+use crate::reply::Reply;
 use std::borrow::Cow;
 
 /// What became of a request.
@@ -244,6 +243,47 @@ impl Outcome {
             // The status only: the body is the backend's (the HTTP door sends it).
             Outcome::Relayed(r) => Reply::fail(r.status, ""),
             _ => Reply::OK,
+        }
+    }
+}
+
+/// Why a request failed authentication. The text is safe to send back and to log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthError {
+    MissingSign,
+    MissingRequestTime,
+    RepeatedParameter,
+    MalformedSign,
+    MalformedRequestTime,
+    Expired,
+    BadSign,
+}
+
+impl AuthError {
+    pub fn message(self) -> &'static str {
+        match self {
+            AuthError::MissingSign => "Sign is missing: webhook authentication is required",
+            AuthError::MissingRequestTime => {
+                "RequestTime is missing: webhook authentication is required"
+            }
+            AuthError::RepeatedParameter => "Sign or RequestTime is given twice",
+            AuthError::MalformedSign => "Sign is not a 64-digit hex SHA-256",
+            AuthError::MalformedRequestTime => "RequestTime is not Unix seconds",
+            AuthError::Expired => "RequestTime is outside the allowed window",
+            AuthError::BadSign => "Sign does not match",
+        }
+    }
+
+    /// A short machine-friendly reason, for logs and metrics.
+    pub fn reason(self) -> &'static str {
+        match self {
+            AuthError::MissingSign => "sign_missing",
+            AuthError::MissingRequestTime => "request_time_missing",
+            AuthError::RepeatedParameter => "auth_param_repeated",
+            AuthError::MalformedSign => "sign_malformed",
+            AuthError::MalformedRequestTime => "request_time_malformed",
+            AuthError::Expired => "request_time_expired",
+            AuthError::BadSign => "sign_mismatch",
         }
     }
 }

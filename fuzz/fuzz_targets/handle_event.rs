@@ -1,8 +1,9 @@
 //! Fuzz target: API Gateway / function URL event JSON in, reply out.
 //!
-//! The input is the raw bytes Lambda would hand to the function. They are read into
-//! [`ApiEvent`] exactly as `lambda_runtime` would (a parse failure is the runtime's
-//! business: we just return), then every input runs twice through [`App::handle`]:
+//! The input is the raw bytes Lambda would hand to the function. They are read exactly as
+//! the Lambda door reads them ([`Shape::of`], [`Incoming`]: into a `lambda_http::Request`;
+//! an event of another shape, or one that does not read, fails the invocation there, so
+//! we just return), then every input runs twice through [`App::handle`]:
 //!
 //! - `open`:   `SDKAPPID=1400000001`, no `CALLBACK_TOKEN` (authentication off);
 //! - `signed`: the same, with `CALLBACK_TOKEN=`[`TOKEN`] (authentication on).
@@ -56,7 +57,8 @@ use base64::Engine;
 use libfuzzer_sys::fuzz_target;
 use oa_webhook::app::{App, DEFAULT_BUDGET};
 use oa_webhook::config::Config;
-use oa_webhook::doors::http::{ApiEvent, ApiResponse};
+use oa_webhook::doors::http::{ApiResponse, Incoming, Request};
+use oa_webhook::doors::Shape;
 use oa_webhook::protocol::MAX_BODY_BYTES;
 use oa_webhook::store::{configure, Store};
 use serde_json::Value;
@@ -385,11 +387,11 @@ fn escaped_value(v: &Value, out: &mut String) {
 /// escaped, and top-level [`INTEGER_FIELDS`] that are non-negative plain JSON integers as
 /// digit strings. serde_json keeps the last occurrence of a repeated key, as our reader
 /// does, so the second body has each key once.
-fn second_body(event: &ApiEvent) -> Option<String> {
+fn second_body(event: &Value) -> Option<String> {
     const BOM: &[u8] = b"\xEF\xBB\xBF";
-    let text = event.body.as_deref()?;
+    let text = event.get("body")?.as_str()?;
     let decoded;
-    let bytes = if event.is_base64_encoded {
+    let bytes = if event.get("isBase64Encoded").and_then(Value::as_bool) == Some(true) {
         decoded = BASE64.decode(text.trim()).ok()?;
         &decoded[..]
     } else {
@@ -444,7 +446,7 @@ fn harness() -> &'static Harness {
             let config = Config {
                 table_name: TABLE.to_owned(),
                 sdk_app_ids: vec![SDK_APP_ID.to_owned()],
-                callback_token: token.map(str::to_owned),
+                callback_token: token.map(oa_webhook::token::CallbackToken::from),
                 ..Config::default()
             };
             let mut app = App::new(config, Store::new(recorder.client(), TABLE));
@@ -477,7 +479,7 @@ fn run(
     app: &App,
     token: Option<&str>,
     mode: &str,
-    event: ApiEvent,
+    event: Request,
     data: &[u8],
 ) -> (ApiResponse, Vec<String>) {
     h.recorder.take_writes(); // nothing left over from an earlier run
@@ -572,26 +574,35 @@ fn run(
     (r, writes)
 }
 
-/// The fuzz input as Lambda would hand it over (parsed afresh each time: `ApiEvent` is
-/// not `Clone`).
-fn event(data: &[u8]) -> ApiEvent {
-    serde_json::from_slice(data).expect("parsed once already")
+/// The fuzz input as the Lambda door reads it (afresh each time: a `Request` is not
+/// `Clone`); `None` when the door would fail the invocation instead.
+fn event(data: &[u8]) -> Option<Request> {
+    let json = std::str::from_utf8(data).ok()?;
+    let Shape::Http(payload) = Shape::of(json) else {
+        return None;
+    };
+    Incoming::read(json, payload)
+        .and_then(Incoming::into_request)
+        .ok()
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(first) = serde_json::from_slice::<ApiEvent>(data) else {
-        return; // lambda_runtime answers an unparsable event itself
+    let Some(first) = event(data) else {
+        return; // not an HTTP event: the invocation fails (contract section 9)
     };
     let h = harness();
     // Invariant 9's second event: the same, but for its body.
-    let second = second_body(&first).map(|body| {
-        let mut e = event(data);
-        e.body = Some(body);
-        e.is_base64_encoded = false;
-        e
+    let second = serde_json::from_slice::<Value>(data).ok().and_then(|mut json| {
+        let body = second_body(&json)?;
+        json["body"] = Value::String(body);
+        json["isBase64Encoded"] = Value::Bool(false);
+        event(json.to_string().as_bytes())
     });
+    let Some(again_first) = event(data) else {
+        return;
+    };
     let (open, open_writes) = run(h, &h.open, None, "token off", first, data);
-    let (signed, _) = run(h, &h.signed, Some(TOKEN), "token on", event(data), data);
+    let (signed, _) = run(h, &h.signed, Some(TOKEN), "token on", again_first, data);
     if h.trace {
         eprintln!(
             "handle_event: token off {} {} | token on {} {}",
@@ -604,7 +615,7 @@ fuzz_target!(|data: &[u8]| {
     );
 
     let Some(second) = second else { return };
-    let second_text = second.body.clone().unwrap_or_default();
+    let second_text = String::from_utf8_lossy(second.body().as_ref()).into_owned();
     let (again, again_writes) = run(h, &h.open, None, "token off, second encoding", second, data);
     if h.trace {
         eprintln!(

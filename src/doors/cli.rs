@@ -1,12 +1,11 @@
-//! The command-line door's commands that talk to the queues:
+//! The command-line door: one parser (clap) for `replay`, `sync` and `help`.
 //!
 //! - `oa-webhook replay [--dry-run] [--max N]`: takes events from the dead-letter queue
 //!   back through the store ([`App::redeliver`], the queue consumer's code), deletes each
 //!   one stored, and prints what it did: one line per message (its id, command and
 //!   outcome, never its body) and the counts. Messages it does not delete are made
 //!   visible again when it ends. With `--dry-run` it only lists them.
-//! - `oa-webhook poll-queue` (for `make run`): polls the hand-off queue and feeds what it
-//!   receives to the queue door, as Lambda's event source mapping does.
+//! - `oa-webhook sync ...`: [`super::sync`].
 
 use crate::app::App;
 use crate::events::CommandKind;
@@ -17,37 +16,61 @@ use crate::store::Budget;
 use std::io::Write;
 use std::time::Duration;
 
+/// `oa-webhook`'s command line. Without arguments (as on Lambda) the binary serves the
+/// Lambda door instead (`main`).
+#[derive(Debug, clap::Parser)]
+#[command(
+    name = "oa-webhook",
+    about = "Tencent Cloud Chat Official Account webhooks into DynamoDB. Without arguments, \
+             as a Lambda: the door each event's shape asks for (webhook, hand-off queue \
+             consumer, scheduled sync)."
+)]
+pub struct CommandLine {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// A command.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Takes the dead-letter queue's events back through the store, deletes each one
+    /// stored
+    Replay(ReplayArgs),
+    /// Brings the table to what Tencent's REST API holds (docs/sync.md; as a Lambda:
+    /// Handler `sync`)
+    Sync(super::sync::SyncArgs),
+}
+
 /// What `replay` was asked to do.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
 pub struct ReplayArgs {
+    /// List the messages only
+    #[arg(long)]
     pub dry_run: bool,
-    /// At most this many messages.
+    /// At most this many messages
+    #[arg(long, default_value_t = REPLAY_DEFAULT_MAX, value_parser = positive)]
     pub max: usize,
 }
 
 pub const REPLAY_DEFAULT_MAX: usize = 1000;
 
-impl ReplayArgs {
-    pub fn parse(args: &[String]) -> Result<ReplayArgs, String> {
-        let mut out = ReplayArgs {
-            dry_run: false,
-            max: REPLAY_DEFAULT_MAX,
-        };
-        let mut it = args.iter();
-        while let Some(a) = it.next() {
-            match a.as_str() {
-                "--dry-run" => out.dry_run = true,
-                "--max" => {
-                    out.max = it
-                        .next()
-                        .and_then(|n| n.parse().ok())
-                        .filter(|n| *n > 0)
-                        .ok_or("--max needs a positive number")?;
-                }
-                other => return Err(format!("unknown argument {other:?}")),
-            }
+/// A whole number above zero.
+pub fn positive(text: &str) -> Result<usize, String> {
+    text.parse()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| format!("a positive number, not {text:?}"))
+}
+
+/// `oa-webhook replay`: prints to stdout; the exit status (0: every message replayed or
+/// listed, 1: some kept, or the queue could not be read).
+pub async fn replay_command(app: &App, args: &ReplayArgs) -> i32 {
+    match replay(app, args, &mut std::io::stdout()).await {
+        Ok(sum) => i32::from(sum.failed > 0),
+        Err(e) => {
+            eprintln!("oa-webhook replay: {e}");
+            1
         }
-        Ok(out)
     }
 }
 
@@ -201,84 +224,32 @@ fn describe(m: &Received) -> String {
     )
 }
 
-/// `poll-queue`: receives from the hand-off queue and feeds the queue door until stopped,
-/// deleting what it took, as Lambda's event source mapping does.
-pub async fn poll_queue(app: &App) -> Result<(), String> {
-    use aws_lambda_events::event::sqs::SqsMessage;
-    if !app.queues.can_hand_off() {
-        return Err("HANDOFF_QUEUE_URL is not set".to_owned());
-    }
-    let budget = Duration::from_millis(app.config.queue_record_budget_ms);
-    loop {
-        let batch = match app
-            .queues
-            .receive(
-                QueueName::HandOff,
-                10,
-                Duration::from_secs(60),
-                Duration::from_secs(5),
-            )
-            .await
-        {
-            Ok(b) => b,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot read the hand-off queue; retrying");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
-            }
-        };
-        if batch.is_empty() {
-            continue;
-        }
-        let records: Vec<SqsMessage> = batch
-            .iter()
-            .map(|m| {
-                let mut r = SqsMessage::default();
-                r.message_id = Some(m.message_id.clone());
-                r.receipt_handle = Some(m.receipt_handle.clone());
-                r.body = Some(m.body.clone());
-                r
-            })
-            .collect();
-        let response = app.consume_batch(&records, budget).await;
-        for m in &batch {
-            let failed = response
-                .batch_item_failures
-                .iter()
-                .any(|f| f.item_identifier == m.message_id);
-            if !failed {
-                if let Err(e) = app
-                    .queues
-                    .delete(QueueName::HandOff, &m.receipt_handle)
-                    .await
-                {
-                    tracing::warn!(error = %e, "delete from the hand-off queue failed");
-                }
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn args(a: &[&str]) -> Result<ReplayArgs, String> {
-        ReplayArgs::parse(&a.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>())
+    use clap::Parser;
+
+    fn args(a: &[&str]) -> Result<ReplayArgs, clap::Error> {
+        let line = CommandLine::try_parse_from(["oa-webhook", "replay"].iter().chain(a))?;
+        match line.command {
+            Command::Replay(r) => Ok(r),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
     fn replay_arguments() {
         assert_eq!(
-            args(&[]),
-            Ok(ReplayArgs {
+            args(&[]).ok(),
+            Some(ReplayArgs {
                 dry_run: false,
                 max: REPLAY_DEFAULT_MAX
             })
         );
         assert_eq!(
-            args(&["--dry-run", "--max", "5"]),
-            Ok(ReplayArgs {
+            args(&["--dry-run", "--max", "5"]).ok(),
+            Some(ReplayArgs {
                 dry_run: true,
                 max: 5
             })
@@ -286,5 +257,18 @@ mod tests {
         assert!(args(&["--max"]).is_err());
         assert!(args(&["--max", "0"]).is_err());
         assert!(args(&["--force"]).is_err());
+    }
+
+    #[test]
+    fn help_and_unknown_commands() {
+        let help = CommandLine::try_parse_from(["oa-webhook", "help"]).expect_err("help");
+        assert_eq!(help.kind(), clap::error::ErrorKind::DisplayHelp);
+        let text = help.to_string();
+        assert!(text.contains("replay") && text.contains("sync"), "{text}");
+        assert!(CommandLine::try_parse_from(["oa-webhook", "poll-queue"]).is_err());
+        assert!(
+            CommandLine::try_parse_from(["oa-webhook", "sync", "--help"])
+                .is_err_and(|e| e.to_string().contains("--account"))
+        );
     }
 }

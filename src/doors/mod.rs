@@ -2,17 +2,29 @@
 //! schedule, a command line) into calls on the core ([`crate::app::App`],
 //! [`crate::store`]) and its outcome into what the caller expects.
 //!
-//! One binary serves every door. On Lambda the function's `Handler` setting (`_HANDLER`)
-//! names the door, so one build deploys as several functions (`template.yaml`); from a
-//! shell, the first argument names a command.
+//! One binary serves every door. On Lambda the event's shape picks the door
+//! ([`Shape::of`], [`LambdaDoor`]); the function's `Handler` setting (`_HANDLER`) names the
+//! door it was deployed for, which decides only what the shape does not (a scheduler's
+//! `Input`), and an event no door of this function serves fails its invocation, so that its
+//! source retries it (docs/contract.md section 9). From a shell, the command line names
+//! a command ([`cli`]).
 
 pub mod cli;
 pub mod http;
 pub mod queue;
 pub mod sync;
 
-/// Which door this process opens.
-#[derive(Debug, Clone, PartialEq, Eq)]
+use crate::app::App;
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use lambda_runtime::{Error, LambdaEvent};
+use serde::de::IgnoredAny;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use std::borrow::Cow;
+use std::sync::Arc;
+
+/// The Lambda door a function was deployed for: its `Handler` setting (`_HANDLER`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Door {
     /// The webhook: API Gateway / function URL events (the default).
     Http,
@@ -20,18 +32,12 @@ pub enum Door {
     Queue,
     /// The scheduled sync from Tencent's REST API (`Handler: sync`; [`sync`]).
     Sync,
-    /// An operator command from a shell: the arguments after the program name.
-    Cli(Vec<String>),
 }
 
 impl Door {
-    /// Arguments win (a shell); else the Lambda `Handler` (`_HANDLER`); else the webhook.
-    pub fn select(args: Vec<String>, handler: Option<&str>) -> Door {
-        if !args.is_empty() {
-            return Door::Cli(args);
-        }
-        // `bootstrap`, the binary's name, empty or absent (cargo lambda's and SAM's
-        // defaults for a function that names no door): the webhook.
+    /// `queue`, `sync`; anything else (`bootstrap`, the binary's name, empty or absent:
+    /// cargo lambda's and SAM's defaults for a function that names no door) the webhook.
+    pub fn for_handler(handler: Option<&str>) -> Door {
         match handler {
             Some("queue") => Door::Queue,
             Some("sync") => Door::Sync,
@@ -40,13 +46,169 @@ impl Door {
     }
 }
 
-/// The usage text of the command-line door.
-pub const USAGE: &str = "usage: oa-webhook            (as a Lambda: serves the door its Handler names: `queue`, the hand-off queue's consumer; default: the webhook)
-       oa-webhook replay [--dry-run] [--max N]
-                             takes the dead-letter queue's events back through the store, deletes each one stored
-       oa-webhook sync [--account ID]... [--app ID] [--max-secs N] [--restart]
-                             brings the table to what Tencent's REST API holds (docs/sync.md; as a Lambda: Handler `sync`)
-       oa-webhook help";
+/// What an invocation's payload is, read from its shape alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// An API Gateway or function URL request: a `requestContext` with REST's
+    /// `httpMethod`, or payload 2.0 (`version` "2.0", `routeKey`, `requestContext.http`).
+    Http(http::Payload),
+    /// An SQS batch: `Records`, every one with `eventSource` "aws:sqs".
+    Sqs,
+    /// An EventBridge / CloudWatch scheduled event: `detail-type` and `source`.
+    Schedule,
+    /// Anything else: JSON of no known shape (an EventBridge Scheduler `Input` such as
+    /// `{}`), other records (SNS, S3, streams), not an object.
+    Other,
+}
+
+/// The top-level keys [`Shape::of`] looks at; the values of the others are skipped
+/// unread, so this is one scan of the event with no allocation but `Records`' list.
+#[derive(Deserialize)]
+struct Keys<'a> {
+    #[serde(rename = "Records", default)]
+    records: Option<Vec<RecordKeys<'a>>>,
+    #[serde(rename = "requestContext", default)]
+    request_context: Option<ContextKeys>,
+    #[serde(rename = "httpMethod", default)]
+    http_method: Option<IgnoredAny>,
+    #[serde(default, borrow)]
+    version: Option<Cow<'a, str>>,
+    #[serde(rename = "routeKey", default)]
+    route_key: Option<IgnoredAny>,
+    #[serde(rename = "detail-type", default)]
+    detail_type: Option<IgnoredAny>,
+    #[serde(default)]
+    source: Option<IgnoredAny>,
+}
+
+#[derive(Deserialize)]
+struct RecordKeys<'a> {
+    #[serde(rename = "eventSource", default, borrow)]
+    event_source: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct ContextKeys {
+    #[serde(default)]
+    http: Option<IgnoredAny>,
+}
+
+impl Shape {
+    /// The shape of the event `json` (contract section 9).
+    pub fn of(json: &str) -> Shape {
+        let Ok(keys) = serde_json::from_str::<Keys<'_>>(json) else {
+            return Shape::Other;
+        };
+        if let Some(records) = &keys.records {
+            let sqs = !records.is_empty()
+                && records
+                    .iter()
+                    .all(|r| r.event_source.as_deref() == Some("aws:sqs"));
+            return if sqs { Shape::Sqs } else { Shape::Other };
+        }
+        if let Some(context) = &keys.request_context {
+            if keys.version.as_deref() == Some("2.0")
+                || (keys.http_method.is_none()
+                    && (context.http.is_some() || keys.route_key.is_some()))
+            {
+                return Shape::Http(http::Payload::V2);
+            }
+            if keys.http_method.is_some() {
+                return Shape::Http(http::Payload::RestApi);
+            }
+        }
+        if keys.detail_type.is_some() && keys.source.is_some() {
+            return Shape::Schedule;
+        }
+        Shape::Other
+    }
+}
+
+/// Every Lambda door of one process: the event's shape picks one (contract section 9).
+/// Cheap to clone: one per invocation under `run_concurrent`.
+#[derive(Clone)]
+pub struct LambdaDoor {
+    pub app: App,
+    /// The door `_HANDLER` names.
+    pub intended: Door,
+    /// The scheduled sync; only in a function deployed as `Handler: sync`, the one with
+    /// the REST API's settings.
+    pub sync: Option<Arc<sync::SyncDoor>>,
+}
+
+/// What an invocation returns: the reply of the door that served it.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum Served {
+    /// The API Gateway / function URL response, in its front door's format.
+    Http(Box<http::FrontDoorResponse>),
+    Queue(SqsBatchResponse),
+    Sync(Vec<crate::sync::SyncReport>),
+}
+
+/// Why an invocation failed: its source retries it.
+#[derive(Debug, thiserror::Error)]
+pub enum Unserved {
+    #[error("this function serves no door for this event ({0:?}): check the function's event sources and Handler")]
+    NoDoor(Shape),
+    #[error(transparent)]
+    Http(#[from] http::EventError),
+    #[error("the SQS batch could not be read: {0}")]
+    Sqs(serde_json::Error),
+}
+
+impl LambdaDoor {
+    /// Serves one invocation with the door its payload's shape asks for.
+    pub async fn serve(self, event: LambdaEvent<Box<RawValue>>) -> Result<Served, Error> {
+        let LambdaEvent { payload, context } = event;
+        let json = payload.get();
+        let shape = Shape::of(json);
+        if let Some(intended) = self.door_for(shape).filter(|d| *d != self.intended) {
+            tracing::warn!(
+                ?shape,
+                door = ?intended,
+                handler = ?self.intended,
+                "an event for another door: served by the door its shape asks for"
+            );
+        }
+        match shape {
+            Shape::Http(payload) => {
+                let incoming = http::Incoming::read(json, payload).map_err(Unserved::from)?;
+                let request = incoming.into_request().map_err(Unserved::from)?;
+                let request = lambda_http::RequestExt::with_lambda_context(request, context);
+                let reply = self.app.handle_lambda(request).await;
+                Ok(Served::Http(Box::new(http::front_door_response(
+                    reply.into_http(),
+                    payload,
+                ))))
+            }
+            Shape::Sqs => {
+                let batch: SqsEvent = serde_json::from_str(json).map_err(Unserved::Sqs)?;
+                let reply = self.app.handle_sqs(LambdaEvent::new(batch, context)).await;
+                Ok(Served::Queue(reply.unwrap_or_default()))
+            }
+            Shape::Schedule | Shape::Other => match &self.sync {
+                Some(door) if self.intended == Door::Sync => {
+                    let value: serde_json::Value = serde_json::from_str(json)?;
+                    Ok(Served::Sync(
+                        sync::scheduled(door, LambdaEvent::new(value, context)).await?,
+                    ))
+                }
+                _ => Err(Unserved::NoDoor(shape).into()),
+            },
+        }
+    }
+
+    /// The door a shape asks for, when this process has one.
+    fn door_for(&self, shape: Shape) -> Option<Door> {
+        match shape {
+            Shape::Http(_) => Some(Door::Http),
+            Shape::Sqs => Some(Door::Queue),
+            Shape::Schedule => self.sync.as_ref().map(|_| Door::Sync),
+            Shape::Other => None,
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -54,13 +216,39 @@ mod tests {
 
     #[test]
     fn door_selection() {
-        assert_eq!(Door::select(vec![], None), Door::Http);
-        assert_eq!(Door::select(vec![], Some("bootstrap")), Door::Http);
-        assert_eq!(Door::select(vec![], Some("queue")), Door::Queue);
-        assert_eq!(Door::select(vec![], Some("sync")), Door::Sync);
-        assert_eq!(
-            Door::select(vec!["help".into()], Some("http")),
-            Door::Cli(vec!["help".into()])
-        );
+        assert_eq!(Door::for_handler(None), Door::Http);
+        assert_eq!(Door::for_handler(Some("bootstrap")), Door::Http);
+        assert_eq!(Door::for_handler(Some("queue")), Door::Queue);
+        assert_eq!(Door::for_handler(Some("sync")), Door::Sync);
+    }
+
+    #[test]
+    fn shapes() {
+        let read = |p: &str| std::fs::read_to_string(p).expect("event file");
+        let v2 = read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/events/after-send-msg.json"
+        ));
+        assert_eq!(Shape::of(&v2), Shape::Http(http::Payload::V2));
+        let url = read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/events/function-url-after-create-official-account.json"
+        ));
+        assert_eq!(Shape::of(&url), Shape::Http(http::Payload::V2));
+        let rest = read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/events/rest-api-after-create-official-account.json"
+        ));
+        assert_eq!(Shape::of(&rest), Shape::Http(http::Payload::RestApi));
+        let sqs = r#"{"Records":[{"messageId":"m","body":"{}","eventSource":"aws:sqs"}]}"#;
+        assert_eq!(Shape::of(sqs), Shape::Sqs);
+        let sns = r#"{"Records":[{"EventSource":"aws:sns","Sns":{}}]}"#;
+        assert_eq!(Shape::of(sns), Shape::Other);
+        let cron = r#"{"version":"0","id":"x","detail-type":"Scheduled Event","source":"aws.events","time":"2026-01-01T00:00:00Z","detail":{}}"#;
+        assert_eq!(Shape::of(cron), Shape::Schedule);
+        assert_eq!(Shape::of("{}"), Shape::Other);
+        assert_eq!(Shape::of(r#"{"accounts":["@TOA#_a"]}"#), Shape::Other);
+        assert_eq!(Shape::of("\"text\""), Shape::Other);
+        assert_eq!(Shape::of("[1,2]"), Shape::Other);
     }
 }

@@ -14,50 +14,36 @@ use crate::tencent::rest::{RestClient, RestSettings, TencentConfig, TencentSetti
 use std::time::Duration;
 use tokio::time::Instant;
 
-pub const USAGE: &str =
-    "usage: oa-webhook sync [--account ID]... [--app SDKAPPID] [--max-secs N] [--restart]
-  --account ID   sync this Official Account (repeat for more); none: every account the table holds
-  --app ID       the app to sync (one of SDKAPPID; default: every configured app)
-  --max-secs N   stop cleanly after N seconds (default 3600); a rerun continues
-  --restart      ignore checkpoints: start a fresh run";
-
 /// What `oa-webhook sync` was asked.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, clap::Args)]
 pub struct SyncArgs {
+    /// Sync this Official Account (repeat for more); none: every account the table holds
+    #[arg(long = "account", value_name = "ID", value_parser = non_empty)]
     pub accounts: Vec<String>,
+    /// The app to sync (one of SDKAPPID; default: every configured app)
+    #[arg(long, value_name = "ID", value_parser = non_empty)]
     pub app: Option<String>,
+    /// Stop cleanly after N seconds (default 3600); a rerun continues
+    #[arg(long, value_name = "N", value_parser = positive_secs)]
     pub max_secs: Option<u64>,
+    /// Ignore checkpoints: start a fresh run
+    #[arg(long)]
     pub restart: bool,
 }
 
-/// Parses the arguments after `sync`.
-pub fn parse(args: &[String]) -> Result<SyncArgs, String> {
-    let mut out = SyncArgs::default();
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let mut value = |name: &str| {
-            it.next()
-                .filter(|v| !v.is_empty())
-                .cloned()
-                .ok_or_else(|| format!("{name} needs a value"))
-        };
-        match a.as_str() {
-            "--account" => out.accounts.push(value("--account")?),
-            "--app" => out.app = Some(value("--app")?),
-            "--max-secs" => {
-                let v = value("--max-secs")?;
-                out.max_secs = Some(
-                    v.parse()
-                        .ok()
-                        .filter(|n| *n > 0)
-                        .ok_or_else(|| format!("--max-secs takes a positive number, not {v:?}"))?,
-                );
-            }
-            "--restart" => out.restart = true,
-            other => return Err(format!("unknown argument {other:?}")),
-        }
+fn non_empty(text: &str) -> Result<String, String> {
+    if text.is_empty() {
+        Err("a value, not an empty string".to_owned())
+    } else {
+        Ok(text.to_owned())
     }
-    Ok(out)
+}
+
+fn positive_secs(text: &str) -> Result<u64, String> {
+    text.parse()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| format!("a positive number, not {text:?}"))
 }
 
 /// A store and one REST client per app to sync.
@@ -159,24 +145,13 @@ pub fn with_sync_timeouts(store: Store) -> Store {
 
 /// `oa-webhook sync ...`: prints one JSON report per app on stdout. Exit status 0 when
 /// every run completed, 1 when one stopped or failed (run it again: it continues), 2 for
-/// bad arguments.
+/// a configuration it cannot run with.
 pub async fn cli(
-    args: &[String],
+    parsed: &SyncArgs,
     config: &Config,
     sdk: &aws_config::SdkConfig,
     store: Store,
 ) -> i32 {
-    if args.iter().any(|a| a == "--help" || a == "-h") {
-        println!("{USAGE}");
-        return 0;
-    }
-    let parsed = match parse(args) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("oa-webhook sync: {e}\n{USAGE}");
-            return 2;
-        }
-    };
     let door = match from_env(config, sdk, store, parsed.app.as_deref()).await {
         Ok(mut d) => {
             d.options.checkpoints = !parsed.restart;
@@ -230,14 +205,21 @@ pub async fn scheduled(
 mod tests {
     use super::*;
 
-    fn args(a: &[&str]) -> Vec<String> {
-        a.iter().map(|s| (*s).to_owned()).collect()
+    use crate::doors::cli::{Command, CommandLine};
+    use clap::Parser;
+
+    fn parse(a: &[&str]) -> Result<SyncArgs, clap::Error> {
+        let line = CommandLine::try_parse_from(["oa-webhook", "sync"].iter().chain(a))?;
+        match line.command {
+            Command::Sync(s) => Ok(s),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
     fn parses_accounts_app_and_limits() {
-        assert_eq!(parse(&[]), Ok(SyncArgs::default()));
-        let p = parse(&args(&[
+        assert_eq!(parse(&[]).ok(), Some(SyncArgs::default()));
+        let p = parse(&[
             "--account",
             "@TOA#_a",
             "--account",
@@ -247,14 +229,15 @@ mod tests {
             "--max-secs",
             "600",
             "--restart",
-        ]))
+        ])
         .expect("valid");
         assert_eq!(p.accounts, vec!["@TOA#_a", "@TOA#_b"]);
         assert_eq!(p.app.as_deref(), Some("1400000001"));
         assert_eq!(p.max_secs, Some(600));
         assert!(p.restart);
-        assert!(parse(&args(&["--account"])).is_err());
-        assert!(parse(&args(&["--max-secs", "0"])).is_err());
-        assert!(parse(&args(&["--bogus"])).is_err());
+        assert!(parse(&["--account"]).is_err());
+        assert!(parse(&["--account", ""]).is_err());
+        assert!(parse(&["--max-secs", "0"]).is_err());
+        assert!(parse(&["--bogus"]).is_err());
     }
 }

@@ -6,16 +6,16 @@
 
 pub mod body;
 pub mod query;
-pub mod reply;
 pub mod signature;
-pub mod source;
 
+/// `ALLOWED_SOURCE_CIDRS`' list (row 1a), read by [`crate::config`].
+pub use crate::allow_list as source;
 use crate::config::Config;
 use crate::events::{CommandKind, Event};
 use crate::outcome::{Outcome, Reason};
+pub use crate::reply::Reply;
 use body::{BodyCommand, RawBody, Unreadable};
 use query::{Param, Query};
-pub use reply::Reply;
 use std::borrow::Cow;
 use std::net::IpAddr;
 
@@ -73,30 +73,84 @@ fn answer_ok(outcome: Outcome) -> Admission {
     Admission::Answer(outcome)
 }
 
-/// Rows 8 and 9: relayed when `FORWARD_URL` is set (and the request is not one of our
-/// own relays coming back), else answered with `outcome`.
-fn relay_or(req: &Request<'_>, config: &Config, outcome: Outcome) -> Admission {
-    if config.forward_url.is_some() && !req.relayed {
+/// Rows 8 and 9: relayed when `FORWARD_URL` is set and the checks are an arrival's (our
+/// own relays coming back, and queued events, never are), else answered with `outcome`.
+fn relay_or(req: &Request<'_>, config: &Config, checks: Checks, outcome: Outcome) -> Admission {
+    if checks == Checks::Arrival && config.forward_url.is_some() && !req.relayed {
         Admission::Relay(outcome)
     } else {
         Admission::Answer(outcome)
     }
 }
 
-/// Runs contract section 2, rows 1-11, in order. `now` is Unix seconds.
+/// Which of the caller's checks a request goes through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Checks {
+    /// A request as it reaches the webhook: every row, 1 to 11; rows 8 and 9 relayed when
+    /// `FORWARD_URL` is set (contract section 7).
+    Arrival,
+    /// An event from the hand-off or dead-letter queue (contract section 5): its source
+    /// address (row 1a) and signature (row 3) were checked on arrival, and its
+    /// `RequestTime` is long past now; it is an after-event, never relayed.
+    Queued,
+}
+
+/// Contract section 2, rows 1-11, in order, for a request as it arrives (`now`: Unix
+/// seconds): [`admit_with`] and [`Checks::Arrival`].
 pub fn admit(req: &Request<'_>, config: &Config, now: u64, seen: &mut Seen) -> Admission {
+    admit_with(req, config, Checks::Arrival, now, seen)
+}
+
+/// Contract section 2, rows 1-11, in three steps: the caller's checks (rows 1-3, as
+/// `checks` says), reading the command (rows 4-7), routing on it (rows 8-11). `now` is
+/// Unix seconds.
+pub fn admit_with(
+    req: &Request<'_>,
+    config: &Config,
+    checks: Checks,
+    now: u64,
+    seen: &mut Seen,
+) -> Admission {
+    let app = match check_caller(req, config, checks, now, seen) {
+        Ok(app) => app,
+        Err(refused) => return Admission::Answer(refused),
+    };
+    // The body as the reading rules see it (byte-order mark, lone surrogates); borrowed
+    // unless something had to change.
+    let normalized = match &req.body {
+        Ok(b) => Ok(body::normalize(Cow::Borrowed(b))),
+        Err(e) => Err(*e),
+    };
+    match read_command(req, app, &normalized, seen) {
+        Ok(read) => route(req, config, checks, read, seen),
+        Err(answer) => Admission::Answer(answer),
+    }
+}
+
+/// Rows 1-3: the method, the source address, a SdkAppid that is present, the signature.
+/// The query's SdkAppid, or the refusal.
+fn check_caller<'q>(
+    req: &'q Request<'_>,
+    config: &Config,
+    checks: Checks,
+    now: u64,
+    seen: &mut Seen,
+) -> Result<Param<'q>, Outcome> {
     // 1. Method.
     if !req.method.eq_ignore_ascii_case("POST") {
-        return reject(Reason::Method, "method not allowed: use POST");
+        return Err(Outcome::rejected(
+            Reason::Method,
+            "method not allowed: use POST",
+        ));
     }
 
     // 1a. The source address, when an allow-list is configured. No address: refused.
-    if let Some(allowed) = &config.allowed_sources {
+    if let (Checks::Arrival, Some(allowed)) = (checks, &config.allowed_sources) {
         if !req.source_ip.is_some_and(|ip| allowed.contains(ip)) {
-            return reject(
+            return Err(Outcome::rejected(
                 Reason::SourceNotAllowed,
                 "the source address is not allowed to call this webhook",
-            );
+            ));
         }
     }
 
@@ -106,102 +160,137 @@ pub fn admit(req: &Request<'_>, config: &Config, now: u64, seen: &mut Seen) -> A
         Param::One(a) => {
             seen.app = Some(log_safe(a));
             if !config.is_configured_app(a) {
-                return reject(Reason::SdkAppidUnknown, "SdkAppid is not configured here");
+                return Err(Outcome::rejected(
+                    Reason::SdkAppidUnknown,
+                    "SdkAppid is not configured here",
+                ));
             }
         }
         Param::Conflicting => {
-            return reject(
+            return Err(Outcome::rejected(
                 Reason::SdkAppidRepeated,
                 "SdkAppid is given twice with different values",
-            );
+            ));
         }
         Param::Missing => {}
     }
 
     // 3. Signature, when a token is configured.
-    if let Some(token) = config.callback_token.as_deref() {
-        if let Err(e) = check_signature(&req.query, token, now, config.max_skew_secs) {
-            return reject(Reason::Auth(e), e.message());
+    if let (Checks::Arrival, Some(token)) = (checks, &config.callback_token) {
+        if let Err(e) = check_signature(&req.query, &token.current(), now, config.max_skew_secs) {
+            return Err(Outcome::rejected(Reason::Auth(e), e.message()));
         }
     }
+    Ok(app)
+}
 
+/// What rows 4-7 read: the app, the command, the body.
+struct Read<'q, 'b> {
+    app: &'q str,
+    command: Cow<'b, str>,
+    body: RawBody<'b>,
+}
+
+/// Rows 4-7: a probe, the SdkAppid required from here on, the size, the body a JSON
+/// object whose command agrees with the query's. The answer when one of them decides.
+fn read_command<'q, 'b>(
+    req: &'q Request<'_>,
+    app: Param<'q>,
+    normalized: &'b Result<Cow<'b, [u8]>, BodyDecodeError>,
+    seen: &mut Seen,
+) -> Result<Read<'q, 'b>, Outcome>
+where
+    'q: 'b,
+{
     // 4. No CallbackCommand anywhere: a connectivity probe.
     let query_command = req.query.get("CallbackCommand");
-    // The body as the reading rules see it (byte-order mark, lone surrogates); borrowed
-    // unless something had to change.
-    let normalized = match &req.body {
-        Ok(b) => Ok(body::normalize(Cow::Borrowed(b))),
-        Err(e) => Err(*e),
-    };
     // The body is tokenized only when needed: here if the query has no command,
     // otherwise after the size check.
-    let mut parsed: Option<Result<RawBody<'_>, _>> = None;
+    let mut parsed: Option<Result<RawBody<'b>, _>> = None;
     if !query_command.is_present() {
-        let p = parse_body(&normalized);
+        let p = parse_body(normalized);
         let in_body = matches!(&p, Ok(b) if b.command() != BodyCommand::Absent);
         if !in_body {
-            return answer_ok(Outcome::Probe);
+            return Err(Outcome::Probe);
         }
         parsed = Some(p);
     }
 
     // 5. SdkAppid required from here on.
     let Param::One(app) = app else {
-        return reject(
+        return Err(Outcome::rejected(
             Reason::SdkAppidMissing,
             "SdkAppid is missing from the query",
-        );
+        ));
     };
 
     // 6. Size.
     if req.body.as_ref().is_ok_and(|b| b.len() > MAX_BODY_BYTES) {
-        return reject(Reason::BodyTooLarge, "body is larger than 1 MiB");
+        return Err(Outcome::rejected(
+            Reason::BodyTooLarge,
+            "body is larger than 1 MiB",
+        ));
     }
 
     // 7. A JSON object whose CallbackCommand agrees with the query's.
-    let body = match parsed.unwrap_or_else(|| parse_body(&normalized)) {
+    let body = match parsed.unwrap_or_else(|| parse_body(normalized)) {
         Ok(b) => b,
         Err(BodyProblem::Undecodable) => {
-            return reject(Reason::BodyBase64, "body is not valid base64");
+            return Err(Outcome::rejected(
+                Reason::BodyBase64,
+                "body is not valid base64",
+            ));
         }
-        Err(BodyProblem::Shape(e)) => return reject(Reason::BodyNotObject, e.message()),
+        Err(BodyProblem::Shape(e)) => {
+            return Err(Outcome::rejected(Reason::BodyNotObject, e.message()))
+        }
     };
-    let command: Cow<'_, str> = match (query_command, body.command()) {
+    let command: Cow<'b, str> = match (query_command, body.command()) {
         (Param::Conflicting, _) => {
-            return reject(
+            return Err(Outcome::rejected(
                 Reason::CommandRepeated,
                 "CallbackCommand is given twice with different values",
-            )
+            ))
         }
         (_, BodyCommand::Invalid) => {
-            return reject(
+            return Err(Outcome::rejected(
                 Reason::CommandInvalid,
                 "body CallbackCommand is not a string",
-            )
+            ))
         }
         (Param::One(q), BodyCommand::Present(b)) if q != b => {
-            return reject(
+            return Err(Outcome::rejected(
                 Reason::CommandMismatch,
                 "CallbackCommand in the body differs from the query's",
-            )
+            ))
         }
         (Param::One(q), _) => Cow::Borrowed(q),
         (Param::Missing, BodyCommand::Present(b)) => b,
         // Row 4 returned when neither had one.
-        (Param::Missing, BodyCommand::Absent) => return answer_ok(Outcome::Probe),
+        (Param::Missing, BodyCommand::Absent) => return Err(Outcome::Probe),
     };
     seen.command = Some(log_safe(&command));
+    Ok(Read { app, command, body })
+}
 
-    // 8-10. Route on the command.
-    let after = match CommandKind::of(&command) {
-        CommandKind::NotOfficialAccount => return relay_or(req, config, Outcome::Ignored),
+/// Rows 8-11: another product, an unknown or a before-command, or an after-event with
+/// its required fields.
+fn route(
+    req: &Request<'_>,
+    config: &Config,
+    checks: Checks,
+    read: Read<'_, '_>,
+    seen: &mut Seen,
+) -> Admission {
+    let after = match CommandKind::of(&read.command) {
+        CommandKind::NotOfficialAccount => return relay_or(req, config, checks, Outcome::Ignored),
         CommandKind::UnknownOfficialAccount => return answer_ok(Outcome::Ignored),
-        CommandKind::Before => return relay_or(req, config, Outcome::Allowed),
+        CommandKind::Before => return relay_or(req, config, checks, Outcome::Allowed),
         CommandKind::After(c) => c,
     };
 
     // 11. Required fields.
-    match body.into_event(after, app) {
+    match read.body.into_event(after, read.app) {
         Ok(reading) => {
             seen.fields_dropped = reading.fields_dropped;
             Admission::Store(reading.event)
@@ -271,7 +360,7 @@ mod tests {
         Config {
             table_name: "t".into(),
             sdk_app_ids: vec!["1400000001".into()],
-            callback_token: token.map(str::to_owned),
+            callback_token: token.map(crate::token::CallbackToken::from),
             ..Config::default()
         }
     }
@@ -295,6 +384,49 @@ mod tests {
     const CREATE: &str =
         "SdkAppid=1400000001&CallbackCommand=OfficialAccount.CallbackAfterCreateOfficialAccount";
     const BODY: &str = r#"{"CallbackCommand":"OfficialAccount.CallbackAfterCreateOfficialAccount","Official_Account":"@TOA#_a","EventTime":1}"#;
+
+    /// A queued event was checked on arrival: neither its source address nor its long
+    /// past `RequestTime` refuses it now, and it is never relayed.
+    #[test]
+    fn queued_events_skip_the_arrival_checks() {
+        let mut config = config(Some("tok"));
+        config.allowed_sources =
+            crate::allow_list::SourceAllowList::parse("192.0.2.0/24").expect("CIDR");
+        config.forward_url =
+            Some(crate::config::ForwardUrl::parse("https://backend.example/cb").expect("URL"));
+        let req = |query: &'static str, body: &'static str| Request {
+            method: "POST",
+            source_ip: None,
+            query: Query::parse(query),
+            raw_query: Cow::Borrowed(""),
+            relayed: false,
+            body: Ok(Cow::Borrowed(body.as_bytes())),
+        };
+        let admit_as = |r: &Request<'_>, checks| {
+            admit_with(r, &config, checks, 1669872112, &mut Seen::default())
+        };
+        let create = req(CREATE, BODY);
+        assert!(
+            matches!(admit_as(&create, Checks::Arrival), Admission::Answer(o) if o.reply().status == 403)
+        );
+        assert!(matches!(
+            admit_as(&create, Checks::Queued),
+            Admission::Store(_)
+        ));
+        let before = req(
+            "SdkAppid=1400000001&CallbackCommand=OfficialAccount.CallbackBeforeSendMsg",
+            r#"{"CallbackCommand":"OfficialAccount.CallbackBeforeSendMsg"}"#,
+        );
+        assert!(matches!(
+            admit_as(&before, Checks::Queued),
+            Admission::Answer(Outcome::Allowed)
+        ));
+        // Every other row still holds.
+        let other_app = req("SdkAppid=9&CallbackCommand=x", "{}");
+        assert!(
+            matches!(admit_as(&other_app, Checks::Queued), Admission::Answer(o) if o.reply().status == 403)
+        );
+    }
 
     #[test]
     fn rows_in_order() {

@@ -7,46 +7,7 @@
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-/// Why a request failed authentication. The text is safe to send back and to log.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuthError {
-    MissingSign,
-    MissingRequestTime,
-    RepeatedParameter,
-    MalformedSign,
-    MalformedRequestTime,
-    Expired,
-    BadSign,
-}
-
-impl AuthError {
-    pub fn message(self) -> &'static str {
-        match self {
-            AuthError::MissingSign => "Sign is missing: webhook authentication is required",
-            AuthError::MissingRequestTime => {
-                "RequestTime is missing: webhook authentication is required"
-            }
-            AuthError::RepeatedParameter => "Sign or RequestTime is given twice",
-            AuthError::MalformedSign => "Sign is not a 64-digit hex SHA-256",
-            AuthError::MalformedRequestTime => "RequestTime is not Unix seconds",
-            AuthError::Expired => "RequestTime is outside the allowed window",
-            AuthError::BadSign => "Sign does not match",
-        }
-    }
-
-    /// A short machine-friendly reason, for logs and metrics.
-    pub fn reason(self) -> &'static str {
-        match self {
-            AuthError::MissingSign => "sign_missing",
-            AuthError::MissingRequestTime => "request_time_missing",
-            AuthError::RepeatedParameter => "auth_param_repeated",
-            AuthError::MalformedSign => "sign_malformed",
-            AuthError::MalformedRequestTime => "request_time_malformed",
-            AuthError::Expired => "request_time_expired",
-            AuthError::BadSign => "sign_mismatch",
-        }
-    }
-}
+pub use crate::outcome::AuthError;
 
 /// The expected signature for a token and a RequestTime string, as lowercase hex.
 pub fn sign(token: &str, request_time: &str) -> String {

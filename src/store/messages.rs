@@ -55,8 +55,11 @@ pub(super) async fn withdraw(
     msg_keys: &[String],
     budget: &Budget,
 ) -> Result<Applied, StoreError> {
-    let results: Vec<Applied> = futures_util::stream::iter(msg_keys)
-        .map(|key| {
+    // By index: a closure over `&String` makes the future's `Send` higher-ranked, which
+    // rustc cannot prove (needed by `run_concurrent`, src/main.rs).
+    let results: Vec<Applied> = futures_util::stream::iter(0..msg_keys.len())
+        .map(|i| {
+            let key = &msg_keys[i];
             let mut u = UpdateBuilder::new();
             u.set("entity", string_value(ENTITY_MESSAGE))
                 .set("sdk_app_id", string_value(event.app.as_str()))

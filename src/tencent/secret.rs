@@ -15,6 +15,18 @@ pub async fn fetch(
     arn: &str,
     endpoint: Option<&str>,
 ) -> Result<SecretKey, String> {
+    let text = fetch_secret_string(sdk, arn, endpoint).await?;
+    key_from_secret_string(&text).ok_or_else(|| "names a secret with an empty key".to_owned())
+}
+
+/// The `SecretString` of the secret `arn` at Secrets Manager (or at `endpoint`), with the
+/// function's SDK settings and HTTPS client; the error names what failed (an AWS error
+/// code), never the secret. Also reads `CALLBACK_TOKEN_ARN` (src/token.rs).
+pub async fn fetch_secret_string(
+    sdk: &aws_config::SdkConfig,
+    arn: &str,
+    endpoint: Option<&str>,
+) -> Result<String, String> {
     let mut config = aws_sdk_secretsmanager::config::Builder::from(sdk);
     config.set_endpoint_url(endpoint.map(str::to_owned));
     let client = aws_sdk_secretsmanager::Client::from_conf(config.build());
@@ -30,25 +42,29 @@ pub async fn fetch(
                 e.code().unwrap_or("no answer")
             )
         })?;
-    let text = got
-        .secret_string()
-        .ok_or("names a secret without a SecretString")?;
-    key_from_secret_string(text).ok_or_else(|| "names a secret with an empty key".to_owned())
+    got.secret_string()
+        .map(str::to_owned)
+        .ok_or_else(|| "names a secret without a SecretString".to_owned())
+}
+
+/// The value in a `SecretString`: the first of `keys` in a JSON object, else the whole
+/// string; trimmed; `None` when empty.
+pub fn value_in_secret_string(text: &str, keys: &[&str]) -> Option<String> {
+    let from_json = serde_json::from_str::<serde_json::Value>(text)
+        .ok()
+        .and_then(|v| {
+            keys.iter()
+                .find_map(|k| v.get(k).and_then(|s| s.as_str()).map(str::to_owned))
+        });
+    let value = from_json.unwrap_or_else(|| text.to_owned());
+    let value = value.trim();
+    (!value.is_empty()).then(|| value.to_owned())
 }
 
 /// The key in a `SecretString`: a JSON object's `TENCENT_SECRET_KEY` or `key`, else the
 /// whole string; trimmed; `None` when empty.
 pub fn key_from_secret_string(text: &str) -> Option<SecretKey> {
-    let from_json = serde_json::from_str::<serde_json::Value>(text)
-        .ok()
-        .and_then(|v| {
-            ["TENCENT_SECRET_KEY", "key"]
-                .iter()
-                .find_map(|k| v.get(k).and_then(|s| s.as_str()).map(str::to_owned))
-        });
-    let key = from_json.unwrap_or_else(|| text.to_owned());
-    let key = key.trim();
-    (!key.is_empty()).then(|| SecretKey::new(key))
+    value_in_secret_string(text, &["TENCENT_SECRET_KEY", "key"]).map(SecretKey::new)
 }
 
 #[cfg(test)]

@@ -638,19 +638,17 @@ async fn every_hostile_request_gets_its_documented_reply() {
     let mut failures = Vec::new();
     for c in cases {
         let f = Fixture::new().await;
-        let mut event = http_event("POST", &c.query, "");
-        if let Some(raw) = &c.raw_body {
-            event.body = Some(raw.clone());
-            event.is_base64_encoded = true;
+        let event = if let Some(raw) = &c.raw_body {
+            http_event_base64("POST", &c.query, raw)
         } else if c.base64 {
-            event.body = Some(base64::engine::general_purpose::STANDARD.encode(&c.body));
-            event.is_base64_encoded = true;
+            let encoded = base64::engine::general_purpose::STANDARD.encode(&c.body);
+            http_event_base64("POST", &c.query, &encoded)
         } else {
             match String::from_utf8(c.body.clone()) {
-                Ok(s) => event.body = Some(s),
+                Ok(s) => http_event("POST", &c.query, &s),
                 Err(_) => panic!("{}: non-UTF-8 bodies need base64", c.name),
             }
-        }
+        };
         let r = f.send(event).await;
         let v = envelope(&r);
         let items = f.dump().await.len();

@@ -92,12 +92,12 @@ async fn the_lambda_deadline_bounds_the_reply_when_nearer() {
         .unwrap_or_default();
     let mut context = lambda_runtime::Context::default();
     context.deadline = now_ms + 500;
-    let event = lambda_runtime::LambdaEvent::new(
+    let event = lambda_http::RequestExt::with_lambda_context(
         http_event("POST", &query_for(CREATE), &create_body()),
         context,
     );
     let started = Instant::now();
-    let r = app.handle_lambda(event).await.expect("infallible");
+    let r = app.handle_lambda(event).await;
     let took = started.elapsed();
     assert_failed_cleanly(&r, "near Lambda deadline");
     // 500 ms to the deadline, less the 100 ms kept to send the reply.

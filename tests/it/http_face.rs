@@ -219,9 +219,9 @@ async fn row7_body_must_be_a_matching_json_object() {
     let info = rejected(&f, "POST", &q, &other, 400).await;
     assert!(info.contains("CallbackCommand"), "{info}");
     // Invalid base64.
-    let mut e = http_event("POST", &q, "%%%not base64%%%");
-    e.is_base64_encoded = true;
-    let r = f.send(e).await;
+    let r = f
+        .send(http_event_base64("POST", &q, "%%%not base64%%%"))
+        .await;
     assert!(assert_fail(&r, 400).contains("base64"));
     assert!(f.dump().await.is_empty());
 }

@@ -97,14 +97,32 @@ fn grants(t: &Yaml, function: &str) -> BTreeSet<(String, String)> {
             "no managed or SAM policy templates: only explicit statements"
         );
         for st in policy["Statement"].as_sequence().expect("statements") {
+            // A statement granted under a condition: `!If [Condition, statement,
+            // !Ref AWS::NoValue]`.
+            let st = match st {
+                Yaml::Tagged(t) if t.tag == "If" => &t.value[1],
+                plain => plain,
+            };
             assert_eq!(st["Effect"], "Allow");
-            for r in st["Resource"].as_sequence().expect("resources") {
+            let resources = match &st["Resource"] {
+                Yaml::Sequence(list) => list.iter().collect::<Vec<_>>(),
+                one => vec![one],
+            };
+            for r in resources {
                 let text = format!("{r:?}");
                 assert!(!text.contains('*'), "no wildcard resources: {text}");
                 let name = ["WebhookTable", "HandOffQueue", "DeadLetterQueue"]
                     .into_iter()
                     .find(|n| text.contains(&format!("{n}.Arn")))
-                    .unwrap_or_else(|| panic!("resource {text} is not the table or a queue"));
+                    .or_else(|| {
+                        // The token's secret: the one given, else the one created.
+                        (text.contains("CallbackTokenSecretArn")
+                            && text.contains("String(\"CallbackTokenSecret\")"))
+                        .then_some("CallbackTokenSecret")
+                    })
+                    .unwrap_or_else(|| {
+                        panic!("resource {text} is not the table, a queue or the token's secret")
+                    });
                 for a in st["Action"].as_sequence().expect("actions") {
                     out.insert((a.as_str().expect("action").to_owned(), name.to_owned()));
                 }
@@ -133,17 +151,61 @@ fn table_actions(t: &Yaml, function: &str) -> BTreeSet<String> {
 fn queue_grants(t: &Yaml, function: &str) -> BTreeSet<(String, String)> {
     grants(t, function)
         .into_iter()
-        .filter(|(a, _)| !a.starts_with("dynamodb:"))
+        .filter(|(a, _)| a.starts_with("sqs:"))
         .collect()
+}
+
+/// Contract section 1: the token lives in a secret (created from CallbackToken or
+/// given as CallbackTokenSecretArn); the webhook may read that secret and nothing else
+/// of Secrets Manager; the function's environment names the secret, never the token.
+#[test]
+fn the_token_is_a_secret_the_webhook_only_reads() {
+    let t = template();
+    let secret_grants: BTreeSet<(String, String)> = grants(&t, "WebhookFunction")
+        .into_iter()
+        .filter(|(a, _)| !a.starts_with("dynamodb:") && !a.starts_with("sqs:"))
+        .collect();
+    assert_eq!(
+        secret_grants,
+        BTreeSet::from([(
+            "secretsmanager:GetSecretValue".to_owned(),
+            "CallbackTokenSecret".to_owned()
+        )])
+    );
+    for other in ["QueueConsumerFunction"] {
+        if t["Resources"].get(other).is_some() {
+            assert!(
+                grants(&t, other)
+                    .iter()
+                    .all(|(_, r)| r != "CallbackTokenSecret"),
+                "{other} reads the token"
+            );
+        }
+    }
+    let env = &resource(&t, "WebhookFunction")["Properties"]["Environment"]["Variables"];
+    assert!(
+        env.get("CALLBACK_TOKEN").is_none(),
+        "the token in the environment"
+    );
+    let arn = format!("{:?}", env["CALLBACK_TOKEN_ARN"]);
+    assert!(
+        arn.contains("CallbackTokenSecretArn") && arn.contains("CallbackTokenSecret"),
+        "{arn}"
+    );
+    let secret = resource(&t, "CallbackTokenSecret");
+    assert_eq!(secret["Type"], "AWS::SecretsManager::Secret");
+    assert_eq!(secret["Condition"], "CreateCallbackTokenSecret");
 }
 
 #[test]
 fn policy_is_least_privilege() {
     let t = template();
     for function in ["WebhookFunction", "QueueConsumerFunction"] {
-        for (a, _) in grants(&t, function) {
+        for (a, r) in grants(&t, function) {
+            // The token's secret: read, held to it by the_token_is_a_secret_the_webhook_only_reads.
+            let token = a == "secretsmanager:GetSecretValue" && r == "CallbackTokenSecret";
             assert!(
-                (a.starts_with("dynamodb:") || a.starts_with("sqs:")) && !a.contains('*'),
+                (a.starts_with("dynamodb:") || a.starts_with("sqs:") || token) && !a.contains('*'),
                 "{function}: {a}"
             );
             assert!(

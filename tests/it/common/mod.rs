@@ -9,7 +9,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use oa_webhook::app::App;
 use oa_webhook::config::Config;
-use oa_webhook::doors::http::{ApiEvent, ApiResponse};
+use oa_webhook::doors::http::{ApiResponse, Incoming, Request};
 use oa_webhook::store::items::Item;
 use oa_webhook::store::sdk::AwsSettings;
 use oa_webhook::store::{client_from, schema, Store};
@@ -162,7 +162,7 @@ pub fn config(table: &str, token: Option<&str>) -> Config {
     Config {
         table_name: table.to_owned(),
         sdk_app_ids: vec![APP.to_owned(), "1400000002".to_owned()],
-        callback_token: token.map(str::to_owned),
+        callback_token: token.map(oa_webhook::token::CallbackToken::from),
         ..Config::default()
     }
 }
@@ -192,7 +192,7 @@ impl Fixture {
         &self.app.store
     }
 
-    pub async fn send(&self, event: ApiEvent) -> ApiResponse {
+    pub async fn send(&self, event: Request) -> ApiResponse {
         self.app.handle(event, Duration::from_millis(1500)).await
     }
 
@@ -244,12 +244,25 @@ pub fn http_event_json(method: &str, raw_query: &str, body: &str) -> String {
     .to_string()
 }
 
-pub fn http_event(method: &str, raw_query: &str, body: &str) -> ApiEvent {
+pub fn http_event(method: &str, raw_query: &str, body: &str) -> Request {
     parse_event(&http_event_json(method, raw_query, body))
 }
 
-pub fn parse_event(json: &str) -> ApiEvent {
-    serde_json::from_str(json).expect("test event JSON must parse")
+/// An HTTP API (2.0) event whose body is `encoded`, marked base64-encoded.
+pub fn http_event_base64(method: &str, raw_query: &str, encoded: &str) -> Request {
+    let mut e: Value =
+        serde_json::from_str(&http_event_json(method, raw_query, encoded)).expect("JSON");
+    e["isBase64Encoded"] = json!(true);
+    parse_event(&e.to_string())
+}
+
+/// The event JSON as the webhook door reads it: into `lambda_http`'s request, as the
+/// Lambda door does ([`Incoming`]).
+pub fn parse_event(json: &str) -> Request {
+    match Incoming::from_json(json).and_then(Incoming::into_request) {
+        Ok(request) => request,
+        Err(e) => panic!("test event JSON must be an API Gateway request: {e}"),
+    }
 }
 
 /// The reply's envelope, checked for shape: all three fields, `Content-Type` JSON,
