@@ -11,7 +11,7 @@ use crate::config::Config;
 use crate::events::{Event, EventKind};
 use crate::handoff::{message_group, Envelope, QueueError, Queues};
 use crate::outcome::{Failure, HandOffCause, Outcome, Reason, Rejection};
-use crate::protocol::{self, Admission, Request, Seen};
+use crate::protocol::{self, Admission, Checks, Request, Seen};
 use crate::relay::Relay;
 use crate::store::limits::{self, Unfit};
 use crate::store::{AccountWrites, Applied, Budget, OnContention, Store, StoreError};
@@ -470,19 +470,9 @@ struct AccountWork {
 }
 
 impl App {
-    /// Config for re-admitting queued events: authenticated (signature, source address)
-    /// on arrival, `RequestTime` long past now, and never relayed (after-events).
-    fn trusted_config(&self) -> Config {
-        Config {
-            callback_token: None,
-            allowed_sources: None,
-            forward_url: None,
-            ..(*self.config).clone()
-        }
-    }
-
-    /// A queued message admitted as the webhook admits it, less the signature check.
-    fn admit_queued(&self, message: &str, trusted: &Config, seen: &mut Seen) -> Admitted {
+    /// A queued message admitted as the webhook admits it, with the checks of a queued
+    /// event ([`Checks::Queued`]: no source address, signature or relay).
+    fn admit_queued(&self, message: &str, seen: &mut Seen) -> Admitted {
         let env = match Envelope::parse(message) {
             Ok(env) => env,
             Err(e) => return Admitted::Answered(Outcome::rejected(Reason::BadEnvelope, e.0)),
@@ -499,7 +489,13 @@ impl App {
             relayed: false,
             body: Ok(body),
         };
-        match protocol::admit(&req, trusted, self.clock.now_secs(), seen) {
+        match protocol::admit_with(
+            &req,
+            &self.config,
+            Checks::Queued,
+            self.clock.now_secs(),
+            seen,
+        ) {
             Admission::Answer(outcome) | Admission::Relay(outcome) => Admitted::Answered(outcome),
             Admission::Store(event) => match limits::check(&event) {
                 Ok(()) => Admitted::Event(event),
@@ -512,7 +508,7 @@ impl App {
     /// it, less the signature check, then written within `budget`. Nothing is sent to a
     /// queue. `seen` collects what the log line shows.
     pub async fn redeliver(&self, message: &str, budget: &Budget, seen: &mut Seen) -> Outcome {
-        match self.admit_queued(message, &self.trusted_config(), seen) {
+        match self.admit_queued(message, seen) {
             Admitted::Answered(outcome) => outcome,
             Admitted::Event(event) => self.store_event(&event, budget).await,
         }
@@ -582,14 +578,13 @@ impl App {
         records: &[QueuedRecord<'_>],
         budget: Duration,
     ) -> Vec<Consumed> {
-        let trusted = self.trusted_config();
         let mut done: Vec<Option<Consumed>> = vec![None; records.len()];
         let mut accounts: HashMap<(String, String), AccountWork> = HashMap::new();
         let mut seens: Vec<Seen> = Vec::with_capacity(records.len());
         let mut refused = Vec::new();
         for (i, record) in records.iter().enumerate() {
             let mut seen = Seen::default();
-            match self.admit_queued(record.body, &trusted, &mut seen) {
+            match self.admit_queued(record.body, &mut seen) {
                 // Whatever the reason (an app no longer configured, too): to the dead
                 // letters with it, never dropped.
                 Admitted::Answered(Outcome::Rejected(r)) => refused.push((i, r)),

@@ -5,7 +5,8 @@
 
 use clap::Parser;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
-use oa_webhook::app::{system_clock, App};
+use oa_webhook::app::App;
+use oa_webhook::clock::Clock;
 use oa_webhook::config::{Config, ConfigError};
 use oa_webhook::doors::cli::{self, Command, CommandLine};
 use oa_webhook::doors::{sync, Door, LambdaDoor};
@@ -39,7 +40,7 @@ async fn main() -> Result<(), Error> {
     // CALLBACK_TOKEN_ARN: never a start without signature checks (contract section 1).
     if let Some(arn) = &config.callback_token_arn {
         let endpoint = config.secrets_manager_endpoint.as_deref();
-        match CallbackToken::from_secret(&sdk, arn, endpoint, system_clock()()).await {
+        match CallbackToken::from_secret(&sdk, arn, endpoint, Clock::system().now_secs()).await {
             Ok(token) => config.callback_token = Some(token),
             Err(e) => stop(&ConfigError {
                 variable: "CALLBACK_TOKEN_ARN",

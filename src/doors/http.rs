@@ -464,9 +464,11 @@ impl App {
             Outcome::Rejected(r) if r.reason == Reason::Auth(AuthError::BadSign)
         );
         if let (true, Some(token)) = (mismatch, &self.config.callback_token) {
-            let reread =
-                tokio::time::timeout_at(budget.end(), token.reread_after_mismatch((self.clock)()))
-                    .await;
+            let reread = tokio::time::timeout_at(
+                budget.end(),
+                token.reread_after_mismatch(self.clock.now_secs()),
+            )
+            .await;
             if reread == Ok(Reread::Changed) {
                 *seen = Seen::default();
                 return self.webhook(&req, budget, seen).await;

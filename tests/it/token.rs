@@ -5,10 +5,10 @@
 
 use crate::common::sqs::sqs_endpoint;
 use crate::common::*;
+use oa_webhook::clock::Clock;
 use oa_webhook::protocol::signature::sign;
 use oa_webhook::token::{CallbackToken, Reread};
 use serde_json::json;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -91,17 +91,16 @@ async fn a_secret_that_cannot_be_read_is_an_error() {
 #[tokio::test]
 async fn a_changed_secret_is_followed_after_a_bad_sign_at_most_once_a_minute() {
     let arn = secret("tok-old").await;
-    let clock = Arc::new(AtomicU64::new(NOW));
+    let clock = Clock::at_secs(NOW);
     let f = Fixture::new().await;
     let mut app = f.app.clone();
     let mut config = (*app.config).clone();
     config.callback_token = Some(token_from(&arn, NOW).await.expect("read at start"));
     app.config = Arc::new(config);
-    let c = clock.clone();
-    app.clock = Arc::new(move || c.load(Ordering::SeqCst));
+    app.clock = clock.clone();
     let budget = Duration::from_millis(1500);
     let at = |t: u64| {
-        clock.store(t, Ordering::SeqCst);
+        clock.set_ms(t * 1000);
         t
     };
 
