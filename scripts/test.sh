@@ -44,7 +44,7 @@ step cfn-lint template.yaml -a cfn_lint_serverless.rules
 step cfn-lint template.yaml -a cfn_lint_serverless.rules \
     --parameters SdkAppIds=1400000001 FrontDoor=FunctionUrl ReservedConcurrency=20
 step cargo fmt --all -- --check
-step cargo clippy --all-targets -- -D warnings
+step cargo clippy --workspace --all-targets -- -D warnings
 step cargo test --all-targets
 # A short run of the coverage-guided fuzzer over the request-to-reply path (fuzz/README.md),
 # without AddressSanitizer (the code has no `unsafe`; `make fuzz` keeps ASan): the cold

@@ -20,5 +20,6 @@ mod logs;
 mod metrics;
 mod relay;
 mod seeds;
+mod standin;
 mod sync;
 mod template;

@@ -9,11 +9,11 @@ use oa_webhook::sync::{run_sync, AccountReport, Outcome, SyncOptions, SyncReport
 use oa_webhook::tencent::rest::{
     RestClient, RestSettings, TencentConfig, GET_ACCOUNT_INFO, GET_MESSAGES, GET_SUBSCRIBERS,
 };
-use oa_webhook::tencent::standin::{Standin, StandinAccount, StandinConfig, Truth};
 use oa_webhook::tencent::usersig::SecretKey;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
+use tencent_standin::{Standin, StandinAccount, StandinConfig, Truth};
 use tokio::time::Instant;
 
 const ADMIN: &str = "administrator";
@@ -774,7 +774,7 @@ async fn property_case(seed: u64) {
                 standin.with_truth(|tr| {
                     tr.accounts.get_mut(OA).unwrap().messages.insert(
                         seq,
-                        oa_webhook::tencent::standin::StandinMessage {
+                        tencent_standin::StandinMessage {
                             msg_key: key.clone(),
                             time_stamp: t / 1000,
                             from_account: "boss".into(),
