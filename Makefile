@@ -52,17 +52,17 @@ sam-validate:
 
 ddb-start:
 	@scripts/tools.sh ddb
-	@scripts/ddb-local.sh start $(DDB_PORT)
+	@scripts/local-service.sh ddb start $(DDB_PORT)
 
 ddb-stop:
-	@scripts/ddb-local.sh stop
+	@scripts/local-service.sh ddb stop
 
 ddb-status:
-	@scripts/ddb-local.sh status
+	@scripts/local-service.sh ddb status
 
 clean-tools:
-	-@for d in .run/*/; do [[ -d $$d ]] && DDB_STATE_DIR=$$d scripts/ddb-local.sh stop; done; true
-	-@for d in .run/*/; do [[ -d $$d ]] && SQS_STATE_DIR=$$d scripts/sqs-local.sh stop; done; true
+	-@for d in .run/*/; do [[ -d $$d ]] && DDB_STATE_DIR=$$d scripts/local-service.sh ddb stop; done; true
+	-@for d in .run/*/; do [[ -d $$d ]] && SQS_STATE_DIR=$$d scripts/local-service.sh sqs stop; done; true
 	rm -rf .tools .run
 
 bench:
