@@ -82,6 +82,7 @@ pub enum CommandKind {
 }
 
 impl CommandKind {
+    /// What `command` (a `CallbackCommand` value, compared exactly) is.
     pub fn of(command: &str) -> CommandKind {
         let Some(rest) = command.strip_prefix(OFFICIAL_ACCOUNT_PREFIX) else {
             return CommandKind::NotOfficialAccount;
@@ -94,6 +95,17 @@ impl CommandKind {
             .copied()
             .find(|c| c.wire_name() == command)
             .map_or(CommandKind::UnknownOfficialAccount, CommandKind::After)
+    }
+
+    /// The bounded metric label (`callback` dimension of the request line,
+    /// `src/telemetry.rs`): an after-command's own label, else one fixed bucket per kind.
+    pub fn label(self) -> &'static str {
+        match self {
+            CommandKind::After(c) => c.label(),
+            CommandKind::Before => "Before",
+            CommandKind::UnknownOfficialAccount => "OfficialAccountOther",
+            CommandKind::NotOfficialAccount => "OtherProduct",
+        }
     }
 }
 
