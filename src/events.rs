@@ -25,21 +25,21 @@ macro_rules! after_commands {
             pub const ALL: &'static [AfterCommand] = &[$(AfterCommand::$variant,)+];
 
             /// The wire name, as in `CallbackCommand`.
-            pub fn wire_name(self) -> &'static str {
+            pub const fn wire_name(self) -> &'static str {
                 match self {
                     $(AfterCommand::$variant => $wire,)+
                 }
             }
 
             /// The bounded metric label (`callback` dimension of the request line).
-            pub fn label(self) -> &'static str {
+            pub const fn label(self) -> &'static str {
                 match self {
                     $(AfterCommand::$variant => $label,)+
                 }
             }
 
             /// The sample API Gateway event for this command, under `events/`.
-            pub fn sample_event(self) -> &'static str {
+            pub const fn sample_event(self) -> &'static str {
                 match self {
                     $(AfterCommand::$variant => $sample,)+
                 }

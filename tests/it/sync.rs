@@ -3,6 +3,7 @@
 //! refused, a stopped run resumed. Needs DynamoDB Local (`make test` starts one): without
 //! it these tests fail, they never skip.
 
+use crate::common::vectors::{ADD, CREATE, DELETE, SEND, WITHDRAW};
 use crate::common::{assert_ok, Fixture, APP};
 use oa_webhook::store::items::Item;
 use oa_webhook::sync::{run_sync, AccountReport, Outcome, SyncOptions, SyncReport};
@@ -257,11 +258,6 @@ async fn backfill_into_an_empty_table_equals_the_standin() {
     assert_eq!(names, BTreeSet::from([OA, OA2]));
 }
 
-const CREATE: &str = "OfficialAccount.CallbackAfterCreateOfficialAccount";
-const ADD: &str = "OfficialAccount.CallbackAfterAddSubscriber";
-const DELETE: &str = "OfficialAccount.CallbackAfterDeleteSubscriber";
-const SEND: &str = "OfficialAccount.CallbackAfterSendMsg";
-const WITHDRAW: &str = "OfficialAccount.CallbackAfterMsgWithDraw";
 const T0: u64 = 1_670_574_414_123;
 
 fn users(list: &[&str]) -> Value {
