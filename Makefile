@@ -13,7 +13,7 @@
 #                     interleaved, 3 rounds: a table of medians with the change (benches/ab.sh)
 #   make bench-profiles  release-profile variants, one full build each (benches/profiles.sh; slow)
 #   make fuzz [DURATION=600]  coverage-guided fuzzing (scripts/fuzz.sh, fuzz/README.md);
-#                     make fuzz-smoke: 30 s, what `make test` runs
+#                     make fuzz-smoke: 30 s of an unoptimised build, no ASan: what `make test` runs
 #   make clean-tools  remove .tools/ and .run/
 # Variables (make VAR=value or environment): DDB_PORT, WATCH_PORT, TABLE_NAME, SDKAPPID,
 # CALLBACK_TOKEN, RUST_LOG; TOOLS="ddb python moto zig" (or all) for `make tools`; default ddb python moto;
@@ -79,4 +79,4 @@ fuzz:
 	scripts/fuzz.sh $(DURATION)
 
 fuzz-smoke:
-	scripts/fuzz.sh 30
+	FUZZ_SANITIZER=none FUZZ_BUILD=dev scripts/fuzz.sh 30
