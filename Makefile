@@ -16,7 +16,7 @@
 #                     at 15 ms and at 100 ms per transaction (benches/hot.sh, examples/bench_hot.rs)
 #   make bench-profiles  release-profile variants, one full build each (benches/profiles.sh; slow)
 #   make fuzz [DURATION=600]  coverage-guided fuzzing (scripts/fuzz.sh, fuzz/README.md);
-#                     make fuzz-smoke: 30 s, what `make test` runs
+#                     make fuzz-smoke: 30 s of an unoptimised build, no ASan: what `make test` runs
 #   make clean-tools  remove .tools/ and .run/
 # Variables (make VAR=value or environment): DDB_PORT, WATCH_PORT, TABLE_NAME, SDKAPPID,
 # CALLBACK_TOKEN, RUST_LOG; TOOLS="ddb python moto zig" (or all) for `make tools`; default ddb python moto;
@@ -55,17 +55,17 @@ sam-validate:
 
 ddb-start:
 	@scripts/tools.sh ddb
-	@scripts/ddb-local.sh start $(DDB_PORT)
+	@scripts/local-service.sh ddb start $(DDB_PORT)
 
 ddb-stop:
-	@scripts/ddb-local.sh stop
+	@scripts/local-service.sh ddb stop
 
 ddb-status:
-	@scripts/ddb-local.sh status
+	@scripts/local-service.sh ddb status
 
 clean-tools:
-	-@for d in .run/*/; do [[ -d $$d ]] && DDB_STATE_DIR=$$d scripts/ddb-local.sh stop; done; true
-	-@for d in .run/*/; do [[ -d $$d ]] && SQS_STATE_DIR=$$d scripts/sqs-local.sh stop; done; true
+	-@for d in .run/*/; do [[ -d $$d ]] && DDB_STATE_DIR=$$d scripts/local-service.sh ddb stop; done; true
+	-@for d in .run/*/; do [[ -d $$d ]] && SQS_STATE_DIR=$$d scripts/local-service.sh sqs stop; done; true
 	rm -rf .tools .run
 
 bench:
@@ -85,4 +85,4 @@ fuzz:
 	scripts/fuzz.sh $(DURATION)
 
 fuzz-smoke:
-	scripts/fuzz.sh 30
+	FUZZ_SANITIZER=none FUZZ_BUILD=dev scripts/fuzz.sh 30

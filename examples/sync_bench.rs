@@ -17,11 +17,11 @@ use oa_webhook::store::sdk::AwsSettings;
 use oa_webhook::store::{client_from, schema, Store};
 use oa_webhook::sync::{run_sync, SyncOptions};
 use oa_webhook::tencent::rest::{RestClient, RestSettings, TencentConfig};
-use oa_webhook::tencent::standin::{StandinAccount, Truth};
 use oa_webhook::tencent::usersig::SecretKey;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+use tencent_standin::{StandinAccount, Truth};
 use tokio::time::Instant;
 
 const APP: &str = "1400000001";

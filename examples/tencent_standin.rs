@@ -7,11 +7,11 @@
 //! Listens on `STANDIN_ADDR` (default `127.0.0.1:9100`) for app `SDKAPPID` (first of the
 //! list; default 1400000001), admin `TENCENT_ADMIN_IDENTIFIER` (default `administrator`)
 //! and key `TENCENT_SECRET_KEY` (default `standin-secret-key`), holding the accounts of
-//! the JSON file (the shape of `oa_webhook::tencent::standin::Truth`). Point the sync at
+//! the JSON file (the shape of `tencent_standin::Truth`, tests/standin). Point the sync at
 //! it with `TENCENT_API_BASE_URL=http://127.0.0.1:9100`.
 
-use oa_webhook::tencent::standin::{Standin, StandinConfig, Truth};
 use oa_webhook::tencent::usersig::SecretKey;
+use tencent_standin::{Standin, StandinConfig, Truth};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {

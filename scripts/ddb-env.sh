@@ -1,4 +1,39 @@
-# Sourced by the scripts that talk to a DynamoDB Local (test.sh, run.sh, benches/*.sh).
+# Sourced by the scripts that talk to the local services (test.sh, run.sh, table.sh,
+# benches/*.sh): points the AWS SDK at them, starts them (scripts/local-service.sh) and stops
+# them on every exit path.
+
+# ---- one EXIT trap for the sourcing script ----------------------------------------------
+# `trap CMD EXIT` replaces whatever was there, so nothing here sets it twice: clean-ups are
+# registered with `on_exit` and run last registered first, after any EXIT trap the caller
+# had set before its first `on_exit`. Callers add theirs with `on_exit` too, not `trap`.
+_on_exit_cmds=()
+_on_exit_installed=
+on_exit() { # CMD
+    if [[ -z $_on_exit_installed ]]; then
+        local previous
+        previous=$(trap -p EXIT)
+        if [[ -n $previous ]]; then
+            # `trap -p` prints: trap -- 'CMD' EXIT
+            eval "_on_exit_cmds+=($(sed -e "s/^trap -- //" -e "s/ EXIT$//" <<<"$previous"))"
+        fi
+        trap _on_exit_run EXIT
+        # A signal still runs the EXIT trap: exit with the shell's code for it.
+        trap 'exit 130' INT
+        trap 'exit 143' TERM
+        _on_exit_installed=1
+    fi
+    _on_exit_cmds+=("$1")
+}
+
+_on_exit_run() {
+    local rc=$? i
+    for ((i = ${#_on_exit_cmds[@]} - 1; i >= 0; i--)); do
+        eval "${_on_exit_cmds[i]}" || true
+    done
+    return "$rc"
+}
+
+# ---- DynamoDB Local ------------------------------------------------------------------------
 
 # Points the AWS SDK at the DynamoDB Local at ENDPOINT with dummy credentials and region,
 # and keeps any real credentials, profiles and instance metadata out of reach.
@@ -14,33 +49,34 @@ use_ddb_local() { # ENDPOINT
 # exit path (and removes $DDB_STATE_DIR too when DDB_REMOVE_STATE=1), sets `endpoint`,
 # and points the SDK at it with `use_ddb_local`.
 ddb_local_up() { # [PORT]
-    trap _ddb_local_down EXIT
-    trap 'exit 130' INT
-    trap 'exit 143' TERM
-    endpoint=$(scripts/ddb-local.sh start "$@")
+    on_exit _ddb_local_down
+    endpoint=$(scripts/local-service.sh ddb start "$@")
     use_ddb_local "$endpoint"
 }
 
 _ddb_local_down() {
-    scripts/ddb-local.sh stop || true
+    scripts/local-service.sh ddb stop || true
     if [[ ${DDB_REMOVE_STATE:-} == 1 ]]; then rm -rf "$DDB_STATE_DIR"; fi
 }
 
-# The local SQS (moto, scripts/sqs-local.sh) beside it: the SDK's SQS calls go to ENDPOINT.
+# ---- the local SQS (moto) ------------------------------------------------------------------
+
+# The SDK's SQS calls go to ENDPOINT.
 use_sqs_local() { # ENDPOINT
     export AWS_ENDPOINT_URL_SQS=$1
 }
 
 # Starts a local SQS in $SQS_STATE_DIR (default: $DDB_STATE_DIR, so that one state dir
 # holds both) on PORT or a free one, sets `sqs_endpoint`, points the SDK at it, and stops
-# it on every exit path, before DynamoDB Local's own clean-up (call after ddb_local_up).
+# it on every exit path (before DynamoDB Local when started after it, which removes the
+# shared state dir).
 sqs_local_up() { # [PORT]
     export SQS_STATE_DIR=${SQS_STATE_DIR:-$DDB_STATE_DIR}
-    trap '_sqs_local_down; _ddb_local_down' EXIT
-    sqs_endpoint=$(scripts/sqs-local.sh start "$@")
+    on_exit _sqs_local_down
+    sqs_endpoint=$(scripts/local-service.sh sqs start "$@")
     use_sqs_local "$sqs_endpoint"
 }
 
 _sqs_local_down() {
-    scripts/sqs-local.sh stop || true
+    scripts/local-service.sh sqs stop || true
 }

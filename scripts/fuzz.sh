@@ -15,6 +15,11 @@
 # Environment:
 #   FUZZ_SANITIZER  address (default) or none. ASan needs no extra package: the stable
 #                   toolchain ships its runtime.
+#   FUZZ_BUILD      release (default: optimised, one codegen unit, what finds the most per
+#                   second) or dev (unoptimised, debug assertions and overflow checks on,
+#                   line tables only: a cold build needs far less CPU, the fuzzer runs
+#                   slower; what `make test`'s 30 s smoke uses, figures in
+#                   docs/performance.md).
 #   FUZZ_ARGS       extra libFuzzer flags, e.g. "-seed=1 -max_len=65536".
 #   FUZZ_TARGET_DIR Cargo target directory for the fuzz build (default fuzz/target). A
 #                   cold build takes about 20 minutes on 2 cores; pointing this outside
@@ -34,6 +39,7 @@ CORPUS=$FUZZ_DIR/corpus/$TARGET
 DICT=$FUZZ_DIR/corpus/$TARGET.dict
 ARTIFACTS=$FUZZ_DIR/artifacts/$TARGET
 SANITIZER=${FUZZ_SANITIZER:-address}
+BUILD=${FUZZ_BUILD:-release}
 TARGET_DIR_ARGS=()
 [[ -n ${FUZZ_TARGET_DIR:-} ]] && TARGET_DIR_ARGS=(--target-dir "$FUZZ_TARGET_DIR")
 
@@ -43,6 +49,16 @@ die() { log "error: $*"; exit 2; }
 DURATION=${1:-600}
 [[ $DURATION =~ ^[1-9][0-9]*$ ]] || die "usage: scripts/fuzz.sh [SECONDS] (a positive whole number; got '$DURATION')"
 case $SANITIZER in address | none) ;; *) die "FUZZ_SANITIZER must be address or none" ;; esac
+BUILD_ARGS=()
+case $BUILD in
+release) ;;
+dev)
+    BUILD_ARGS=(--dev)
+    # fuzz/Cargo.toml's dev profile would carry full debug info for every crate.
+    export CARGO_PROFILE_DEV_DEBUG=line-tables-only
+    ;;
+*) die "FUZZ_BUILD must be release or dev" ;;
+esac
 command -v cargo >/dev/null || die "cargo not found"
 command -v python3 >/dev/null || die "python3 not found (fuzz/seeds.py builds the seed corpus)"
 
@@ -65,9 +81,9 @@ export RUSTC_BOOTSTRAP=1
 cd "$FUZZ_DIR"
 
 # ---- build ------------------------------------------------------------------------------
-log "building $TARGET (sanitizer: $SANITIZER)"
+log "building $TARGET (sanitizer: $SANITIZER, build: $BUILD)"
 build_start=$SECONDS
-"$CARGO_FUZZ" build --sanitizer "$SANITIZER" "${TARGET_DIR_ARGS[@]}" "$TARGET"
+"$CARGO_FUZZ" build "${BUILD_ARGS[@]}" --sanitizer "$SANITIZER" "${TARGET_DIR_ARGS[@]}" "$TARGET"
 log "build took $((SECONDS - build_start)) s"
 
 # ---- seeds ------------------------------------------------------------------------------
@@ -86,7 +102,7 @@ before=$(find "$ARTIFACTS" -maxdepth 1 -type f | wc -l)
 log "fuzzing for $DURATION s; corpus $(find "$CORPUS" -maxdepth 1 -type f | wc -l) inputs; log $LOG"
 set +e
 # shellcheck disable=SC2086 # FUZZ_ARGS is a list of flags
-"$CARGO_FUZZ" run --sanitizer "$SANITIZER" "${TARGET_DIR_ARGS[@]}" "$TARGET" "$CORPUS" -- \
+"$CARGO_FUZZ" run "${BUILD_ARGS[@]}" --sanitizer "$SANITIZER" "${TARGET_DIR_ARGS[@]}" "$TARGET" "$CORPUS" -- \
     -max_total_time="$DURATION" -timeout=10 -rss_limit_mb=2048 -max_len=16384 \
     -dict="$DICT" -print_final_stats=1 -print_pcs=0 ${FUZZ_ARGS:-} 2>&1 | tee "$LOG" |
     grep --line-buffered -E '^(#[0-9]+[[:space:]]+(INITED|DONE|pulse)|==[0-9]+==|thread .* panicked|SUMMARY|Done )' >&2
@@ -105,7 +121,7 @@ ft=$(sed -n 's/.* ft: \([0-9]*\).*/\1/p' <<<"$last")
 corp=$(sed -n 's/.* corp: \([0-9]*\/[^ ]*\).*/\1/p' <<<"$last")
 new_artifacts=$(($(find "$ARTIFACTS" -maxdepth 1 -type f | wc -l) - before))
 
-echo "fuzz: target=$TARGET sanitizer=$SANITIZER duration=${DURATION}s"
+echo "fuzz: target=$TARGET sanitizer=$SANITIZER build=$BUILD duration=${DURATION}s"
 echo "fuzz: executions=${execs:-?} exec/s=${per_sec:-?} new_units=${new_units:-?} peak_rss_mb=${peak_rss:-?}"
 echo "fuzz: coverage: cov=${cov:-?} (edges) ft=${ft:-?} (features) corpus=${corp:-?}"
 echo "fuzz: crashes=$new_artifacts (artifacts in fuzz/artifacts/$TARGET/)"
@@ -113,8 +129,8 @@ if ((rc != 0 || new_artifacts > 0)); then
     grep -E -A12 'panicked at|ERROR: (libFuzzer|AddressSanitizer)' "$LOG" | head -n 40 >&2 || true
     for f in $(find "$ARTIFACTS" -maxdepth 1 -type f -newer "$DICT"); do
         echo "fuzz: crash input: $f"
-        echo "fuzz: reproduce:   RUSTC_BOOTSTRAP=1 $CARGO_FUZZ run --sanitizer $SANITIZER $TARGET $f   (in fuzz/)"
-        echo "fuzz: minimize:    RUSTC_BOOTSTRAP=1 $CARGO_FUZZ tmin --sanitizer $SANITIZER $TARGET $f"
+        echo "fuzz: reproduce:   RUSTC_BOOTSTRAP=1 $CARGO_FUZZ run ${BUILD_ARGS[*]} --sanitizer $SANITIZER $TARGET $f   (in fuzz/)"
+        echo "fuzz: minimize:    RUSTC_BOOTSTRAP=1 $CARGO_FUZZ tmin ${BUILD_ARGS[*]} --sanitizer $SANITIZER $TARGET $f"
     done
     echo "fuzz: FAILED (libFuzzer exit code $rc)"
     exit 1

@@ -27,8 +27,8 @@ export DDB_STATE_DIR=${DDB_STATE_DIR:-$ROOT/.run/run}
 source scripts/ddb-env.sh
 ddb_local_up "$DDB_PORT"
 sqs_local_up ${SQS_PORT:+"$SQS_PORT"}
-HANDOFF_QUEUE_URL=$(scripts/sqs-local.sh queue oa-webhook-handoff)
-DEAD_LETTER_QUEUE_URL=$(scripts/sqs-local.sh queue oa-webhook-dead-letters)
+HANDOFF_QUEUE_URL=$(scripts/local-service.sh sqs queue oa-webhook-handoff)
+DEAD_LETTER_QUEUE_URL=$(scripts/local-service.sh sqs queue oa-webhook-dead-letters)
 export HANDOFF_QUEUE_URL DEAD_LETTER_QUEUE_URL
 
 cargo build
@@ -37,17 +37,16 @@ cargo run --quiet --example create_table
 cargo build --quiet --example poll_queue
 target/debug/examples/poll_queue &
 poller=$!
-trap 'kill "$poller" 2>/dev/null || true; _sqs_local_down; _ddb_local_down' EXIT
+on_exit 'kill "$poller" 2>/dev/null'
 
-# The REST stand-in for `oa-webhook sync` (docs/sync.md), stopped with DynamoDB Local.
+# The REST stand-in (tests/standin) for `oa-webhook sync` (docs/sync.md), stopped on exit.
 STANDIN_PORT=${STANDIN_PORT:-9100}
 cargo build --quiet --example tencent_standin
 STANDIN_ADDR=127.0.0.1:$STANDIN_PORT TENCENT_ADMIN_IDENTIFIER=administrator \
     TENCENT_SECRET_KEY=standin-secret-key target/debug/examples/tencent_standin \
     examples/standin/accounts.json &
 standin_pid=$!
-# One trap for everything started here (a later `trap ... EXIT` replaces an earlier one).
-trap 'kill "$poller" "$standin_pid" 2>/dev/null || true; _sqs_local_down; _ddb_local_down' EXIT
+on_exit 'kill "$standin_pid" 2>/dev/null'
 
 # One app id for the sample request: the first configured one.
 app=${SDKAPPID%%,*}

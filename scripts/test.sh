@@ -44,9 +44,12 @@ step cfn-lint template.yaml -a cfn_lint_serverless.rules
 step cfn-lint template.yaml -a cfn_lint_serverless.rules \
     --parameters SdkAppIds=1400000001 FrontDoor=FunctionUrl ReservedConcurrency=20
 step cargo fmt --all -- --check
-step cargo clippy --all-targets -- -D warnings
+step cargo clippy --workspace --all-targets -- -D warnings
 step cargo test --all-targets
-# A short run of the coverage-guided fuzzer over the request-to-reply path (fuzz/README.md),
-# without AddressSanitizer (the code has no `unsafe`; `make fuzz` keeps ASan): the cold
-# build is the cost here, and ASan roughly doubles it.
-FUZZ_SANITIZER=${FUZZ_SANITIZER:-none} step scripts/fuzz.sh "${FUZZ_SMOKE_SECONDS:-30}"
+# A short run of the coverage-guided fuzzer over the request-to-reply path (fuzz/README.md):
+# the seeds and 30 s of new inputs through the same invariants. The cold build is the cost
+# here, so the smoke builds unoptimised (FUZZ_BUILD=dev: debug assertions on, no
+# one-codegen-unit release build of the AWS SDK) and without AddressSanitizer (the code has
+# no `unsafe`); `make fuzz` keeps both. Figures: docs/performance.md, "The test loop".
+FUZZ_SANITIZER=${FUZZ_SANITIZER:-none} FUZZ_BUILD=${FUZZ_BUILD:-dev} \
+    step scripts/fuzz.sh "${FUZZ_SMOKE_SECONDS:-30}"

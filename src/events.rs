@@ -25,21 +25,21 @@ macro_rules! after_commands {
             pub const ALL: &'static [AfterCommand] = &[$(AfterCommand::$variant,)+];
 
             /// The wire name, as in `CallbackCommand`.
-            pub fn wire_name(self) -> &'static str {
+            pub const fn wire_name(self) -> &'static str {
                 match self {
                     $(AfterCommand::$variant => $wire,)+
                 }
             }
 
             /// The bounded metric label (`callback` dimension of the request line).
-            pub fn label(self) -> &'static str {
+            pub const fn label(self) -> &'static str {
                 match self {
                     $(AfterCommand::$variant => $label,)+
                 }
             }
 
             /// The sample API Gateway event for this command, under `events/`.
-            pub fn sample_event(self) -> &'static str {
+            pub const fn sample_event(self) -> &'static str {
                 match self {
                     $(AfterCommand::$variant => $sample,)+
                 }
@@ -82,6 +82,7 @@ pub enum CommandKind {
 }
 
 impl CommandKind {
+    /// What `command` (a `CallbackCommand` value, compared exactly) is.
     pub fn of(command: &str) -> CommandKind {
         let Some(rest) = command.strip_prefix(OFFICIAL_ACCOUNT_PREFIX) else {
             return CommandKind::NotOfficialAccount;
@@ -94,6 +95,17 @@ impl CommandKind {
             .copied()
             .find(|c| c.wire_name() == command)
             .map_or(CommandKind::UnknownOfficialAccount, CommandKind::After)
+    }
+
+    /// The bounded metric label (`callback` dimension of the request line,
+    /// `src/telemetry.rs`): an after-command's own label, else one fixed bucket per kind.
+    pub fn label(self) -> &'static str {
+        match self {
+            CommandKind::After(c) => c.label(),
+            CommandKind::Before => "Before",
+            CommandKind::UnknownOfficialAccount => "OfficialAccountOther",
+            CommandKind::NotOfficialAccount => "OtherProduct",
+        }
     }
 }
 

@@ -18,7 +18,7 @@
 //! - `fields_dropped` (Count): optional fields of after-events left out because they
 //!   could not be read (docs/contract.md section 2, "Reading fields").
 
-use crate::events::{AfterCommand, OFFICIAL_ACCOUNT_PREFIX};
+use crate::events::CommandKind;
 use crate::outcome::Outcome;
 use serde::Serialize;
 use std::io::Write;
@@ -71,12 +71,23 @@ enum Sink {
 pub struct RequestLog {
     sink: Sink,
     function_name: Option<String>,
-    /// The `CloudWatchMetrics` directives, rendered once: [requests by callback and
-    /// outcome, the per-request figures with `dynamodb_time`, the same without it,
-    /// rejections by reason].
-    directives: [String; 4],
+    /// The `CloudWatchMetrics` directives, rendered once.
+    directives: Directives,
     /// Fixed `Timestamp` (tests); `None`: the clock.
     timestamp_ms: Option<u64>,
+}
+
+/// The EMF `CloudWatchMetrics` directives a line may carry, each rendered once as JSON.
+#[derive(Debug, Clone)]
+struct Directives {
+    /// `requests` by `callback` and `outcome`: every line.
+    requests: String,
+    /// The per-request figures with `dynamodb_time`: lines of requests that called DynamoDB.
+    per_request_with_dynamodb_time: String,
+    /// The same without `dynamodb_time`: the other lines.
+    per_request: String,
+    /// `rejections` by `reason`: lines of rejected requests.
+    rejections: String,
 }
 
 impl Default for RequestLog {
@@ -86,7 +97,7 @@ impl Default for RequestLog {
 }
 
 impl RequestLog {
-    /// Writes nothing (the default for an [`crate::handler::App`] built in tests).
+    /// Writes nothing (the default for an [`crate::app::App`] built in tests).
     pub fn off() -> RequestLog {
         RequestLog::new(Sink::Off, None)
     }
@@ -124,7 +135,8 @@ impl RequestLog {
             serde_json::json!({"Namespace": NAMESPACE, "Dimensions": [set], "Metrics": metrics})
                 .to_string()
         };
-        let per_request = |with_time: bool| {
+        // The figures every request has, plus `extra`.
+        let per_request = |extra: &[(&'static str, &'static str)]| {
             let mut m = vec![
                 ("requests_total", "Count"),
                 ("server_errors", "Count"),
@@ -133,17 +145,15 @@ impl RequestLog {
                 ("dynamodb_retries", "Count"),
                 ("fields_dropped", "Count"),
             ];
-            if with_time {
-                m.push(("dynamodb_time", "Milliseconds"));
-            }
+            m.extend_from_slice(extra);
             directive(dims(&[]), &m)
         };
-        let directives = [
-            directive(dims(&["callback", "outcome"]), &[("requests", "Count")]),
-            per_request(true),
-            per_request(false),
-            directive(dims(&["reason"]), &[("rejections", "Count")]),
-        ];
+        let directives = Directives {
+            requests: directive(dims(&["callback", "outcome"]), &[("requests", "Count")]),
+            per_request_with_dynamodb_time: per_request(&[("dynamodb_time", "Milliseconds")]),
+            per_request: per_request(&[]),
+            rejections: directive(dims(&["reason"]), &[("rejections", "Count")]),
+        };
         RequestLog {
             sink,
             function_name,
@@ -186,13 +196,17 @@ impl RequestLog {
         let mut out = Vec::with_capacity(1024);
         out.extend_from_slice(b"{\"_aws\":{\"Timestamp\":");
         let _ = write!(out, "{timestamp},\"CloudWatchMetrics\":["); // into a Vec: cannot fail
-        out.extend_from_slice(self.directives[0].as_bytes());
+        let d = &self.directives;
+        out.extend_from_slice(d.requests.as_bytes());
         out.push(b',');
-        let per_request = if called_dynamodb { 1 } else { 2 };
-        out.extend_from_slice(self.directives[per_request].as_bytes());
+        out.extend_from_slice(if called_dynamodb {
+            d.per_request_with_dynamodb_time.as_bytes()
+        } else {
+            d.per_request.as_bytes()
+        });
         if rejected {
             out.push(b',');
-            out.extend_from_slice(self.directives[3].as_bytes());
+            out.extend_from_slice(d.rejections.as_bytes());
         }
         out.extend_from_slice(b"]},");
         let fields = Fields {
@@ -269,18 +283,9 @@ struct Fields<'a> {
     fields_dropped: u32,
 }
 
-/// A bounded label for a command: the known Official Account commands by their short
-/// name, and a handful of fixed buckets for everything else.
+/// A bounded label for a command ([`CommandKind::label`]); `none` without one.
 pub fn command_label(command: Option<&str>) -> &'static str {
-    let Some(c) = command else { return "none" };
-    if let Some(known) = AfterCommand::ALL.iter().find(|a| a.wire_name() == c) {
-        return known.label();
-    }
-    match c.strip_prefix(OFFICIAL_ACCOUNT_PREFIX) {
-        Some(rest) if rest.starts_with("CallbackBefore") => "Before",
-        Some(_) => "OfficialAccountOther",
-        None => "OtherProduct",
-    }
+    command.map_or("none", |c| CommandKind::of(c).label())
 }
 
 #[cfg(test)]

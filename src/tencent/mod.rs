@@ -1,7 +1,7 @@
-//! Tencent Cloud Chat's REST API, as a sync reads it (protocol.md section 7): UserSig,
-//! the client, and a local stand-in of the API for tests and `make run`.
+//! Tencent Cloud Chat's REST API, as a sync reads it (docs/protocol.md section 7): UserSig,
+//! the client, the secret key. A local stand-in of the API for tests and `make run` is test
+//! code: tests/standin (crate `tencent-standin`).
 
 pub mod rest;
 pub mod secret;
-pub mod standin;
 pub mod usersig;

@@ -2,12 +2,11 @@
 //! address each front door reports (HTTP API 2.0, REST API 1.0, function URL), never a
 //! header; refused requests write nothing.
 
+use crate::common::vectors::CREATE;
 use crate::common::*;
 use oa_webhook::protocol::source::SourceAllowList;
 use serde_json::{json, Value};
 use std::sync::Arc;
-
-const CREATE: &str = "OfficialAccount.CallbackAfterCreateOfficialAccount";
 
 /// A fixture whose app allows only `cidrs`.
 async fn allowing(cidrs: &str) -> Fixture {

@@ -2,15 +2,10 @@
 //! status and envelope, and a check that nothing was written (or, for the few that are
 //! valid after all, exactly what was written).
 
+use crate::common::vectors::{ADD, CREATE, SEND, VECTOR_SIGN, VECTOR_TOKEN, WITHDRAW};
 use crate::common::*;
 use base64::Engine;
 use serde_json::{json, Value};
-
-const CREATE: &str = "OfficialAccount.CallbackAfterCreateOfficialAccount";
-const ADD: &str = "OfficialAccount.CallbackAfterAddSubscriber";
-const SEND: &str = "OfficialAccount.CallbackAfterSendMsg";
-const WITHDRAW: &str = "OfficialAccount.CallbackAfterMsgWithDraw";
-const VECTOR_SIGN: &str = "17773bc39a671d7b9aa835458704d2a6db81360a5940292b587d6d760d484061";
 
 /// One catalogue entry.
 struct Case {
@@ -757,7 +752,7 @@ async fn signature_catalogue() {
         ),
     ];
     for (name, query, status) in cases {
-        let f = Fixture::with_token(Some("xxxxyyyy")).await;
+        let f = Fixture::with_token(Some(VECTOR_TOKEN)).await;
         let r = f.post(&query, &body).await;
         envelope(&r);
         assert_eq!(r.status_code, status, "{name}: {}", r.body);

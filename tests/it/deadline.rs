@@ -6,12 +6,10 @@
 //! 2.1 s after arrival (contract section 5), never earlier and never much later, and
 //! never past the Lambda deadline. With a queue: `tests/it/handoff.rs`.
 
+use crate::common::vectors::{ADD, CREATE};
 use crate::common::*;
 use serde_json::json;
 use std::time::{Duration, Instant};
-
-const ADD: &str = "OfficialAccount.CallbackAfterAddSubscriber";
-const CREATE: &str = "OfficialAccount.CallbackAfterCreateOfficialAccount";
 
 fn create_body() -> String {
     json!({

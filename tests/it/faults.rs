@@ -8,6 +8,7 @@
 //! SDK faults are injected with `aws-smithy-mocks` (real HTTP error bodies, so the SDK's
 //! own retry classification runs). Timeouts and resets: `tests/it/deadline.rs`.
 
+use crate::common::vectors::{ADD, CREATE, DESTROY};
 use crate::common::*;
 use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextMut;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
@@ -26,10 +27,6 @@ use serde_json::{json, Value};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-
-const ADD: &str = "OfficialAccount.CallbackAfterAddSubscriber";
-const CREATE: &str = "OfficialAccount.CallbackAfterCreateOfficialAccount";
-const DESTROY: &str = "OfficialAccount.CallbackAfterOfficialAccountDestroyed";
 
 fn http(status: u16, body: &str) -> HttpResponse {
     HttpResponse::new(

@@ -11,6 +11,7 @@
 //! - the queue door's partial batch failures.
 
 use crate::common::sqs::*;
+use crate::common::vectors::{ADD, CREATE, DELETE, SEND};
 use crate::common::*;
 use aws_sdk_dynamodb::Client;
 use aws_smithy_mocks::{mock, mock_client, RuleMode};
@@ -26,11 +27,6 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-const CREATE: &str = "OfficialAccount.CallbackAfterCreateOfficialAccount";
-const ADD: &str = "OfficialAccount.CallbackAfterAddSubscriber";
-const DELETE: &str = "OfficialAccount.CallbackAfterDeleteSubscriber";
-const SEND: &str = "OfficialAccount.CallbackAfterSendMsg";
 
 fn body(command: &str, mut fields: Value) -> String {
     fields["CallbackCommand"] = json!(command);

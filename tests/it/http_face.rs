@@ -2,12 +2,11 @@
 //! DynamoDB Local. Each rejection is checked for its status, its envelope, and that
 //! nothing was written.
 
+use crate::common::vectors::{CREATE, VECTOR_SIGN, VECTOR_TOKEN};
 use crate::common::*;
 use oa_webhook::app::App;
 use serde_json::json;
 use std::time::{Duration, Instant};
-
-const CREATE: &str = "OfficialAccount.CallbackAfterCreateOfficialAccount";
 
 fn create_body() -> String {
     json!({
@@ -20,8 +19,6 @@ fn create_body() -> String {
     })
     .to_string()
 }
-
-const VECTOR_SIGN: &str = "17773bc39a671d7b9aa835458704d2a6db81360a5940292b587d6d760d484061";
 
 /// Sends, checks the FAIL status, and that the table is still empty.
 async fn rejected(f: &Fixture, method: &str, query: &str, body: &str, status: u16) -> String {
@@ -79,7 +76,7 @@ async fn row2_unknown_sdkappid_is_forbidden() {
     )
     .await;
     // Row 2 comes before row 3 and row 4.
-    let g = Fixture::with_token(Some("xxxxyyyy")).await;
+    let g = Fixture::with_token(Some(VECTOR_TOKEN)).await;
     rejected(&g, "POST", "SdkAppid=9", "", 403).await;
     // A second configured app is accepted, under its own key prefix.
     let r = f
@@ -95,7 +92,7 @@ async fn row2_unknown_sdkappid_is_forbidden() {
 
 #[tokio::test]
 async fn row3_signature_when_a_token_is_set() {
-    let f = Fixture::with_token(Some("xxxxyyyy")).await;
+    let f = Fixture::with_token(Some(VECTOR_TOKEN)).await;
     let base = query_for(CREATE);
     let signed = |sign: &str, time: &str| format!("{base}&Sign={sign}&RequestTime={time}");
     rejected(&f, "POST", &base, &create_body(), 401).await;
@@ -150,7 +147,7 @@ async fn row3_window_holds_on_both_sides() {
         (NOW + 61, false),
         (NOW - 61, false),
     ] {
-        let mut f = Fixture::with_token(Some("xxxxyyyy")).await;
+        let mut f = Fixture::with_token(Some(VECTOR_TOKEN)).await;
         f.app.clock = oa_webhook::clock::Clock::at_secs(now);
         let q = format!(
             "{}&Sign={VECTOR_SIGN}&RequestTime=1669872112",

@@ -4,6 +4,7 @@
 //! section 3). Each case runs through the HTTP door against DynamoDB Local; the tests
 //! after them cover the rest of each case's class.
 
+use crate::common::vectors::{ADD, CREATE, DELETE, INFO, SEND, WITHDRAW};
 use crate::common::*;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -145,12 +146,6 @@ async fn case_13_utf8_bom_before_body() {
 
 // The rest of each class.
 
-const CREATE: &str = "OfficialAccount.CallbackAfterCreateOfficialAccount";
-const INFO: &str = "OfficialAccount.CallbackAfterOfficialAccountInfoChanged";
-const ADD: &str = "OfficialAccount.CallbackAfterAddSubscriber";
-const DELETE: &str = "OfficialAccount.CallbackAfterDeleteSubscriber";
-const SEND: &str = "OfficialAccount.CallbackAfterSendMsg";
-const WITHDRAW: &str = "OfficialAccount.CallbackAfterMsgWithDraw";
 const OA: &str = "OA#1400000001#@TOA#_c";
 
 /// Sends `body` as text for `command`; returns the status and the table.

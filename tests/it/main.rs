@@ -24,6 +24,7 @@ mod metrics;
 mod model;
 mod relay;
 mod seeds;
+mod standin;
 mod sync;
 mod template;
 mod token;

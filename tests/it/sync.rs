@@ -3,17 +3,18 @@
 //! refused, a stopped run resumed. Needs DynamoDB Local (`make test` starts one): without
 //! it these tests fail, they never skip.
 
+use crate::common::vectors::{ADD, CREATE, DELETE, SEND, WITHDRAW};
 use crate::common::{assert_ok, Fixture, APP};
 use oa_webhook::store::items::Item;
 use oa_webhook::sync::{run_sync, AccountReport, Outcome, SyncOptions, SyncReport};
 use oa_webhook::tencent::rest::{
     RestClient, RestSettings, TencentConfig, GET_ACCOUNT_INFO, GET_MESSAGES, GET_SUBSCRIBERS,
 };
-use oa_webhook::tencent::standin::{Standin, StandinAccount, StandinConfig, Truth};
 use oa_webhook::tencent::usersig::SecretKey;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
+use tencent_standin::{Standin, StandinAccount, StandinConfig, Truth};
 use tokio::time::Instant;
 
 const ADMIN: &str = "administrator";
@@ -257,11 +258,6 @@ async fn backfill_into_an_empty_table_equals_the_standin() {
     assert_eq!(names, BTreeSet::from([OA, OA2]));
 }
 
-const CREATE: &str = "OfficialAccount.CallbackAfterCreateOfficialAccount";
-const ADD: &str = "OfficialAccount.CallbackAfterAddSubscriber";
-const DELETE: &str = "OfficialAccount.CallbackAfterDeleteSubscriber";
-const SEND: &str = "OfficialAccount.CallbackAfterSendMsg";
-const WITHDRAW: &str = "OfficialAccount.CallbackAfterMsgWithDraw";
 const T0: u64 = 1_670_574_414_123;
 
 fn users(list: &[&str]) -> Value {
@@ -774,7 +770,7 @@ async fn property_case(seed: u64) {
                 standin.with_truth(|tr| {
                     tr.accounts.get_mut(OA).unwrap().messages.insert(
                         seq,
-                        oa_webhook::tencent::standin::StandinMessage {
+                        tencent_standin::StandinMessage {
                             msg_key: key.clone(),
                             time_stamp: t / 1000,
                             from_account: "boss".into(),

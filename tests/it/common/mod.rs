@@ -4,6 +4,7 @@
 //! starts one). Without it they FAIL with a message saying so; they never skip.
 
 pub mod sqs;
+pub mod vectors;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
@@ -21,7 +22,7 @@ use std::time::Duration;
 
 pub const APP: &str = "1400000001";
 /// The signature test vector's time, used as "now" by default.
-pub const NOW: u64 = 1669872112;
+pub const NOW: u64 = vectors::VECTOR_TIME;
 
 pub fn endpoint() -> String {
     match std::env::var("AWS_ENDPOINT_URL_DYNAMODB") {

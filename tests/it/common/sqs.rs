@@ -1,4 +1,4 @@
-//! The local SQS (moto, `scripts/sqs-local.sh`) for the hand-off tests: fresh queues,
+//! The local SQS (moto, `scripts/local-service.sh sqs`) for the hand-off tests: fresh queues,
 //! an app wired to them, and reading what landed there. Without `AWS_ENDPOINT_URL_SQS`
 //! the tests FAIL saying so; they never skip.
 
@@ -13,7 +13,7 @@ pub fn sqs_endpoint() -> String {
         Ok(e) if !e.is_empty() => e,
         _ => panic!(
             "AWS_ENDPOINT_URL_SQS is not set: these tests need the local SQS (moto). \
-             Run them with `make test`, which starts one (scripts/sqs-local.sh)."
+             Run them with `make test`, which starts one (scripts/local-service.sh sqs)."
         ),
     }
 }
