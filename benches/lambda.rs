@@ -32,10 +32,11 @@
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use oa_webhook::app::App;
+use oa_webhook::clients;
+use oa_webhook::clients::sdk::{AwsSettings, TrustRoots};
 use oa_webhook::config::Config;
 use oa_webhook::doors::http::{Incoming, Request as WebhookRequest};
-use oa_webhook::store::sdk::{AwsSettings, TrustRoots};
-use oa_webhook::store::{client_from, schema, Store};
+use oa_webhook::store::{schema, Store};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -165,7 +166,7 @@ fn run() -> Result<(), String> {
     let mut aws = AwsSettings::from_env().map_err(|e| e.to_string())?;
     aws.roots = TrustRoots::Amazon;
     let sdk = aws.sdk_config();
-    let client = client_from(&sdk);
+    let client = clients::webhook_dynamodb(&sdk);
     rt.block_on(schema::create_table(
         &aws_sdk_dynamodb::Client::new(&sdk),
         &s.table,
@@ -582,7 +583,7 @@ impl Instance {
             .env("AWS_SESSION_TOKEN", "test")
             .env("AWS_ENDPOINT_URL_DYNAMODB", &s.endpoint)
             // The trust store of a deployment (no endpoint override there); the override
-            // here would otherwise select the system store (store/sdk.rs).
+            // here would otherwise select the system store (clients/sdk.rs).
             .env("TLS_TRUST_STORE", "amazon")
             .env("AWS_EC2_METADATA_DISABLED", "true")
             .env("TABLE_NAME", &s.table)

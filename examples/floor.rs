@@ -1,6 +1,6 @@
 //! The floor `make bench` compares the function with: the least a function on this stack
 //! can do per create. Same `lambda_runtime`, same SDK configuration
-//! (`AwsSettings::from_env` + `client_from`, as `main.rs`), same global allocator; per
+//! (`AwsSettings::from_env` + `clients::webhook_dynamodb`, as `main.rs`), same global allocator; per
 //! invocation the one DynamoDB call a create makes (the conditional UpdateItem of a
 //! `PROFILE` item, in the shape `store/profile.rs` sends for a create) and the same
 //! reply. No protocol reading (the event is skipped over, not parsed into anything), no
@@ -18,8 +18,8 @@
 
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
-use oa_webhook::store::client_from;
-use oa_webhook::store::sdk::AwsSettings;
+use oa_webhook::clients;
+use oa_webhook::clients::sdk::AwsSettings;
 use serde::de::IgnoredAny;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -143,7 +143,7 @@ impl Floor {
 async fn main() -> Result<(), Error> {
     let aws = AwsSettings::from_env()?;
     let floor = Floor {
-        client: client_from(&aws.sdk_config()),
+        client: clients::webhook_dynamodb(&aws.sdk_config()),
         table: std::env::var("TABLE_NAME")?,
         app: std::env::var("SDKAPPID")
             .ok()

@@ -14,11 +14,11 @@
 
 use aws_lambda_events::event::sqs::SqsMessage;
 use oa_webhook::app::App;
+use oa_webhook::clients::sdk::AwsSettings;
 use oa_webhook::clients::{consumer_dynamodb, operator_sqs};
 use oa_webhook::config::Config;
 use oa_webhook::handoff::{QueueName, Queues, Received};
 use oa_webhook::logging::init_tracing;
-use oa_webhook::store::sdk::AwsSettings;
 use oa_webhook::store::Store;
 use oa_webhook::telemetry::RequestLog;
 use std::time::Duration;

@@ -13,8 +13,9 @@
 //! Target on the project's 2-core VM: at most 30 s.
 
 use aws_sdk_dynamodb::config::Intercept;
-use oa_webhook::store::sdk::AwsSettings;
-use oa_webhook::store::{client_from, schema, Store};
+use oa_webhook::clients;
+use oa_webhook::clients::sdk::AwsSettings;
+use oa_webhook::store::{schema, Store};
 use oa_webhook::sync::{run_sync, SyncOptions};
 use oa_webhook::tencent::rest::{RestClient, RestSettings, TencentConfig};
 use oa_webhook::tencent::usersig::SecretKey;
@@ -123,7 +124,7 @@ async fn main() {
     }
 
     let aws = AwsSettings::from_env().expect("AWS settings (use_ddb_local <endpoint>)");
-    let base = client_from(&aws.sdk_config());
+    let base = clients::webhook_dynamodb(&aws.sdk_config());
     let table = format!("sync-bench-{}", std::process::id());
     schema::create_table(&aws_sdk_dynamodb::Client::new(&aws.sdk_config()), &table)
         .await

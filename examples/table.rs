@@ -15,8 +15,8 @@
 //! itself never does (docs/table.md has the queries to use in production).
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use oa_webhook::store::client_from;
-use oa_webhook::store::sdk::AwsSettings;
+use oa_webhook::clients;
+use oa_webhook::clients::sdk::AwsSettings;
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, HashMap};
 
@@ -71,7 +71,7 @@ async fn main() {
             std::process::exit(2);
         }
     };
-    let client = client_from(&settings.sdk_config());
+    let client = clients::webhook_dynamodb(&settings.sdk_config());
 
     let mut items: Vec<HashMap<String, AttributeValue>> = Vec::new();
     let mut start = None;

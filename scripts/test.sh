@@ -43,6 +43,14 @@ step cfn-lint template.yaml -a cfn_lint_serverless.rules
 # The other front door (the default above is the HTTP API).
 step cfn-lint template.yaml -a cfn_lint_serverless.rules \
     --parameters SdkAppIds=1400000001 FrontDoor=FunctionUrl ReservedConcurrency=20
+# Lambda Managed Instances (a capacity provider) with the token in a given secret.
+step cfn-lint template.yaml -a cfn_lint_serverless.rules \
+    --parameters SdkAppIds=1400000001 ManagedInstancesSubnetIds=subnet-0a1b2c3d,subnet-4e5f6a7b \
+    ManagedInstancesSecurityGroupIds=sg-0a1b2c3d \
+    CallbackTokenSecretArn=arn:aws:secretsmanager:us-east-1:123456789012:secret:oa-token-AbCdEf
+# The token given as a parameter: the template creates its secret.
+step cfn-lint template.yaml -a cfn_lint_serverless.rules \
+    --parameters SdkAppIds=1400000001 CallbackToken=xxxxyyyy
 step cargo fmt --all -- --check
 step cargo clippy --workspace --all-targets -- -D warnings
 step cargo test --all-targets

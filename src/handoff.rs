@@ -21,13 +21,6 @@ use std::borrow::Cow;
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// The client profiles moved to [`crate::clients`]; these names stay for the callers not
-/// yet moved (`main.rs`).
-pub use crate::clients::{
-    configure_webhook_sqs as configure, consumer_dynamodb as consumer_dynamodb_client,
-    operator_sqs as operator_sqs_client_from, webhook_sqs as sqs_client_from,
-};
-
 /// The envelope format's version (`v`).
 pub const ENVELOPE_VERSION: u32 = 1;
 

@@ -6,14 +6,15 @@
 use clap::Parser;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use oa_webhook::app::App;
+use oa_webhook::clients;
+use oa_webhook::clients::sdk::AwsSettings;
 use oa_webhook::clock::Clock;
 use oa_webhook::config::{Config, ConfigError};
 use oa_webhook::doors::cli::{self, Command, CommandLine};
 use oa_webhook::doors::{sync, Door, LambdaDoor};
-use oa_webhook::handoff::{self, Queues};
+use oa_webhook::handoff::Queues;
 use oa_webhook::logging::init_tracing;
-use oa_webhook::store::sdk::AwsSettings;
-use oa_webhook::store::{client_from, Store};
+use oa_webhook::store::Store;
 use oa_webhook::telemetry::RequestLog;
 use oa_webhook::token::CallbackToken;
 use serde_json::value::RawValue;
@@ -49,10 +50,10 @@ async fn main() -> Result<(), Error> {
         }
     }
     // The consumer and the commands are free of the webhook's 2-second limit: longer
-    // DynamoDB timeouts (handoff::consumer_dynamodb_client).
+    // DynamoDB timeouts (clients::consumer_dynamodb).
     let dynamodb = match (&command, &door) {
-        (None, Door::Http) => client_from(&sdk),
-        _ => handoff::consumer_dynamodb_client(&sdk),
+        (None, Door::Http) => clients::webhook_dynamodb(&sdk),
+        _ => clients::consumer_dynamodb(&sdk),
     };
     let store = Store::new(dynamodb, config.table_name.clone());
     let queues = match (
@@ -60,11 +61,8 @@ async fn main() -> Result<(), Error> {
         config.handoff_queue_url.is_some() || config.dead_letter_queue_url.is_some(),
     ) {
         (_, false) => Queues::none(),
-        (Some(_), true) => Queues::new(
-            handoff::operator_sqs_client_from(&aws.sqs_sdk_config()),
-            &config,
-        ),
-        (None, true) => Queues::new(handoff::sqs_client_from(&aws.sqs_sdk_config()), &config),
+        (Some(_), true) => Queues::new(clients::operator_sqs(&aws.sqs_sdk_config()), &config),
+        (None, true) => Queues::new(clients::webhook_sqs(&aws.sqs_sdk_config()), &config),
     };
     match command {
         Some(Command::Sync(args)) => {

@@ -93,7 +93,7 @@ pub enum Reason {
     InvalidField,
     /// Row 12a: DynamoDB cannot hold the item as it is.
     Unstorable,
-    /// A queued message that is not an event envelope ([`crate::handoff::Envelope`]).
+    /// A queued message that is not an event envelope (the hand-off's `Envelope`).
     BadEnvelope,
 }
 

@@ -14,7 +14,7 @@
 //! (`TLS_TRUST_STORE=system` semantics, `SSL_CERT_FILE` honoured): the backend is the
 //! app's own server, not an AWS endpoint. It is built on the first relay, not at start,
 //! because loading the platform store costs a cold start most of its CPU
-//! (`src/store/sdk.rs`); an instance that never relays never pays it.
+//! (`src/clients/sdk.rs`); an instance that never relays never pays it.
 
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode, TlsContext, TrustStore};
 use aws_smithy_http_client::Connector;

@@ -97,7 +97,7 @@ impl Default for RequestLog {
 }
 
 impl RequestLog {
-    /// Writes nothing (the default for an [`crate::app::App`] built in tests).
+    /// Writes nothing (the default for an `App` built in tests).
     pub fn off() -> RequestLog {
         RequestLog::new(Sink::Off, None)
     }

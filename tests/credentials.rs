@@ -1,5 +1,5 @@
 //! The function's credentials when the key variables are absent and a container-credentials
-//! endpoint is configured (`store::sdk::CredentialSource::Container`): read from the
+//! endpoint is configured (`clients::sdk::CredentialSource::Container`): read from the
 //! process environment, as the function does, against a local credentials endpoint and
 //! DynamoDB Local. Its own test binary, and one test, because it changes the process
 //! environment.
@@ -13,8 +13,9 @@ use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_smithy_runtime_api::box_error::BoxError;
 use common::*;
-use oa_webhook::store::sdk::{AwsSettings, CredentialSource};
-use oa_webhook::store::{client_from, Store};
+use oa_webhook::clients;
+use oa_webhook::clients::sdk::{AwsSettings, CredentialSource};
+use oa_webhook::store::Store;
 use serde_json::json;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
@@ -115,7 +116,7 @@ async fn container_credentials_sign_the_writes() {
     assert_eq!(settings.endpoint_url.as_deref(), Some(endpoint.as_str()));
 
     let signatures = Signatures::default();
-    let client = client_from(&settings.sdk_config());
+    let client = clients::webhook_dynamodb(&settings.sdk_config());
     let client = aws_sdk_dynamodb::Client::from_conf(
         client
             .config()

@@ -20,7 +20,6 @@ mod messages;
 mod profile;
 pub mod read;
 pub mod schema;
-pub mod sdk;
 mod subscriptions;
 pub mod writer;
 
@@ -105,9 +104,3 @@ impl Store {
         }
     }
 }
-
-/// The client profiles moved to `crate::clients`; these names stay for the callers not
-/// yet moved (`main.rs`, the tests' common fixture).
-pub use crate::clients::{
-    configure_webhook_dynamodb as configure, webhook_dynamodb as client_from,
-};

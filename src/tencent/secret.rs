@@ -135,8 +135,8 @@ mod tests {
                     ),
                 ),
             )
-            .http_client(crate::store::sdk::https_client(
-                crate::store::sdk::TrustRoots::System,
+            .http_client(crate::clients::sdk::https_client(
+                crate::clients::sdk::TrustRoots::System,
             ))
             .sleep_impl(aws_sdk_secretsmanager::config::SharedAsyncSleep::new(
                 aws_smithy_async::rt::sleep::TokioSleep::new(),

@@ -8,9 +8,10 @@
 
 use crate::common::*;
 use oa_webhook::app::App;
+use oa_webhook::clients;
 use oa_webhook::config::ForwardUrl;
 use oa_webhook::doors::http::ApiResponse;
-use oa_webhook::store::{client_from, Store};
+use oa_webhook::store::Store;
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -196,7 +197,7 @@ fn app(forward: &str, token: Option<&str>) -> App {
     let mut config = config("no-table", token);
     config.forward_url = Some(ForwardUrl::parse(forward).expect("a valid URL"));
     let store = Store::new(
-        client_from(&sdk_config_at("http://127.0.0.1:9")),
+        clients::webhook_dynamodb(&sdk_config_at("http://127.0.0.1:9")),
         "no-table",
     );
     let mut app = App::new(config, store);

@@ -9,11 +9,12 @@ pub mod vectors;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use oa_webhook::app::App;
+use oa_webhook::clients;
+use oa_webhook::clients::sdk::AwsSettings;
 use oa_webhook::config::Config;
 use oa_webhook::doors::http::{ApiResponse, Incoming, Request};
 use oa_webhook::store::items::Item;
-use oa_webhook::store::sdk::AwsSettings;
-use oa_webhook::store::{client_from, schema, Store};
+use oa_webhook::store::{schema, Store};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -62,7 +63,7 @@ pub fn sdk_config_at(endpoint: &str) -> aws_config::SdkConfig {
 
 /// A client configured as the function configures it.
 pub async fn client() -> Client {
-    client_from(&sdk_config())
+    clients::webhook_dynamodb(&sdk_config())
 }
 
 static TABLES: AtomicU32 = AtomicU32::new(0);
@@ -91,7 +92,7 @@ pub async fn fresh_table(client: &Client) -> String {
 /// An app whose store talks to `endpoint` (configured as the function configures it),
 /// with the clock at [`NOW`].
 pub async fn app_at(endpoint: &str, table: &str, token: Option<&str>) -> App {
-    let store = Store::new(client_from(&sdk_config_at(endpoint)), table);
+    let store = Store::new(clients::webhook_dynamodb(&sdk_config_at(endpoint)), table);
     let mut app = App::new(config(table, token), store);
     app.clock = oa_webhook::clock::Clock::at_secs(NOW);
     app

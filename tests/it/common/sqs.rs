@@ -4,8 +4,9 @@
 
 use aws_sdk_sqs::Client;
 use oa_webhook::app::App;
-use oa_webhook::handoff::{operator_sqs_client_from, sqs_client_from, Queues};
-use oa_webhook::store::sdk::AwsSettings;
+use oa_webhook::clients;
+use oa_webhook::clients::sdk::AwsSettings;
+use oa_webhook::handoff::Queues;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 pub fn sqs_endpoint() -> String {
@@ -80,7 +81,7 @@ impl TestQueues {
         let mut config = (*app.config).clone();
         config.handoff_queue_url = Some(self.handoff.clone());
         config.dead_letter_queue_url = Some(self.dead_letters.clone());
-        app.queues = Queues::new(sqs_client_from(&sqs_sdk_config_at(endpoint)), &config);
+        app.queues = Queues::new(clients::webhook_sqs(&sqs_sdk_config_at(endpoint)), &config);
         app.config = std::sync::Arc::new(config);
     }
 
@@ -94,7 +95,7 @@ impl TestQueues {
         self.wire(app);
         let config = (*app.config).clone();
         app.queues = Queues::new(
-            operator_sqs_client_from(&sqs_sdk_config_at(&sqs_endpoint())),
+            clients::operator_sqs(&sqs_sdk_config_at(&sqs_endpoint())),
             &config,
         );
     }

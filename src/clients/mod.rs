@@ -17,8 +17,13 @@
 //! seconds (a 5-second grace period), which the attempt timeouts already cut short, and it
 //! costs timers and a body wrapper on every request.
 //!
+//! Where those clients connect (region, credentials, endpoints, the trust store) is read
+//! from the environment by [`sdk::AwsSettings`].
+//!
 //! Tencent's REST client is not an SDK client: its settings are `RestSettings` in
 //! `src/tencent/rest.rs`. Secrets Manager's client is built in `src/tencent/secret.rs`.
+
+pub mod sdk;
 
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
