@@ -6,6 +6,7 @@
 
 use crate::common::vectors::{ADD, CREATE, DELETE, INFO, SEND, WITHDRAW};
 use crate::common::*;
+use oa_webhook::store::Store;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
@@ -17,21 +18,44 @@ fn case(file: &str) -> (Value, String) {
     (case, event)
 }
 
-/// Runs a case on a fresh table: checks the reply it expects, returns the table.
+/// Runs a case on a fresh table: checks the reply it expects, returns the table. Each case
+/// runs twice: straight to DynamoDB Local, and through the model of real DynamoDB's
+/// contention rules in front of it (`support/`, contract section 8); both tables must be
+/// the same.
 async fn run(file: &str) -> BTreeMap<(String, String), Value> {
     let (case, event) = case(file);
-    let f = Fixture::new().await;
-    let r = f.send(parse_event(&event)).await;
-    let v = envelope(&r);
-    assert_eq!(
-        (json!(r.status_code), &v["ActionStatus"]),
-        (
-            case["expect"]["status"].clone(),
-            &case["expect"]["ActionStatus"]
-        ),
-        "{file}: {v}"
+    let direct = Fixture::new().await;
+    let model = crate::support::model_in_front_of_local(crate::support::ModelConfig::default());
+    let mut modelled = Fixture::new().await;
+    modelled.app.store = Store::new(
+        oa_webhook::clients::webhook_dynamodb(&sdk_config_at(&model.endpoint())),
+        modelled.table.clone(),
     );
-    f.dump().await
+    let mut tables = Vec::new();
+    for f in [&direct, &modelled] {
+        let r = f.send(parse_event(&event)).await;
+        let v = envelope(&r);
+        assert_eq!(
+            (json!(r.status_code), &v["ActionStatus"]),
+            (
+                case["expect"]["status"].clone(),
+                &case["expect"]["ActionStatus"]
+            ),
+            "{file}: {v}"
+        );
+        tables.push(f.dump().await);
+    }
+    let through_model = tables.pop().unwrap_or_default();
+    let table = tables.pop().unwrap_or_default();
+    assert_eq!(
+        table, through_model,
+        "{file}: the same table through the contention model"
+    );
+    assert!(
+        model.counters().transactions + model.counters().single_writes > 0 || table.is_empty(),
+        "{file}: the model saw the writes"
+    );
+    table
 }
 
 fn item<'a>(items: &'a BTreeMap<(String, String), Value>, pk: &str, sk: &str) -> &'a Value {
