@@ -16,8 +16,9 @@
 //! - [`handoff`]: the SQS adapter (envelopes, the hand-off and dead-letter queues);
 //! - [`clients`]: every AWS SDK client's timeout and retry profile;
 //! - [`relay`]: the callbacks not stored here, relayed to the app's backend (`FORWARD_URL`);
-//! - [`doors`]: one small module per entry point (HTTP now);
-//! - [`tencent`]: Tencent's REST API (UserSig, client, stand-in) and [`sync`]: backfill and repair from it;
+//! - [`doors`]: one small module per entry point (the webhook on `lambda_http`, the
+//!   queue, the schedule, the command line), and the door chosen by what arrives;
+//! - [`tencent`]: Tencent's REST API (UserSig, client, secret key) and [`sync`]: backfill and repair from it;
 //! - [`config`] (with [`allow_list`] and [`token`]), [`logging`], [`telemetry`] (the
 //!   request line: log + EMF metrics).
 
