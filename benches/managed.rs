@@ -19,10 +19,14 @@
 //! Environment: `AWS_ENDPOINT_URL_DYNAMODB` (required), `BENCH_BIN` (default
 //! `target/release/oa-webhook`), `BENCH_OUT` (default `target/bench/managed.json`).
 
+#[path = "support/http1.rs"]
+mod http1;
+
+use http1::{read_request, respond, HttpRequest};
 use oa_webhook::store::schema;
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -342,7 +346,7 @@ impl Emulator {
             return;
         };
         let mut reader = BufReader::new(conn);
-        while let Some((method, path, body)) = read_request(&mut reader) {
+        while let Some(HttpRequest { method, path, body }) = read_request(&mut reader) {
             let ok = if method == "GET" && path.ends_with("/runtime/invocation/next") {
                 self.next(&mut writer)
             } else if method == "POST" && path.contains("/runtime/invocation/") {
@@ -401,72 +405,4 @@ impl Emulator {
         ];
         respond(w, "200 OK", &headers, &body)
     }
-}
-
-/// One HTTP/1.1 request; `None` at end of stream or on garbage.
-fn read_request(r: &mut BufReader<TcpStream>) -> Option<(String, String, Vec<u8>)> {
-    let mut line = String::new();
-    if r.read_line(&mut line).ok()? == 0 {
-        return None;
-    }
-    let mut words = line.split_whitespace();
-    let method = words.next()?.to_owned();
-    let path = words.next()?.to_owned();
-    let mut length = 0usize;
-    let mut chunked = false;
-    loop {
-        let mut h = String::new();
-        if r.read_line(&mut h).ok()? == 0 {
-            return None;
-        }
-        let h = h.trim_end();
-        if h.is_empty() {
-            break;
-        }
-        let (k, v) = h.split_once(':')?;
-        if k.eq_ignore_ascii_case("content-length") {
-            length = v.trim().parse().ok()?;
-        } else if k.eq_ignore_ascii_case("transfer-encoding") {
-            chunked = v.trim().eq_ignore_ascii_case("chunked");
-        }
-    }
-    let mut body = Vec::new();
-    if chunked {
-        loop {
-            let mut size = String::new();
-            r.read_line(&mut size).ok()?;
-            let size = usize::from_str_radix(size.trim().split(';').next()?, 16).ok()?;
-            if size == 0 {
-                loop {
-                    let mut t = String::new();
-                    if r.read_line(&mut t).ok()? == 0 || t.trim_end().is_empty() {
-                        break;
-                    }
-                }
-                break;
-            }
-            let start = body.len();
-            body.resize(start + size, 0);
-            r.read_exact(&mut body[start..]).ok()?;
-            let mut crlf = [0u8; 2];
-            r.read_exact(&mut crlf).ok()?;
-        }
-    } else {
-        body.resize(length, 0);
-        r.read_exact(&mut body).ok()?;
-    }
-    Some((method, path, body))
-}
-
-fn respond(w: &mut TcpStream, status: &str, headers: &[(&str, &str)], body: &[u8]) -> bool {
-    let mut out = Vec::with_capacity(256 + body.len());
-    out.extend_from_slice(
-        format!("HTTP/1.1 {status}\r\nContent-Type: application/json\r\n").as_bytes(),
-    );
-    for (k, v) in headers {
-        out.extend_from_slice(format!("{k}: {v}\r\n").as_bytes());
-    }
-    out.extend_from_slice(format!("Content-Length: {}\r\n\r\n", body.len()).as_bytes());
-    out.extend_from_slice(body);
-    w.write_all(&out).is_ok()
 }

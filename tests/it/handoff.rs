@@ -409,11 +409,13 @@ async fn the_queue_door_reports_partial_batch_failures() {
             id: "good".into(),
             body: env(create),
             attributes: Default::default(),
+            group: None,
         },
         Msg {
             id: "junk".into(),
             body: "not json".into(),
             attributes: Default::default(),
+            group: None,
         },
     ];
     let c = consumer(&queues).await;
@@ -506,6 +508,7 @@ async fn handoff_latency_and_consumer_throughput() {
                     id: format!("m{i}"),
                     body: Envelope::of(&req, 0).expect("envelope").to_json(),
                     attributes: Default::default(),
+                    group: None,
                 }
             })
             .collect();

@@ -122,69 +122,6 @@ fn lines(buf: &Arc<Mutex<Vec<u8>>>) -> Vec<Value> {
         .collect()
 }
 
-/// A queued message with its `MessageGroupId`.
-#[derive(Debug, Clone)]
-struct Grouped {
-    msg: Msg,
-    group: Option<String>,
-}
-
-/// Takes every message of `url`, with its `MessageGroupId`.
-async fn drain_grouped(url: &str) -> Vec<Grouped> {
-    let client = admin_client();
-    let mut out = Vec::new();
-    let mut empty = 0;
-    while empty < 2 {
-        let got = client
-            .receive_message()
-            .queue_url(url)
-            .max_number_of_messages(10)
-            .message_attribute_names("All")
-            .message_system_attribute_names(
-                aws_sdk_sqs::types::MessageSystemAttributeName::MessageGroupId,
-            )
-            .wait_time_seconds(0)
-            .send()
-            .await
-            .expect("receive from the local SQS");
-        let msgs = got.messages.unwrap_or_default();
-        if msgs.is_empty() {
-            empty += 1;
-            continue;
-        }
-        for m in msgs {
-            client
-                .delete_message()
-                .queue_url(url)
-                .receipt_handle(m.receipt_handle.clone().unwrap_or_default())
-                .send()
-                .await
-                .expect("delete");
-            let group = m
-                .attributes
-                .as_ref()
-                .and_then(|a| {
-                    a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::MessageGroupId)
-                })
-                .cloned();
-            out.push(Grouped {
-                group,
-                msg: Msg {
-                    id: m.message_id.unwrap_or_default(),
-                    body: m.body.unwrap_or_default(),
-                    attributes: m
-                        .message_attributes
-                        .unwrap_or_default()
-                        .into_iter()
-                        .map(|(k, v)| (k, v.string_value.unwrap_or_default()))
-                        .collect(),
-                },
-            });
-        }
-    }
-    out
-}
-
 /// The table an undisturbed run of `events` (one at a time, through the webhook) writes.
 async fn undisturbed(events: &[(&str, String)]) -> BTreeMap<(String, String), Value> {
     let f = Fixture::new().await;
@@ -283,7 +220,7 @@ async fn contention_hands_off_at_once_and_the_account_stays_hot_for_a_while() {
             "contention"
         ]
     );
-    let queued = drain_grouped(&queues.handoff).await;
+    let queued = drain(&queues.handoff).await;
     assert_eq!(queued.len(), 5);
     let groups: BTreeSet<Option<String>> = queued.iter().map(|g| g.group.clone()).collect();
     assert_eq!(
@@ -292,7 +229,7 @@ async fn contention_hands_off_at_once_and_the_account_stays_hot_for_a_while() {
     );
     let causes: BTreeSet<String> = queued
         .iter()
-        .map(|g| g.msg.attributes["cause"].clone())
+        .map(|g| g.attributes["cause"].clone())
         .collect();
     assert_eq!(
         causes,
@@ -304,7 +241,7 @@ async fn contention_hands_off_at_once_and_the_account_stays_hot_for_a_while() {
     all.push(add(hot, 5, &["d"]));
     let want = undisturbed(&all).await;
     let c = consumer(&queues, &OpRecorder::default()).await;
-    let msgs: Vec<Msg> = queued.into_iter().map(|g| g.msg).collect();
+    let msgs: Vec<Msg> = queued;
     let response = c
         .app
         .consume_batch(&sqs_records(&msgs), Duration::from_secs(20))
@@ -328,7 +265,7 @@ async fn a_hot_items_throttling_is_not_retried_by_the_webhooks_client() {
     );
     assert_eq!(transact.num_calls(), 1, "one attempt, no SDK retry");
     assert_eq!(lines(&log)[0]["reason"], "contention");
-    let queued = drain_grouped(&queues.handoff).await;
+    let queued = drain(&queues.handoff).await;
     assert_eq!(queued.len(), 1);
     assert_eq!(queued[0].group.as_deref(), Some("1400000001#@TOA#_t"));
 
@@ -371,7 +308,7 @@ async fn a_single_writes_transaction_conflict_hands_off() {
     );
     assert_eq!(update.num_calls(), 1);
     assert_eq!(lines(&log)[0]["reason"], "contention");
-    assert_eq!(drain_grouped(&queues.handoff).await.len(), 1);
+    assert_eq!(drain(&queues.handoff).await.len(), 1);
 }
 
 /// Without a hand-off queue there is nowhere to hand off to: contention is retried
@@ -463,10 +400,10 @@ async fn the_consumer_writes_a_batch_per_account_in_the_fewest_transactions() {
     // with no item stored: the first transaction's guess (a delete meets an older
     // SUBSCRIBED item) is cancelled, the rewrite pinned to "absent" lands: two.
     assert_eq!(transactions(&recorder), 4);
-    let dead = drain_grouped(&queues.dead_letters).await;
+    let dead = drain(&queues.dead_letters).await;
     let mut reasons: Vec<(String, Option<String>)> = dead
         .iter()
-        .map(|d| (d.msg.attributes["reason"].clone(), d.group.clone()))
+        .map(|d| (d.attributes["reason"].clone(), d.group.clone()))
         .collect();
     reasons.sort();
     // A message that is not an envelope names no account: no group (SQS takes a

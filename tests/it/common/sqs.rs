@@ -107,9 +107,11 @@ pub struct Msg {
     pub id: String,
     pub body: String,
     pub attributes: std::collections::BTreeMap<String, String>,
+    /// Its `MessageGroupId` (SQS fair queues; contract section 5, "Fairness").
+    pub group: Option<String>,
 }
 
-/// Takes every message of `url` (deleting them).
+/// Takes every message of `url` (deleting them), with its attributes and group.
 pub async fn drain(url: &str) -> Vec<Msg> {
     let client = admin_client();
     let mut out = Vec::new();
@@ -120,6 +122,9 @@ pub async fn drain(url: &str) -> Vec<Msg> {
             .queue_url(url)
             .max_number_of_messages(10)
             .message_attribute_names("All")
+            .message_system_attribute_names(
+                aws_sdk_sqs::types::MessageSystemAttributeName::MessageGroupId,
+            )
             .wait_time_seconds(0)
             .send()
             .await
@@ -137,7 +142,15 @@ pub async fn drain(url: &str) -> Vec<Msg> {
                 .send()
                 .await
                 .expect("delete");
+            let group = m
+                .attributes
+                .as_ref()
+                .and_then(|a| {
+                    a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::MessageGroupId)
+                })
+                .cloned();
             out.push(Msg {
+                group,
                 id: m.message_id.unwrap_or_default(),
                 body: m.body.unwrap_or_default(),
                 attributes: m
