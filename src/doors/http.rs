@@ -60,10 +60,16 @@ pub enum EventError {
     /// Not the JSON of the payload format (an invalid method or header value, a missing
     /// `requestContext`): API Gateway and function URLs never send one.
     #[error("the event is not an API Gateway or function URL request: {0}")]
-    Shape(#[from] serde_json::Error),
+    Shape(super::JsonError),
     /// `lambda_http` could not convert it: a query no URI can hold (over 64 KiB).
     #[error("the event's request line cannot be converted")]
     Conversion,
+}
+
+impl From<serde_json::Error> for EventError {
+    fn from(e: serde_json::Error) -> EventError {
+        EventError::Shape(super::JsonError::from(e))
+    }
 }
 
 impl Incoming {
@@ -120,8 +126,10 @@ impl Incoming {
     pub fn from_json(json: &str) -> Result<Incoming, EventError> {
         match super::Shape::of(json) {
             super::Shape::Http(payload) => Incoming::read(json, payload),
-            _ => Err(EventError::Shape(serde::de::Error::custom(
-                "no requestContext with httpMethod, routeKey or http",
+            _ => Err(EventError::Shape(super::JsonError::from(
+                <serde_json::Error as serde::de::Error>::custom(
+                    "no requestContext with httpMethod, routeKey or http",
+                ),
             ))),
         }
     }

@@ -154,8 +154,41 @@ pub enum Unserved {
     #[error(transparent)]
     Http(#[from] http::EventError),
     #[error("the SQS batch could not be read: {0}")]
-    Sqs(serde_json::Error),
+    Sqs(JsonError),
 }
+
+/// A JSON error without the event's values: serde_json's message quotes them, and an
+/// event may carry a token, a `Sign` or a body, which never go to a log line or back to
+/// the invoker (docs/security.md). Its category and position only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JsonError {
+    pub category: serde_json::error::Category,
+    /// 1-based; 0 when serde_json had no position.
+    pub line: usize,
+    pub column: usize,
+}
+
+impl From<serde_json::Error> for JsonError {
+    fn from(e: serde_json::Error) -> JsonError {
+        JsonError {
+            category: e.classify(),
+            line: e.line(),
+            column: e.column(),
+        }
+    }
+}
+
+impl std::fmt::Display for JsonError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:?} error at line {} column {}",
+            self.category, self.line, self.column
+        )
+    }
+}
+
+impl std::error::Error for JsonError {}
 
 impl LambdaDoor {
     /// Serves one invocation with the door its payload's shape asks for.
@@ -183,13 +216,15 @@ impl LambdaDoor {
                 ))))
             }
             Shape::Sqs => {
-                let batch: SqsEvent = serde_json::from_str(json).map_err(Unserved::Sqs)?;
+                let batch: SqsEvent =
+                    serde_json::from_str(json).map_err(|e| Unserved::Sqs(JsonError::from(e)))?;
                 let reply = self.app.handle_sqs(LambdaEvent::new(batch, context)).await;
                 Ok(Served::Queue(reply.unwrap_or_default()))
             }
             Shape::Schedule | Shape::Other => match &self.sync {
                 Some(door) if self.intended == Door::Sync => {
-                    let value: serde_json::Value = serde_json::from_str(json)?;
+                    let value: serde_json::Value =
+                        serde_json::from_str(json).map_err(JsonError::from)?;
                     Ok(Served::Sync(
                         sync::scheduled(door, LambdaEvent::new(value, context)).await?,
                     ))
@@ -250,5 +285,23 @@ mod tests {
         assert_eq!(Shape::of(r#"{"accounts":["@TOA#_a"]}"#), Shape::Other);
         assert_eq!(Shape::of("\"text\""), Shape::Other);
         assert_eq!(Shape::of("[1,2]"), Shape::Other);
+    }
+
+    #[test]
+    fn unreadable_events_are_described_without_their_values() {
+        let sqs = r#"{"Records":[{"eventSource":"aws:sqs","body":7,"messageId":"SECRETBODY"}]}"#;
+        let http = r#"{"version":"2.0","routeKey":"$default","rawPath":"/","isBase64Encoded":"SECRETBODY","requestContext":{"http":{"method":"POST","sourceIp":"192.0.2.1"}}}"#;
+        let sqs_err = serde_json::from_str::<SqsEvent>(sqs)
+            .map(|_| ())
+            .map_err(JsonError::from);
+        let http_err = http::Incoming::from_json(http).map(|_| ());
+        assert!(sqs_err.is_err() && http_err.is_err());
+        let http_text = http_err.as_ref().map_err(|e| e.to_string());
+        let shown = format!(
+            "{sqs_err:?} {http_err:?} {http_text:?} {:?}",
+            sqs_err.map_err(Unserved::Sqs)
+        );
+        assert!(!shown.contains("SECRETBODY"), "{shown}");
+        assert!(shown.contains("line 1 column"), "{shown}");
     }
 }
