@@ -1,11 +1,11 @@
 //! The request line: one JSON line per request on stdout, which is at once the log line
 //! (request id, command, outcome, status, timings) and the request's CloudWatch metrics in
 //! Embedded Metric Format (the `_aws` member; CloudWatch Logs extracts the metrics, no API
-//! call). One line, rendered into one buffer and written with one `write`, because on a
-//! 128 MB Lambda every microsecond of CPU is about fourteen of billed time (Lambda gives
-//! a 128 MB function a fourteenth of a vCPU), and the logging crates' several lines and
-//! many small writes per request cost more than the request's own logic
-//! (docs/performance.md).
+//! call). One line, rendered into one buffer by `metrique`'s EMF formatter
+//! (`metrique::emf::Emf`) and written with one `write`, because on a 128 MB Lambda every
+//! microsecond of CPU is about fourteen of billed time (Lambda gives a 128 MB function a
+//! fourteenth of a vCPU), and the logging crates' several lines and many small writes per
+//! request cost more than the request's own logic (docs/performance.md).
 //!
 //! Metrics (namespace [`NAMESPACE`]; every dimension set also has `FunctionName` when
 //! `AWS_LAMBDA_FUNCTION_NAME` is set):
@@ -20,9 +20,15 @@
 
 use crate::events::CommandKind;
 use crate::outcome::Outcome;
-use serde::Serialize;
+use metrique::emf::flags::NoMetric;
+use metrique::emf::{Emf, MetricDefinition, MetricDirective};
+use metrique::unit::{Count, Millisecond};
+use metrique::unit_of_work::metrics;
+use metrique::writer::format::Format;
+use metrique::writer::Unit;
+use metrique::{CloseValue, RootEntry};
 use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub const NAMESPACE: &str = "OaWebhook";
@@ -71,23 +77,26 @@ enum Sink {
 pub struct RequestLog {
     sink: Sink,
     function_name: Option<String>,
-    /// The `CloudWatchMetrics` directives, rendered once.
-    directives: Directives,
+    /// The EMF formatters; `Emf::format` takes `&mut self` (it reuses its buffers), and
+    /// one process may serve several invocations at once (docs/contract.md section 9).
+    formatters: Arc<Mutex<Formatters>>,
     /// Fixed `Timestamp` (tests); `None`: the clock.
     timestamp_ms: Option<u64>,
 }
 
-/// The EMF `CloudWatchMetrics` directives a line may carry, each rendered once as JSON.
-#[derive(Debug, Clone)]
-struct Directives {
-    /// `requests` by `callback` and `outcome`: every line.
-    requests: String,
-    /// The per-request figures with `dynamodb_time`: lines of requests that called DynamoDB.
-    per_request_with_dynamodb_time: String,
-    /// The same without `dynamodb_time`: the other lines.
-    per_request: String,
-    /// `rejections` by `reason`: lines of rejected requests.
-    rejections: String,
+/// The two formatters a line may go through: they differ only in the directive of
+/// `rejections` by `reason`, declared on lines of rejected requests alone.
+struct Formatters {
+    /// `requests` by `callback` and `outcome` besides the per-request figures.
+    plain: Emf,
+    /// The same and `rejections` by `reason`.
+    rejected: Emf,
+}
+
+impl std::fmt::Debug for Formatters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Formatters")
+    }
 }
 
 impl Default for RequestLog {
@@ -127,37 +136,35 @@ impl RequestLog {
             set.extend_from_slice(extra);
             set
         };
-        let directive = |set: Vec<&str>, metrics: &[(&str, &str)]| {
-            let metrics: Vec<_> = metrics
-                .iter()
-                .map(|(name, unit)| serde_json::json!({"Name": name, "Unit": unit}))
-                .collect();
-            serde_json::json!({"Namespace": NAMESPACE, "Dimensions": [set], "Metrics": metrics})
-                .to_string()
+        let count = |name| MetricDefinition {
+            name,
+            unit: Unit::Count,
+            storage_resolution: None,
         };
-        // The figures every request has, plus `extra`.
-        let per_request = |extra: &[(&'static str, &'static str)]| {
-            let mut m = vec![
-                ("requests_total", "Count"),
-                ("server_errors", "Count"),
-                ("duration", "Milliseconds"),
-                ("dynamodb_requests", "Count"),
-                ("dynamodb_retries", "Count"),
-                ("fields_dropped", "Count"),
-            ];
-            m.extend_from_slice(extra);
-            directive(dims(&[]), &m)
+        let requests = MetricDirective {
+            dimensions: vec![dims(&["callback", "outcome"])],
+            metrics: vec![count("requests")],
+            namespace: NAMESPACE,
         };
-        let directives = Directives {
-            requests: directive(dims(&["callback", "outcome"]), &[("requests", "Count")]),
-            per_request_with_dynamodb_time: per_request(&[("dynamodb_time", "Milliseconds")]),
-            per_request: per_request(&[]),
-            rejections: directive(dims(&["reason"]), &[("rejections", "Count")]),
+        let rejections = MetricDirective {
+            dimensions: vec![dims(&["reason"])],
+            metrics: vec![count("rejections")],
+            namespace: NAMESPACE,
+        };
+        // The per-request figures: the fields of `Line` that are metrics, under the default
+        // dimension set.
+        let base = || {
+            let set = dims(&[]).into_iter().map(str::to_owned).collect();
+            Emf::builder(NAMESPACE.to_owned(), vec![set]).directive(requests.clone())
+        };
+        let formatters = Formatters {
+            plain: base().build(),
+            rejected: base().directive(rejections).build(),
         };
         RequestLog {
             sink,
             function_name,
-            directives,
+            formatters: Arc::new(Mutex::new(formatters)),
             timestamp_ms: None,
         }
     }
@@ -186,30 +193,13 @@ impl RequestLog {
 
     /// The line, newline included.
     pub fn render(&self, m: &RequestMetrics<'_>) -> Vec<u8> {
-        let timestamp = self.timestamp_ms.unwrap_or_else(|| {
-            SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        });
+        let timestamp = self
+            .timestamp_ms
+            .map_or_else(SystemTime::now, |ms| UNIX_EPOCH + Duration::from_millis(ms));
         let rejected = m.outcome.is_rejected();
         let called_dynamodb = m.dynamodb_requests > 0;
-        let mut out = Vec::with_capacity(1024);
-        out.extend_from_slice(b"{\"_aws\":{\"Timestamp\":");
-        let _ = write!(out, "{timestamp},\"CloudWatchMetrics\":["); // into a Vec: cannot fail
-        let d = &self.directives;
-        out.extend_from_slice(d.requests.as_bytes());
-        out.push(b',');
-        out.extend_from_slice(if called_dynamodb {
-            d.per_request_with_dynamodb_time.as_bytes()
-        } else {
-            d.per_request.as_bytes()
-        });
-        if rejected {
-            out.push(b',');
-            out.extend_from_slice(d.rejections.as_bytes());
-        }
-        out.extend_from_slice(b"]},");
-        let fields = Fields {
+        let line = Line {
+            timestamp,
             level: "INFO",
             message: "webhook",
             request_id: m.request_id,
@@ -228,33 +218,44 @@ impl RequestLog {
             requests_total: 1,
             server_errors: u8::from(m.status >= 500),
             rejections: rejected.then_some(1),
-            duration: millis(m.duration),
-            dynamodb_time: called_dynamodb.then(|| millis(m.dynamodb_time)),
+            duration: micros(m.duration),
+            dynamodb_time: called_dynamodb.then(|| micros(m.dynamodb_time)),
             dynamodb_requests: m.dynamodb_requests,
             dynamodb_retries: m.dynamodb_retries,
             fields_dropped: m.fields_dropped,
         };
-        let start = out.len();
-        // Serializing a struct of strings and numbers into a Vec cannot fail.
-        if serde_json::to_writer(&mut out, &fields).is_ok() && out.get(start) == Some(&b'{') {
-            out.remove(start); // the object's own '{': the `_aws` member opened it
+        let mut out = Vec::with_capacity(1024);
+        let mut formatters = self
+            .formatters
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let emf = if rejected {
+            &mut formatters.rejected
         } else {
-            out.truncate(start);
-            out.extend_from_slice(b"\"message\":\"webhook\"}");
+            &mut formatters.plain
+        };
+        if let Err(e) = emf.format(&RootEntry::new(line.close()), &mut out) {
+            // Only an entry that fails metrique's validation (a debug-build check) gets here.
+            tracing::warn!(error = %e, "request line not rendered as EMF");
+            out.clear();
+            out.extend_from_slice(b"{\"level\":\"INFO\",\"message\":\"webhook\"}\n");
         }
-        out.push(b'\n');
         out
     }
 }
 
-fn millis(d: Duration) -> f64 {
+fn micros(d: Duration) -> Duration {
     // Microsecond resolution is what CloudWatch can show; keeps the line short.
-    (d.as_micros() as f64) / 1000.0
+    Duration::from_micros(u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
 }
 
-/// The line's fields after `_aws`: the log fields, then the metric values and dimensions.
-#[derive(Serialize)]
-struct Fields<'a> {
+/// The line's fields besides `_aws`: the log fields, then the metric values and
+/// dimensions. Numbers that are log fields only carry `NoMetric`; `requests` and
+/// `rejections` are declared by their own directives (dimension sets of their own).
+#[metrics]
+struct Line<'a> {
+    #[metrics(timestamp)]
+    timestamp: SystemTime,
     level: &'static str,
     message: &'static str,
     request_id: &'a str,
@@ -262,24 +263,36 @@ struct Fields<'a> {
     sdk_app_id: &'a str,
     outcome: &'static str,
     reason: &'static str,
+    #[metrics(flags(NoMetric))]
     status: u16,
+    #[metrics(flags(NoMetric))]
     duration_us: u64,
+    #[metrics(flags(NoMetric))]
     items_written: u32,
+    #[metrics(flags(NoMetric))]
     ddb_requests: u32,
+    #[metrics(flags(NoMetric))]
     ddb_retries: u32,
-    #[serde(rename = "FunctionName", skip_serializing_if = "Option::is_none")]
+    #[metrics(name = "FunctionName")]
     function_name: Option<&'a str>,
     callback: &'static str,
+    #[metrics(flags(NoMetric))]
     requests: u8,
+    #[metrics(unit = Count)]
     requests_total: u8,
+    #[metrics(unit = Count)]
     server_errors: u8,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[metrics(flags(NoMetric))]
     rejections: Option<u8>,
-    duration: f64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    dynamodb_time: Option<f64>,
+    #[metrics(unit = Millisecond)]
+    duration: Duration,
+    #[metrics(unit = Millisecond)]
+    dynamodb_time: Option<Duration>,
+    #[metrics(unit = Count)]
     dynamodb_requests: u32,
+    #[metrics(unit = Count)]
     dynamodb_retries: u32,
+    #[metrics(unit = Count)]
     fields_dropped: u32,
 }
 
