@@ -26,7 +26,7 @@ use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioExecutor;
 use serde_json::{json, Map, Value};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -79,46 +79,18 @@ impl ContentionModel {
         }
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
         let shared = Arc::new(Shared {
             rules: Mutex::new(Rules::new(&config)),
             config,
             upstream: upstream.trim_end_matches('/').to_owned(),
             client: Client::builder(TokioExecutor::new()).build_http(),
         });
-        let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
-        let serving = shared.clone();
-        let thread = std::thread::Builder::new()
-            .name("contention-model".to_owned())
-            .spawn(move || {
-                runtime.block_on(async move {
-                    let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
-                        eprintln!("contention model: cannot use the listener");
-                        return;
-                    };
-                    loop {
-                        let accepted = tokio::select! {
-                            _ = &mut stopped => return,
-                            accepted = listener.accept() => accepted,
-                        };
-                        let Ok((stream, _)) = accepted else { continue };
-                        let shared = serving.clone();
-                        tokio::spawn(async move {
-                            let service = hyper::service::service_fn(move |req| {
-                                let shared = shared.clone();
-                                async move {
-                                    Ok::<_, std::convert::Infallible>(handle(&shared, req).await)
-                                }
-                            });
-                            let _ = hyper::server::conn::http1::Builder::new()
-                                .serve_connection(TokioIo::new(stream), service)
-                                .await;
-                        });
-                    }
-                });
-            })?;
+        let (stop, thread) = super::serve::serve(
+            "contention-model",
+            listener,
+            shared.clone(),
+            |s, req| async move { handle(&s, req).await },
+        )?;
         Ok(ContentionModel {
             shared,
             addr,

@@ -8,6 +8,7 @@
 
 pub mod contention;
 pub mod ddb_model;
+pub mod serve;
 pub mod sqs_fast;
 
 pub use contention::ModelConfig;

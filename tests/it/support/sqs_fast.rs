@@ -20,7 +20,6 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, HashMap};
@@ -123,44 +122,14 @@ impl FastSqs {
         let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
         let shared = Arc::new(Shared {
             base_url: format!("http://{addr}"),
             state: Mutex::new(State::default()),
             arrived: tokio::sync::Notify::new(),
         });
-        let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
-        let serving = shared.clone();
-        let thread = std::thread::Builder::new()
-            .name("sqs-fast".to_owned())
-            .spawn(move || {
-                runtime.block_on(async move {
-                    let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
-                        eprintln!("sqs_fast: cannot use the listener");
-                        return;
-                    };
-                    loop {
-                        let accepted = tokio::select! {
-                            _ = &mut stopped => return,
-                            accepted = listener.accept() => accepted,
-                        };
-                        let Ok((stream, _)) = accepted else { continue };
-                        let shared = serving.clone();
-                        tokio::spawn(async move {
-                            let service = hyper::service::service_fn(move |req| {
-                                let shared = shared.clone();
-                                async move {
-                                    Ok::<_, std::convert::Infallible>(handle(&shared, req).await)
-                                }
-                            });
-                            let _ = hyper::server::conn::http1::Builder::new()
-                                .serve_connection(TokioIo::new(stream), service)
-                                .await;
-                        });
-                    }
-                });
+        let (stop, thread) =
+            super::serve::serve("sqs-fast", listener, shared.clone(), |s, req| async move {
+                handle(&s, req).await
             })?;
         Ok(FastSqs {
             shared,
