@@ -10,7 +10,9 @@ pub fn init_tracing() {
         std::env::var("AWS_LAMBDA_LOG_LEVEL").ok().as_deref(),
         std::env::var("RUST_LOG").ok().as_deref(),
     );
+    // No colour codes: CloudWatch shows them as text (the `ansi` feature is off too).
     let fmt = tracing_subscriber::fmt::layer()
+        .with_ansi(false)
         .with_target(false)
         .without_time();
     let text = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("text"));

@@ -230,3 +230,40 @@ async fn logs_carry_outcomes_but_no_secrets_and_no_body_text() {
         assert!(outcomes.contains(&o), "no {o} outcome in {outcomes:?}");
     }
 }
+
+/// The binary's own log set-up (src/logging.rs), both formats Lambda's advanced logging
+/// controls can ask for: JSON lines by default, plain text with `AWS_LAMBDA_LOG_FORMAT=Text`
+/// and no terminal colour codes in either (CloudWatch shows them as `[2m...[0m` noise).
+/// The line is the start's refusal of a missing `TABLE_NAME` (exit 2, contract section 1).
+#[test]
+fn the_binary_logs_json_by_default_and_plain_text_on_request() {
+    let start = |format: Option<&str>| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_oa-webhook"));
+        cmd.env_clear().env("SDKAPPID", "1400000001");
+        if let Some(f) = format {
+            cmd.env("AWS_LAMBDA_LOG_FORMAT", f);
+        }
+        let out = cmd.output().expect("the binary runs");
+        assert_eq!(out.status.code(), Some(2), "{out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+
+    let json_log = start(None);
+    let line: Value = serde_json::from_str(json_log.trim()).expect("one JSON line");
+    assert_eq!(line["level"], "ERROR", "{line}");
+    assert_eq!(line["variable"], "TABLE_NAME", "{line}");
+
+    let text_log = start(Some("Text"));
+    assert_eq!(text_log.lines().count(), 1, "{text_log}");
+    assert!(
+        serde_json::from_str::<Value>(text_log.trim()).is_err(),
+        "{text_log}"
+    );
+    assert!(
+        text_log.contains("ERROR") && text_log.contains("TABLE_NAME"),
+        "{text_log}"
+    );
+    for log in [&json_log, &text_log] {
+        assert!(!log.contains('\u{1b}'), "a colour code in {log:?}");
+    }
+}
