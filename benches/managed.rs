@@ -100,6 +100,10 @@ fn run() -> Result<(), String> {
         &rt.block_on(
             aws_config::defaults(aws_config::BehaviorVersion::latest())
                 .endpoint_url(&dynamodb)
+                // The crate builds the SDK without a default HTTPS client (Cargo.toml).
+                .http_client(oa_webhook::clients::sdk::https_client(
+                    oa_webhook::clients::sdk::TrustRoots::Amazon,
+                ))
                 .load(),
         ),
     );

@@ -816,6 +816,11 @@ fn ddb_client(endpoint: &str) -> aws_sdk_dynamodb::Client {
             "test", "test", None, None, "bench",
         ))
         .endpoint_url(endpoint)
+        // The crate builds the SDK without a default HTTPS client (Cargo.toml): the
+        // project's own, as the function uses.
+        .http_client(oa_webhook::clients::sdk::https_client(
+            oa_webhook::clients::sdk::TrustRoots::Amazon,
+        ))
         .build();
     aws_sdk_dynamodb::Client::from_conf(config)
 }
@@ -937,6 +942,11 @@ async fn probe_sqs(sqs: &FastSqs, sends: usize) -> Result<f64, String> {
             "test", "test", None, None, "bench",
         ))
         .endpoint_url(sqs.endpoint())
+        // The crate builds the SDK without a default HTTPS client (Cargo.toml): the
+        // project's own, as the function uses.
+        .http_client(oa_webhook::clients::sdk::https_client(
+            oa_webhook::clients::sdk::TrustRoots::Amazon,
+        ))
         .build();
     let client = aws_sdk_sqs::Client::from_conf(config);
     let next = Arc::new(AtomicUsize::new(0));

@@ -10,8 +10,16 @@ async fn main() {
         eprintln!("create_table: TABLE_NAME is required");
         std::process::exit(2);
     };
-    let sdk = aws_config::load_from_env().await;
-    let client = aws_sdk_dynamodb::Client::new(&sdk);
+    // The function's own settings and HTTPS client (`AWS_REGION`, the keys,
+    // `AWS_ENDPOINT_URL_DYNAMODB`): the crate builds the SDK without a default one.
+    let settings = match oa_webhook::clients::sdk::AwsSettings::from_env() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("create_table: {e}");
+            std::process::exit(2);
+        }
+    };
+    let client = aws_sdk_dynamodb::Client::new(&settings.sdk_config());
     if let Err(e) = create_table(&client, &table).await {
         eprintln!("create_table: {table}: {e}");
         std::process::exit(1);

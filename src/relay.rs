@@ -10,13 +10,13 @@
 //! [`MAX_REPLY_BYTES`] is a [`RelayFailure`] (answered 502 FAIL by the caller).
 //!
 //! The client is the HTTPS stack the AWS SDK already uses in this binary (hyper 1, rustls
-//! with aws-lc, from `aws-smithy-http-client`), with the platform's trust store
+//! with ring, from `aws-smithy-http-client`; `clients::sdk::tls_provider`), with the platform's trust store
 //! (`TLS_TRUST_STORE=system` semantics, `SSL_CERT_FILE` honoured): the backend is the
 //! app's own server, not an AWS endpoint. It is built on the first relay, not at start,
 //! because loading the platform store costs a cold start most of its CPU
 //! (`src/clients/sdk.rs`); an instance that never relays never pays it.
 
-use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode, TlsContext, TrustStore};
+use aws_smithy_http_client::tls::{TlsContext, TrustStore};
 use aws_smithy_http_client::Connector;
 use aws_smithy_runtime_api::client::http::HttpConnector;
 use aws_smithy_runtime_api::http::Request as HttpRequest;
@@ -103,7 +103,7 @@ impl Relay {
                 .unwrap_or_default();
             Connector::builder()
                 .pool_idle_timeout(POOL_IDLE)
-                .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
+                .tls_provider(crate::clients::sdk::tls_provider())
                 .tls_context(context)
                 .build()
         })

@@ -82,7 +82,14 @@ impl TrustRoots {
     }
 }
 
-/// The SDK's default HTTPS client (hyper 1, rustls with aws-lc, proxy settings from the
+/// The TLS provider of every HTTPS connection the function opens (AWS, the relay,
+/// Tencent's REST API): rustls with ring, not the SDK's default aws-lc. Why, and what it
+/// costs (no post-quantum hybrid key exchange): docs/decisions.md "rustls with ring".
+pub fn tls_provider() -> tls::Provider {
+    tls::Provider::Rustls(CryptoMode::Ring)
+}
+
+/// The SDK's HTTPS client (hyper 1, rustls with [`tls_provider`], proxy settings from the
 /// environment) with the trust store `roots`.
 pub fn https_client(roots: TrustRoots) -> SharedHttpClient {
     let context = TlsContext::builder()
@@ -93,7 +100,7 @@ pub fn https_client(roots: TrustRoots) -> SharedHttpClient {
     let context = context.unwrap_or_default();
     Builder::new().build_with_connector_fn(move |settings, components| {
         let mut conn = ConnectorBuilder::default()
-            .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
+            .tls_provider(tls_provider())
             .tls_context(context.clone());
         conn.set_connector_settings(settings.cloned());
         if let Some(components) = components {
@@ -241,15 +248,23 @@ impl AwsSettings {
     }
 
     fn build(&self, endpoint_url: Option<&str>) -> SdkConfig {
+        let http_client = https_client(self.roots);
         let credentials = match &self.credentials {
             CredentialSource::Environment(keys) => SharedCredentialsProvider::new(keys.clone()),
+            // The provider makes its own calls: it gets the same HTTPS client (the crate
+            // builds the SDK without a default one, Cargo.toml).
             CredentialSource::Container => SharedCredentialsProvider::new(
-                aws_config::ecs::EcsCredentialsProvider::builder().build(),
+                aws_config::ecs::EcsCredentialsProvider::builder()
+                    .configure(
+                        &aws_config::provider_config::ProviderConfig::default()
+                            .with_http_client(http_client.clone()),
+                    )
+                    .build(),
             ),
         };
         let mut builder = SdkConfig::builder()
             .behavior_version(BehaviorVersion::latest())
-            .http_client(https_client(self.roots))
+            .http_client(http_client)
             .sleep_impl(SharedAsyncSleep::new(TokioSleep::new()))
             .time_source(SharedTimeSource::new(SystemTimeSource::new()))
             .region(Region::new(self.region.clone()))

@@ -1,6 +1,6 @@
 //! The REST client: the three calls a sync makes (protocol.md section 7), signed with a
 //! cached UserSig, sent through the HTTPS connector the AWS SDK already brings (hyper 1,
-//! rustls with aws-lc; `aws-smithy-http-client`), no second HTTP stack.
+//! rustls with ring; `aws-smithy-http-client`), no second HTTP stack.
 //!
 //! Every call: `POST {base}/v4/official_account_open_http_svc/{command}?sdkappid=
 //! &identifier=&usersig=&random=&contenttype=json` with a JSON body. The outcome is in
@@ -18,7 +18,7 @@ use super::usersig::{SecretKey, SigCache};
 use crate::config::ConfigError;
 use aws_smithy_async::rt::sleep::{SharedAsyncSleep, TokioSleep};
 use aws_smithy_http_client::proxy::ProxyConfig;
-use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode, TlsContext, TrustStore};
+use aws_smithy_http_client::tls::{TlsContext, TrustStore};
 use aws_smithy_http_client::{Connector, ConnectorBuilder};
 use aws_smithy_runtime_api::client::http::{HttpConnector, HttpConnectorSettings};
 use aws_smithy_runtime_api::http::Request as HttpRequest;
@@ -275,7 +275,7 @@ impl RestClient {
             .build()
             .unwrap_or_default();
         let mut conn = ConnectorBuilder::default()
-            .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
+            .tls_provider(crate::clients::sdk::tls_provider())
             .tls_context(context);
         conn.set_connector_settings(Some(
             HttpConnectorSettings::builder()

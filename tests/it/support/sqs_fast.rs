@@ -687,6 +687,11 @@ mod through_the_sdk {
                 "test", "test", None, None, "test",
             ))
             .endpoint_url(sqs.endpoint())
+            // The crate builds the SDK without a default HTTPS client (Cargo.toml): the
+            // project's own, as the function uses.
+            .http_client(oa_webhook::clients::sdk::https_client(
+                oa_webhook::clients::sdk::TrustRoots::Amazon,
+            ))
             .build();
         aws_sdk_sqs::Client::from_conf(config)
     }
