@@ -75,6 +75,9 @@ parts=(ddb)
 scripts/tools.sh "${parts[@]}"
 
 # ---- builds (all before any measuring) --------------------------------------------------
+# An earlier AB_ZIP=arm64 run's zips (of another base, another tree) must not show up in
+# this run's table.
+rm -rf "$OUT/zip-base" "$OUT/zip-current"
 build_zip() { # SRC_DIR TARGET_DIR LAMBDA_DIR
     (cd "$1" && CARGO_TARGET_DIR=$2 PATH="$ROOT/.tools/venv/bin:$PATH" \
         "$ROOT/.tools/venv/bin/cargo-lambda" lambda build --release --arm64 --bin oa-webhook \
@@ -112,7 +115,6 @@ build_base() {
         bash -c "cd '$worktree' && CARGO_TARGET_DIR='$OUT/base' cargo build --release --bin oa-webhook"
     cp "$OUT/base/release/oa-webhook" "$BIN/base"
     if [[ ${AB_ZIP:-} == arm64 ]]; then
-        rm -rf "$OUT/zip-base" "$OUT/zip-current"
         step "base: cargo lambda build --release --arm64" "$OUT/build-zip-base.log" \
             build_zip "$worktree" "$OUT/base" "$OUT/zip-base"
         step "current: cargo lambda build --release --arm64" "$OUT/build-zip-current.log" \
