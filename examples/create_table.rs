@@ -10,16 +10,16 @@ async fn main() {
         eprintln!("create_table: TABLE_NAME is required");
         std::process::exit(2);
     };
-    // The function's own settings and HTTPS client (`AWS_REGION`, the keys,
-    // `AWS_ENDPOINT_URL_DYNAMODB`): the crate builds the SDK without a default one.
-    let settings = match oa_webhook::clients::sdk::AwsSettings::from_env() {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("create_table: {e}");
-            std::process::exit(2);
-        }
-    };
-    let client = aws_sdk_dynamodb::Client::new(&settings.sdk_config());
+    // The SDK's default chains (environment, profile files, SSO tokens already on disk;
+    // `AWS_ENDPOINT_URL_DYNAMODB`), as `aws` would find your credentials, with the
+    // project's HTTPS client: the crate builds the SDK without a default one (Cargo.toml).
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(oa_webhook::clients::sdk::https_client(
+            oa_webhook::clients::sdk::TrustRoots::System,
+        ))
+        .load()
+        .await;
+    let client = aws_sdk_dynamodb::Client::new(&sdk);
     if let Err(e) = create_table(&client, &table).await {
         eprintln!("create_table: {table}: {e}");
         std::process::exit(1);

@@ -5,8 +5,9 @@
 # source mapping would), then `cargo lambda watch` on 127.0.0.1:WATCH_PORT (default 9000)
 # in the foreground. Ctrl-C stops them all.
 #
-# Environment (all optional): DDB_PORT, WATCH_PORT, TABLE_NAME (oa-webhook-local),
-# SDKAPPID (1400000001), CALLBACK_TOKEN, CALLBACK_MAX_SKEW_SECS, RUST_LOG (info).
+# Environment (all optional): DDB_PORT, WATCH_PORT, SQS_PORT (a free port), STANDIN_PORT
+# (9100), TABLE_NAME (oa-webhook-local), SDKAPPID (1400000001), CALLBACK_TOKEN,
+# CALLBACK_MAX_SKEW_SECS, RUST_LOG (info).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"

@@ -10,7 +10,8 @@ pub fn init_tracing() {
         std::env::var("AWS_LAMBDA_LOG_LEVEL").ok().as_deref(),
         std::env::var("RUST_LOG").ok().as_deref(),
     );
-    // No colour codes: CloudWatch shows them as text (the `ansi` feature is off too).
+    // No colour codes: CloudWatch shows them as text. (The `ansi` feature is compiled in:
+    // metrique-writer asks for tracing-subscriber's defaults.)
     let fmt = tracing_subscriber::fmt::layer()
         .with_ansi(false)
         .with_target(false)
