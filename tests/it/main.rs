@@ -27,4 +27,5 @@ mod seeds;
 mod standin;
 mod sync;
 mod template;
+mod tls;
 mod token;
