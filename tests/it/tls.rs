@@ -56,16 +56,21 @@ async fn serve_once(
     Ok((version, String::from_utf8_lossy(&head).into_owned()))
 }
 
-#[tokio::test]
-async fn the_function_s_tls_provider_completes_a_handshake() {
+/// A local TLS server for one request, and a request for it through the function's
+/// connector (`tls_provider()`) trusting `trust`: the server's task and the answer.
+async fn exchange(
+    trust: TrustStore,
+) -> (
+    tokio::task::JoinHandle<std::io::Result<(Option<rustls::ProtocolVersion>, String)>>,
+    Result<aws_smithy_runtime_api::http::Response<SdkBody>, String>,
+) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("a local port");
     let port = listener.local_addr().expect("its address").port();
     let server = tokio::spawn(serve_once(listener));
-
     let context = TlsContext::builder()
-        .with_trust_store(TrustStore::empty().with_pem_certificate(CA))
+        .with_trust_store(trust)
         .build()
         .expect("a TLS context");
     let connector = Connector::builder()
@@ -76,11 +81,17 @@ async fn the_function_s_tls_provider_completes_a_handshake() {
     request
         .set_uri(format!("https://localhost:{port}/ping"))
         .expect("a URI");
-    let response =
-        tokio::time::timeout(std::time::Duration::from_secs(10), connector.call(request))
-            .await
-            .expect("an answer within 10 s")
-            .expect("the handshake and the request succeed");
+    let answer = tokio::time::timeout(std::time::Duration::from_secs(10), connector.call(request))
+        .await
+        .expect("an answer within 10 s")
+        .map_err(|e| format!("{e:?}"));
+    (server, answer)
+}
+
+#[tokio::test]
+async fn the_function_s_tls_provider_completes_a_handshake() {
+    let (server, answer) = exchange(TrustStore::empty().with_pem_certificate(CA)).await;
+    let response = answer.expect("the handshake and the request succeed");
     assert_eq!(response.status().as_u16(), 200);
     let body = ByteStream::new(response.into_body())
         .collect()
@@ -94,31 +105,11 @@ async fn the_function_s_tls_provider_completes_a_handshake() {
     assert!(head.starts_with("GET /ping HTTP/1.1"), "{head}");
 }
 
-/// The other half: a server whose certificate the trust store does not hold is refused.
+/// The other half: a server whose certificate the trust store does not vouch for is
+/// refused, and the server sees a failed handshake, not a request.
 #[tokio::test]
 async fn an_untrusted_certificate_is_refused() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("a local port");
-    let port = listener.local_addr().expect("its address").port();
-    let server = tokio::spawn(serve_once(listener));
-    // An empty trust store: nothing vouches for the test CA.
-    let context = TlsContext::builder()
-        .with_trust_store(TrustStore::empty())
-        .build()
-        .expect("a TLS context");
-    let connector = Connector::builder()
-        .tls_provider(oa_webhook::clients::sdk::tls_provider())
-        .tls_context(context)
-        .build();
-    let mut request = HttpRequest::new(SdkBody::empty());
-    request
-        .set_uri(format!("https://localhost:{port}/ping"))
-        .expect("a URI");
-    let result = tokio::time::timeout(std::time::Duration::from_secs(10), connector.call(request))
-        .await
-        .expect("an answer within 10 s");
-    assert!(result.is_err(), "an untrusted certificate was accepted");
-    // The server side ends in a handshake error, not a request.
+    let (server, answer) = exchange(TrustStore::empty()).await;
+    assert!(answer.is_err(), "an untrusted certificate was accepted");
     assert!(server.await.expect("the server task").is_err());
 }
