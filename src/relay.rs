@@ -12,10 +12,9 @@
 //! The client is the HTTPS stack the AWS SDK already uses in this binary (hyper 1, rustls
 //! with ring, from `aws-smithy-http-client`; `clients::sdk::tls_provider`), with the
 //! platform's trust store (`TLS_TRUST_STORE=system` semantics, `SSL_CERT_FILE` honoured):
-//! the backend is the
-//! app's own server, not an AWS endpoint. It is built on the first relay, not at start,
-//! because loading the platform store costs a cold start most of its CPU
-//! (`src/clients/sdk.rs`); an instance that never relays never pays it.
+//! the backend is the app's own server, not an AWS endpoint. It is built on the first
+//! relay, not at start, because loading the platform store costs a cold start most of its
+//! CPU (`src/clients/sdk.rs`); an instance that never relays never pays it.
 
 use aws_smithy_http_client::tls::{TlsContext, TrustStore};
 use aws_smithy_http_client::Connector;
