@@ -935,20 +935,7 @@ fn load_average() -> Option<f64> {
 /// `SendMessage` calls a second the stand-in takes through aws-sdk-sqs, 16 at a time.
 async fn probe_sqs(sqs: &FastSqs, sends: usize) -> Result<f64, String> {
     let url = sqs.create_queue("oa-hot-probe", Duration::from_secs(30), None);
-    let config = aws_sdk_sqs::config::Builder::new()
-        .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
-        .region(aws_sdk_sqs::config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
-            "test", "test", None, None, "bench",
-        ))
-        .endpoint_url(sqs.endpoint())
-        // The crate builds the SDK without a default HTTPS client (Cargo.toml): the
-        // project's own, as the function uses.
-        .http_client(oa_webhook::clients::sdk::https_client(
-            oa_webhook::clients::sdk::TrustRoots::Amazon,
-        ))
-        .build();
-    let client = aws_sdk_sqs::Client::from_conf(config);
+    let client = sqs.sdk_client();
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let mut tasks = Vec::new();

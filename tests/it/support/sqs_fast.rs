@@ -117,6 +117,23 @@ pub enum SqsError {
 }
 
 impl FastSqs {
+    /// An aws-sdk-sqs client for this stand-in (region us-east-1, test keys), over the
+    /// project's HTTPS client: the crate builds the SDK without a default one (Cargo.toml).
+    pub fn sdk_client(&self) -> aws_sdk_sqs::Client {
+        let config = aws_sdk_sqs::config::Builder::new()
+            .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
+            .region(aws_sdk_sqs::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+                "test", "test", None, None, "fast-sqs",
+            ))
+            .endpoint_url(self.endpoint())
+            .http_client(oa_webhook::clients::sdk::https_client(
+                oa_webhook::clients::sdk::TrustRoots::Amazon,
+            ))
+            .build();
+        aws_sdk_sqs::Client::from_conf(config)
+    }
+
     /// Starts the stand-in on `127.0.0.1` (any free port) on its own thread and runtime.
     pub fn start() -> std::io::Result<FastSqs> {
         let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
@@ -679,27 +696,10 @@ mod through_the_sdk {
     use super::*;
     use aws_sdk_sqs::types::MessageAttributeValue;
 
-    fn client(sqs: &FastSqs) -> aws_sdk_sqs::Client {
-        let config = aws_sdk_sqs::config::Builder::new()
-            .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
-            .region(aws_sdk_sqs::config::Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_sqs::config::Credentials::new(
-                "test", "test", None, None, "test",
-            ))
-            .endpoint_url(sqs.endpoint())
-            // The crate builds the SDK without a default HTTPS client (Cargo.toml): the
-            // project's own, as the function uses.
-            .http_client(oa_webhook::clients::sdk::https_client(
-                oa_webhook::clients::sdk::TrustRoots::Amazon,
-            ))
-            .build();
-        aws_sdk_sqs::Client::from_conf(config)
-    }
-
     #[tokio::test]
     async fn the_sdk_sends_receives_hides_and_deletes() {
         let sqs = FastSqs::start().expect("the stand-in starts");
-        let sdk = client(&sqs);
+        let sdk = sqs.sdk_client();
         sqs.create_queue("dlq", Duration::from_secs(30), None);
         let url = sdk
             .create_queue()
