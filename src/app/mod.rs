@@ -1,0 +1,143 @@
+//! The service every door calls (docs/contract.md section 5), split by job:
+//! - [`webhook`]: a webhook request's delivery decisions: write an admitted event, hand it
+//!   off (too large, contention on a hot account, a failed write), dead-letter what can
+//!   never be stored, answer 503 late as a last resort, relay what is not stored here;
+//! - [`queue`]: queued events applied again, a batch account by account;
+//! - [`hot`]: the accounts this instance found hot.
+//!
+//! The SQS adapter is `handoff.rs` (envelopes, queues); the table is `store/`; the SDK
+//! clients' profiles are `clients/`; every "now" comes from [`App::clock`].
+
+mod hot;
+mod queue;
+mod webhook;
+
+pub use hot::{HotAccounts, HOT_ACCOUNTS_MAX, HOT_HOLD};
+pub use queue::{Consumed, QueuedRecord};
+pub use webhook::{too_large, HANDOFF_RESERVE, UP_FRONT_MAX_ENTRIES};
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::handoff::Queues;
+use crate::outcome::{Failure, Outcome, Reason};
+use crate::relay::Relay;
+use crate::store::limits::Unfit;
+use crate::store::{Applied, Store, StoreError};
+use crate::telemetry::RequestLog;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The longest a webhook request may take, whatever DynamoDB does: the Chat backend
+/// waits 2 s (docs/protocol.md section 1).
+pub const DEFAULT_BUDGET: Duration = Duration::from_millis(1400);
+
+/// A failed after-event is answered 503 no sooner than this after it arrived (section 5,
+/// "last resort"): Tencent retries only requests that time out (2 s), so a late answer is
+/// the one that gets the event sent again.
+pub const LAST_RESORT_AFTER: Duration = Duration::from_millis(2100);
+
+/// Everything a function instance keeps between requests. Cheap to clone.
+#[derive(Clone)]
+pub struct App {
+    pub config: Arc<Config>,
+    pub store: Store,
+    /// Every "now" of the service (Unix time): admission's `RequestTime` window, a
+    /// hand-off's `received_at_ms`, the queue door's Lambda deadline, the hot memory.
+    pub clock: Clock,
+    /// The webhook's time budget (docs/contract.md section 2).
+    pub budget: Duration,
+    /// Where the request line (log + EMF metrics) goes; off unless set (`main`: stdout).
+    pub log: RequestLog,
+    /// The hand-off and dead-letter queues (section 5); none unless set (`main`: from
+    /// the configuration).
+    pub queues: Queues,
+    /// An after-event neither the table nor the hand-off queue took is answered 503 no
+    /// sooner than this after its arrival (section 5; injectable for tests).
+    pub last_resort: Duration,
+    /// The client for `FORWARD_URL` (contract section 7), built on first use.
+    pub relay: Relay,
+    /// The accounts this instance found hot ([`HOT_HOLD`]).
+    pub hot: HotAccounts,
+}
+
+impl App {
+    pub fn new(config: Config, store: Store) -> App {
+        App {
+            config: Arc::new(config),
+            store,
+            clock: Clock::system(),
+            budget: DEFAULT_BUDGET,
+            log: RequestLog::off(),
+            queues: Queues::none(),
+            last_resort: LAST_RESORT_AFTER,
+            relay: Relay::new(),
+            hot: HotAccounts::default(),
+        }
+    }
+}
+
+/// The outcome of a write (rows 11-13).
+pub(crate) fn outcome_of(written: Result<Applied, StoreError>) -> Outcome {
+    match written {
+        Ok(applied) if applied.items_written > 0 => Outcome::Stored {
+            items_written: applied.items_written,
+        },
+        Ok(_) => Outcome::Unchanged,
+        Err(StoreError::Unfit(unfit)) => unfit_rejection(unfit),
+        Err(e) => {
+            tracing::warn!(error = %e, "write failed");
+            Outcome::Failed(match e {
+                StoreError::Budget => Failure::StoreTimeout,
+                StoreError::Unavailable(_) | StoreError::Contention(_) => Failure::StoreUnavailable,
+                StoreError::Fatal(_) | StoreError::Unfit(_) => Failure::Store,
+            })
+        }
+    }
+}
+
+pub(crate) fn unfit_rejection(unfit: Unfit) -> Outcome {
+    match unfit {
+        Unfit::Invalid(e) => Outcome::rejected(Reason::InvalidField, e.0),
+        Unfit::Unstorable(e) => Outcome::rejected(Reason::Unstorable, e.0),
+    }
+}
+
+/// The `Official_Account` of a body admission refused, when it is a string there: the
+/// dead letter's message group ([`message_group`]).
+pub(crate) fn account_in_body(body: Option<&[u8]>) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Account {
+        #[serde(rename = "Official_Account")]
+        official_account: Option<serde_json::Value>,
+    }
+    let parsed: Account = serde_json::from_slice(body?).ok()?;
+    match parsed.official_account? {
+        serde_json::Value::String(s) => Some(s),
+        _ => None,
+    }
+}
+
+/// What became of a queued message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Done with: stored, unchanged, not an event to store, or moved to the dead letters.
+    Done,
+    /// Not taken: leave it in its queue for another try.
+    Retry,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_account_of_a_refused_body_is_read_when_it_is_text() {
+        assert_eq!(
+            account_in_body(Some(br#"{"Official_Account":"@TOA#_a","EventTime":"x"}"#)),
+            Some("@TOA#_a".to_owned())
+        );
+        assert_eq!(account_in_body(Some(br#"{"Official_Account":5}"#)), None);
+        assert_eq!(account_in_body(Some(b"not json")), None);
+        assert_eq!(account_in_body(None), None);
+    }
+}

@@ -1,0 +1,317 @@
+//! Queued events applied again (docs/contract.md section 5, "Per account"): a batch
+//! admitted record by record, each account's subscriber changes folded and written
+//! together, what can never be stored dead-lettered alone with its reason.
+
+use super::{account_in_body, outcome_of, unfit_rejection, App, Verdict};
+use crate::events::Event;
+use crate::handoff::{message_group, Envelope};
+use crate::outcome::{Failure, Outcome, Reason, Rejection};
+use crate::protocol::{self, Admission, Checks, Request, Seen};
+use crate::store::limits;
+use crate::store::{AccountWrites, Budget};
+use futures_util::StreamExt;
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// Accounts of one batch written at once: each is a chain of DynamoDB calls; a batch of
+/// many accounts should not open as many connections at once.
+const ACCOUNTS_AT_ONCE: usize = 16;
+
+/// The longest the consumer waits for SQS to take a dead letter.
+const DEAD_LETTER_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A queued message as the queue door hands it over.
+#[derive(Debug, Clone, Copy)]
+pub struct QueuedRecord<'a> {
+    /// SQS's message id (what a partial batch failure names).
+    pub message_id: &'a str,
+    /// The message body: an [`Envelope`], or anything else (dead-lettered).
+    pub body: &'a str,
+}
+
+/// What became of one record of a batch, for its log line and the batch response.
+#[derive(Debug, Clone)]
+pub struct Consumed {
+    pub outcome: Outcome,
+    pub verdict: Verdict,
+    pub seen: Seen,
+    /// DynamoDB figures: an account's subscriber write is counted on its first record.
+    pub dynamodb_time: Duration,
+    pub dynamodb_requests: u32,
+    pub dynamodb_retries: u32,
+}
+
+impl Consumed {
+    fn new(outcome: Outcome, verdict: Verdict, seen: Seen) -> Consumed {
+        Consumed {
+            outcome,
+            verdict,
+            seen,
+            dynamodb_time: Duration::ZERO,
+            dynamodb_requests: 0,
+            dynamodb_retries: 0,
+        }
+    }
+
+    fn counting(mut self, budget: &Budget) -> Consumed {
+        self.dynamodb_time = budget.dynamodb_time();
+        self.dynamodb_requests = budget.requests();
+        self.dynamodb_retries = budget.retries();
+        self
+    }
+}
+
+/// A queued record after admission.
+enum Admitted {
+    /// An event to write.
+    Event(Event),
+    /// Nothing to write: its outcome (ignored, a probe, a refusal).
+    Answered(Outcome),
+}
+
+/// One account's share of a batch.
+struct AccountWork {
+    writes: AccountWrites,
+    /// The records folded into `writes`.
+    folded: Vec<usize>,
+    /// The account's other events (profile, messages), applied one by one after.
+    others: Vec<(usize, Event)>,
+}
+
+impl App {
+    /// Writes an admitted event within `budget` (rows 11-13, before any hand-off).
+    async fn store_event(&self, event: &Event, budget: &Budget) -> Outcome {
+        outcome_of(self.store.apply(event, budget).await)
+    }
+
+    /// A queued message admitted as the webhook admits it, with the checks of a queued
+    /// event ([`Checks::Queued`]: no source address, signature or relay).
+    fn admit_queued(&self, message: &str, seen: &mut Seen) -> Admitted {
+        let env = match Envelope::parse(message) {
+            Ok(env) => env,
+            Err(e) => return Admitted::Answered(Outcome::rejected(Reason::BadEnvelope, e.0)),
+        };
+        let body = match env.body_bytes() {
+            Ok(b) => b,
+            Err(e) => return Admitted::Answered(Outcome::rejected(Reason::BadEnvelope, e.0)),
+        };
+        let req = Request {
+            method: "POST",
+            source_ip: None,
+            query: env.query(),
+            raw_query: Cow::Borrowed(""),
+            relayed: false,
+            body: Ok(body),
+        };
+        match protocol::admit_with(
+            &req,
+            &self.config,
+            Checks::Queued,
+            self.clock.now_secs(),
+            seen,
+        ) {
+            Admission::Answer(outcome) | Admission::Relay(outcome) => Admitted::Answered(outcome),
+            Admission::Store(event) => match limits::check(&event) {
+                Ok(()) => Admitted::Event(event),
+                Err(unfit) => Admitted::Answered(unfit_rejection(unfit)),
+            },
+        }
+    }
+
+    /// A queued message (an [`Envelope`]) applied again: admitted as the webhook admits
+    /// it, less the signature check, then written within `budget`. Nothing is sent to a
+    /// queue. `seen` collects what the log line shows.
+    pub async fn redeliver(&self, message: &str, budget: &Budget, seen: &mut Seen) -> Outcome {
+        match self.admit_queued(message, seen) {
+            Admitted::Answered(outcome) => outcome,
+            Admitted::Event(event) => self.store_event(&event, budget).await,
+        }
+    }
+
+    /// One queued message on its own ([`App::redeliver`]); a message that can never be
+    /// stored goes to the dead-letter queue with its reason.
+    pub async fn consume(
+        &self,
+        message: &str,
+        budget: &Budget,
+        seen: &mut Seen,
+    ) -> (Outcome, Verdict) {
+        let outcome = self.redeliver(message, budget, seen).await;
+        let verdict = self.verdict(message, &outcome, seen).await;
+        (outcome, verdict)
+    }
+
+    /// Done, or to try again; a message that can never be stored is moved to the dead
+    /// letters with its reason first (or left for the redrive to move, when that fails).
+    async fn verdict(&self, message: &str, outcome: &Outcome, seen: &Seen) -> Verdict {
+        match outcome {
+            Outcome::Failed(_) | Outcome::HandedOff(_) => Verdict::Retry,
+            Outcome::Rejected(r) => self.dead_letter_queued(message, r, seen).await,
+            _ => Verdict::Done,
+        }
+    }
+
+    async fn dead_letter_queued(&self, message: &str, r: &Rejection, seen: &Seen) -> Verdict {
+        let env = Envelope::parse(message).ok();
+        let app = env
+            .as_ref()
+            .map(|e| e.sdk_app_id.as_str())
+            .or(seen.app.as_deref())
+            .filter(|a| !a.is_empty());
+        let account = env
+            .as_ref()
+            .and_then(|e| e.body_bytes().ok())
+            .and_then(|b| account_in_body(Some(&b)));
+        // What is known: the account, or the app; nothing for a message that is not an
+        // envelope.
+        let group = app.map(|app| message_group(app, account.as_deref()));
+        let deadline = Instant::now() + DEAD_LETTER_TIMEOUT;
+        match self
+            .queues
+            .dead_letter(message, r.reason, &r.info, group.as_deref(), deadline)
+            .await
+        {
+            Ok(()) => Verdict::Done,
+            Err(e) => {
+                tracing::error!(error = %e, "dead letter not sent; left in the queue");
+                Verdict::Retry
+            }
+        }
+    }
+
+    /// A batch of queued records applied account by account (docs/contract.md section 5,
+    /// "Per account"): each record admitted; an account's add and delete events folded
+    /// per subscriber and written together ([`crate::store::Store::write_account`]);
+    /// its other events applied one by one after; accounts concurrently, each under a
+    /// budget of `budget`. A record that can never be stored (a bad envelope, rows 11 and
+    /// 12a, any refusal) is dead-lettered alone. Returns one [`Consumed`] per record, in order: a
+    /// [`Verdict::Retry`] names exactly a record not applied (an account whose write
+    /// failed retries all of its folded records, which a redelivery repairs).
+    pub async fn consume_records(
+        &self,
+        records: &[QueuedRecord<'_>],
+        budget: Duration,
+    ) -> Vec<Consumed> {
+        let mut done: Vec<Option<Consumed>> = vec![None; records.len()];
+        let mut accounts: HashMap<(String, String), AccountWork> = HashMap::new();
+        let mut seens: Vec<Seen> = Vec::with_capacity(records.len());
+        let mut refused = Vec::new();
+        for (i, record) in records.iter().enumerate() {
+            let mut seen = Seen::default();
+            match self.admit_queued(record.body, &mut seen) {
+                // Whatever the reason (an app no longer configured, too): to the dead
+                // letters with it, never dropped.
+                Admitted::Answered(Outcome::Rejected(r)) => refused.push((i, r)),
+                Admitted::Answered(outcome) => {
+                    let verdict = match outcome {
+                        Outcome::Failed(_) | Outcome::HandedOff(_) => Verdict::Retry,
+                        _ => Verdict::Done,
+                    };
+                    done[i] = Some(Consumed::new(outcome, verdict, seen.clone()));
+                }
+                Admitted::Event(event) => {
+                    let work = accounts
+                        .entry((event.app.clone(), event.account.clone()))
+                        .or_insert_with(|| AccountWork {
+                            writes: AccountWrites::new(&event.app, &event.account),
+                            folded: Vec::new(),
+                            others: Vec::new(),
+                        });
+                    if work.writes.fold_event(&event).is_ok() {
+                        work.folded.push(i);
+                    } else {
+                        work.others.push((i, event));
+                    }
+                }
+            }
+            seens.push(seen);
+        }
+        let seens = &seens;
+        let dead_letters =
+            futures_util::future::join_all(refused.into_iter().map(|(i, r)| async move {
+                let verdict = self
+                    .dead_letter_queued(records[i].body, &r, &seens[i])
+                    .await;
+                (
+                    i,
+                    Consumed::new(Outcome::Rejected(r), verdict, seens[i].clone()),
+                )
+            }));
+        let writes = futures_util::stream::iter(accounts.into_values())
+            .map(|work| self.write_account_work(work, budget, seens))
+            .buffer_unordered(ACCOUNTS_AT_ONCE)
+            .collect::<Vec<_>>();
+        let (dead_letters, writes) = futures_util::future::join(dead_letters, writes).await;
+        for (i, consumed) in dead_letters.into_iter().chain(writes.into_iter().flatten()) {
+            done[i] = Some(consumed);
+        }
+        done.into_iter()
+            .enumerate()
+            .map(|(i, c)| {
+                c.unwrap_or_else(|| {
+                    // Every record is decided above; this keeps a slip from acknowledging one.
+                    Consumed::new(
+                        Outcome::Failed(Failure::Store),
+                        Verdict::Retry,
+                        seens[i].clone(),
+                    )
+                })
+            })
+            .collect()
+    }
+
+    /// One account's subscriber write, then its other events one by one.
+    async fn write_account_work(
+        &self,
+        work: AccountWork,
+        budget: Duration,
+        seens: &[Seen],
+    ) -> Vec<(usize, Consumed)> {
+        let mut out = Vec::with_capacity(work.folded.len() + work.others.len());
+        if !work.folded.is_empty() {
+            let b = Budget::until(Instant::now() + budget);
+            let written = self.store.write_account(&work.writes, &b).await;
+            let (first, rest, verdict) = match written {
+                Ok(applied) => {
+                    let first = outcome_of(Ok(applied));
+                    let rest = match first {
+                        Outcome::Stored { .. } => Outcome::Stored { items_written: 0 },
+                        _ => Outcome::Unchanged,
+                    };
+                    (first, rest, Verdict::Done)
+                }
+                Err(e) => {
+                    let failed = outcome_of(Err(e));
+                    (failed.clone(), failed, Verdict::Retry)
+                }
+            };
+            for (n, &i) in work.folded.iter().enumerate() {
+                let outcome = if n == 0 { first.clone() } else { rest.clone() };
+                let consumed = Consumed::new(outcome, verdict.clone(), seens[i].clone());
+                out.push((
+                    i,
+                    if n == 0 {
+                        consumed.counting(&b)
+                    } else {
+                        consumed
+                    },
+                ));
+            }
+        }
+        for (i, event) in work.others {
+            let b = Budget::until(Instant::now() + budget);
+            let outcome = self.store_event(&event, &b).await;
+            let verdict = match &outcome {
+                Outcome::Failed(_) | Outcome::HandedOff(_) => Verdict::Retry,
+                _ => Verdict::Done,
+            };
+            out.push((
+                i,
+                Consumed::new(outcome, verdict, seens[i].clone()).counting(&b),
+            ));
+        }
+        out
+    }
+}
