@@ -75,8 +75,8 @@ ddb_local_stats() {
     scripts/local-service.sh ddb stats 2>/dev/null | python3 -c '
 import json, sys
 s = json.load(sys.stdin)
-print("local DynamoDB (moto %s): %d requests, %d transactions (%d rolled back, %d items saved '
-      'for rollbacks), peak memory %d MB" % (s["moto_version"], s["dynamodb_requests"],
+print("local DynamoDB (moto %s): %d requests, %d transactions (%d rolled back, %d items saved"
+      " for rollbacks), peak memory %d MB" % (s["moto_version"], s["dynamodb_requests"],
       s["transactions"], s["rollbacks"], s["items_saved"], s["max_rss_kb"] // 1024),
       file=sys.stderr)'
 }

@@ -14,6 +14,7 @@ mod consistency;
 mod cost;
 mod deadline;
 mod doors;
+mod engine;
 mod faults;
 mod handoff;
 mod hot;
