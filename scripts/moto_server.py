@@ -6,11 +6,11 @@ scripts/local-service.sh; not part of the function. What it adds to `moto_server
 
 - waitress instead of werkzeug's development server: waitress keeps connections open, so the
   SDK does not reconnect for every request (werkzeug's server answers `Connection: close`).
-- One lock around every DynamoDB request (never around SQS or Secrets Manager: an SQS long
-  poll must not hold the DynamoDB side up): moto's DynamoDB has no lock of its own, and its
+- Locks around DynamoDB requests (never around SQS or Secrets Manager: an SQS long poll
+  must not hold the DynamoDB side up): moto's DynamoDB has no lock of its own, and its
   server is threaded, so two conditional writes or two transactions on one item could
-  interleave. Under the lock each request runs alone, as DynamoDB's per-item atomicity and
-  transaction isolation promise.
+  interleave. A request holds the lock of each table it names ([`Locks`]), so on a table
+  each runs alone, as DynamoDB's per-item atomicity and transaction isolation promise.
 - `TransactWriteItems` saves and restores only the items the transaction names. moto 5.2.6
   (moto/dynamodb/models/__init__.py, `transact_write_items`) deep-copies the whole table
   once per action, for its rollback: a 100-action transaction grew with the table (0.3-1.0
@@ -29,6 +29,7 @@ import collections
 import contextlib
 import copy
 import importlib.metadata
+import io
 import json
 import os
 import re
@@ -234,15 +235,79 @@ def patch_serializer() -> None:
     BaseJSONSerializer._serialize_type_structure = serialize_structure
 
 
-def is_dynamodb(environ) -> bool:
-    # The JSON protocol names the operation in X-Amz-Target: DynamoDB_20120810.PutItem.
-    return environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_")
+# Operations on a table's items, and where their request names the tables.
+ITEM_OPERATIONS = {
+    "GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan",
+    "BatchGetItem", "BatchWriteItem", "TransactGetItems", "TransactWriteItems",
+}
+
+
+def tables_named(operation: str, request: dict) -> set[str]:
+    """The tables an item operation reads or writes, from its request."""
+    if operation in ("BatchGetItem", "BatchWriteItem"):
+        return set(request.get("RequestItems") or {})
+    if operation in ("TransactGetItems", "TransactWriteItems"):
+        names = set()
+        for entry in request.get("TransactItems") or []:
+            for op in (entry or {}).values():
+                if isinstance(op, dict) and isinstance(op.get("TableName"), str):
+                    names.add(op["TableName"])
+        return names
+    name = request.get("TableName")
+    return {name} if isinstance(name, str) else set()
+
+
+class Locks:
+    """DynamoDB's isolation, per table: an item operation holds the lock of every table it
+    names (taken in name order, so two never wait on each other) and shares the catalogue;
+    any other operation (create, delete, describe a table...) holds the catalogue alone.
+    One lock for all tables would serve a 5 ms GetItem after another test's 1 s Scan;
+    per table, the interpreter shares its time between them."""
+
+    def __init__(self) -> None:
+        self.guard = threading.Condition()
+        self.sharing = 0  # item operations under way
+        self.exclusive = False
+        # Catalogue operations waiting: new item operations wait behind them, so that a
+        # steady flow of item operations cannot hold a CreateTable off for ever.
+        self.queued = 0
+        self.tables: dict[str, threading.Lock] = {}
+
+    @contextlib.contextmanager
+    def hold(self, operation: str, request: dict):
+        if operation not in ITEM_OPERATIONS:
+            with self.guard:
+                self.queued += 1
+                self.guard.wait_for(lambda: not self.exclusive and self.sharing == 0)
+                self.queued -= 1
+                self.exclusive = True
+            try:
+                yield
+            finally:
+                with self.guard:
+                    self.exclusive = False
+                    self.guard.notify_all()
+            return
+        with self.guard:
+            self.guard.wait_for(lambda: not self.exclusive and self.queued == 0)
+            self.sharing += 1
+            names = sorted(tables_named(operation, request))
+            locks = [self.tables.setdefault(n, threading.Lock()) for n in names]
+        try:
+            with contextlib.ExitStack() as stack:
+                for lock in locks:
+                    stack.enter_context(lock)
+                yield
+        finally:
+            with self.guard:
+                self.sharing -= 1
+                self.guard.notify_all()
 
 
 def wrap(app):
-    """The WSGI app with the DynamoDB lock and the stats path (`?table=NAME` adds that
+    """The WSGI app with the DynamoDB locks and the stats path (`?table=NAME` adds that
     table's transaction counters)."""
-    ddb_lock = threading.Lock() if LOCK_DYNAMODB else contextlib.nullcontext()
+    locks = Locks()
 
     def serve(environ, start_response):
         if environ.get("PATH_INFO") == STATS_PATH and environ.get("REQUEST_METHOD") == "GET":
@@ -253,9 +318,24 @@ def wrap(app):
                 [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
             )
             return [body]
-        if not is_dynamodb(environ):
+        # The JSON protocol names the operation in X-Amz-Target: DynamoDB_20120810.PutItem.
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        if not target.startswith("DynamoDB_") or not LOCK_DYNAMODB:
             return app(environ, start_response)
-        with ddb_lock:
+        # Read the request to find its tables, and hand moto a copy.
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        raw = environ["wsgi.input"].read(length) if length > 0 else b""
+        environ["wsgi.input"] = io.BytesIO(raw)
+        try:
+            request = json.loads(raw or b"{}")
+        except ValueError:
+            request = {}
+        if not isinstance(request, dict):
+            request = {}
+        with locks.hold(target.rpartition(".")[2], request):
             STATS.add(dynamodb_requests=1)
             # The whole answer is produced under the lock (a response may be lazy).
             result = app(environ, start_response)

@@ -234,6 +234,7 @@ pub fn fits_number(text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn numbers_dynamodb_holds() {
@@ -258,6 +259,37 @@ mod tests {
             "0.1234567890123456789012345678901234567891",
         ] {
             assert!(!fits_number(too), "{too}");
+        }
+    }
+
+    /// What moto stores and DynamoDB refuses (module doc): refused here, naming why; the
+    /// largest of each that DynamoDB holds passes.
+    #[test]
+    fn documents_dynamodb_refuses() {
+        let nested = |levels: usize| (0..levels).fold(Value::from(1), |v, _| json!({ "a": v }));
+        let long_key = "k".repeat(MAX_NAME_BYTES + 1);
+        let longest_key = "k".repeat(MAX_NAME_BYTES);
+        for (what, doc, error) in [
+            (
+                "too deep",
+                nested(MAX_MSG_BODY_DEPTH),
+                Some("nested too deeply"),
+            ),
+            ("deep enough", nested(MAX_MSG_BODY_DEPTH - 1), None),
+            ("empty key", json!({"a": [{"": 1}]}), Some("empty key")),
+            (
+                "64 KB key",
+                json!({ long_key.as_str(): 1 }),
+                Some("64 KB or more"),
+            ),
+            ("longest key", json!({ longest_key.as_str(): 1 }), None),
+            ("empty string", json!({"a": ""}), None),
+        ] {
+            match (check_document(&doc, 1), error) {
+                (Ok(()), None) => {}
+                (Err(e), Some(want)) => assert!(e.contains(want), "{what}: {e}"),
+                (got, want) => panic!("{what}: got {got:?}, wanted {want:?}"),
+            }
         }
     }
 

@@ -20,6 +20,7 @@ mod handoff;
 mod hot;
 mod http_face;
 mod intake;
+mod limits;
 mod logs;
 mod metrics;
 mod model;
