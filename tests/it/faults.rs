@@ -258,7 +258,7 @@ impl Intercept for CutOff {
     }
 }
 
-/// Against DynamoDB Local: an add of 250 subscribers (three transactions) cut off at
+/// Against the local DynamoDB: an add of 250 subscribers (three transactions) cut off at
 /// each transaction answers FAIL; redelivered, it ends exactly as an undisturbed run.
 #[tokio::test]
 async fn cut_off_partway_then_redelivered_converges() {

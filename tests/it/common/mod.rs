@@ -1,6 +1,6 @@
-//! Shared test harness: DynamoDB Local, fresh tables, the app, and event builders.
+//! Shared test harness: the local DynamoDB, fresh tables, the app, and event builders.
 //!
-//! Integration tests need DynamoDB Local at `AWS_ENDPOINT_URL_DYNAMODB` (`make test`
+//! Integration tests need the local DynamoDB (moto, scripts/moto_server.py) at `AWS_ENDPOINT_URL_DYNAMODB` (`make test`
 //! starts one). Without it they FAIL with a message saying so; they never skip.
 
 pub mod sqs;
@@ -29,13 +29,13 @@ pub fn endpoint() -> String {
     match std::env::var("AWS_ENDPOINT_URL_DYNAMODB") {
         Ok(e) if !e.is_empty() => e,
         _ => panic!(
-            "AWS_ENDPOINT_URL_DYNAMODB is not set: these tests need DynamoDB Local. \
+            "AWS_ENDPOINT_URL_DYNAMODB is not set: these tests need the local DynamoDB (moto). \
              Run them with `make test`, which starts one."
         ),
     }
 }
 
-/// An SDK config pointing at DynamoDB Local, with dummy credentials.
+/// An SDK config pointing at the local DynamoDB, with dummy credentials.
 pub fn sdk_config() -> aws_config::SdkConfig {
     sdk_config_at(&endpoint())
 }
@@ -68,7 +68,7 @@ pub async fn client() -> Client {
 
 static TABLES: AtomicU32 = AtomicU32::new(0);
 
-/// A new, empty table with the contract's layout. Fails loudly when DynamoDB Local is
+/// A new, empty table with the contract's layout. Fails loudly when the local DynamoDB is
 /// not reachable.
 pub async fn fresh_table(client: &Client) -> String {
     let name = format!(
@@ -81,7 +81,7 @@ pub async fn fresh_table(client: &Client) -> String {
     let admin = Client::new(&sdk_config());
     if let Err(e) = schema::create_table(&admin, &name).await {
         panic!(
-            "cannot create a table in DynamoDB Local at {}: {e}. Is it running? (`make test` starts it)",
+            "cannot create a table in the local DynamoDB at {}: {e}. Is it running? (`make test` starts it)",
             endpoint()
         );
     }
