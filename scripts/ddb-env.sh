@@ -72,13 +72,15 @@ _ddb_local_down() {
 
 # One line on what the local DynamoDB did: requests, transactions, peak memory.
 ddb_local_stats() {
-    scripts/local-service.sh ddb stats 2>/dev/null | python3 -c '
+    local stats
+    stats=$(scripts/local-service.sh ddb stats 2>/dev/null) || return 0
+    python3 -c '
 import json, sys
-s = json.load(sys.stdin)
+s = json.loads(sys.argv[1])
 print("local DynamoDB (moto %s): %d requests, %d transactions (%d rolled back, %d items saved"
       " for rollbacks), peak memory %d MB" % (s["moto_version"], s["dynamodb_requests"],
       s["transactions"], s["rollbacks"], s["items_saved"], s["max_rss_kb"] // 1024),
-      file=sys.stderr)'
+      file=sys.stderr)' "$stats"
 }
 
 # ---- the local SQS (moto) ------------------------------------------------------------------

@@ -149,7 +149,7 @@ async fn concurrent_transactions_on_one_counter_end_exact() {
             let mut net = 0i64;
             for r in 0..ROUNDS {
                 let member = (w + r) % MEMBERS;
-                let add = (w + r / MEMBERS) % 2 == 0;
+                let add = (w + r / MEMBERS).is_multiple_of(2);
                 if add_or_delete(&ddb, &table, member, add).await {
                     net += if add { 1 } else { -1 };
                 }
