@@ -70,7 +70,7 @@ step() { # NAME LOGFILE CMD...
     log "$name done in $(($(date +%s) - t0)) s"
 }
 
-parts=(ddb)
+parts=(moto)
 [[ ${AB_ZIP:-} == arm64 ]] && parts+=(python zig)
 scripts/tools.sh "${parts[@]}"
 

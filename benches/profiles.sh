@@ -35,7 +35,7 @@ ORDER=(default thin fat cgu1 fat-cgu1 fat-cgu1-strip s-fat-cgu1 s-fat-cgu1-strip
 # variants comparable while someone edits src/.
 SRC=${PROFILE_SRC:-$ROOT}
 
-scripts/tools.sh ddb
+scripts/tools.sh moto
 
 # ---- builds -----------------------------------------------------------------------------
 for v in "${ORDER[@]}"; do

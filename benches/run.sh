@@ -51,7 +51,7 @@ if [[ ${BENCH_QUICK:-} == 1 ]]; then
 fi
 
 # ---- tools ------------------------------------------------------------------------------
-parts=(ddb python)
+parts=(python moto)
 [[ $ZIP_ARCH == arm64 ]] && parts+=(zig)
 scripts/tools.sh "${parts[@]}"
 

@@ -7,6 +7,7 @@
 #   moto    moto's server mode in that venv, served by waitress through our launcher
 #           scripts/moto_server.py: the local DynamoDB, SQS and Secrets Manager of the tests,
 #           `make run` and the benches (scripts/local-service.sh), with cfn-lint's pins kept.
+#   ddb     the local DynamoDB: the same as moto (the name older commands use)
 #   zig     ziglang in that venv (only needed for `cargo lambda build` cross-compiling).
 #   sam     AWS SAM CLI in its own venv .tools/sam (for `make sam-validate`, `sam build`).
 #   all     python + moto + zig (not sam).
@@ -149,15 +150,15 @@ main() {
     for p in "${parts[@]}"; do
         case $p in
         python) want_python=1 ;;
-        moto) want_moto=1 ;;
+        moto | ddb) want_moto=1 ;;
         zig) want_zig=1 ;;
         sam) want_sam=1 ;;
         all) want_python=1 want_moto=1 want_zig=1 ;;
         -h | --help | help)
-            sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+            sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
             return 0
             ;;
-        *) die "unknown part '$p' (expected python, moto, zig, sam or all)" ;;
+        *) die "unknown part '$p' (expected python, moto, ddb, zig, sam or all)" ;;
         esac
     done
 
