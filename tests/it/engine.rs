@@ -12,7 +12,7 @@
 //! `scripts/moto_server.py --without lock` (or `rollback-patch`) starts a server without
 //! the piece, to see these fail.
 
-use crate::common::{client, endpoint, fresh_table};
+use crate::common::{endpoint, fresh_table, sdk_config};
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
@@ -23,6 +23,17 @@ use aws_sdk_dynamodb::Client;
 use serde_json::Value;
 use std::collections::HashMap;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// A client that waits for every answer and never retries: the engine is under test, so a
+/// transaction must be sent exactly once (a retry after a timeout could apply it twice,
+/// or report a committed one as failed), however long a loaded machine takes.
+async fn client() -> Client {
+    let config = aws_sdk_dynamodb::config::Builder::from(&sdk_config())
+        .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled())
+        .timeout_config(aws_sdk_dynamodb::config::timeout::TimeoutConfig::disabled())
+        .build();
+    Client::from_conf(config)
+}
 
 fn s(v: &str) -> AttributeValue {
     AttributeValue::S(v.to_owned())
