@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make bench-hot`: a campaign on one Official Account through the DynamoDB contention
 # model (examples/bench_hot.rs; what it measures and every BENCH_* setting are in its
-# header). Builds the release binary and the benchmark, starts a DynamoDB Local of its own,
+# header). Builds the release binary and the benchmark, starts a local DynamoDB (moto) of its own,
 # runs the campaign once per transaction time, and stops what it started.
 #
 #   benches/hot.sh
