@@ -2,7 +2,7 @@
 # Starts and stops a local AWS service in the background, for tests, benches and `make run`:
 #
 #   ddb   the local DynamoDB: moto, in memory, through the project's launcher
-#         scripts/moto_server.py (waitress, a lock around DynamoDB requests, a small rollback
+#         scripts/moto_server.py (waitress, locks around DynamoDB requests, a small rollback
 #         for transactions; scripts/tools.sh moto installs it into .tools/venv)
 #   sqs   the local SQS (and Secrets Manager): moto through the same launcher, a process of
 #         its own
@@ -25,7 +25,7 @@
 #                        run do). Both services may share one dir: the files are named apart.
 #   DDB_START_TIMEOUT / SQS_START_TIMEOUT  seconds to wait for it to answer (default 30)
 #
-# Two processes, not one: moto's DynamoDB is pure Python under one lock, so it gets a core's
+# Two processes, not one: moto's DynamoDB is pure Python under its locks, so it gets a core's
 # worth of interpreter of its own, and nothing on the SQS side (long polls of up to 20 s, the
 # hand-off tests run several) ever waits behind it. Both listen on 127.0.0.1 only.
 set -euo pipefail
