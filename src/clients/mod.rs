@@ -136,7 +136,7 @@ fn timeouts(connect_ms: u64, attempt_ms: u64, call_ms: u64) -> TimeoutConfig {
 #[derive(Debug, Clone, Copy)]
 struct NoRetryOnHotItem;
 
-/// The error code a hot item's throttling comes with (docs/aws.md: "Throttling: key range
+/// The error code a hot item's throttling comes with (../shared/spec/aws.md: "Throttling: key range
 /// limit exceeded"; also on on-demand tables).
 pub const HOT_ITEM_THROTTLING: &str = "ProvisionedThroughputExceededException";
 

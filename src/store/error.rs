@@ -17,7 +17,7 @@ pub enum StoreError {
     /// item's throttling (`ProvisionedThroughputExceededException`). Returned only under
     /// a budget that gives up on contention ([`super::OnContention::GiveUp`], the
     /// webhook's); the others back off and try again (docs/contract.md section 5,
-    /// "Contention"; docs/aws.md).
+    /// "Contention"; ../shared/spec/aws.md).
     #[error("contention on the account's items: {0}")]
     Contention(String),
     /// A failure retrying cannot fix (validation, permissions, missing table).
