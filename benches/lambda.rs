@@ -39,7 +39,8 @@ use oa_webhook::app::App;
 use oa_webhook::clients;
 use oa_webhook::clients::sdk::{AwsSettings, TrustRoots};
 use oa_webhook::config::Config;
-use oa_webhook::doors::http::{Incoming, Request as WebhookRequest};
+use oa_webhook::doors::http::{self, Request as WebhookRequest};
+use oa_webhook::doors::Shape;
 use oa_webhook::store::{schema, Store};
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -206,9 +207,11 @@ fn run() -> Result<(), String> {
         // times per invocation.
         handle_future_bytes = {
             let event = http_request(&warm[0])?;
-            Some(std::mem::size_of_val(
-                &app.handle(event, Duration::from_secs(1)),
-            ))
+            Some(std::mem::size_of_val(&http::answer(
+                &app,
+                event,
+                Duration::from_secs(1),
+            )))
         };
         let bare = bare_round_trips(&rt, &client, &s.table, s.bare)?;
         let creates: Vec<Vec<u8>> = (0..s.bare)
@@ -485,8 +488,11 @@ fn bare_round_trips(
 /// The event as the Lambda door reads it.
 fn http_request(json: &[u8]) -> Result<WebhookRequest, String> {
     let json = std::str::from_utf8(json).map_err(|e| e.to_string())?;
-    Incoming::from_json(json)
-        .and_then(Incoming::into_request)
+    let Shape::Http(payload) = Shape::of(json) else {
+        return Err("not an HTTP event".to_owned());
+    };
+    http::read(json, payload)
+        .map(WebhookRequest::from)
         .map_err(|e| e.to_string())
 }
 
@@ -504,10 +510,14 @@ fn in_process(
         for ev in events {
             let event = http_request(ev)?;
             let t = Instant::now();
-            let r = app.handle(event, Duration::from_millis(1400)).await;
+            let r = http::answer(app, event, Duration::from_millis(1400)).await;
             v.push(t.elapsed());
-            if strict && r.status_code != 200 {
-                return Err(format!("in-process handle: {} {}", r.status_code, r.body));
+            if strict && r.status() != 200 {
+                return Err(format!(
+                    "in-process handle: {} {:?}",
+                    r.status(),
+                    r.0.body()
+                ));
             }
         }
         let cpu = cpu_time("/proc/thread-self/stat").saturating_sub(cpu0);

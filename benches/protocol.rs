@@ -26,7 +26,7 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use oa_webhook::app::App;
 use oa_webhook::clients::configure_webhook_dynamodb as configure;
 use oa_webhook::config::Config;
-use oa_webhook::doors::http::{Incoming, Request as HttpRequest};
+use oa_webhook::doors::http::{self, Request as HttpRequest};
 use oa_webhook::doors::Shape;
 use oa_webhook::protocol::query::Query;
 use oa_webhook::protocol::{self, Admission, Request, Seen};
@@ -106,8 +106,8 @@ fn parse(json: &str) -> HttpRequest {
     let Shape::Http(payload) = Shape::of(json) else {
         panic!("not an HTTP event")
     };
-    Incoming::read(json, payload)
-        .and_then(Incoming::into_request)
+    http::read(json, payload)
+        .map(HttpRequest::from)
         .expect("event parses")
 }
 
@@ -137,9 +137,9 @@ fn benches(c: &mut Criterion) {
         let stores = matches!(admit(&parse(json), &config(*token)), Admission::Store(_));
         assert_eq!(stores, *name != "reject", "{name}: admission");
         let app = mocked_app(*token);
-        let r = rt.block_on(app.handle(parse(json), Duration::from_secs(5)));
+        let r = rt.block_on(http::answer(&app, parse(json), Duration::from_secs(5)));
         let want = if *name == "reject" { 403 } else { 200 };
-        assert_eq!(r.status_code, want, "{name}: {}", r.body);
+        assert_eq!(r.status(), want, "{name}: {:?}", r.0.body());
     }
 
     let mut g = c.benchmark_group("parse");
@@ -162,7 +162,7 @@ fn benches(c: &mut Criterion) {
         g.bench_function(*name, |b| {
             b.iter_batched(
                 || parse(json),
-                |event| rt.block_on(app.handle(event, Duration::from_secs(5))),
+                |event| rt.block_on(http::answer(&app, event, Duration::from_secs(5))),
                 BatchSize::SmallInput,
             )
         });

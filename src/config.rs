@@ -66,7 +66,9 @@ impl ForwardUrl {
         if text.contains('#') {
             return Err(err("must not have a fragment (#...)"));
         }
-        if !text.bytes().all(|b| url_safe(b) || b == b'[' || b == b']') {
+        // URL-encoded already: nothing `url_safe` would encode but an IPv6 host's brackets.
+        let bare = text.replace(['[', ']'], "");
+        if let std::borrow::Cow::Owned(_) = crate::protocol::query::url_safe(&bare) {
             return Err(err(
                 "must be URL-encoded (no spaces, quotes, control or non-ASCII characters)",
             ));
@@ -90,21 +92,7 @@ impl ForwardUrl {
     /// percent-encoded, so that the request can be sent at all.
     pub fn with_query(&self, raw_query: &str) -> String {
         let raw_query = raw_query.strip_prefix('?').unwrap_or(raw_query);
-        let raw_query: std::borrow::Cow<'_, str> = if raw_query.bytes().all(url_safe) {
-            raw_query.into()
-        } else {
-            raw_query
-                .bytes()
-                .map(|b| {
-                    if url_safe(b) {
-                        char::from(b).to_string()
-                    } else {
-                        format!("%{b:02X}")
-                    }
-                })
-                .collect::<String>()
-                .into()
-        };
+        let raw_query = crate::protocol::query::url_safe(raw_query);
         if raw_query.is_empty() {
             return self.0.clone();
         }
@@ -123,12 +111,6 @@ impl ForwardUrl {
     pub fn as_str(&self) -> &str {
         &self.0
     }
-}
-
-/// A byte a URL's path or query may hold as it is: RFC 3986's unreserved and reserved
-/// characters (less `#`, `[` and `]`), and `%` of an escape.
-fn url_safe(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/?%".contains(&b)
 }
 
 // The URL may carry credentials (`user:pass@`, a key in its query): logs see its scheme

@@ -4,7 +4,7 @@
 //! it these tests fail, they never skip.
 
 use crate::common::vectors::{ADD, CREATE, DELETE, SEND, WITHDRAW};
-use crate::common::{assert_ok, Fixture, APP};
+use crate::common::{assert_ok, Fixture, Handle, APP};
 use oa_webhook::store::items::Item;
 use oa_webhook::sync::{run_sync, AccountReport, Outcome, SyncOptions, SyncReport};
 use oa_webhook::tencent::rest::{
