@@ -181,7 +181,7 @@ fn run() -> Result<(), String> {
     // In-process: DynamoDB Local's JIT warms up, then the references the binary is
     // compared with (a bare round trip, the same handler without the Lambda runtime).
     let store = Store::new(client.clone(), s.table.clone());
-    let mut app = App::new(
+    let app = App::new(
         Config {
             table_name: s.table.clone(),
             sdk_app_ids: vec![APP.to_owned()],
@@ -189,8 +189,8 @@ fn run() -> Result<(), String> {
             ..Config::default()
         },
         store.clone(),
-    );
-    app.clock = oa_webhook::clock::Clock::at_ms(0);
+    )
+    .with_clock(oa_webhook::clock::Clock::at_ms(0));
     let warm: Vec<Vec<u8>> = (0..600)
         .map(|i| match i % 3 {
             0 => templates.create(&format!("{}_w{i}", s.run_id)),

@@ -97,9 +97,8 @@ fn mocked_app(token: bool) -> App {
         &[&get, &update, &reads, &writes],
         configure
     );
-    let mut app = App::new(config(token), Store::new(client, "bench"));
-    app.clock = oa_webhook::clock::Clock::at_secs(NOW);
-    app
+    App::new(config(token), Store::new(client, "bench"))
+        .with_clock(oa_webhook::clock::Clock::at_secs(NOW))
 }
 
 fn parse(json: &str) -> HttpRequest {

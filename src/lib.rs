@@ -18,6 +18,7 @@
 //! - [`relay`]: the callbacks not stored here, relayed to the app's backend (`FORWARD_URL`);
 //! - [`doors`]: one small module per entry point (the webhook on `lambda_http`, the
 //!   queue, the schedule, the command line), and the door chosen by what arrives;
+//! - [`start`]: a process's start (configuration, clients, the app, then the door);
 //! - [`tencent`]: Tencent's REST API (UserSig, client, secret key) and [`sync`]: backfill and repair from it;
 //! - [`config`] (with [`allow_list`] and [`token`]), [`logging`], [`telemetry`] (the
 //!   request line: log + EMF metrics).
@@ -35,6 +36,7 @@ pub mod outcome;
 pub mod protocol;
 pub mod relay;
 pub mod reply;
+pub mod start;
 pub mod state;
 pub mod store;
 pub mod sync;

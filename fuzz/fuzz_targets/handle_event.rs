@@ -446,9 +446,8 @@ fn harness() -> &'static Harness {
                 callback_token: token.map(oa_webhook::token::CallbackToken::from),
                 ..Config::default()
             };
-            let mut app = App::new(config, Store::new(recorder.client(), TABLE));
-            app.clock = oa_webhook::clock::Clock::at_secs(NOW);
-            app
+            App::new(config, Store::new(recorder.client(), TABLE))
+                .with_clock(oa_webhook::clock::Clock::at_secs(NOW))
         };
         let (open, signed) = {
             let _guard = rt.enter();

@@ -213,8 +213,8 @@ impl LambdaDoor {
             Shape::Sqs => {
                 let batch: SqsEvent =
                     serde_json::from_str(json).map_err(|e| Unserved::Sqs(JsonError::from(e)))?;
-                let reply = self.app.handle_sqs(LambdaEvent::new(batch, context)).await;
-                Ok(Served::Queue(reply.unwrap_or_default()))
+                let reply = queue::serve(&self.app, LambdaEvent::new(batch, context)).await;
+                Ok(Served::Queue(reply))
             }
             Shape::Schedule | Shape::Other => match &self.sync {
                 Some(door) if self.intended == Door::Sync => {

@@ -332,6 +332,26 @@ pub trait Handle {
     async fn handle_lambda(&self, request: Request) -> ApiResponse;
 }
 
+/// The queue door's batch, as the tests call it on an [`App`]
+/// ([`oa_webhook::doors::queue::consume_batch`]).
+pub trait ConsumeBatch {
+    async fn consume_batch(
+        &self,
+        records: &[aws_lambda_events::event::sqs::SqsMessage],
+        budget: Duration,
+    ) -> aws_lambda_events::event::sqs::SqsBatchResponse;
+}
+
+impl ConsumeBatch for App {
+    async fn consume_batch(
+        &self,
+        records: &[aws_lambda_events::event::sqs::SqsMessage],
+        budget: Duration,
+    ) -> aws_lambda_events::event::sqs::SqsBatchResponse {
+        oa_webhook::doors::queue::consume_batch(self, records, budget).await
+    }
+}
+
 impl Handle for App {
     async fn handle(&self, request: Request, budget: Duration) -> ApiResponse {
         http::answer(self, request, budget).await.into()
