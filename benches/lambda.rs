@@ -175,7 +175,8 @@ fn run() -> Result<(), String> {
     rt.block_on(schema::create_table(
         &aws_sdk_dynamodb::Client::new(&sdk),
         &s.table,
-    ))?;
+    ))
+    .map_err(|e| e.to_string())?;
     eprintln!("lambda bench: table {} ready at {}", s.table, s.endpoint);
 
     // In-process: DynamoDB Local's JIT warms up, then the references the binary is
@@ -279,7 +280,8 @@ fn run() -> Result<(), String> {
             .last()
             .and_then(|r| r["per_instance"][0]["last_create_request_id"].as_str());
         if let Some(id) = last {
-            rt.block_on(store.account(APP, &format!("@TOA#_{id}")))?
+            rt.block_on(store.account(APP, &format!("@TOA#_{id}")))
+                .map_err(|e| e.to_string())?
                 .ok_or("sanity check: the floor's last create is not in the table")?;
         }
     } else if let Some(&n) = s.instances.last().filter(|_| s.add100 > 0) {
@@ -327,7 +329,8 @@ fn run() -> Result<(), String> {
 /// The account `@TOA#_{tag}` must exist with 100 subscribers.
 fn check_landed(rt: &tokio::runtime::Runtime, store: &Store, tag: &str) -> Result<(), String> {
     let item = rt
-        .block_on(store.account(APP, &format!("@TOA#_{tag}")))?
+        .block_on(store.account(APP, &format!("@TOA#_{tag}")))
+        .map_err(|e| e.to_string())?
         .ok_or("sanity check: an account created by the binary is not in the table")?;
     let count = item.get("subscriber_count").cloned();
     if count != Some(AttributeValue::N("100".into())) {

@@ -33,7 +33,7 @@ pub async fn run(command: Option<Command>) -> Result<(), Error> {
             Ok(token) => config.callback_token = Some(token),
             Err(e) => stop(&ConfigError {
                 variable: "CALLBACK_TOKEN_ARN",
-                problem: e,
+                problem: e.to_string(),
             }),
         }
     }

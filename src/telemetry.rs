@@ -18,6 +18,7 @@
 //! - `fields_dropped` (Count): optional fields of after-events left out because they
 //!   could not be read (docs/contract.md section 2, "Reading fields").
 
+use crate::clock::Clock;
 use crate::events::CommandKind;
 use crate::outcome::Outcome;
 use metrique::emf::flags::NoMetric;
@@ -80,8 +81,8 @@ pub struct RequestLog {
     /// The EMF formatters; `Emf::format` takes `&mut self` (it reuses its buffers), and
     /// one process may serve several invocations at once (docs/contract.md section 9).
     formatters: Arc<Mutex<Formatters>>,
-    /// Fixed `Timestamp` (tests); `None`: the clock.
-    timestamp_ms: Option<u64>,
+    /// The `Timestamp`'s clock (a set one in tests).
+    clock: Clock,
 }
 
 /// The two formatters a line may go through: they differ only in the directive of
@@ -126,7 +127,7 @@ impl RequestLog {
         timestamp_ms: u64,
     ) -> RequestLog {
         let mut log = RequestLog::new(Sink::Buffer(buffer), function_name.map(str::to_owned));
-        log.timestamp_ms = Some(timestamp_ms);
+        log.clock = Clock::at_ms(timestamp_ms);
         log
     }
 
@@ -165,7 +166,7 @@ impl RequestLog {
             sink,
             function_name,
             formatters: Arc::new(Mutex::new(formatters)),
-            timestamp_ms: None,
+            clock: Clock::system(),
         }
     }
 
@@ -193,9 +194,7 @@ impl RequestLog {
 
     /// The line, newline included.
     pub fn render(&self, m: &RequestMetrics<'_>) -> Vec<u8> {
-        let timestamp = self
-            .timestamp_ms
-            .map_or_else(SystemTime::now, |ms| UNIX_EPOCH + Duration::from_millis(ms));
+        let timestamp = UNIX_EPOCH + Duration::from_millis(self.clock.now_ms());
         let rejected = m.outcome.is_rejected();
         let called_dynamodb = m.dynamodb_requests > 0;
         let line = Line {

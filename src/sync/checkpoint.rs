@@ -16,6 +16,7 @@
 //! to know who is gone).
 
 use crate::store::items::{self, number_value, string_value, Item};
+use crate::store::read::ReadError;
 use crate::store::Store;
 use aws_sdk_dynamodb::types::AttributeValue;
 
@@ -48,7 +49,7 @@ pub enum Stage {
     Done,
 }
 
-async fn get(store: &Store, key: Item) -> Result<Option<Item>, String> {
+async fn get(store: &Store, key: Item) -> Result<Option<Item>, ReadError> {
     store
         .client()
         .get_item()
@@ -58,7 +59,7 @@ async fn get(store: &Store, key: Item) -> Result<Option<Item>, String> {
         .send()
         .await
         .map(|g| g.item)
-        .map_err(|e| crate::store::budget::describe(&e))
+        .map_err(|e| ReadError::of(&e))
 }
 
 fn number(item: &Item, name: &str) -> Option<u64> {
@@ -76,7 +77,7 @@ fn string(item: &Item, name: &str) -> Option<String> {
 }
 
 /// The run to continue (its start, ms), or a new one started at `now`.
-pub async fn begin_run(store: &Store, app: &str, scope: &str, now: u64) -> Result<u64, String> {
+pub async fn begin_run(store: &Store, app: &str, scope: &str, now: u64) -> Result<u64, ReadError> {
     let key = items::key(pk(app), format!("RUN#{scope}"));
     if let Some(item) = get(store, key.clone()).await? {
         if !item.contains_key("finished_at") {
@@ -95,12 +96,12 @@ pub async fn begin_run(store: &Store, app: &str, scope: &str, now: u64) -> Resul
         .set_item(Some(put))
         .send()
         .await
-        .map_err(|e| crate::store::budget::describe(&e))?;
+        .map_err(|e| ReadError::of(&e))?;
     Ok(now)
 }
 
 /// Marks the run finished: the next run starts afresh.
-pub async fn finish_run(store: &Store, app: &str, scope: &str, now: u64) -> Result<(), String> {
+pub async fn finish_run(store: &Store, app: &str, scope: &str, now: u64) -> Result<(), ReadError> {
     store
         .client()
         .update_item()
@@ -111,11 +112,11 @@ pub async fn finish_run(store: &Store, app: &str, scope: &str, now: u64) -> Resu
         .send()
         .await
         .map(|_| ())
-        .map_err(|e| crate::store::budget::describe(&e))
+        .map_err(|e| ReadError::of(&e))
 }
 
 /// The account's stage in the run started at `run`.
-pub async fn stage(store: &Store, app: &str, account: &str, run: u64) -> Result<Stage, String> {
+pub async fn stage(store: &Store, app: &str, account: &str, run: u64) -> Result<Stage, ReadError> {
     let Some(item) = get(store, items::key(pk(app), format!("OA#{account}"))).await? else {
         return Ok(Stage::Start);
     };
@@ -136,7 +137,7 @@ pub async fn save(
     account: &str,
     run: u64,
     stage: &Stage,
-) -> Result<(), String> {
+) -> Result<(), ReadError> {
     let mut item = items::key(pk(app), format!("OA#{account}"));
     item.insert("entity".into(), string_value(ENTITY_CHECKPOINT));
     item.insert("official_account".into(), string_value(account));
@@ -158,7 +159,7 @@ pub async fn save(
         .send()
         .await
         .map(|_| ())
-        .map_err(|e| crate::store::budget::describe(&e))
+        .map_err(|e| ReadError::of(&e))
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ use crate::events::Event;
 use crate::state::{Profile, Subscription};
 use crate::store::items::{self, ProfileItem, SubscriptionItem};
 use crate::store::limits::{self, MAX_MEMBER_BYTES};
+use crate::store::read::ReadError;
 use crate::store::{AccountWrites, Budget, Change, Store, StoreError};
 use crate::tencent::rest::{RestClient, RestError, PLACE_DELETED, PLACE_RECALLED};
 use checkpoint::Stage;
@@ -27,35 +28,31 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 /// The accounts of an app (contract section 3), from `gsi2`, every page, in ID order.
-pub async fn accounts_of_app(store: &Store, app: &str) -> Result<Vec<String>, String> {
+pub async fn accounts_of_app(store: &Store, app: &str) -> Result<Vec<String>, ReadError> {
     use crate::store::schema::{app_pk, GSI2, GSI2_PK, GSI2_SK};
-    let mut out = Vec::new();
-    let mut start = None;
-    loop {
-        let page = store
-            .client()
-            .query()
-            .table_name(store.table())
-            .index_name(GSI2)
-            .key_condition_expression("#pk = :pk")
-            .expression_attribute_names("#pk", GSI2_PK)
-            .expression_attribute_values(":pk", items::string_value(app_pk(app)))
-            .set_exclusive_start_key(start.take())
-            .send()
-            .await
-            .map_err(|e| crate::store::budget::describe(&e))?;
-        for item in page.items.unwrap_or_default() {
-            if let Some(aws_sdk_dynamodb::types::AttributeValue::S(sk)) = item.get(GSI2_SK) {
-                if let Some(oa) = sk.strip_prefix("OA#") {
-                    out.push(oa.to_owned());
-                }
+    let found: Vec<crate::store::items::Item> = store
+        .client()
+        .query()
+        .table_name(store.table())
+        .index_name(GSI2)
+        .key_condition_expression("#pk = :pk")
+        .expression_attribute_names("#pk", GSI2_PK)
+        .expression_attribute_values(":pk", items::string_value(app_pk(app)))
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<_, _>>()
+        .await
+        .map_err(|e| ReadError::of(&e))?;
+    Ok(found
+        .iter()
+        .filter_map(|item| match item.get(GSI2_SK) {
+            Some(aws_sdk_dynamodb::types::AttributeValue::S(sk)) => {
+                sk.strip_prefix("OA#").map(str::to_owned)
             }
-        }
-        match page.last_evaluated_key {
-            Some(k) if !k.is_empty() => start = Some(k),
-            _ => return Ok(out),
-        }
-    }
+            _ => None,
+        })
+        .collect())
 }
 
 /// How a sync runs.
@@ -195,9 +192,7 @@ pub struct SyncReport {
 }
 
 fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    crate::clock::Clock::system().now_ms()
 }
 
 /// Why an account's sync stopped early.
@@ -463,7 +458,7 @@ pub fn metrics_line(app: &str, r: &AccountReport) -> String {
 /// times with backoff (100 ms doubling), within `deadline`: DynamoDB has slow moments.
 async fn retried<T, Fut>(deadline: Instant, mut call: impl FnMut() -> Fut) -> Result<T, Stop>
 where
-    Fut: std::future::Future<Output = Result<T, String>>,
+    Fut: std::future::Future<Output = Result<T, ReadError>>,
 {
     let mut attempt = 0u32;
     loop {
@@ -472,7 +467,7 @@ where
         match tokio::time::timeout_at(deadline, call()).await {
             Err(_) => return Err(Stop::Deadline),
             Ok(Ok(v)) => return Ok(v),
-            Ok(Err(e)) if attempt >= 6 => return Err(Stop::Store(e)),
+            Ok(Err(e)) if attempt >= 6 => return Err(Stop::Store(e.0)),
             Ok(Err(e)) => {
                 tracing::debug!(attempt, error = %e, "sync: DynamoDB read or checkpoint retried");
                 let wait = Duration::from_millis(50 << attempt.min(6));

@@ -175,9 +175,9 @@ impl TencentSettings {
             KeySource::SecretArn(arn) => {
                 super::secret::fetch(sdk, &arn, self.secrets_endpoint.as_deref())
                     .await
-                    .map_err(|problem| ConfigError {
+                    .map_err(|e| ConfigError {
                         variable: Self::KEY_ARN,
-                        problem,
+                        problem: e.to_string(),
                     })?
             }
         };
@@ -262,9 +262,7 @@ pub struct RestClient {
 }
 
 fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    crate::clock::Clock::system().now_secs()
 }
 
 impl RestClient {
