@@ -183,18 +183,70 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+impl ConfigError {
+    pub fn new(variable: &'static str, problem: impl Into<String>) -> ConfigError {
+        ConfigError {
+            variable,
+            problem: problem.into(),
+        }
+    }
+}
+
+/// The one environment reader: [`Config`], [`crate::clients::sdk::AwsSettings`] and
+/// [`crate::tencent::rest::TencentSettings`] read their variables through it, from the
+/// process environment ([`Env::process`]) or a map in tests ([`Env::new`]).
+pub struct Env<L>(L);
+
+impl Env<fn(&str) -> Option<String>> {
+    /// The process environment (a value that is not Unicode reads as unset).
+    pub fn process() -> Self {
+        Env(|name| std::env::var(name).ok())
+    }
+}
+
+impl<L: Fn(&str) -> Option<String>> Env<L> {
+    pub fn new(lookup: L) -> Self {
+        Env(lookup)
+    }
+
+    /// The value as set; `None`: unset.
+    pub fn raw(&self, name: &str) -> Option<String> {
+        (self.0)(name)
+    }
+
+    /// The value trimmed; `None`: unset or blank.
+    pub fn get(&self, name: &str) -> Option<String> {
+        self.raw(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// `true` or `false` (any case); unset or blank: `false`.
+    pub fn flag(&self, name: &'static str) -> Result<bool, ConfigError> {
+        match self.get(name) {
+            None => Ok(false),
+            Some(v) if v.eq_ignore_ascii_case("true") => Ok(true),
+            Some(v) if v.eq_ignore_ascii_case("false") => Ok(false),
+            Some(_) => Err(ConfigError::new(name, "must be `true` or `false`")),
+        }
+    }
+}
+
 impl Config {
     /// Reads the process environment.
     pub fn from_env() -> Result<Config, ConfigError> {
-        Config::from_lookup(|k| std::env::var(k).ok())
+        Config::read(&Env::process())
     }
 
-    /// Reads configuration through `lookup` (the environment, or a map in tests).
+    /// Reads configuration through `lookup` (a map in tests).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
-        let err = |variable, problem: &str| ConfigError {
-            variable,
-            problem: problem.to_owned(),
-        };
+        Config::read(&Env::new(lookup))
+    }
+
+    /// Reads configuration from `env`.
+    pub fn read<L: Fn(&str) -> Option<String>>(env: &Env<L>) -> Result<Config, ConfigError> {
+        let lookup = |name: &str| env.raw(name);
+        let err = ConfigError::new;
         let table_name = lookup("TABLE_NAME")
             .map(|s| s.trim().to_owned())
             .filter(|s| !s.is_empty())

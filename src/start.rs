@@ -7,7 +7,7 @@ use crate::app::App;
 use crate::clients;
 use crate::clients::sdk::AwsSettings;
 use crate::clock::Clock;
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, Env};
 use crate::doors::cli::{self, Command};
 use crate::doors::{sync, Door, LambdaDoor};
 use crate::handoff::Queues;
@@ -21,7 +21,7 @@ use std::sync::Arc;
 /// Runs `command` (from a shell), or serves Lambda's invocations until the process ends;
 /// the door is `_HANDLER`'s ([`Door::for_handler`]).
 pub async fn run(command: Option<Command>) -> Result<(), Error> {
-    let door = Door::for_handler(std::env::var("_HANDLER").ok().as_deref());
+    let door = Door::for_handler(Env::process().get("_HANDLER").as_deref());
     let (mut config, aws) = Config::from_env()
         .and_then(|c| Ok((c, AwsSettings::from_env()?)))
         .unwrap_or_else(|e| stop(&e));

@@ -27,7 +27,7 @@
 //! | `amazon` | the five roots compiled in |
 //! | `system` | the platform's store (the SDK's default behaviour; `SSL_CERT_FILE` is honoured) |
 
-use crate::config::ConfigError;
+use crate::config::{ConfigError, Env};
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_dynamodb::config::{
     Credentials, SharedAsyncSleep, SharedCredentialsProvider, SharedHttpClient,
@@ -52,15 +52,14 @@ pub enum TrustRoots {
 impl TrustRoots {
     pub const VARIABLE: &'static str = "TLS_TRUST_STORE";
 
-    /// Reads `TLS_TRUST_STORE` through `lookup`; `overridden` and `region` decide the
-    /// default.
-    fn from_lookup(
-        lookup: &impl Fn(&str) -> Option<String>,
+    /// Reads `TLS_TRUST_STORE` from `env`; `overridden` and `region` decide the default.
+    fn read<L: Fn(&str) -> Option<String>>(
+        env: &Env<L>,
         overridden: bool,
         region: &str,
     ) -> Result<Self, ConfigError> {
-        match lookup(Self::VARIABLE).as_deref().map(str::trim) {
-            None | Some("") => Ok(if overridden || region.starts_with("cn-") {
+        match env.get(Self::VARIABLE).as_deref() {
+            None => Ok(if overridden || region.starts_with("cn-") {
                 TrustRoots::System
             } else {
                 TrustRoots::Amazon
@@ -165,26 +164,19 @@ pub struct AwsSettings {
 
 impl AwsSettings {
     pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|k| std::env::var(k).ok())
+        Self::read(&Env::process())
     }
 
-    /// Reads the settings through `lookup` (the environment, or a map in tests).
+    /// Reads the settings through `lookup` (a map in tests).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |k: &str| {
-            lookup(k)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
-        let err = |variable: &'static str, problem: &str| ConfigError {
-            variable,
-            problem: problem.to_owned(),
-        };
-        let flag = |variable: &'static str| match get(variable) {
-            None => Ok(false),
-            Some(v) if v.eq_ignore_ascii_case("true") => Ok(true),
-            Some(v) if v.eq_ignore_ascii_case("false") => Ok(false),
-            Some(_) => Err(err(variable, "must be `true` or `false`")),
-        };
+        Self::read(&Env::new(lookup))
+    }
+
+    /// Reads the settings from `env`.
+    pub fn read<L: Fn(&str) -> Option<String>>(env: &Env<L>) -> Result<Self, ConfigError> {
+        let get = |name: &str| env.get(name);
+        let err = ConfigError::new;
+        let flag = |name: &'static str| env.flag(name);
 
         let region = get("AWS_REGION")
             .or_else(|| get("AWS_DEFAULT_REGION"))
@@ -223,7 +215,7 @@ impl AwsSettings {
             )
         };
         let overridden = endpoint_url.is_some() || sqs_endpoint_url.is_some();
-        let roots = TrustRoots::from_lookup(&lookup, overridden, &region)?;
+        let roots = TrustRoots::read(env, overridden, &region)?;
         Ok(AwsSettings {
             region,
             credentials,

@@ -122,7 +122,7 @@ pub async fn replay(
         empty = 0;
         for m in batch {
             sum.received += 1;
-            let what = describe(&m);
+            let what = summary(&m);
             if args.dry_run {
                 sum.listed += 1;
                 let _ = writeln!(out, "{what} -> would replay");
@@ -201,7 +201,7 @@ fn label(outcome: &Outcome) -> String {
 }
 
 /// A message's id, command and app, and the reason it was dead-lettered: never its body.
-fn describe(m: &Received) -> String {
+fn summary(m: &Received) -> String {
     let (command, app) = match Envelope::parse(&m.body) {
         Ok(env) => {
             let command = match env.callback_command.as_deref().map(CommandKind::of) {

@@ -81,7 +81,7 @@ impl Default for SyncOptions {
 /// How one account's sync ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Outcome {
+pub enum AccountOutcome {
     /// Everything read and written.
     Synced,
     /// Already done earlier in the same (resumed) run.
@@ -98,7 +98,7 @@ pub enum Outcome {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AccountReport {
     pub account: String,
-    pub outcome: Outcome,
+    pub outcome: AccountOutcome,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// Profile events written (create, info changed, destroyed).
@@ -139,7 +139,7 @@ impl AccountReport {
     fn new(account: &str) -> AccountReport {
         AccountReport {
             account: account.to_owned(),
-            outcome: Outcome::Synced,
+            outcome: AccountOutcome::Synced,
             error: None,
             profile_events: 0,
             subscribers_listed: 0,
@@ -298,10 +298,10 @@ pub async fn run_sync(
             "account synced"
         );
         println!("{}", metrics_line(app, &r));
-        let stopped = r.outcome == Outcome::Stopped;
+        let stopped = r.outcome == AccountOutcome::Stopped;
         all_done &= matches!(
             r.outcome,
-            Outcome::Synced | Outcome::AlreadyDone | Outcome::NotFound
+            AccountOutcome::Synced | AccountOutcome::AlreadyDone | AccountOutcome::NotFound
         );
         report.accounts.push(r);
         if stopped {
@@ -316,7 +316,7 @@ pub async fn run_sync(
         && report
             .accounts
             .iter()
-            .all(|a| a.outcome != Outcome::Stopped);
+            .all(|a| a.outcome != AccountOutcome::Stopped);
     if went_through && run.is_some() {
         let finish = || checkpoint::finish_run(store, app, &scope, now_ms());
         if let Err(e) = retried(Instant::now() + Duration::from_secs(10), finish).await {
@@ -345,14 +345,14 @@ async fn sync_account(
         };
         let cursor = match stage {
             Stage::Done => {
-                report.outcome = Outcome::AlreadyDone;
+                report.outcome = AccountOutcome::AlreadyDone;
                 return Ok(());
             }
             Stage::Messages(cursor) => cursor,
             Stage::Start => {
                 if !sync_profile(store, client, app, account, &budget, options, &mut report).await?
                 {
-                    report.outcome = Outcome::NotFound;
+                    report.outcome = AccountOutcome::NotFound;
                     if let Some(run) = run {
                         retried(deadline, || {
                             checkpoint::save(store, app, account, run, &Stage::Done)
@@ -404,9 +404,9 @@ async fn sync_account(
     report.count_matches = report.count_matches();
     match result {
         Ok(()) => {}
-        Err(Stop::Deadline) => report.outcome = Outcome::Stopped,
+        Err(Stop::Deadline) => report.outcome = AccountOutcome::Stopped,
         Err(e) => {
-            report.outcome = Outcome::Failed;
+            report.outcome = AccountOutcome::Failed;
             report.error = Some(e.to_string());
         }
     }
@@ -449,7 +449,7 @@ pub fn metrics_line(app: &str, r: &AccountReport) -> String {
         "sync_messages_added": r.messages_added,
         "sync_messages_withdrawn": r.messages_withdrawn,
         "sync_count_mismatch": u32::from(r.count_matches() == Some(false)),
-        "sync_failed": u32::from(r.outcome == Outcome::Failed),
+        "sync_failed": u32::from(r.outcome == AccountOutcome::Failed),
     })
     .to_string()
 }

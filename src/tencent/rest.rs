@@ -15,7 +15,7 @@
 //!   [`RestSettings::calls_per_second`] (190 by default, under Tencent's 200).
 
 use super::usersig::{SecretKey, SigCache};
-use crate::config::ConfigError;
+use crate::config::{ConfigError, Env};
 use aws_smithy_async::rt::sleep::{SharedAsyncSleep, TokioSleep};
 use aws_smithy_http_client::proxy::ProxyConfig;
 use aws_smithy_http_client::tls::{TlsContext, TrustStore};
@@ -123,23 +123,23 @@ impl TencentSettings {
     pub const KEY_ARN: &'static str = "TENCENT_SECRET_KEY_ARN";
 
     pub fn from_env() -> Result<TencentSettings, ConfigError> {
-        Self::from_lookup(|k| std::env::var(k).ok())
+        Self::read(&Env::process())
     }
 
-    /// Reads the sync's settings through `lookup`. `TENCENT_SECRET_KEY` wins over
-    /// `TENCENT_SECRET_KEY_ARN` when both are set.
+    /// Reads the sync's settings through `lookup` (a map in tests).
     pub fn from_lookup(
         lookup: impl Fn(&str) -> Option<String>,
     ) -> Result<TencentSettings, ConfigError> {
-        let get = |k: &str| {
-            lookup(k)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
-        let err = |variable: &'static str, problem: &str| ConfigError {
-            variable,
-            problem: problem.to_owned(),
-        };
+        Self::read(&Env::new(lookup))
+    }
+
+    /// Reads the sync's settings from `env`. `TENCENT_SECRET_KEY` wins over
+    /// `TENCENT_SECRET_KEY_ARN` when both are set.
+    pub fn read<L: Fn(&str) -> Option<String>>(
+        env: &Env<L>,
+    ) -> Result<TencentSettings, ConfigError> {
+        let get = |name: &str| env.get(name);
+        let err = ConfigError::new;
         let base_url = get(Self::BASE_URL)
             .ok_or_else(|| err(Self::BASE_URL, "is required for sync"))?
             .trim_end_matches('/')
