@@ -36,7 +36,7 @@ use aws_smithy_async::rt::sleep::TokioSleep;
 use aws_smithy_async::time::{SharedTimeSource, SystemTimeSource};
 use aws_smithy_http_client::proxy::ProxyConfig;
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode, TlsContext, TrustStore};
-use aws_smithy_http_client::{Builder, ConnectorBuilder};
+use aws_smithy_http_client::{Builder, Connector, ConnectorBuilder};
 
 /// Amazon Root CA 1-4 and Starfield Services Root Certificate Authority - G2 (PEM), as
 /// shipped by Debian's ca-certificates.
@@ -88,25 +88,32 @@ pub fn tls_provider() -> tls::Provider {
     tls::Provider::Rustls(CryptoMode::Ring)
 }
 
-/// The SDK's HTTPS client (hyper 1, rustls with [`tls_provider`], proxy settings from the
-/// environment) with the trust store `roots`.
-pub fn https_client(roots: TrustRoots) -> SharedHttpClient {
+/// The one HTTPS connector: `conn` (its timeouts, sleep, pool) with rustls and
+/// [`tls_provider`], the trust store `roots`, and proxy settings from the environment.
+/// The SDK's client ([`https_client`]), the REST client to Tencent and the relay are built
+/// by it.
+pub fn https_connector(mut conn: ConnectorBuilder, roots: TrustRoots) -> Connector {
+    conn.set_proxy_config(Some(ProxyConfig::from_env()));
+    // `build` cannot fail today (it only stores its arguments); should it ever, fall back to
+    // the defaults rather than refuse to start.
     let context = TlsContext::builder()
         .with_trust_store(roots.trust_store())
-        .build();
-    // `build` cannot fail today (it only stores its arguments); should it ever, fall back to
-    // the SDK's defaults rather than refuse to start.
-    let context = context.unwrap_or_default();
+        .build()
+        .unwrap_or_default();
+    conn.tls_provider(tls_provider())
+        .tls_context(context)
+        .build()
+}
+
+/// The SDK's HTTPS client: [`https_connector`] with the SDK's settings and sleep.
+pub fn https_client(roots: TrustRoots) -> SharedHttpClient {
     Builder::new().build_with_connector_fn(move |settings, components| {
-        let mut conn = ConnectorBuilder::default()
-            .tls_provider(tls_provider())
-            .tls_context(context.clone());
+        let mut conn = ConnectorBuilder::default();
         conn.set_connector_settings(settings.cloned());
         if let Some(components) = components {
             conn.set_sleep_impl(components.sleep_impl());
         }
-        conn.set_proxy_config(Some(ProxyConfig::from_env()));
-        conn.build()
+        https_connector(conn, roots)
     })
 }
 

@@ -15,10 +15,9 @@
 //!   [`RestSettings::calls_per_second`] (190 by default, under Tencent's 200).
 
 use super::usersig::{SecretKey, SigCache};
+use crate::clients::sdk::TrustRoots;
 use crate::config::{ConfigError, Env};
 use aws_smithy_async::rt::sleep::{SharedAsyncSleep, TokioSleep};
-use aws_smithy_http_client::proxy::ProxyConfig;
-use aws_smithy_http_client::tls::{TlsContext, TrustStore};
 use aws_smithy_http_client::{Connector, ConnectorBuilder};
 use aws_smithy_runtime_api::client::http::{HttpConnector, HttpConnectorSettings};
 use aws_smithy_runtime_api::http::Request as HttpRequest;
@@ -268,13 +267,7 @@ fn now_secs() -> u64 {
 impl RestClient {
     pub fn new(config: &TencentConfig, sdkappid: u64, settings: RestSettings) -> RestClient {
         // Tencent's endpoints do not chain to the Amazon roots: the platform's store.
-        let context = TlsContext::builder()
-            .with_trust_store(TrustStore::default())
-            .build()
-            .unwrap_or_default();
-        let mut conn = ConnectorBuilder::default()
-            .tls_provider(crate::clients::sdk::tls_provider())
-            .tls_context(context);
+        let mut conn = ConnectorBuilder::default();
         conn.set_connector_settings(Some(
             HttpConnectorSettings::builder()
                 .connect_timeout(settings.connect_timeout)
@@ -282,11 +275,10 @@ impl RestClient {
                 .build(),
         ));
         conn.set_sleep_impl(Some(SharedAsyncSleep::new(TokioSleep::new())));
-        conn.set_proxy_config(Some(ProxyConfig::from_env()));
         RestClient {
             base_url: config.base_url.clone(),
             sigs: SigCache::new(config.key.clone(), config.admin.clone(), sdkappid),
-            conn: conn.build(),
+            conn: crate::clients::sdk::https_connector(conn, TrustRoots::System),
             limiter: Limiter::new(settings.calls_per_second),
             settings,
             stats: RestStats::default(),
