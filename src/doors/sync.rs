@@ -76,7 +76,10 @@ impl SyncDoor {
             })
             .collect::<Result<_, ConfigError>>()?;
         Ok(SyncDoor {
-            store: with_sync_timeouts(store),
+            store: Store::new(
+                crate::clients::sync_dynamodb(store.client()),
+                store.table().to_owned(),
+            ),
             clients,
             options: SyncOptions {
                 skew: Duration::from_secs(config.max_skew_secs),
@@ -105,28 +108,6 @@ pub async fn from_env(
 ) -> Result<SyncDoor, ConfigError> {
     let tencent = TencentSettings::from_env()?.load(sdk).await?;
     SyncDoor::new(config, &tencent, store, app)
-}
-
-/// The store's client with timeouts for a sync, which has minutes, not the webhook's
-/// 2 seconds: connect 3 s, attempt 10 s, call 30 s, 5 attempts.
-pub fn with_sync_timeouts(store: Store) -> Store {
-    use aws_config::retry::RetryConfig;
-    use aws_config::timeout::TimeoutConfig;
-    let config = store
-        .client()
-        .config()
-        .to_builder()
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(3))
-                .operation_attempt_timeout(Duration::from_secs(10))
-                .operation_timeout(Duration::from_secs(30))
-                .build(),
-        )
-        .retry_config(RetryConfig::standard().with_max_attempts(5))
-        .build();
-    let table = store.table().to_owned();
-    Store::new(aws_sdk_dynamodb::Client::from_conf(config), table)
 }
 
 /// `oa-webhook sync ...`: prints one JSON report per app on stdout. Exit status 0 when

@@ -470,7 +470,12 @@ where
             Ok(Err(e)) if attempt >= 6 => return Err(Stop::Store(e.0)),
             Ok(Err(e)) => {
                 tracing::debug!(attempt, error = %e, "sync: DynamoDB read or checkpoint retried");
-                let wait = Duration::from_millis(50 << attempt.min(6));
+                let wait = crate::retry::Backoff {
+                    base: Duration::from_millis(100),
+                    cap: Duration::from_millis(3200),
+                    jitter: crate::retry::Jitter::None,
+                }
+                .wait(attempt);
                 tokio::time::sleep_until(deadline.min(Instant::now() + wait)).await;
             }
         }

@@ -403,14 +403,13 @@ impl RestClient {
                 });
             }
             self.stats.retries.fetch_add(1, Ordering::Relaxed);
-            let exp = self
-                .settings
-                .backoff_base
-                .saturating_mul(1 << (attempt - 1).min(16))
-                .min(self.settings.backoff_cap);
-            let jitter = exp.mul_f64(fastrand::f64());
+            let backoff = crate::retry::Backoff {
+                base: self.settings.backoff_base,
+                cap: self.settings.backoff_cap,
+                jitter: crate::retry::Jitter::Full,
+            };
             tracing::debug!(command, attempt, error = %err, "REST call retried");
-            tokio::time::sleep(jitter.max(Duration::from_millis(1))).await;
+            tokio::time::sleep(backoff.wait(attempt)).await;
         }
     }
 

@@ -40,9 +40,7 @@ pub async fn fetch_secret_string(
     arn: &str,
     endpoint: Option<&str>,
 ) -> Result<String, SecretError> {
-    let mut config = aws_sdk_secretsmanager::config::Builder::from(sdk);
-    config.set_endpoint_url(endpoint.map(str::to_owned));
-    let client = aws_sdk_secretsmanager::Client::from_conf(config.build());
+    let client = crate::clients::secrets_manager(sdk, endpoint);
     let got = client
         .get_secret_value()
         .secret_id(arn)
