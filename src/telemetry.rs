@@ -295,6 +295,70 @@ struct Line<'a> {
     fields_dropped: u32,
 }
 
+/// One account's sync as counts: the figures of its EMF line ([`sync_line`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SyncCounts {
+    pub found_missing: u32,
+    pub subscribers_added: u32,
+    pub subscribers_removed: u32,
+    pub messages_added: u32,
+    pub messages_withdrawn: u32,
+    /// 1 when the stored `subscriber_count` differed from the REST API's.
+    pub count_mismatch: u32,
+    /// 1 when the account's sync failed.
+    pub failed: u32,
+}
+
+/// The sync's line for one account: its counts as EMF metrics (namespace [`NAMESPACE`],
+/// dimension `Door` = `sync`), through metrique's formatter as the request line is; no
+/// newline. Clock: `clock` (the `Timestamp`).
+pub fn sync_line(app: &str, account: &str, counts: &SyncCounts, clock: &Clock) -> String {
+    let line = SyncLine {
+        timestamp: UNIX_EPOCH + Duration::from_millis(clock.now_ms()),
+        door: "sync",
+        sdk_app_id: app,
+        official_account: account,
+        sync_found_missing: counts.found_missing,
+        sync_subscribers_added: counts.subscribers_added,
+        sync_subscribers_removed: counts.subscribers_removed,
+        sync_messages_added: counts.messages_added,
+        sync_messages_withdrawn: counts.messages_withdrawn,
+        sync_count_mismatch: counts.count_mismatch,
+        sync_failed: counts.failed,
+    };
+    let mut emf = Emf::builder(NAMESPACE.to_owned(), vec![vec!["Door".to_owned()]]).build();
+    let mut out = Vec::with_capacity(512);
+    if let Err(e) = emf.format(&RootEntry::new(line.close()), &mut out) {
+        tracing::warn!(error = %e, "sync line not rendered as EMF");
+        out.clear();
+    }
+    String::from_utf8_lossy(&out).trim_end().to_owned()
+}
+
+#[metrics]
+struct SyncLine<'a> {
+    #[metrics(timestamp)]
+    timestamp: SystemTime,
+    #[metrics(name = "Door")]
+    door: &'static str,
+    sdk_app_id: &'a str,
+    official_account: &'a str,
+    #[metrics(unit = Count)]
+    sync_found_missing: u32,
+    #[metrics(unit = Count)]
+    sync_subscribers_added: u32,
+    #[metrics(unit = Count)]
+    sync_subscribers_removed: u32,
+    #[metrics(unit = Count)]
+    sync_messages_added: u32,
+    #[metrics(unit = Count)]
+    sync_messages_withdrawn: u32,
+    #[metrics(unit = Count)]
+    sync_count_mismatch: u32,
+    #[metrics(unit = Count)]
+    sync_failed: u32,
+}
+
 /// A bounded label for a command ([`CommandKind::label`]); `none` without one.
 pub fn command_label(command: Option<&str>) -> &'static str {
     command.map_or("none", |c| CommandKind::of(c).label())
@@ -305,6 +369,32 @@ mod tests {
     use super::*;
     use crate::outcome::{Failure, Reason};
     use serde_json::Value;
+
+    #[test]
+    fn a_sync_line_is_emf_with_its_counts_under_door() {
+        let counts = SyncCounts {
+            found_missing: 3,
+            failed: 1,
+            ..SyncCounts::default()
+        };
+        let line = sync_line("1400000001", "@TOA#_a", &counts, &Clock::at_ms(1_000));
+        let v: Value = serde_json::from_str(&line).expect("JSON");
+        assert_eq!(v["_aws"]["Timestamp"], 1000, "{line}");
+        let directive = &v["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(directive["Namespace"], NAMESPACE, "{line}");
+        assert_eq!(directive["Dimensions"][0][0], "Door", "{line}");
+        let names: Vec<&str> = directive["Metrics"]
+            .as_array()
+            .expect("metrics")
+            .iter()
+            .filter_map(|m| m["Name"].as_str())
+            .collect();
+        assert!(names.contains(&"sync_found_missing"), "{line}");
+        assert_eq!(v["Door"], "sync");
+        assert_eq!(v["official_account"], "@TOA#_a");
+        assert_eq!(v["sync_found_missing"], 3);
+        assert_eq!(v["sync_failed"], 1);
+    }
 
     const STORED: Outcome = Outcome::Stored { items_written: 1 };
 

@@ -413,45 +413,19 @@ async fn sync_account(
     report
 }
 
-/// Metric names of the sync's EMF line (namespace [`crate::telemetry::NAMESPACE`],
-/// dimension `Door` = `sync`).
-pub const SYNC_METRIC_NAMES: &[&str] = &[
-    "sync_found_missing",
-    "sync_subscribers_added",
-    "sync_subscribers_removed",
-    "sync_messages_added",
-    "sync_messages_withdrawn",
-    "sync_count_mismatch",
-    "sync_failed",
-];
-
-/// One CloudWatch embedded-metric-format line for an account's sync.
+/// One CloudWatch embedded-metric-format line for an account's sync
+/// ([`crate::telemetry::sync_line`]).
 pub fn metrics_line(app: &str, r: &AccountReport) -> String {
-    let metrics: Vec<serde_json::Value> = SYNC_METRIC_NAMES
-        .iter()
-        .map(|n| serde_json::json!({"Name": n, "Unit": "Count"}))
-        .collect();
-    serde_json::json!({
-        "_aws": {
-            "Timestamp": now_ms(),
-            "CloudWatchMetrics": [{
-                "Namespace": crate::telemetry::NAMESPACE,
-                "Dimensions": [["Door"]],
-                "Metrics": metrics,
-            }],
-        },
-        "Door": "sync",
-        "sdk_app_id": app,
-        "official_account": r.account,
-        "sync_found_missing": r.found_missing(),
-        "sync_subscribers_added": r.subscribers_added + r.subscribers_resubscribed,
-        "sync_subscribers_removed": r.subscribers_removed,
-        "sync_messages_added": r.messages_added,
-        "sync_messages_withdrawn": r.messages_withdrawn,
-        "sync_count_mismatch": u32::from(r.count_matches() == Some(false)),
-        "sync_failed": u32::from(r.outcome == AccountOutcome::Failed),
-    })
-    .to_string()
+    let counts = crate::telemetry::SyncCounts {
+        found_missing: r.found_missing(),
+        subscribers_added: r.subscribers_added + r.subscribers_resubscribed,
+        subscribers_removed: r.subscribers_removed,
+        messages_added: r.messages_added,
+        messages_withdrawn: r.messages_withdrawn,
+        count_mismatch: u32::from(r.count_matches() == Some(false)),
+        failed: u32::from(r.outcome == AccountOutcome::Failed),
+    };
+    crate::telemetry::sync_line(app, &r.account, &counts, &crate::clock::Clock::system())
 }
 
 /// Runs a read or a checkpoint write (their errors are text, not classified) up to 6
