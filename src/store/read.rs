@@ -1,17 +1,11 @@
 //! The five access patterns of contract section 3, each one Query (never a Scan),
 //! following pagination to the end.
 
+pub use super::error::ReadError;
 use super::items::{self, string_value, Item};
 use super::schema::*;
 use super::Store;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
-
-/// A read or a sync checkpoint DynamoDB did not answer: the SDK error described (its code
-/// and message; [`super::budget::describe`]). For tools, the sync and tests; the webhook
-/// path never reads here.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct ReadError(pub String);
 
 impl ReadError {
     pub fn of<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> ReadError {

@@ -117,9 +117,9 @@ pub enum TableError {
     /// The SDK refused the definition (a field it requires is missing).
     #[error("the table definition: {0}")]
     Definition(#[from] aws_sdk_dynamodb::error::BuildError),
-    /// DynamoDB's answer ([`super::read::ReadError`]: its code and message).
+    /// DynamoDB's answer ([`super::error::ReadError`]: its code and message).
     #[error("{0}")]
-    DynamoDb(#[from] super::read::ReadError),
+    DynamoDb(#[from] super::error::ReadError),
     #[error("table {0} did not become active")]
     NotActive(String),
 }
@@ -174,7 +174,7 @@ pub async fn create_table(client: &Client, table: &str) -> Result<(), TableError
             .as_service_error()
             .is_some_and(|se| se.is_resource_in_use_exception());
         if !exists {
-            return Err(super::read::ReadError::of(&e).into());
+            return Err(super::error::ReadError::of(&e).into());
         }
     }
     for _ in 0..100 {
@@ -183,7 +183,7 @@ pub async fn create_table(client: &Client, table: &str) -> Result<(), TableError
             .table_name(table)
             .send()
             .await
-            .map_err(|e| super::read::ReadError::of(&e))?;
+            .map_err(|e| super::error::ReadError::of(&e))?;
         let active = d
             .table()
             .and_then(|t| t.table_status())
