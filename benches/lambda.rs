@@ -18,7 +18,7 @@
 //!   for the last create's item instead of a subscriber count, and the DynamoDB requests
 //!   per event (read from the request lines) are reported as unknown.
 //! - `BENCH_IN_PROCESS` (`1`, `0` with `BENCH_FLOOR=1`): `0` skips the driver's own
-//!   measurements (DynamoDB Local warm-up, bare GetItems, `App::handle` in-process); their
+//!   measurements (DynamoDB Local warm-up, bare GetItems, `doors::http::answer` in-process); their
 //!   figures are then null.
 //! - `BENCH_OUT`: where the JSON results go (default `target/bench/lambda.json`).
 //! - `BENCH_TABLE` (default `oa-bench`), `BENCH_LOG_LEVEL` (`AWS_LAMBDA_LOG_LEVEL` of the
@@ -499,7 +499,7 @@ fn http_request(json: &[u8]) -> Result<WebhookRequest, String> {
         .map_err(|e| e.to_string())
 }
 
-/// `App::handle` in this process, on the same DynamoDB Local, for each event.
+/// `doors::http::answer` in this process, on the same DynamoDB Local, for each event.
 fn in_process(
     rt: &tokio::runtime::Runtime,
     app: &App,

@@ -6,7 +6,7 @@
 //!   the conversion).
 //! - `admit/*`: the query parse plus [`protocol::admit`], which for an after-event also
 //!   builds the typed event (`Admission::Store`).
-//! - `handle/*`: the whole [`App::handle`] (admit, the store's planning, the SDK's
+//! - `handle/*`: the whole [`oa_webhook::doors::http::answer`] (admit, the store's planning, the SDK's
 //!   request building and orchestration, the reply) with a DynamoDB client from
 //!   `aws-smithy-mocks` that answers every call with an empty success: no HTTP, no JSON
 //!   response parsing, no network. Event parsing is excluded (see `parse/*`).

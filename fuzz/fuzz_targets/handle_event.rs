@@ -57,11 +57,11 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 use libfuzzer_sys::fuzz_target;
 use oa_webhook::app::{App, DEFAULT_BUDGET};
+use oa_webhook::clients::configure_webhook_dynamodb as configure;
 use oa_webhook::config::Config;
 use oa_webhook::doors::http::{self, Answer, Request};
 use oa_webhook::doors::Shape;
 use oa_webhook::protocol::MAX_BODY_BYTES;
-use oa_webhook::clients::configure_webhook_dynamodb as configure;
 use oa_webhook::store::Store;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -324,7 +324,6 @@ fn transact_text(i: &TransactWriteItemsInput) -> String {
 }
 
 // ---- the second encoding (invariant 9) -------------------------------------------------
-
 
 /// The top-level integer fields (docs/contract.md section 2, "Reading fields").
 const INTEGER_FIELDS: [&str; 3] = ["EventTime", "MsgTime", "OnlineOnlyFlag"];
@@ -646,12 +645,14 @@ fuzz_target!(|data: &[u8]| {
     };
     let h = harness();
     // Invariant 9's second event: the same, but for its body.
-    let second = serde_json::from_slice::<Value>(data).ok().and_then(|mut json| {
-        let body = second_body(&json)?;
-        json["body"] = Value::String(body);
-        json["isBase64Encoded"] = Value::Bool(false);
-        event(json.to_string().as_bytes())
-    });
+    let second = serde_json::from_slice::<Value>(data)
+        .ok()
+        .and_then(|mut json| {
+            let body = second_body(&json)?;
+            json["body"] = Value::String(body);
+            json["isBase64Encoded"] = Value::Bool(false);
+            event(json.to_string().as_bytes())
+        });
     let Some(again_first) = event(data) else {
         return;
     };
