@@ -18,7 +18,7 @@
 //!   for the last create's item instead of a subscriber count, and the DynamoDB requests
 //!   per event (read from the request lines) are reported as unknown.
 //! - `BENCH_IN_PROCESS` (`1`, `0` with `BENCH_FLOOR=1`): `0` skips the driver's own
-//!   measurements (the local DynamoDB's warm-up, bare GetItems, `App::handle` in-process); their
+//!   measurements (the local DynamoDB warm-up, bare GetItems, `doors::http::answer` in-process); their
 //!   figures are then null.
 //! - `BENCH_OUT`: where the JSON results go (default `target/bench/lambda.json`).
 //! - `BENCH_TABLE` (default `oa-bench`), `BENCH_LOG_LEVEL` (`AWS_LAMBDA_LOG_LEVEL` of the
@@ -39,7 +39,8 @@ use oa_webhook::app::App;
 use oa_webhook::clients;
 use oa_webhook::clients::sdk::{AwsSettings, TrustRoots};
 use oa_webhook::config::Config;
-use oa_webhook::doors::http::{Incoming, Request as WebhookRequest};
+use oa_webhook::doors::http::{self, Request as WebhookRequest};
+use oa_webhook::doors::Shape;
 use oa_webhook::store::{schema, Store};
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -174,13 +175,14 @@ fn run() -> Result<(), String> {
     rt.block_on(schema::create_table(
         &aws_sdk_dynamodb::Client::new(&sdk),
         &s.table,
-    ))?;
+    ))
+    .map_err(|e| e.to_string())?;
     eprintln!("lambda bench: table {} ready at {}", s.table, s.endpoint);
 
     // In-process: the local DynamoDB warms up, then the references the binary is
     // compared with (a bare round trip, the same handler without the Lambda runtime).
     let store = Store::new(client.clone(), s.table.clone());
-    let mut app = App::new(
+    let app = App::new(
         Config {
             table_name: s.table.clone(),
             sdk_app_ids: vec![APP.to_owned()],
@@ -188,8 +190,8 @@ fn run() -> Result<(), String> {
             ..Config::default()
         },
         store.clone(),
-    );
-    app.clock = oa_webhook::clock::Clock::at_ms(0);
+    )
+    .with_clock(oa_webhook::clock::Clock::at_ms(0));
     let warm: Vec<Vec<u8>> = (0..600)
         .map(|i| match i % 3 {
             0 => templates.create(&format!("{}_w{i}", s.run_id)),
@@ -206,9 +208,11 @@ fn run() -> Result<(), String> {
         // times per invocation.
         handle_future_bytes = {
             let event = http_request(&warm[0])?;
-            Some(std::mem::size_of_val(
-                &app.handle(event, Duration::from_secs(1)),
-            ))
+            Some(std::mem::size_of_val(&http::answer(
+                &app,
+                event,
+                Duration::from_secs(1),
+            )))
         };
         let bare = bare_round_trips(&rt, &client, &s.table, s.bare)?;
         let creates: Vec<Vec<u8>> = (0..s.bare)
@@ -276,7 +280,8 @@ fn run() -> Result<(), String> {
             .last()
             .and_then(|r| r["per_instance"][0]["last_create_request_id"].as_str());
         if let Some(id) = last {
-            rt.block_on(store.account(APP, &format!("@TOA#_{id}")))?
+            rt.block_on(store.account(APP, &format!("@TOA#_{id}")))
+                .map_err(|e| e.to_string())?
                 .ok_or("sanity check: the floor's last create is not in the table")?;
         }
     } else if let Some(&n) = s.instances.last().filter(|_| s.add100 > 0) {
@@ -324,7 +329,8 @@ fn run() -> Result<(), String> {
 /// The account `@TOA#_{tag}` must exist with 100 subscribers.
 fn check_landed(rt: &tokio::runtime::Runtime, store: &Store, tag: &str) -> Result<(), String> {
     let item = rt
-        .block_on(store.account(APP, &format!("@TOA#_{tag}")))?
+        .block_on(store.account(APP, &format!("@TOA#_{tag}")))
+        .map_err(|e| e.to_string())?
         .ok_or("sanity check: an account created by the binary is not in the table")?;
     let count = item.get("subscriber_count").cloned();
     if count != Some(AttributeValue::N("100".into())) {
@@ -485,12 +491,15 @@ fn bare_round_trips(
 /// The event as the Lambda door reads it.
 fn http_request(json: &[u8]) -> Result<WebhookRequest, String> {
     let json = std::str::from_utf8(json).map_err(|e| e.to_string())?;
-    Incoming::from_json(json)
-        .and_then(Incoming::into_request)
+    let Shape::Http(payload) = Shape::of(json) else {
+        return Err("not an HTTP event".to_owned());
+    };
+    http::read(json, payload)
+        .map(WebhookRequest::from)
         .map_err(|e| e.to_string())
 }
 
-/// `App::handle` in this process, on the same local DynamoDB, for each event.
+/// `doors::http::answer` in this process, on the same local DynamoDB, for each event.
 fn in_process(
     rt: &tokio::runtime::Runtime,
     app: &App,
@@ -504,10 +513,14 @@ fn in_process(
         for ev in events {
             let event = http_request(ev)?;
             let t = Instant::now();
-            let r = app.handle(event, Duration::from_millis(1400)).await;
+            let r = http::answer(app, event, Duration::from_millis(1400)).await;
             v.push(t.elapsed());
-            if strict && r.status_code != 200 {
-                return Err(format!("in-process handle: {} {}", r.status_code, r.body));
+            if strict && r.status() != 200 {
+                return Err(format!(
+                    "in-process handle: {} {:?}",
+                    r.status(),
+                    r.0.body()
+                ));
             }
         }
         let cpu = cpu_time("/proc/thread-self/stat").saturating_sub(cpu0);

@@ -6,7 +6,7 @@
 //!   the conversion).
 //! - `admit/*`: the query parse plus [`protocol::admit`], which for an after-event also
 //!   builds the typed event (`Admission::Store`).
-//! - `handle/*`: the whole [`App::handle`] (admit, the store's planning, the SDK's
+//! - `handle/*`: the whole [`oa_webhook::doors::http::answer`] (admit, the store's planning, the SDK's
 //!   request building and orchestration, the reply) with a DynamoDB client from
 //!   `aws-smithy-mocks` that answers every call with an empty success: no HTTP, no JSON
 //!   response parsing, no network. Event parsing is excluded (see `parse/*`).
@@ -26,7 +26,7 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use oa_webhook::app::App;
 use oa_webhook::clients::configure_webhook_dynamodb as configure;
 use oa_webhook::config::Config;
-use oa_webhook::doors::http::{Incoming, Request as HttpRequest};
+use oa_webhook::doors::http::{self, Request as HttpRequest};
 use oa_webhook::doors::Shape;
 use oa_webhook::protocol::query::Query;
 use oa_webhook::protocol::{self, Admission, Request, Seen};
@@ -97,17 +97,16 @@ fn mocked_app(token: bool) -> App {
         &[&get, &update, &reads, &writes],
         configure
     );
-    let mut app = App::new(config(token), Store::new(client, "bench"));
-    app.clock = oa_webhook::clock::Clock::at_secs(NOW);
-    app
+    App::new(config(token), Store::new(client, "bench"))
+        .with_clock(oa_webhook::clock::Clock::at_secs(NOW))
 }
 
 fn parse(json: &str) -> HttpRequest {
     let Shape::Http(payload) = Shape::of(json) else {
         panic!("not an HTTP event")
     };
-    Incoming::read(json, payload)
-        .and_then(Incoming::into_request)
+    http::read(json, payload)
+        .map(HttpRequest::from)
         .expect("event parses")
 }
 
@@ -137,9 +136,9 @@ fn benches(c: &mut Criterion) {
         let stores = matches!(admit(&parse(json), &config(*token)), Admission::Store(_));
         assert_eq!(stores, *name != "reject", "{name}: admission");
         let app = mocked_app(*token);
-        let r = rt.block_on(app.handle(parse(json), Duration::from_secs(5)));
+        let r = rt.block_on(http::answer(&app, parse(json), Duration::from_secs(5)));
         let want = if *name == "reject" { 403 } else { 200 };
-        assert_eq!(r.status_code, want, "{name}: {}", r.body);
+        assert_eq!(r.status(), want, "{name}: {:?}", r.0.body());
     }
 
     let mut g = c.benchmark_group("parse");
@@ -162,7 +161,7 @@ fn benches(c: &mut Criterion) {
         g.bench_function(*name, |b| {
             b.iter_batched(
                 || parse(json),
-                |event| rt.block_on(app.handle(event, Duration::from_secs(5))),
+                |event| rt.block_on(http::answer(&app, event, Duration::from_secs(5))),
                 BatchSize::SmallInput,
             )
         });

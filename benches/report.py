@@ -106,7 +106,7 @@ if os.path.isdir(CRIT):
         if admit is not None:
             parts.append(f"admit + typed event {f1(admit)}")
         if handle is not None:
-            parts.append(f"App::handle, mocked DynamoDB {f1(handle)}")
+            parts.append(f"answer, mocked DynamoDB {f1(handle)}")
         total = (parse or 0) + (handle or 0) if handle is not None else None
         tgt = {"create": "≤ 80 (whole process)", "add100": "≤ 400 (whole process)"}.get(key, "")
         if total is not None:
@@ -175,7 +175,7 @@ if lam:
     ipc, ipa = lam.get("in_process_create") or {}, lam.get("in_process_add100") or {}
     if ipc:
         row(
-            "in-process: App::handle in the driver process, same local DynamoDB "
+            "in-process: doors::http::answer in the driver process, same local DynamoDB (moto) "
             "(ms p50; create | add100)",
             "",
             f3(ipc["p50_ms"]),
@@ -234,14 +234,14 @@ if lam:
         )
     if ipc.get("cpu_us_per_event") is not None:
         row(
-            "CPU of App::handle in the driver (one thread, real HTTP to the local DynamoDB (moto), "
+            "CPU of doors::http::answer in the driver (one thread, real HTTP to the local DynamoDB (moto), "
             "no Lambda runtime, no log output): µs per create | per add100",
             "",
             f1(ipc["cpu_us_per_event"]),
             f1(ipa.get("cpu_us_per_event")),
         )
     if lam.get("handle_future_bytes"):
-        row("size of the future App::handle returns (bytes; moved by value per invocation)",
+        row("size of the future doors::http::answer returns (bytes; moved by value per invocation)",
             "", str(lam["handle_future_bytes"]))
     hwm1 = one["vmhwm_kb"] if one else None
     hwm4 = max(i["vmhwm_kb"] for i in four) if four else None

@@ -981,7 +981,9 @@ async fn run(s: &Settings) -> Result<Value, String> {
 
     let table = format!("oa-hot-{}", std::process::id());
     let direct = ddb_client(&s.ddb);
-    oa_webhook::store::schema::create_table(&direct, &table).await?;
+    oa_webhook::store::schema::create_table(&direct, &table)
+        .await
+        .map_err(|e| e.to_string())?;
 
     let mut env: Vec<(String, String)> = vec![
         ("AWS_LAMBDA_LOG_LEVEL".into(), s.log_level.clone()),

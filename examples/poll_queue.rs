@@ -86,9 +86,9 @@ async fn main() {
         eprintln!("poll_queue: HANDOFF_QUEUE_URL is not set");
         std::process::exit(2);
     }
-    let mut app = App::new(config, store);
-    app.queues = queues;
-    app.log = RequestLog::stdout();
+    let app = App::new(config, store)
+        .with_queues(queues)
+        .with_log(RequestLog::stdout());
     let budget = Duration::from_millis(app.config.queue_record_budget_ms);
     loop {
         let batch = fill(&app, &args).await;
@@ -105,7 +105,7 @@ async fn main() {
                 r
             })
             .collect();
-        let response = app.consume_batch(&records, budget).await;
+        let response = oa_webhook::doors::queue::consume_batch(&app, &records, budget).await;
         for m in &batch {
             let failed = response
                 .batch_item_failures

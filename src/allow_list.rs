@@ -8,6 +8,11 @@ use ipnet::IpNet;
 use std::net::IpAddr;
 use std::str::FromStr;
 
+/// An entry of the list that is not a CIDR (the entry, quoted).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not an IPv4 or IPv6 CIDR")]
+pub struct NotACidr(pub String);
+
 /// A list of IPv4 and IPv6 networks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceAllowList {
@@ -20,13 +25,13 @@ impl SourceAllowList {
     /// are ignored (`10.1.2.3/8` is `10.0.0.0/8`). `Ok(None)` when the text names no
     /// network at all (empty or only commas and spaces): the check is off. `Err` names
     /// the first entry that is not a CIDR.
-    pub fn parse(text: &str) -> Result<Option<SourceAllowList>, String> {
+    pub fn parse(text: &str) -> Result<Option<SourceAllowList>, NotACidr> {
         let mut nets = Vec::new();
         for entry in text.split(',').map(str::trim).filter(|e| !e.is_empty()) {
             let net = IpNet::from_str(entry)
                 .map(|n| n.trunc())
                 .or_else(|_| IpAddr::from_str(entry).map(IpNet::from))
-                .map_err(|_| format!("{entry:?} is not an IPv4 or IPv6 CIDR"))?;
+                .map_err(|_| NotACidr(entry.to_owned()))?;
             nets.push(net);
         }
         Ok((!nets.is_empty()).then_some(SourceAllowList { nets }))
@@ -97,7 +102,7 @@ mod tests {
             "1.2.3.4/-1",
         ] {
             let e = SourceAllowList::parse(&format!("192.0.2.0/24,{bad}")).unwrap_err();
-            assert!(e.contains(bad), "{e}");
+            assert!(e.to_string().contains(bad), "{e}");
         }
     }
 }

@@ -51,6 +51,16 @@ impl Clock {
         self.now_ms() / 1000
     }
 
+    /// What is left before a Lambda invocation's deadline (`deadline_ms`, Unix
+    /// milliseconds), less `margin`; `None` when the deadline is not in the future (cargo
+    /// lambda watch sends a relative one, tests none). The doors' one time-left rule.
+    pub fn left_before(&self, deadline_ms: u64, margin: Duration) -> Option<Duration> {
+        match deadline_ms.checked_sub(self.now_ms()) {
+            Some(left) if left > 0 => Some(Duration::from_millis(left).saturating_sub(margin)),
+            _ => None,
+        }
+    }
+
     /// Moves a set clock to `ms`; the system clock is not moved.
     pub fn set_ms(&self, ms: u64) {
         if let Source::Set(now) = &self.0 {
@@ -76,6 +86,11 @@ mod tests {
         assert_eq!((c.now_ms(), c.now_secs()), (10_000, 10));
         c.advance(Duration::from_millis(1500));
         assert_eq!(shared.now_ms(), 11_500);
+        assert_eq!(
+            c.left_before(12_000, Duration::from_millis(100)),
+            Some(Duration::from_millis(400))
+        );
+        assert_eq!(c.left_before(11_500, Duration::ZERO), None);
         Clock::system().set_ms(1);
         assert!(Clock::system().now_secs() > 1_700_000_000);
     }

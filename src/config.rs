@@ -66,7 +66,9 @@ impl ForwardUrl {
         if text.contains('#') {
             return Err(err("must not have a fragment (#...)"));
         }
-        if !text.bytes().all(|b| url_safe(b) || b == b'[' || b == b']') {
+        // URL-encoded already: nothing `url_safe` would encode but an IPv6 host's brackets.
+        let bare = text.replace(['[', ']'], "");
+        if let std::borrow::Cow::Owned(_) = crate::protocol::query::url_safe(&bare) {
             return Err(err(
                 "must be URL-encoded (no spaces, quotes, control or non-ASCII characters)",
             ));
@@ -90,21 +92,7 @@ impl ForwardUrl {
     /// percent-encoded, so that the request can be sent at all.
     pub fn with_query(&self, raw_query: &str) -> String {
         let raw_query = raw_query.strip_prefix('?').unwrap_or(raw_query);
-        let raw_query: std::borrow::Cow<'_, str> = if raw_query.bytes().all(url_safe) {
-            raw_query.into()
-        } else {
-            raw_query
-                .bytes()
-                .map(|b| {
-                    if url_safe(b) {
-                        char::from(b).to_string()
-                    } else {
-                        format!("%{b:02X}")
-                    }
-                })
-                .collect::<String>()
-                .into()
-        };
+        let raw_query = crate::protocol::query::url_safe(raw_query);
         if raw_query.is_empty() {
             return self.0.clone();
         }
@@ -123,12 +111,6 @@ impl ForwardUrl {
     pub fn as_str(&self) -> &str {
         &self.0
     }
-}
-
-/// A byte a URL's path or query may hold as it is: RFC 3986's unreserved and reserved
-/// characters (less `#`, `[` and `]`), and `%` of an escape.
-fn url_safe(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/?%".contains(&b)
 }
 
 // The URL may carry credentials (`user:pass@`, a key in its query): logs see its scheme
@@ -201,18 +183,70 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+impl ConfigError {
+    pub fn new(variable: &'static str, problem: impl Into<String>) -> ConfigError {
+        ConfigError {
+            variable,
+            problem: problem.into(),
+        }
+    }
+}
+
+/// The one environment reader: [`Config`], [`crate::clients::sdk::AwsSettings`] and
+/// [`crate::tencent::rest::TencentSettings`] read their variables through it, from the
+/// process environment ([`Env::process`]) or a map in tests ([`Env::new`]).
+pub struct Env<L>(L);
+
+impl Env<fn(&str) -> Option<String>> {
+    /// The process environment (a value that is not Unicode reads as unset).
+    pub fn process() -> Self {
+        Env(|name| std::env::var(name).ok())
+    }
+}
+
+impl<L: Fn(&str) -> Option<String>> Env<L> {
+    pub fn new(lookup: L) -> Self {
+        Env(lookup)
+    }
+
+    /// The value as set; `None`: unset.
+    pub fn raw(&self, name: &str) -> Option<String> {
+        (self.0)(name)
+    }
+
+    /// The value trimmed; `None`: unset or blank.
+    pub fn get(&self, name: &str) -> Option<String> {
+        self.raw(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// `true` or `false` (any case); unset or blank: `false`.
+    pub fn flag(&self, name: &'static str) -> Result<bool, ConfigError> {
+        match self.get(name) {
+            None => Ok(false),
+            Some(v) if v.eq_ignore_ascii_case("true") => Ok(true),
+            Some(v) if v.eq_ignore_ascii_case("false") => Ok(false),
+            Some(_) => Err(ConfigError::new(name, "must be `true` or `false`")),
+        }
+    }
+}
+
 impl Config {
     /// Reads the process environment.
     pub fn from_env() -> Result<Config, ConfigError> {
-        Config::from_lookup(|k| std::env::var(k).ok())
+        Config::read(&Env::process())
     }
 
-    /// Reads configuration through `lookup` (the environment, or a map in tests).
+    /// Reads configuration through `lookup` (a map in tests).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
-        let err = |variable, problem: &str| ConfigError {
-            variable,
-            problem: problem.to_owned(),
-        };
+        Config::read(&Env::new(lookup))
+    }
+
+    /// Reads configuration from `env`.
+    pub fn read<L: Fn(&str) -> Option<String>>(env: &Env<L>) -> Result<Config, ConfigError> {
+        let lookup = |name: &str| env.raw(name);
+        let err = ConfigError::new;
         let table_name = lookup("TABLE_NAME")
             .map(|s| s.trim().to_owned())
             .filter(|s| !s.is_empty())

@@ -6,7 +6,7 @@
 //! - [`outcome`]: the typed outcome of a request, and [`reply`]: the reply it becomes;
 //! - [`state`]: how events fold into state, order-free;
 //! - [`store`]: the DynamoDB table, its limits and the writes;
-//! - [`clock`]: the one injected clock.
+//! - [`clock`]: the one injected clock, and [`retry`]: the one backoff rule.
 //!
 //! Around it:
 //! - [`protocol`]: Tencent's webhook protocol (query, signature, body reading, reply,
@@ -14,10 +14,11 @@
 //! - [`app`]: the service the doors call, and its delivery decisions (write, hand off,
 //!   dead-letter, last resort, consume a queue batch per account);
 //! - [`handoff`]: the SQS adapter (envelopes, the hand-off and dead-letter queues);
-//! - [`clients`]: every AWS SDK client's timeout and retry profile;
+//! - [`clients`]: every SDK client's timeout and retry profile, and the one HTTPS connector;
 //! - [`relay`]: the callbacks not stored here, relayed to the app's backend (`FORWARD_URL`);
 //! - [`doors`]: one small module per entry point (the webhook on `lambda_http`, the
 //!   queue, the schedule, the command line), and the door chosen by what arrives;
+//! - [`start`]: a process's start (configuration, clients, the app, then the door);
 //! - [`tencent`]: Tencent's REST API (UserSig, client, secret key) and [`sync`]: backfill and repair from it;
 //! - [`config`] (with [`allow_list`] and [`token`]), [`logging`], [`telemetry`] (the
 //!   request line: log + EMF metrics).
@@ -35,6 +36,8 @@ pub mod outcome;
 pub mod protocol;
 pub mod relay;
 pub mod reply;
+pub mod retry;
+pub mod start;
 pub mod state;
 pub mod store;
 pub mod sync;

@@ -16,7 +16,7 @@
 //! relay, not at start, because loading the platform store costs a cold start most of its
 //! CPU (`src/clients/sdk.rs`); an instance that never relays never pays it.
 
-use aws_smithy_http_client::tls::{TlsContext, TrustStore};
+use crate::clients::sdk::TrustRoots;
 use aws_smithy_http_client::Connector;
 use aws_smithy_runtime_api::client::http::HttpConnector;
 use aws_smithy_runtime_api::http::Request as HttpRequest;
@@ -97,15 +97,10 @@ impl Relay {
 
     fn connector(&self) -> &Connector {
         self.connector.get_or_init(|| {
-            let context = TlsContext::builder()
-                .with_trust_store(TrustStore::default())
-                .build()
-                .unwrap_or_default();
-            Connector::builder()
-                .pool_idle_timeout(POOL_IDLE)
-                .tls_provider(crate::clients::sdk::tls_provider())
-                .tls_context(context)
-                .build()
+            crate::clients::sdk::https_connector(
+                Connector::builder().pool_idle_timeout(POOL_IDLE),
+                TrustRoots::System,
+            )
         })
     }
 

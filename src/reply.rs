@@ -12,7 +12,7 @@ pub struct Reply {
 }
 
 #[derive(Serialize)]
-struct Envelope<'a> {
+struct ReplyBody<'a> {
     #[serde(rename = "ActionStatus")]
     action_status: &'a str,
     #[serde(rename = "ErrorCode")]
@@ -49,7 +49,7 @@ impl Reply {
 
     /// The body as JSON text.
     pub fn body(&self) -> String {
-        let env = Envelope {
+        let env = ReplyBody {
             action_status: if self.is_ok() { "OK" } else { "FAIL" },
             error_code: self.error_code(),
             error_info: &self.info,

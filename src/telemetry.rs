@@ -18,6 +18,7 @@
 //! - `fields_dropped` (Count): optional fields of after-events left out because they
 //!   could not be read (docs/contract.md section 2, "Reading fields").
 
+use crate::clock::Clock;
 use crate::events::CommandKind;
 use crate::outcome::Outcome;
 use metrique::emf::flags::NoMetric;
@@ -80,8 +81,8 @@ pub struct RequestLog {
     /// The EMF formatters; `Emf::format` takes `&mut self` (it reuses its buffers), and
     /// one process may serve several invocations at once (docs/contract.md section 9).
     formatters: Arc<Mutex<Formatters>>,
-    /// Fixed `Timestamp` (tests); `None`: the clock.
-    timestamp_ms: Option<u64>,
+    /// The `Timestamp`'s clock (a set one in tests).
+    clock: Clock,
 }
 
 /// The two formatters a line may go through: they differ only in the directive of
@@ -126,7 +127,7 @@ impl RequestLog {
         timestamp_ms: u64,
     ) -> RequestLog {
         let mut log = RequestLog::new(Sink::Buffer(buffer), function_name.map(str::to_owned));
-        log.timestamp_ms = Some(timestamp_ms);
+        log.clock = Clock::at_ms(timestamp_ms);
         log
     }
 
@@ -165,7 +166,7 @@ impl RequestLog {
             sink,
             function_name,
             formatters: Arc::new(Mutex::new(formatters)),
-            timestamp_ms: None,
+            clock: Clock::system(),
         }
     }
 
@@ -193,9 +194,7 @@ impl RequestLog {
 
     /// The line, newline included.
     pub fn render(&self, m: &RequestMetrics<'_>) -> Vec<u8> {
-        let timestamp = self
-            .timestamp_ms
-            .map_or_else(SystemTime::now, |ms| UNIX_EPOCH + Duration::from_millis(ms));
+        let timestamp = UNIX_EPOCH + Duration::from_millis(self.clock.now_ms());
         let rejected = m.outcome.is_rejected();
         let called_dynamodb = m.dynamodb_requests > 0;
         let line = Line {
@@ -296,6 +295,70 @@ struct Line<'a> {
     fields_dropped: u32,
 }
 
+/// One account's sync as counts: the figures of its EMF line ([`sync_line`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SyncCounts {
+    pub found_missing: u32,
+    pub subscribers_added: u32,
+    pub subscribers_removed: u32,
+    pub messages_added: u32,
+    pub messages_withdrawn: u32,
+    /// 1 when the stored `subscriber_count` differed from the REST API's.
+    pub count_mismatch: u32,
+    /// 1 when the account's sync failed.
+    pub failed: u32,
+}
+
+/// The sync's line for one account: its counts as EMF metrics (namespace [`NAMESPACE`],
+/// dimension `Door` = `sync`), through metrique's formatter as the request line is; no
+/// newline. Clock: `clock` (the `Timestamp`).
+pub fn sync_line(app: &str, account: &str, counts: &SyncCounts, clock: &Clock) -> String {
+    let line = SyncLine {
+        timestamp: UNIX_EPOCH + Duration::from_millis(clock.now_ms()),
+        door: "sync",
+        sdk_app_id: app,
+        official_account: account,
+        sync_found_missing: counts.found_missing,
+        sync_subscribers_added: counts.subscribers_added,
+        sync_subscribers_removed: counts.subscribers_removed,
+        sync_messages_added: counts.messages_added,
+        sync_messages_withdrawn: counts.messages_withdrawn,
+        sync_count_mismatch: counts.count_mismatch,
+        sync_failed: counts.failed,
+    };
+    let mut emf = Emf::builder(NAMESPACE.to_owned(), vec![vec!["Door".to_owned()]]).build();
+    let mut out = Vec::with_capacity(512);
+    if let Err(e) = emf.format(&RootEntry::new(line.close()), &mut out) {
+        tracing::warn!(error = %e, "sync line not rendered as EMF");
+        out.clear();
+    }
+    String::from_utf8_lossy(&out).trim_end().to_owned()
+}
+
+#[metrics]
+struct SyncLine<'a> {
+    #[metrics(timestamp)]
+    timestamp: SystemTime,
+    #[metrics(name = "Door")]
+    door: &'static str,
+    sdk_app_id: &'a str,
+    official_account: &'a str,
+    #[metrics(unit = Count)]
+    sync_found_missing: u32,
+    #[metrics(unit = Count)]
+    sync_subscribers_added: u32,
+    #[metrics(unit = Count)]
+    sync_subscribers_removed: u32,
+    #[metrics(unit = Count)]
+    sync_messages_added: u32,
+    #[metrics(unit = Count)]
+    sync_messages_withdrawn: u32,
+    #[metrics(unit = Count)]
+    sync_count_mismatch: u32,
+    #[metrics(unit = Count)]
+    sync_failed: u32,
+}
+
 /// A bounded label for a command ([`CommandKind::label`]); `none` without one.
 pub fn command_label(command: Option<&str>) -> &'static str {
     command.map_or("none", |c| CommandKind::of(c).label())
@@ -306,6 +369,32 @@ mod tests {
     use super::*;
     use crate::outcome::{Failure, Reason};
     use serde_json::Value;
+
+    #[test]
+    fn a_sync_line_is_emf_with_its_counts_under_door() {
+        let counts = SyncCounts {
+            found_missing: 3,
+            failed: 1,
+            ..SyncCounts::default()
+        };
+        let line = sync_line("1400000001", "@TOA#_a", &counts, &Clock::at_ms(1_000));
+        let v: Value = serde_json::from_str(&line).expect("JSON");
+        assert_eq!(v["_aws"]["Timestamp"], 1000, "{line}");
+        let directive = &v["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(directive["Namespace"], NAMESPACE, "{line}");
+        assert_eq!(directive["Dimensions"][0][0], "Door", "{line}");
+        let names: Vec<&str> = directive["Metrics"]
+            .as_array()
+            .expect("metrics")
+            .iter()
+            .filter_map(|m| m["Name"].as_str())
+            .collect();
+        assert!(names.contains(&"sync_found_missing"), "{line}");
+        assert_eq!(v["Door"], "sync");
+        assert_eq!(v["official_account"], "@TOA#_a");
+        assert_eq!(v["sync_found_missing"], 3);
+        assert_eq!(v["sync_failed"], 1);
+    }
 
     const STORED: Outcome = Outcome::Stored { items_written: 1 };
 

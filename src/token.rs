@@ -10,7 +10,7 @@
 //! the one the sync uses for its key ([`crate::tencent::secret`]: the function's SDK
 //! settings and HTTPS client). The token is never in a log line or a `Debug` output.
 
-use crate::tencent::secret;
+use crate::tencent::secret::{self, SecretError};
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
@@ -74,7 +74,7 @@ impl CallbackToken {
         arn: &str,
         endpoint: Option<&str>,
         now: u64,
-    ) -> Result<CallbackToken, String> {
+    ) -> Result<CallbackToken, SecretError> {
         let token = read(sdk, arn, endpoint).await?;
         Ok(CallbackToken {
             inner: Arc::new(Inner {
@@ -142,11 +142,11 @@ async fn read(
     sdk: &aws_config::SdkConfig,
     arn: &str,
     endpoint: Option<&str>,
-) -> Result<Arc<str>, String> {
+) -> Result<Arc<str>, SecretError> {
     let text = secret::fetch_secret_string(sdk, arn, endpoint).await?;
     secret::value_in_secret_string(&text, &[SECRET_JSON_KEY])
         .map(Arc::from)
-        .ok_or_else(|| "names a secret with an empty token".to_owned())
+        .ok_or(SecretError::Empty("token"))
 }
 
 impl fmt::Debug for CallbackToken {

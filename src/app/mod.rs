@@ -61,6 +61,9 @@ pub struct App {
 }
 
 impl App {
+    /// An instance over `config` and `store`, with the defaults: the system clock,
+    /// [`DEFAULT_BUDGET`], no request line, no queues, [`LAST_RESORT_AFTER`], a relay
+    /// built on first use, no hot accounts. The `with_*` methods set the others.
     pub fn new(config: Config, store: Store) -> App {
         App {
             config: Arc::new(config),
@@ -73,6 +76,21 @@ impl App {
             relay: Relay::new(),
             hot: HotAccounts::default(),
         }
+    }
+
+    /// With the hand-off and dead-letter queues (section 5).
+    pub fn with_queues(self, queues: Queues) -> App {
+        App { queues, ..self }
+    }
+
+    /// With the request line written to `log`.
+    pub fn with_log(self, log: RequestLog) -> App {
+        App { log, ..self }
+    }
+
+    /// With every "now" read from `clock`.
+    pub fn with_clock(self, clock: Clock) -> App {
+        App { clock, ..self }
     }
 }
 
@@ -124,6 +142,17 @@ pub enum Verdict {
     Done,
     /// Not taken: leave it in its queue for another try.
     Retry,
+}
+
+impl Verdict {
+    /// The one rule: a failed or handed-off outcome is tried again, any other is done
+    /// with (a refused one after its move to the dead letters, `app/queue.rs`).
+    pub fn of(outcome: &Outcome) -> Verdict {
+        match outcome {
+            Outcome::Failed(_) | Outcome::HandedOff(_) => Verdict::Retry,
+            _ => Verdict::Done,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -147,9 +147,8 @@ impl App {
     /// letters with its reason first (or left for the redrive to move, when that fails).
     async fn verdict(&self, message: &str, outcome: &Outcome, seen: &Seen) -> Verdict {
         match outcome {
-            Outcome::Failed(_) | Outcome::HandedOff(_) => Verdict::Retry,
             Outcome::Rejected(r) => self.dead_letter_queued(message, r, seen).await,
-            _ => Verdict::Done,
+            _ => Verdict::of(outcome),
         }
     }
 
@@ -205,10 +204,7 @@ impl App {
                 // letters with it, never dropped.
                 Admitted::Answered(Outcome::Rejected(r)) => refused.push((i, r)),
                 Admitted::Answered(outcome) => {
-                    let verdict = match outcome {
-                        Outcome::Failed(_) | Outcome::HandedOff(_) => Verdict::Retry,
-                        _ => Verdict::Done,
-                    };
+                    let verdict = Verdict::of(&outcome);
                     done[i] = Some(Consumed::new(outcome, verdict, seen.clone()));
                 }
                 Admitted::Event(event) => {
@@ -303,10 +299,7 @@ impl App {
         for (i, event) in work.others {
             let b = Budget::until(Instant::now() + budget);
             let outcome = self.store_event(&event, &b).await;
-            let verdict = match &outcome {
-                Outcome::Failed(_) | Outcome::HandedOff(_) => Verdict::Retry,
-                _ => Verdict::Done,
-            };
+            let verdict = Verdict::of(&outcome);
             out.push((
                 i,
                 Consumed::new(outcome, verdict, seens[i].clone()).counting(&b),

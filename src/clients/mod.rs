@@ -4,6 +4,8 @@
 //! |---|---|---|---|---|---|
 //! | [`webhook_dynamodb`] | the webhook | 300 ms | 500 ms | 1.2 s | 3, never on a hot item's throttling |
 //! | [`consumer_dynamodb`] | queue consumer, replay, sync | 1 s | 5 s | 15 s | 3 |
+//! | [`sync_dynamodb`] | the sync (minutes, not 2 seconds) | 3 s | 10 s | 30 s | 5 |
+//! | [`secrets_manager`] | the sync's key, the callback token | SDK defaults | | | |
 //! | [`webhook_sqs`] | the webhook's hand-off and dead letter | 200 ms | 250 ms | 1 s | 3 |
 //! | [`operator_sqs`] | replay, the local poller | 3 s | 30 s | 60 s | 3 |
 //!
@@ -21,7 +23,7 @@
 //! from the environment by [`sdk::AwsSettings`].
 //!
 //! Tencent's REST client is not an SDK client: its settings are `RestSettings` in
-//! `src/tencent/rest.rs`. Secrets Manager's client is built in `src/tencent/secret.rs`.
+//! `src/tencent/rest.rs`, its connector [`sdk::https_connector`].
 
 pub mod sdk;
 
@@ -91,6 +93,27 @@ pub fn configure_consumer_dynamodb(
         )
 }
 
+/// The sync's DynamoDB client: `client`'s, with timeouts for a run that has minutes, not
+/// the webhook's 2 seconds (connect 3 s, attempt 10 s, call 30 s, 5 attempts).
+pub fn sync_dynamodb(client: &aws_sdk_dynamodb::Client) -> aws_sdk_dynamodb::Client {
+    let config = client
+        .config()
+        .to_builder()
+        .timeout_config(timeouts(3000, 10_000, 30_000))
+        .retry_config(RetryConfig::standard().with_max_attempts(5))
+        .build();
+    aws_sdk_dynamodb::Client::from_conf(config)
+}
+
+/// Secrets Manager's client, over the function's SDK settings and HTTPS client; at
+/// `endpoint` when set (`AWS_ENDPOINT_URL_SECRETS_MANAGER`: a DynamoDB override never
+/// applies to it).
+pub fn secrets_manager(sdk: &SdkConfig, endpoint: Option<&str>) -> aws_sdk_secretsmanager::Client {
+    let mut config = aws_sdk_secretsmanager::config::Builder::from(sdk);
+    config.set_endpoint_url(endpoint.map(str::to_owned));
+    aws_sdk_secretsmanager::Client::from_conf(config.build())
+}
+
 /// The webhook's SQS client (the same SdkConfig, HTTPS client and credentials as
 /// DynamoDB): see [`configure_webhook_sqs`].
 pub fn webhook_sqs(sdk: &SdkConfig) -> aws_sdk_sqs::Client {
@@ -136,7 +159,7 @@ fn timeouts(connect_ms: u64, attempt_ms: u64, call_ms: u64) -> TimeoutConfig {
 #[derive(Debug, Clone, Copy)]
 struct NoRetryOnHotItem;
 
-/// The error code a hot item's throttling comes with (docs/aws.md: "Throttling: key range
+/// The error code a hot item's throttling comes with (../shared/spec/aws.md: "Throttling: key range
 /// limit exceeded"; also on on-demand tables).
 pub const HOT_ITEM_THROTTLING: &str = "ProvisionedThroughputExceededException";
 

@@ -27,7 +27,7 @@
 //! | `amazon` | the five roots compiled in |
 //! | `system` | the platform's store (the SDK's default behaviour; `SSL_CERT_FILE` is honoured) |
 
-use crate::config::ConfigError;
+use crate::config::{ConfigError, Env};
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_dynamodb::config::{
     Credentials, SharedAsyncSleep, SharedCredentialsProvider, SharedHttpClient,
@@ -36,7 +36,7 @@ use aws_smithy_async::rt::sleep::TokioSleep;
 use aws_smithy_async::time::{SharedTimeSource, SystemTimeSource};
 use aws_smithy_http_client::proxy::ProxyConfig;
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode, TlsContext, TrustStore};
-use aws_smithy_http_client::{Builder, ConnectorBuilder};
+use aws_smithy_http_client::{Builder, Connector, ConnectorBuilder};
 
 /// Amazon Root CA 1-4 and Starfield Services Root Certificate Authority - G2 (PEM), as
 /// shipped by Debian's ca-certificates.
@@ -52,15 +52,14 @@ pub enum TrustRoots {
 impl TrustRoots {
     pub const VARIABLE: &'static str = "TLS_TRUST_STORE";
 
-    /// Reads `TLS_TRUST_STORE` through `lookup`; `overridden` and `region` decide the
-    /// default.
-    fn from_lookup(
-        lookup: &impl Fn(&str) -> Option<String>,
+    /// Reads `TLS_TRUST_STORE` from `env`; `overridden` and `region` decide the default.
+    fn read<L: Fn(&str) -> Option<String>>(
+        env: &Env<L>,
         overridden: bool,
         region: &str,
     ) -> Result<Self, ConfigError> {
-        match lookup(Self::VARIABLE).as_deref().map(str::trim) {
-            None | Some("") => Ok(if overridden || region.starts_with("cn-") {
+        match env.get(Self::VARIABLE).as_deref() {
+            None => Ok(if overridden || region.starts_with("cn-") {
                 TrustRoots::System
             } else {
                 TrustRoots::Amazon
@@ -89,25 +88,32 @@ pub fn tls_provider() -> tls::Provider {
     tls::Provider::Rustls(CryptoMode::Ring)
 }
 
-/// The SDK's HTTPS client (hyper 1, rustls with [`tls_provider`], proxy settings from the
-/// environment) with the trust store `roots`.
-pub fn https_client(roots: TrustRoots) -> SharedHttpClient {
+/// The one HTTPS connector: `conn` (its timeouts, sleep, pool) with rustls and
+/// [`tls_provider`], the trust store `roots`, and proxy settings from the environment.
+/// The SDK's client ([`https_client`]), the REST client to Tencent and the relay are built
+/// by it.
+pub fn https_connector(mut conn: ConnectorBuilder, roots: TrustRoots) -> Connector {
+    conn.set_proxy_config(Some(ProxyConfig::from_env()));
+    // `build` cannot fail today (it only stores its arguments); should it ever, fall back to
+    // the defaults rather than refuse to start.
     let context = TlsContext::builder()
         .with_trust_store(roots.trust_store())
-        .build();
-    // `build` cannot fail today (it only stores its arguments); should it ever, fall back to
-    // the SDK's defaults rather than refuse to start.
-    let context = context.unwrap_or_default();
+        .build()
+        .unwrap_or_default();
+    conn.tls_provider(tls_provider())
+        .tls_context(context)
+        .build()
+}
+
+/// The SDK's HTTPS client: [`https_connector`] with the SDK's settings and sleep.
+pub fn https_client(roots: TrustRoots) -> SharedHttpClient {
     Builder::new().build_with_connector_fn(move |settings, components| {
-        let mut conn = ConnectorBuilder::default()
-            .tls_provider(tls_provider())
-            .tls_context(context.clone());
+        let mut conn = ConnectorBuilder::default();
         conn.set_connector_settings(settings.cloned());
         if let Some(components) = components {
             conn.set_sleep_impl(components.sleep_impl());
         }
-        conn.set_proxy_config(Some(ProxyConfig::from_env()));
-        conn.build()
+        https_connector(conn, roots)
     })
 }
 
@@ -165,26 +171,19 @@ pub struct AwsSettings {
 
 impl AwsSettings {
     pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|k| std::env::var(k).ok())
+        Self::read(&Env::process())
     }
 
-    /// Reads the settings through `lookup` (the environment, or a map in tests).
+    /// Reads the settings through `lookup` (a map in tests).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |k: &str| {
-            lookup(k)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
-        let err = |variable: &'static str, problem: &str| ConfigError {
-            variable,
-            problem: problem.to_owned(),
-        };
-        let flag = |variable: &'static str| match get(variable) {
-            None => Ok(false),
-            Some(v) if v.eq_ignore_ascii_case("true") => Ok(true),
-            Some(v) if v.eq_ignore_ascii_case("false") => Ok(false),
-            Some(_) => Err(err(variable, "must be `true` or `false`")),
-        };
+        Self::read(&Env::new(lookup))
+    }
+
+    /// Reads the settings from `env`.
+    pub fn read<L: Fn(&str) -> Option<String>>(env: &Env<L>) -> Result<Self, ConfigError> {
+        let get = |name: &str| env.get(name);
+        let err = ConfigError::new;
+        let flag = |name: &'static str| env.flag(name);
 
         let region = get("AWS_REGION")
             .or_else(|| get("AWS_DEFAULT_REGION"))
@@ -223,7 +222,7 @@ impl AwsSettings {
             )
         };
         let overridden = endpoint_url.is_some() || sqs_endpoint_url.is_some();
-        let roots = TrustRoots::from_lookup(&lookup, overridden, &region)?;
+        let roots = TrustRoots::read(env, overridden, &region)?;
         Ok(AwsSettings {
             region,
             credentials,

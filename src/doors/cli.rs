@@ -9,10 +9,11 @@
 
 use crate::app::App;
 use crate::events::CommandKind;
-use crate::handoff::{Envelope, QueueName, Received};
+use crate::handoff::{Envelope, QueueError, QueueName, Received};
 use crate::outcome::Outcome;
 use crate::protocol::Seen;
 use crate::store::Budget;
+use clap::builder::RangedU64ValueParser;
 use std::io::Write;
 use std::time::Duration;
 
@@ -48,19 +49,11 @@ pub struct ReplayArgs {
     #[arg(long)]
     pub dry_run: bool,
     /// At most this many messages
-    #[arg(long, default_value_t = REPLAY_DEFAULT_MAX, value_parser = positive)]
+    #[arg(long, default_value_t = REPLAY_DEFAULT_MAX, value_parser = RangedU64ValueParser::<usize>::new().range(1..))]
     pub max: usize,
 }
 
 pub const REPLAY_DEFAULT_MAX: usize = 1000;
-
-/// A whole number above zero.
-pub fn positive(text: &str) -> Result<usize, String> {
-    text.parse()
-        .ok()
-        .filter(|n| *n > 0)
-        .ok_or_else(|| format!("a positive number, not {text:?}"))
-}
 
 /// `oa-webhook replay`: prints to stdout; the exit status (0: every message replayed or
 /// listed, 1: some kept, or the queue could not be read).
@@ -94,14 +87,23 @@ const HIDE: Duration = Duration::from_secs(120);
 /// Receives that come back empty, in a row, before the queue counts as drained.
 const EMPTY_RECEIVES: u32 = 2;
 
+/// Why a replay could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    #[error("DEAD_LETTER_QUEUE_URL is not set")]
+    NoDeadLetterQueue,
+    #[error("cannot read the dead-letter queue: {0}")]
+    Receive(QueueError),
+}
+
 /// Runs `replay`, printing to `out`.
 pub async fn replay(
     app: &App,
     args: &ReplayArgs,
     out: &mut impl Write,
-) -> Result<ReplaySummary, String> {
+) -> Result<ReplaySummary, ReplayError> {
     if !app.queues.can_dead_letter() {
-        return Err("DEAD_LETTER_QUEUE_URL is not set".to_owned());
+        return Err(ReplayError::NoDeadLetterQueue);
     }
     let mut sum = ReplaySummary::default();
     let mut keep: Vec<String> = Vec::new();
@@ -112,7 +114,7 @@ pub async fn replay(
             .queues
             .receive(QueueName::DeadLetters, want, HIDE, Duration::from_secs(1))
             .await
-            .map_err(|e| format!("cannot read the dead-letter queue: {e}"))?;
+            .map_err(ReplayError::Receive)?;
         if batch.is_empty() {
             empty += 1;
             continue;
@@ -120,7 +122,7 @@ pub async fn replay(
         empty = 0;
         for m in batch {
             sum.received += 1;
-            let what = describe(&m);
+            let what = summary(&m);
             if args.dry_run {
                 sum.listed += 1;
                 let _ = writeln!(out, "{what} -> would replay");
@@ -199,7 +201,7 @@ fn label(outcome: &Outcome) -> String {
 }
 
 /// A message's id, command and app, and the reason it was dead-lettered: never its body.
-fn describe(m: &Received) -> String {
+fn summary(m: &Received) -> String {
     let (command, app) = match Envelope::parse(&m.body) {
         Ok(env) => {
             let command = match env.callback_command.as_deref().map(CommandKind::of) {

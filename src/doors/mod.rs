@@ -206,20 +206,15 @@ impl LambdaDoor {
         }
         match shape {
             Shape::Http(payload) => {
-                let incoming = http::Incoming::read(json, payload).map_err(Unserved::from)?;
-                let request = incoming.into_request().map_err(Unserved::from)?;
-                let request = lambda_http::RequestExt::with_lambda_context(request, context);
-                let reply = self.app.handle_lambda(request).await;
-                Ok(Served::Http(Box::new(http::front_door_response(
-                    reply.into_http(),
-                    payload,
-                ))))
+                let event = http::read(json, payload).map_err(Unserved::from)?;
+                let response = http::serve(&self.app, LambdaEvent::new(event, context)).await;
+                Ok(Served::Http(Box::new(response)))
             }
             Shape::Sqs => {
                 let batch: SqsEvent =
                     serde_json::from_str(json).map_err(|e| Unserved::Sqs(JsonError::from(e)))?;
-                let reply = self.app.handle_sqs(LambdaEvent::new(batch, context)).await;
-                Ok(Served::Queue(reply.unwrap_or_default()))
+                let reply = queue::serve(&self.app, LambdaEvent::new(batch, context)).await;
+                Ok(Served::Queue(reply))
             }
             Shape::Schedule | Shape::Other => match &self.sync {
                 Some(door) if self.intended == Door::Sync => {
@@ -294,7 +289,7 @@ mod tests {
         let sqs_err = serde_json::from_str::<SqsEvent>(sqs)
             .map(|_| ())
             .map_err(JsonError::from);
-        let http_err = http::Incoming::from_json(http).map(|_| ());
+        let http_err = http::read(http, http::Payload::V2).map(|_| ());
         assert!(sqs_err.is_err() && http_err.is_err());
         let http_text = http_err.as_ref().map_err(|e| e.to_string());
         let shown = format!(

@@ -11,6 +11,7 @@ use crate::config::{Config, ConfigError};
 use crate::store::Store;
 use crate::sync::{run_sync, SyncOptions, SyncReport};
 use crate::tencent::rest::{RestClient, RestSettings, TencentConfig, TencentSettings};
+use clap::builder::NonEmptyStringValueParser;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -18,32 +19,17 @@ use tokio::time::Instant;
 #[derive(Debug, Clone, PartialEq, Eq, Default, clap::Args)]
 pub struct SyncArgs {
     /// Sync this Official Account (repeat for more); none: every account the table holds
-    #[arg(long = "account", value_name = "ID", value_parser = non_empty)]
+    #[arg(long = "account", value_name = "ID", value_parser = NonEmptyStringValueParser::new())]
     pub accounts: Vec<String>,
     /// The app to sync (one of SDKAPPID; default: every configured app)
-    #[arg(long, value_name = "ID", value_parser = non_empty)]
+    #[arg(long, value_name = "ID", value_parser = NonEmptyStringValueParser::new())]
     pub app: Option<String>,
     /// Stop cleanly after N seconds (default 3600); a rerun continues
-    #[arg(long, value_name = "N", value_parser = positive_secs)]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub max_secs: Option<u64>,
     /// Ignore checkpoints: start a fresh run
     #[arg(long)]
     pub restart: bool,
-}
-
-fn non_empty(text: &str) -> Result<String, String> {
-    if text.is_empty() {
-        Err("a value, not an empty string".to_owned())
-    } else {
-        Ok(text.to_owned())
-    }
-}
-
-fn positive_secs(text: &str) -> Result<u64, String> {
-    text.parse()
-        .ok()
-        .filter(|n| *n > 0)
-        .ok_or_else(|| format!("a positive number, not {text:?}"))
 }
 
 /// A store and one REST client per app to sync.
@@ -90,7 +76,10 @@ impl SyncDoor {
             })
             .collect::<Result<_, ConfigError>>()?;
         Ok(SyncDoor {
-            store: with_sync_timeouts(store),
+            store: Store::new(
+                crate::clients::sync_dynamodb(store.client()),
+                store.table().to_owned(),
+            ),
             clients,
             options: SyncOptions {
                 skew: Duration::from_secs(config.max_skew_secs),
@@ -119,28 +108,6 @@ pub async fn from_env(
 ) -> Result<SyncDoor, ConfigError> {
     let tencent = TencentSettings::from_env()?.load(sdk).await?;
     SyncDoor::new(config, &tencent, store, app)
-}
-
-/// The store's client with timeouts for a sync, which has minutes, not the webhook's
-/// 2 seconds: connect 3 s, attempt 10 s, call 30 s, 5 attempts.
-pub fn with_sync_timeouts(store: Store) -> Store {
-    use aws_config::retry::RetryConfig;
-    use aws_config::timeout::TimeoutConfig;
-    let config = store
-        .client()
-        .config()
-        .to_builder()
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(3))
-                .operation_attempt_timeout(Duration::from_secs(10))
-                .operation_timeout(Duration::from_secs(30))
-                .build(),
-        )
-        .retry_config(RetryConfig::standard().with_max_attempts(5))
-        .build();
-    let table = store.table().to_owned();
-    Store::new(aws_sdk_dynamodb::Client::from_conf(config), table)
 }
 
 /// `oa-webhook sync ...`: prints one JSON report per app on stdout. Exit status 0 when
@@ -192,12 +159,10 @@ pub async fn scheduled(
                 .collect()
         })
         .unwrap_or_default();
-    let left = event
-        .context
-        .deadline()
-        .duration_since(std::time::SystemTime::now())
+    let left = crate::clock::Clock::system()
+        .left_before(event.context.deadline, LAMBDA_MARGIN)
         .unwrap_or_default();
-    let deadline = Instant::now() + left.saturating_sub(LAMBDA_MARGIN);
+    let deadline = Instant::now() + left;
     Ok(door.run(&accounts, deadline).await)
 }
 

@@ -4,7 +4,33 @@
 //! `SDKAppID`), so keys are matched case-insensitively. A key given more than once with
 //! different values is ambiguous and reported as such, never silently resolved.
 
+use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
 use std::borrow::Cow;
+
+/// The bytes a URL's query may not hold as they are (RFC 3986: neither unreserved nor
+/// reserved, nor `%` of an escape; `#`, `[` and `]` too); non-ASCII bytes always.
+const NOT_IN_A_QUERY: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'<')
+    .add(b'>')
+    .add(b'[')
+    .add(b'\\')
+    .add(b']')
+    .add(b'^')
+    .add(b'`')
+    .add(b'{')
+    .add(b'|')
+    .add(b'}');
+
+/// A raw query (as received, URL-encoded) that any URL can hold: unchanged when it is
+/// one, else every byte a URL may not hold percent-encoded, so that it reads as the
+/// same pairs ([`Query::parse`]). The webhook door's query (a front door may pass such
+/// bytes on undecoded) and `FORWARD_URL`'s (contract section 7).
+pub fn url_safe(raw: &str) -> Cow<'_, str> {
+    utf8_percent_encode(raw, NOT_IN_A_QUERY).into()
+}
 
 /// Decoded query pairs, in the order they were sent.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -90,6 +116,15 @@ mod tests {
         let q = Query::parse("SdkAppid=1&sdkappid=1&Sign=a&SIGN=b");
         assert_eq!(q.get("SdkAppid"), Param::One("1"));
         assert_eq!(q.get("Sign"), Param::Conflicting);
+    }
+
+    #[test]
+    fn a_query_no_url_holds_is_percent_encoded_to_the_same_pairs() {
+        assert!(matches!(url_safe("a=1&b=%20&c=/?:@"), Cow::Borrowed(_)));
+        let raw = "SdkAppid=1400000001&x=a b\"é#[]";
+        let safe = url_safe(raw);
+        assert!(http::uri::PathAndQuery::try_from(format!("/?{safe}")).is_ok());
+        assert_eq!(Query::parse(&safe), Query::parse(raw));
     }
 
     #[test]

@@ -17,7 +17,7 @@ pub enum StoreError {
     /// item's throttling (`ProvisionedThroughputExceededException`). Returned only under
     /// a budget that gives up on contention ([`super::OnContention::GiveUp`], the
     /// webhook's); the others back off and try again (docs/contract.md section 5,
-    /// "Contention"; docs/aws.md).
+    /// "Contention"; ../shared/spec/aws.md).
     #[error("contention on the account's items: {0}")]
     Contention(String),
     /// A failure retrying cannot fix (validation, permissions, missing table).
@@ -27,3 +27,10 @@ pub enum StoreError {
     #[error("cannot be stored as it is: {0}")]
     Unfit(Unfit),
 }
+
+/// A read or a sync checkpoint DynamoDB did not answer: the SDK error described (its code
+/// and message, as `store/read.rs`'s `ReadError::of` describes it). For tools, the sync and tests; the webhook
+/// path never reads here.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ReadError(pub String);

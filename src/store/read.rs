@@ -1,12 +1,17 @@
 //! The five access patterns of contract section 3, each one Query (never a Scan),
 //! following pagination to the end.
 
+pub use super::error::ReadError;
 use super::items::{self, string_value, Item};
 use super::schema::*;
 use super::Store;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 
-/// What a read failed on (for tools and tests; the webhook path never reads here).
-pub type ReadError = String;
+impl ReadError {
+    pub fn of<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> ReadError {
+        ReadError(super::budget::describe(err))
+    }
+}
 
 impl Store {
     /// An account's `PROFILE` item.
@@ -22,7 +27,7 @@ impl Store {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| super::budget::describe(&e))?;
+            .map_err(|e| ReadError::of(&e))?;
         Ok(got.item)
     }
 
@@ -61,29 +66,21 @@ impl Store {
             Some(_) => (GSI1_PK, GSI1_SK),
             None => (PK, SK),
         };
-        let mut out = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let page = self
-                .client()
-                .query()
-                .table_name(self.table())
-                .set_index_name(index.map(str::to_owned))
-                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
-                .expression_attribute_names("#pk", pk_name)
-                .expression_attribute_names("#sk", sk_name)
-                .expression_attribute_values(":pk", string_value(pk))
-                .expression_attribute_values(":prefix", string_value(prefix))
-                .set_consistent_read(index.is_none().then_some(true))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| super::budget::describe(&e))?;
-            out.extend(page.items.unwrap_or_default());
-            match page.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => return Ok(out),
-            }
-        }
+        self.client()
+            .query()
+            .table_name(self.table())
+            .set_index_name(index.map(str::to_owned))
+            .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+            .expression_attribute_names("#pk", pk_name)
+            .expression_attribute_names("#sk", sk_name)
+            .expression_attribute_values(":pk", string_value(pk))
+            .expression_attribute_values(":prefix", string_value(prefix))
+            .set_consistent_read(index.is_none().then_some(true))
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<Item>, _>>()
+            .await
+            .map_err(|e| ReadError::of(&e))
     }
 }

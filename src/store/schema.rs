@@ -99,20 +99,33 @@ pub fn definition() -> TableDefinition {
     }
 }
 
-fn key_schema(key: &[(&'static str, KeyType); 2]) -> Result<Vec<KeySchemaElement>, String> {
+fn key_schema(key: &[(&'static str, KeyType); 2]) -> Result<Vec<KeySchemaElement>, TableError> {
     key.iter()
         .map(|(name, kt)| {
             KeySchemaElement::builder()
                 .attribute_name(*name)
                 .key_type(kt.clone())
                 .build()
-                .map_err(|e| e.to_string())
+                .map_err(TableError::Definition)
         })
         .collect()
 }
 
+/// Why [`create_table`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum TableError {
+    /// The SDK refused the definition (a field it requires is missing).
+    #[error("the table definition: {0}")]
+    Definition(#[from] aws_sdk_dynamodb::error::BuildError),
+    /// DynamoDB's answer ([`super::error::ReadError`]: its code and message).
+    #[error("{0}")]
+    DynamoDb(#[from] super::error::ReadError),
+    #[error("table {0} did not become active")]
+    NotActive(String),
+}
+
 /// Creates the table if it does not exist yet, and waits until it is active.
-pub async fn create_table(client: &Client, table: &str) -> Result<(), String> {
+pub async fn create_table(client: &Client, table: &str) -> Result<(), TableError> {
     let def = definition();
     let attributes = def
         .attributes
@@ -122,7 +135,6 @@ pub async fn create_table(client: &Client, table: &str) -> Result<(), String> {
                 .attribute_name(*name)
                 .attribute_type(t.clone())
                 .build()
-                .map_err(|e| e.to_string())
         })
         .collect::<Result<Vec<_>, _>>()?;
     let index = GlobalSecondaryIndex::builder()
@@ -133,8 +145,7 @@ pub async fn create_table(client: &Client, table: &str) -> Result<(), String> {
                 .projection_type(def.index_projection.clone())
                 .build(),
         )
-        .build()
-        .map_err(|e| e.to_string())?;
+        .build()?;
     let mut indexes = vec![index];
     for (name, key, projection) in &def.more_indexes {
         indexes.push(
@@ -146,8 +157,7 @@ pub async fn create_table(client: &Client, table: &str) -> Result<(), String> {
                         .projection_type(projection.clone())
                         .build(),
                 )
-                .build()
-                .map_err(|e| e.to_string())?,
+                .build()?,
         );
     }
     let created = client
@@ -164,7 +174,7 @@ pub async fn create_table(client: &Client, table: &str) -> Result<(), String> {
             .as_service_error()
             .is_some_and(|se| se.is_resource_in_use_exception());
         if !exists {
-            return Err(super::budget::describe(&e));
+            return Err(super::error::ReadError::of(&e).into());
         }
     }
     for _ in 0..100 {
@@ -173,7 +183,7 @@ pub async fn create_table(client: &Client, table: &str) -> Result<(), String> {
             .table_name(table)
             .send()
             .await
-            .map_err(|e| super::budget::describe(&e))?;
+            .map_err(|e| super::error::ReadError::of(&e))?;
         let active = d
             .table()
             .and_then(|t| t.table_status())
@@ -183,5 +193,5 @@ pub async fn create_table(client: &Client, table: &str) -> Result<(), String> {
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    Err(format!("table {table} did not become active"))
+    Err(TableError::NotActive(table.to_owned()))
 }

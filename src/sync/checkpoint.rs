@@ -15,9 +15,10 @@
 //! to redo: what agrees is not written again, and the subscriber list must be read whole
 //! to know who is gone).
 
-use crate::store::items::{self, number_value, string_value, Item};
+use crate::store::items::{self, number_value, Item};
+use crate::store::read::ReadError;
 use crate::store::Store;
-use aws_sdk_dynamodb::types::AttributeValue;
+use serde::{Deserialize, Serialize};
 
 pub const ENTITY_CHECKPOINT: &str = "sync_checkpoint";
 
@@ -48,7 +49,7 @@ pub enum Stage {
     Done,
 }
 
-async fn get(store: &Store, key: Item) -> Result<Option<Item>, String> {
+async fn get(store: &Store, key: Item) -> Result<Option<Item>, ReadError> {
     store
         .client()
         .get_item()
@@ -58,36 +59,61 @@ async fn get(store: &Store, key: Item) -> Result<Option<Item>, String> {
         .send()
         .await
         .map(|g| g.item)
-        .map_err(|e| crate::store::budget::describe(&e))
+        .map_err(|e| ReadError::of(&e))
 }
 
-fn number(item: &Item, name: &str) -> Option<u64> {
-    match item.get(name) {
-        Some(AttributeValue::N(v)) => v.parse().ok(),
-        _ => None,
-    }
+/// A run's item (the module's table), as serde_dynamo reads and writes it.
+#[derive(Debug, Serialize, Deserialize)]
+struct RunItem {
+    pk: String,
+    sk: String,
+    entity: String,
+    started_at: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    finished_at: Option<u64>,
 }
 
-fn string(item: &Item, name: &str) -> Option<String> {
-    match item.get(name) {
-        Some(AttributeValue::S(v)) => Some(v.clone()),
-        _ => None,
-    }
+/// An account's item in a run.
+#[derive(Debug, Serialize, Deserialize)]
+struct AccountItem {
+    pk: String,
+    sk: String,
+    entity: String,
+    official_account: String,
+    run_started_at: Option<u64>,
+    stage: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    msg_cursor: Option<String>,
+}
+
+/// `item` as `T`; an item that is not one (written by hand, say) reads as `None`.
+fn typed<T: for<'de> Deserialize<'de>>(item: Option<Item>) -> Option<T> {
+    item.and_then(|i| serde_dynamo::from_item(i).ok())
+}
+
+fn to_item<T: Serialize>(value: &T) -> Result<Item, ReadError> {
+    serde_dynamo::to_item(value).map_err(|e| ReadError(e.to_string()))
 }
 
 /// The run to continue (its start, ms), or a new one started at `now`.
-pub async fn begin_run(store: &Store, app: &str, scope: &str, now: u64) -> Result<u64, String> {
-    let key = items::key(pk(app), format!("RUN#{scope}"));
-    if let Some(item) = get(store, key.clone()).await? {
-        if !item.contains_key("finished_at") {
-            if let Some(started) = number(&item, "started_at") {
-                return Ok(started);
-            }
-        }
+pub async fn begin_run(store: &Store, app: &str, scope: &str, now: u64) -> Result<u64, ReadError> {
+    let sk = format!("RUN#{scope}");
+    let run: Option<RunItem> = typed(get(store, items::key(pk(app), sk.clone())).await?);
+    if let Some(RunItem {
+        started_at: Some(started),
+        finished_at: None,
+        ..
+    }) = run
+    {
+        return Ok(started);
     }
-    let mut put = key;
-    put.insert("entity".into(), string_value(ENTITY_CHECKPOINT));
-    put.insert("started_at".into(), number_value(now));
+    let put = to_item(&RunItem {
+        pk: pk(app),
+        sk,
+        entity: ENTITY_CHECKPOINT.to_owned(),
+        started_at: Some(now),
+        finished_at: None,
+    })?;
     store
         .client()
         .put_item()
@@ -95,12 +121,12 @@ pub async fn begin_run(store: &Store, app: &str, scope: &str, now: u64) -> Resul
         .set_item(Some(put))
         .send()
         .await
-        .map_err(|e| crate::store::budget::describe(&e))?;
+        .map_err(|e| ReadError::of(&e))?;
     Ok(now)
 }
 
 /// Marks the run finished: the next run starts afresh.
-pub async fn finish_run(store: &Store, app: &str, scope: &str, now: u64) -> Result<(), String> {
+pub async fn finish_run(store: &Store, app: &str, scope: &str, now: u64) -> Result<(), ReadError> {
     store
         .client()
         .update_item()
@@ -111,20 +137,19 @@ pub async fn finish_run(store: &Store, app: &str, scope: &str, now: u64) -> Resu
         .send()
         .await
         .map(|_| ())
-        .map_err(|e| crate::store::budget::describe(&e))
+        .map_err(|e| ReadError::of(&e))
 }
 
 /// The account's stage in the run started at `run`.
-pub async fn stage(store: &Store, app: &str, account: &str, run: u64) -> Result<Stage, String> {
-    let Some(item) = get(store, items::key(pk(app), format!("OA#{account}"))).await? else {
+pub async fn stage(store: &Store, app: &str, account: &str, run: u64) -> Result<Stage, ReadError> {
+    let item: Option<AccountItem> =
+        typed(get(store, items::key(pk(app), format!("OA#{account}"))).await?);
+    let Some(item) = item.filter(|i| i.run_started_at == Some(run)) else {
         return Ok(Stage::Start);
     };
-    if number(&item, "run_started_at") != Some(run) {
-        return Ok(Stage::Start);
-    }
-    Ok(match string(&item, "stage").as_deref() {
+    Ok(match item.stage.as_deref() {
         Some("done") => Stage::Done,
-        Some("messages") => Stage::Messages(string(&item, "msg_cursor")),
+        Some("messages") => Stage::Messages(item.msg_cursor),
         _ => Stage::Start,
     })
 }
@@ -136,20 +161,21 @@ pub async fn save(
     account: &str,
     run: u64,
     stage: &Stage,
-) -> Result<(), String> {
-    let mut item = items::key(pk(app), format!("OA#{account}"));
-    item.insert("entity".into(), string_value(ENTITY_CHECKPOINT));
-    item.insert("official_account".into(), string_value(account));
-    item.insert("run_started_at".into(), number_value(run));
+) -> Result<(), ReadError> {
     let (name, cursor) = match stage {
         Stage::Start => ("start", None),
         Stage::Messages(c) => ("messages", c.clone()),
         Stage::Done => ("done", None),
     };
-    item.insert("stage".into(), string_value(name));
-    if let Some(c) = cursor {
-        item.insert("msg_cursor".into(), string_value(c));
-    }
+    let item = to_item(&AccountItem {
+        pk: pk(app),
+        sk: format!("OA#{account}"),
+        entity: ENTITY_CHECKPOINT.to_owned(),
+        official_account: account.to_owned(),
+        run_started_at: Some(run),
+        stage: Some(name.to_owned()),
+        msg_cursor: cursor,
+    })?;
     store
         .client()
         .put_item()
@@ -158,7 +184,7 @@ pub async fn save(
         .send()
         .await
         .map(|_| ())
-        .map_err(|e| crate::store::budget::describe(&e))
+        .map_err(|e| ReadError::of(&e))
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ use crate::events::Event;
 use crate::state::{Profile, Subscription};
 use crate::store::items::{self, ProfileItem, SubscriptionItem};
 use crate::store::limits::{self, MAX_MEMBER_BYTES};
+use crate::store::read::ReadError;
 use crate::store::{AccountWrites, Budget, Change, Store, StoreError};
 use crate::tencent::rest::{RestClient, RestError, PLACE_DELETED, PLACE_RECALLED};
 use checkpoint::Stage;
@@ -27,35 +28,31 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 /// The accounts of an app (contract section 3), from `gsi2`, every page, in ID order.
-pub async fn accounts_of_app(store: &Store, app: &str) -> Result<Vec<String>, String> {
+pub async fn accounts_of_app(store: &Store, app: &str) -> Result<Vec<String>, ReadError> {
     use crate::store::schema::{app_pk, GSI2, GSI2_PK, GSI2_SK};
-    let mut out = Vec::new();
-    let mut start = None;
-    loop {
-        let page = store
-            .client()
-            .query()
-            .table_name(store.table())
-            .index_name(GSI2)
-            .key_condition_expression("#pk = :pk")
-            .expression_attribute_names("#pk", GSI2_PK)
-            .expression_attribute_values(":pk", items::string_value(app_pk(app)))
-            .set_exclusive_start_key(start.take())
-            .send()
-            .await
-            .map_err(|e| crate::store::budget::describe(&e))?;
-        for item in page.items.unwrap_or_default() {
-            if let Some(aws_sdk_dynamodb::types::AttributeValue::S(sk)) = item.get(GSI2_SK) {
-                if let Some(oa) = sk.strip_prefix("OA#") {
-                    out.push(oa.to_owned());
-                }
+    let found: Vec<crate::store::items::Item> = store
+        .client()
+        .query()
+        .table_name(store.table())
+        .index_name(GSI2)
+        .key_condition_expression("#pk = :pk")
+        .expression_attribute_names("#pk", GSI2_PK)
+        .expression_attribute_values(":pk", items::string_value(app_pk(app)))
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<_, _>>()
+        .await
+        .map_err(|e| ReadError::of(&e))?;
+    Ok(found
+        .iter()
+        .filter_map(|item| match item.get(GSI2_SK) {
+            Some(aws_sdk_dynamodb::types::AttributeValue::S(sk)) => {
+                sk.strip_prefix("OA#").map(str::to_owned)
             }
-        }
-        match page.last_evaluated_key {
-            Some(k) if !k.is_empty() => start = Some(k),
-            _ => return Ok(out),
-        }
-    }
+            _ => None,
+        })
+        .collect())
 }
 
 /// How a sync runs.
@@ -84,7 +81,7 @@ impl Default for SyncOptions {
 /// How one account's sync ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Outcome {
+pub enum AccountOutcome {
     /// Everything read and written.
     Synced,
     /// Already done earlier in the same (resumed) run.
@@ -101,7 +98,7 @@ pub enum Outcome {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AccountReport {
     pub account: String,
-    pub outcome: Outcome,
+    pub outcome: AccountOutcome,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// Profile events written (create, info changed, destroyed).
@@ -142,7 +139,7 @@ impl AccountReport {
     fn new(account: &str) -> AccountReport {
         AccountReport {
             account: account.to_owned(),
-            outcome: Outcome::Synced,
+            outcome: AccountOutcome::Synced,
             error: None,
             profile_events: 0,
             subscribers_listed: 0,
@@ -195,9 +192,7 @@ pub struct SyncReport {
 }
 
 fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    crate::clock::Clock::system().now_ms()
 }
 
 /// Why an account's sync stopped early.
@@ -303,10 +298,10 @@ pub async fn run_sync(
             "account synced"
         );
         println!("{}", metrics_line(app, &r));
-        let stopped = r.outcome == Outcome::Stopped;
+        let stopped = r.outcome == AccountOutcome::Stopped;
         all_done &= matches!(
             r.outcome,
-            Outcome::Synced | Outcome::AlreadyDone | Outcome::NotFound
+            AccountOutcome::Synced | AccountOutcome::AlreadyDone | AccountOutcome::NotFound
         );
         report.accounts.push(r);
         if stopped {
@@ -321,7 +316,7 @@ pub async fn run_sync(
         && report
             .accounts
             .iter()
-            .all(|a| a.outcome != Outcome::Stopped);
+            .all(|a| a.outcome != AccountOutcome::Stopped);
     if went_through && run.is_some() {
         let finish = || checkpoint::finish_run(store, app, &scope, now_ms());
         if let Err(e) = retried(Instant::now() + Duration::from_secs(10), finish).await {
@@ -350,14 +345,14 @@ async fn sync_account(
         };
         let cursor = match stage {
             Stage::Done => {
-                report.outcome = Outcome::AlreadyDone;
+                report.outcome = AccountOutcome::AlreadyDone;
                 return Ok(());
             }
             Stage::Messages(cursor) => cursor,
             Stage::Start => {
                 if !sync_profile(store, client, app, account, &budget, options, &mut report).await?
                 {
-                    report.outcome = Outcome::NotFound;
+                    report.outcome = AccountOutcome::NotFound;
                     if let Some(run) = run {
                         retried(deadline, || {
                             checkpoint::save(store, app, account, run, &Stage::Done)
@@ -409,61 +404,35 @@ async fn sync_account(
     report.count_matches = report.count_matches();
     match result {
         Ok(()) => {}
-        Err(Stop::Deadline) => report.outcome = Outcome::Stopped,
+        Err(Stop::Deadline) => report.outcome = AccountOutcome::Stopped,
         Err(e) => {
-            report.outcome = Outcome::Failed;
+            report.outcome = AccountOutcome::Failed;
             report.error = Some(e.to_string());
         }
     }
     report
 }
 
-/// Metric names of the sync's EMF line (namespace [`crate::telemetry::NAMESPACE`],
-/// dimension `Door` = `sync`).
-pub const SYNC_METRIC_NAMES: &[&str] = &[
-    "sync_found_missing",
-    "sync_subscribers_added",
-    "sync_subscribers_removed",
-    "sync_messages_added",
-    "sync_messages_withdrawn",
-    "sync_count_mismatch",
-    "sync_failed",
-];
-
-/// One CloudWatch embedded-metric-format line for an account's sync.
+/// One CloudWatch embedded-metric-format line for an account's sync
+/// ([`crate::telemetry::sync_line`]).
 pub fn metrics_line(app: &str, r: &AccountReport) -> String {
-    let metrics: Vec<serde_json::Value> = SYNC_METRIC_NAMES
-        .iter()
-        .map(|n| serde_json::json!({"Name": n, "Unit": "Count"}))
-        .collect();
-    serde_json::json!({
-        "_aws": {
-            "Timestamp": now_ms(),
-            "CloudWatchMetrics": [{
-                "Namespace": crate::telemetry::NAMESPACE,
-                "Dimensions": [["Door"]],
-                "Metrics": metrics,
-            }],
-        },
-        "Door": "sync",
-        "sdk_app_id": app,
-        "official_account": r.account,
-        "sync_found_missing": r.found_missing(),
-        "sync_subscribers_added": r.subscribers_added + r.subscribers_resubscribed,
-        "sync_subscribers_removed": r.subscribers_removed,
-        "sync_messages_added": r.messages_added,
-        "sync_messages_withdrawn": r.messages_withdrawn,
-        "sync_count_mismatch": u32::from(r.count_matches() == Some(false)),
-        "sync_failed": u32::from(r.outcome == Outcome::Failed),
-    })
-    .to_string()
+    let counts = crate::telemetry::SyncCounts {
+        found_missing: r.found_missing(),
+        subscribers_added: r.subscribers_added + r.subscribers_resubscribed,
+        subscribers_removed: r.subscribers_removed,
+        messages_added: r.messages_added,
+        messages_withdrawn: r.messages_withdrawn,
+        count_mismatch: u32::from(r.count_matches() == Some(false)),
+        failed: u32::from(r.outcome == AccountOutcome::Failed),
+    };
+    crate::telemetry::sync_line(app, &r.account, &counts, &crate::clock::Clock::system())
 }
 
 /// Runs a read or a checkpoint write (their errors are text, not classified) up to 6
 /// times with backoff (100 ms doubling), within `deadline`: DynamoDB has slow moments.
 async fn retried<T, Fut>(deadline: Instant, mut call: impl FnMut() -> Fut) -> Result<T, Stop>
 where
-    Fut: std::future::Future<Output = Result<T, String>>,
+    Fut: std::future::Future<Output = Result<T, ReadError>>,
 {
     let mut attempt = 0u32;
     loop {
@@ -472,10 +441,15 @@ where
         match tokio::time::timeout_at(deadline, call()).await {
             Err(_) => return Err(Stop::Deadline),
             Ok(Ok(v)) => return Ok(v),
-            Ok(Err(e)) if attempt >= 6 => return Err(Stop::Store(e)),
+            Ok(Err(e)) if attempt >= 6 => return Err(Stop::Store(e.0)),
             Ok(Err(e)) => {
                 tracing::debug!(attempt, error = %e, "sync: DynamoDB read or checkpoint retried");
-                let wait = Duration::from_millis(50 << attempt.min(6));
+                let wait = crate::retry::Backoff {
+                    base: Duration::from_millis(100),
+                    cap: Duration::from_millis(3200),
+                    jitter: crate::retry::Jitter::None,
+                }
+                .wait(attempt);
                 tokio::time::sleep_until(deadline.min(Instant::now() + wait)).await;
             }
         }

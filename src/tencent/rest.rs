@@ -15,10 +15,9 @@
 //!   [`RestSettings::calls_per_second`] (190 by default, under Tencent's 200).
 
 use super::usersig::{SecretKey, SigCache};
-use crate::config::ConfigError;
+use crate::clients::sdk::TrustRoots;
+use crate::config::{ConfigError, Env};
 use aws_smithy_async::rt::sleep::{SharedAsyncSleep, TokioSleep};
-use aws_smithy_http_client::proxy::ProxyConfig;
-use aws_smithy_http_client::tls::{TlsContext, TrustStore};
 use aws_smithy_http_client::{Connector, ConnectorBuilder};
 use aws_smithy_runtime_api::client::http::{HttpConnector, HttpConnectorSettings};
 use aws_smithy_runtime_api::http::Request as HttpRequest;
@@ -123,23 +122,23 @@ impl TencentSettings {
     pub const KEY_ARN: &'static str = "TENCENT_SECRET_KEY_ARN";
 
     pub fn from_env() -> Result<TencentSettings, ConfigError> {
-        Self::from_lookup(|k| std::env::var(k).ok())
+        Self::read(&Env::process())
     }
 
-    /// Reads the sync's settings through `lookup`. `TENCENT_SECRET_KEY` wins over
-    /// `TENCENT_SECRET_KEY_ARN` when both are set.
+    /// Reads the sync's settings through `lookup` (a map in tests).
     pub fn from_lookup(
         lookup: impl Fn(&str) -> Option<String>,
     ) -> Result<TencentSettings, ConfigError> {
-        let get = |k: &str| {
-            lookup(k)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
-        let err = |variable: &'static str, problem: &str| ConfigError {
-            variable,
-            problem: problem.to_owned(),
-        };
+        Self::read(&Env::new(lookup))
+    }
+
+    /// Reads the sync's settings from `env`. `TENCENT_SECRET_KEY` wins over
+    /// `TENCENT_SECRET_KEY_ARN` when both are set.
+    pub fn read<L: Fn(&str) -> Option<String>>(
+        env: &Env<L>,
+    ) -> Result<TencentSettings, ConfigError> {
+        let get = |name: &str| env.get(name);
+        let err = ConfigError::new;
         let base_url = get(Self::BASE_URL)
             .ok_or_else(|| err(Self::BASE_URL, "is required for sync"))?
             .trim_end_matches('/')
@@ -175,9 +174,9 @@ impl TencentSettings {
             KeySource::SecretArn(arn) => {
                 super::secret::fetch(sdk, &arn, self.secrets_endpoint.as_deref())
                     .await
-                    .map_err(|problem| ConfigError {
+                    .map_err(|e| ConfigError {
                         variable: Self::KEY_ARN,
-                        problem,
+                        problem: e.to_string(),
                     })?
             }
         };
@@ -262,21 +261,13 @@ pub struct RestClient {
 }
 
 fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    crate::clock::Clock::system().now_secs()
 }
 
 impl RestClient {
     pub fn new(config: &TencentConfig, sdkappid: u64, settings: RestSettings) -> RestClient {
         // Tencent's endpoints do not chain to the Amazon roots: the platform's store.
-        let context = TlsContext::builder()
-            .with_trust_store(TrustStore::default())
-            .build()
-            .unwrap_or_default();
-        let mut conn = ConnectorBuilder::default()
-            .tls_provider(crate::clients::sdk::tls_provider())
-            .tls_context(context);
+        let mut conn = ConnectorBuilder::default();
         conn.set_connector_settings(Some(
             HttpConnectorSettings::builder()
                 .connect_timeout(settings.connect_timeout)
@@ -284,11 +275,10 @@ impl RestClient {
                 .build(),
         ));
         conn.set_sleep_impl(Some(SharedAsyncSleep::new(TokioSleep::new())));
-        conn.set_proxy_config(Some(ProxyConfig::from_env()));
         RestClient {
             base_url: config.base_url.clone(),
             sigs: SigCache::new(config.key.clone(), config.admin.clone(), sdkappid),
-            conn: conn.build(),
+            conn: crate::clients::sdk::https_connector(conn, TrustRoots::System),
             limiter: Limiter::new(settings.calls_per_second),
             settings,
             stats: RestStats::default(),
@@ -413,14 +403,13 @@ impl RestClient {
                 });
             }
             self.stats.retries.fetch_add(1, Ordering::Relaxed);
-            let exp = self
-                .settings
-                .backoff_base
-                .saturating_mul(1 << (attempt - 1).min(16))
-                .min(self.settings.backoff_cap);
-            let jitter = exp.mul_f64(fastrand::f64());
+            let backoff = crate::retry::Backoff {
+                base: self.settings.backoff_base,
+                cap: self.settings.backoff_cap,
+                jitter: crate::retry::Jitter::Full,
+            };
             tracing::debug!(command, attempt, error = %err, "REST call retried");
-            tokio::time::sleep(jitter.max(Duration::from_millis(1))).await;
+            tokio::time::sleep(backoff.wait(attempt)).await;
         }
     }
 

@@ -8,15 +8,28 @@
 
 use super::usersig::SecretKey;
 
+/// Why a secret could not be read; never its value. The caller names the variable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SecretError {
+    /// Secrets Manager's error code, or "no answer".
+    #[error("could not be read from Secrets Manager: {0}")]
+    Unreadable(String),
+    #[error("names a secret without a SecretString")]
+    NoSecretString,
+    /// The key or token in it is empty (the word names which).
+    #[error("names a secret with an empty {0}")]
+    Empty(&'static str),
+}
+
 /// Reads the secret `arn` at Secrets Manager (or at `endpoint`); the error never
 /// contains the secret.
 pub async fn fetch(
     sdk: &aws_config::SdkConfig,
     arn: &str,
     endpoint: Option<&str>,
-) -> Result<SecretKey, String> {
+) -> Result<SecretKey, SecretError> {
     let text = fetch_secret_string(sdk, arn, endpoint).await?;
-    key_from_secret_string(&text).ok_or_else(|| "names a secret with an empty key".to_owned())
+    key_from_secret_string(&text).ok_or(SecretError::Empty("key"))
 }
 
 /// The `SecretString` of the secret `arn` at Secrets Manager (or at `endpoint`), with the
@@ -26,10 +39,8 @@ pub async fn fetch_secret_string(
     sdk: &aws_config::SdkConfig,
     arn: &str,
     endpoint: Option<&str>,
-) -> Result<String, String> {
-    let mut config = aws_sdk_secretsmanager::config::Builder::from(sdk);
-    config.set_endpoint_url(endpoint.map(str::to_owned));
-    let client = aws_sdk_secretsmanager::Client::from_conf(config.build());
+) -> Result<String, SecretError> {
+    let client = crate::clients::secrets_manager(sdk, endpoint);
     let got = client
         .get_secret_value()
         .secret_id(arn)
@@ -37,14 +48,11 @@ pub async fn fetch_secret_string(
         .await
         .map_err(|e| {
             use aws_sdk_secretsmanager::error::ProvideErrorMetadata;
-            format!(
-                "could not be read from Secrets Manager: {}",
-                e.code().unwrap_or("no answer")
-            )
+            SecretError::Unreadable(e.code().unwrap_or("no answer").to_owned())
         })?;
     got.secret_string()
         .map(str::to_owned)
-        .ok_or_else(|| "names a secret without a SecretString".to_owned())
+        .ok_or(SecretError::NoSecretString)
 }
 
 /// The value in a `SecretString`: the first of `keys` in a JSON object, else the whole

@@ -84,12 +84,9 @@ async fn connection_resets_fail_cleanly() {
 async fn the_lambda_deadline_bounds_the_reply_when_nearer() {
     let (endpoint, holder) = silent_endpoint().await;
     let app = app_at(&endpoint, "t", None).await;
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or_default();
+    // The deadline is read against the app's clock, as every "now" is.
     let mut context = lambda_runtime::Context::default();
-    context.deadline = now_ms + 500;
+    context.deadline = app.clock.now_ms() + 500;
     let event = lambda_http::RequestExt::with_lambda_context(
         http_event("POST", &query_for(CREATE), &create_body()),
         context,

@@ -10,7 +10,6 @@ use crate::common::*;
 use oa_webhook::app::App;
 use oa_webhook::clients;
 use oa_webhook::config::ForwardUrl;
-use oa_webhook::doors::http::ApiResponse;
 use oa_webhook::store::Store;
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
@@ -441,11 +440,19 @@ async fn backend_errors_and_odd_replies_pass_through_as_they_are() {
     let (r, _) = post(&app, &query_for(C2C_BEFORE), &c2c_body()).await;
     assert_eq!((r.status_code, r.body.as_str()), (500, "upstream exploded"));
     assert_eq!(r.headers.content_type, "");
-    let wire = serde_json::to_value(oa_webhook::doors::http::front_door_response(
-        r.clone().into_http(),
+    // The front door's JSON, as `lambda_http` writes it.
+    let event = oa_webhook::doors::http::read(
+        &http_event_json("POST", &query_for(C2C_BEFORE), &c2c_body()),
         oa_webhook::doors::http::Payload::V2,
-    ))
-    .expect("serializes");
+    )
+    .expect("reads");
+    let served = oa_webhook::doors::http::serve(
+        &app,
+        lambda_runtime::LambdaEvent::new(event, lambda_runtime::Context::default()),
+    )
+    .await;
+    let wire = serde_json::to_value(served).expect("serializes");
+    assert_eq!(wire["statusCode"], 500, "{wire}");
     assert!(wire["headers"].get("content-type").is_none(), "{wire}");
 
     // Bytes that are not UTF-8 travel base64-encoded.

@@ -4,9 +4,9 @@
 //! it these tests fail, they never skip.
 
 use crate::common::vectors::{ADD, CREATE, DELETE, SEND, WITHDRAW};
-use crate::common::{assert_ok, Fixture, APP};
+use crate::common::{assert_ok, Fixture, Handle, APP};
 use oa_webhook::store::items::Item;
-use oa_webhook::sync::{run_sync, AccountReport, Outcome, SyncOptions, SyncReport};
+use oa_webhook::sync::{run_sync, AccountOutcome, AccountReport, SyncOptions, SyncReport};
 use oa_webhook::tencent::rest::{
     RestClient, RestSettings, TencentConfig, GET_ACCOUNT_INFO, GET_MESSAGES, GET_SUBSCRIBERS,
 };
@@ -212,7 +212,7 @@ async fn backfill_into_an_empty_table_equals_the_standin() {
     assert!(r.complete, "{r:#?}");
     assert!(r.error.is_none(), "{r:#?}");
     let a = report_of(&r, OA);
-    assert_eq!(a.outcome, Outcome::Synced);
+    assert_eq!(a.outcome, AccountOutcome::Synced);
     assert_eq!(a.subscribers_listed, 450);
     assert_eq!(a.subscribers_added, 450);
     assert_eq!(a.messages_listed, 45);
@@ -221,7 +221,10 @@ async fn backfill_into_an_empty_table_equals_the_standin() {
     assert_eq!(a.profile_events, 2, "create + info");
     assert_eq!(a.tencent_subscriber_num, Some(450));
     assert_eq!(a.count_matches(), Some(true), "{a:#?}");
-    assert_eq!(report_of(&r, "@TOA#_unknown").outcome, Outcome::NotFound);
+    assert_eq!(
+        report_of(&r, "@TOA#_unknown").outcome,
+        AccountOutcome::NotFound
+    );
     // 3 pages of 200, 3 pages of 20 messages (45 of them).
     assert_eq!(standin.calls(GET_SUBSCRIBERS), 3 + 1);
     assert_eq!(standin.calls(GET_MESSAGES), 3 + 1);
@@ -246,7 +249,7 @@ async fn backfill_into_an_empty_table_equals_the_standin() {
     // A second sync finds nothing missing and writes nothing.
     let again = sync(&f, &client, &[OA, OA2], Duration::from_secs(120)).await;
     for a in &again.accounts {
-        assert_eq!(a.outcome, Outcome::Synced);
+        assert_eq!(a.outcome, AccountOutcome::Synced);
         assert_eq!(a.found_missing(), 0, "{a:#?}");
         assert_eq!(a.dynamodb_writes, 0, "{a:#?}");
     }
@@ -464,7 +467,7 @@ async fn busy_answers_are_retried() {
     let client = client(&standin);
     let r = sync(&f, &client, &[OA], Duration::from_secs(60)).await;
     assert!(r.complete, "{r:#?}");
-    assert_eq!(report_of(&r, OA).outcome, Outcome::Synced);
+    assert_eq!(report_of(&r, OA).outcome, AccountOutcome::Synced);
     for command in [GET_ACCOUNT_INFO, GET_SUBSCRIBERS, GET_MESSAGES] {
         assert_eq!(standin.busy_answers(command), 3, "{command}");
     }
@@ -482,7 +485,7 @@ async fn a_wrong_key_is_refused_and_nothing_is_written() {
     let r = sync(&f, &wrong, &[OA], Duration::from_secs(60)).await;
     assert!(!r.complete);
     let a = report_of(&r, OA);
-    assert_eq!(a.outcome, Outcome::Failed);
+    assert_eq!(a.outcome, AccountOutcome::Failed);
     let error = a.error.as_deref().unwrap_or_default();
     assert!(error.contains("70009"), "{error}");
     assert!(!error.contains(KEY) && !error.contains("not-the-key"));
@@ -494,7 +497,7 @@ async fn a_wrong_key_is_refused_and_nothing_is_written() {
     // the right key, the next run starts afresh and syncs the account.
     let r = sync(&f, &client(&standin), &[OA], Duration::from_secs(60)).await;
     assert!(r.complete, "{r:#?}");
-    assert_eq!(report_of(&r, OA).outcome, Outcome::Synced);
+    assert_eq!(report_of(&r, OA).outcome, AccountOutcome::Synced);
     assert_table_equals_truth(&f, &standin, OA).await;
 }
 
@@ -516,7 +519,7 @@ async fn a_stopped_run_resumes_where_it_left_off() {
     );
     let r = sync(&f, &slow, &[OA, OA2], Duration::from_millis(700)).await;
     assert!(!r.complete, "{r:#?}");
-    assert_eq!(report_of(&r, OA).outcome, Outcome::Stopped);
+    assert_eq!(report_of(&r, OA).outcome, AccountOutcome::Stopped);
     assert_eq!(r.accounts.len(), 1, "stops at the first unfinished account");
     let first_pages = standin.calls(GET_MESSAGES);
     assert!(first_pages > 0 && first_pages < 30, "{first_pages}");
@@ -548,7 +551,7 @@ async fn a_stopped_run_resumes_where_it_left_off() {
     assert!(again
         .accounts
         .iter()
-        .all(|a| a.outcome == Outcome::Synced && a.found_missing() == 0));
+        .all(|a| a.outcome == AccountOutcome::Synced && a.found_missing() == 0));
 }
 
 /// The scheduled sync's policy in `template.yaml` grants exactly the DynamoDB actions a

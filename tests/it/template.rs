@@ -257,7 +257,7 @@ fn queue_policies_are_least_privilege() {
     assert_eq!(esm["FunctionResponseTypes"][0], "ReportBatchItemFailures");
     // Per-account writing wants batches larger than a transaction's 99 users (docs/
     // delivery.md, "The consumer"), inside what Lambda takes for a standard queue
-    // (docs/aws.md): up to 10 000 records, a batching window past 10, 2-1000 at once.
+    // (../shared/spec/aws.md): up to 10 000 records, a batching window past 10, 2-1000 at once.
     let batch = esm["BatchSize"].as_u64().expect("BatchSize");
     assert!((100..=10_000).contains(&batch), "{batch}");
     let window = esm["MaximumBatchingWindowInSeconds"]

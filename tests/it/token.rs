@@ -45,7 +45,9 @@ async fn put(arn: &str, value: &str) {
 }
 
 async fn token_from(arn: &str, now: u64) -> Result<CallbackToken, String> {
-    CallbackToken::from_secret(&sdk_config(), arn, Some(&sqs_endpoint()), now).await
+    CallbackToken::from_secret(&sdk_config(), arn, Some(&sqs_endpoint()), now)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// A create signed with `token` at `now`.

@@ -12,7 +12,8 @@ use oa_webhook::app::App;
 use oa_webhook::clients;
 use oa_webhook::clients::sdk::AwsSettings;
 use oa_webhook::config::Config;
-use oa_webhook::doors::http::{ApiResponse, Incoming, Request};
+use oa_webhook::doors::http::{self, Answer, Payload, Request};
+use oa_webhook::doors::Shape;
 use oa_webhook::store::items::Item;
 use oa_webhook::store::{schema, Store};
 use serde_json::{json, Value};
@@ -282,12 +283,106 @@ pub fn http_event_base64(method: &str, raw_query: &str, encoded: &str) -> Reques
     parse_event(&e.to_string())
 }
 
-/// The event JSON as the webhook door reads it: into `lambda_http`'s request, as the
-/// Lambda door does ([`Incoming`]).
+/// The event JSON as the webhook door reads it ([`Shape::of`], [`http::read`]), converted
+/// into `lambda_http`'s request as its `Adapter` converts it.
 pub fn parse_event(json: &str) -> Request {
-    match Incoming::from_json(json).and_then(Incoming::into_request) {
-        Ok(request) => request,
+    let payload = match Shape::of(json) {
+        Shape::Http(payload) => payload,
+        other => panic!("test event JSON must be an API Gateway request, not {other:?}"),
+    };
+    match http::read(json, payload) {
+        Ok(event) => Request::from(event),
         Err(e) => panic!("test event JSON must be an API Gateway request: {e}"),
+    }
+}
+
+/// Whether the webhook door fails the invocation of this event instead of answering it
+/// (what `lambda_runtime` makes of a panic in `lambda_http`'s conversion).
+pub fn fails_the_invocation(json: &str) -> bool {
+    let Ok(event) = http::read(json, Payload::V2) else {
+        return true;
+    };
+    std::panic::catch_unwind(move || Request::from(event)).is_err()
+}
+
+/// The webhook's reply as the tests read it: status, content type, body (text; base64
+/// when the body is bytes that are not UTF-8, as the front door's JSON carries it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiResponse {
+    pub status_code: u16,
+    pub headers: ResponseHeaders,
+    pub body: String,
+    pub is_base64_encoded: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResponseHeaders {
+    /// Empty when the reply has none.
+    pub content_type: String,
+}
+
+impl From<Answer> for ApiResponse {
+    fn from(answer: Answer) -> ApiResponse {
+        use base64::Engine;
+        let (parts, body) = answer.0.into_parts();
+        let content_type = parts
+            .headers
+            .get(::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let (body, is_base64_encoded) = match body {
+            lambda_http::Body::Text(text) => (text, false),
+            lambda_http::Body::Binary(bytes) => (
+                base64::engine::general_purpose::STANDARD.encode(bytes),
+                true,
+            ),
+            _ => (String::new(), false),
+        };
+        ApiResponse {
+            status_code: parts.status.as_u16(),
+            headers: ResponseHeaders { content_type },
+            body,
+            is_base64_encoded,
+        }
+    }
+}
+
+/// The webhook door's answers, as the tests call them on an [`App`].
+pub trait Handle {
+    /// [`http::answer`]: one request within `budget`.
+    async fn handle(&self, request: Request, budget: Duration) -> ApiResponse;
+    /// [`http::answer_invocation`]: within the Lambda deadline the request carries.
+    async fn handle_lambda(&self, request: Request) -> ApiResponse;
+}
+
+/// The queue door's batch, as the tests call it on an [`App`]
+/// ([`oa_webhook::doors::queue::consume_batch`]).
+pub trait ConsumeBatch {
+    async fn consume_batch(
+        &self,
+        records: &[aws_lambda_events::event::sqs::SqsMessage],
+        budget: Duration,
+    ) -> aws_lambda_events::event::sqs::SqsBatchResponse;
+}
+
+impl ConsumeBatch for App {
+    async fn consume_batch(
+        &self,
+        records: &[aws_lambda_events::event::sqs::SqsMessage],
+        budget: Duration,
+    ) -> aws_lambda_events::event::sqs::SqsBatchResponse {
+        oa_webhook::doors::queue::consume_batch(self, records, budget).await
+    }
+}
+
+impl Handle for App {
+    async fn handle(&self, request: Request, budget: Duration) -> ApiResponse {
+        http::answer(self, request, budget).await.into()
+    }
+
+    async fn handle_lambda(&self, request: Request) -> ApiResponse {
+        http::answer_invocation(self, request).await.into()
     }
 }
 
