@@ -66,6 +66,21 @@ pub fn classify_code(code: Option<&str>) -> Failure {
     }
 }
 
+/// Whether a [`Failure::Contention`] code is the partition's (or an item's) write ceiling
+/// rather than another transaction: a cancellation reason's `ThrottlingError`, or a
+/// request's `ProvisionedThroughputExceededException` (aws.md, "Throttling: key range
+/// limit exceeded"). The writer paces on these (`pacing.rs`) and backs off on the others.
+pub fn is_key_range_throttle(code: Option<&str>) -> bool {
+    matches!(
+        code,
+        Some(
+            "ThrottlingError"
+                | "ProvisionedThroughputExceededException"
+                | "ProvisionedThroughputExceeded"
+        )
+    )
+}
+
 /// What a write does when it meets contention on the account's items ([`Failure::Contention`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum OnContention {
@@ -292,6 +307,13 @@ mod tests {
             Failure::Fatal
         );
         assert_eq!(classify_code(None), Failure::Fatal);
+        // The ceiling, apart from a conflict; table-wide throttling is neither.
+        assert!(is_key_range_throttle(Some("ThrottlingError")));
+        assert!(is_key_range_throttle(Some(
+            "ProvisionedThroughputExceededException"
+        )));
+        assert!(!is_key_range_throttle(Some("TransactionConflict")));
+        assert!(!is_key_range_throttle(Some("ThrottlingException")));
     }
 
     #[tokio::test]
