@@ -27,7 +27,7 @@ pub mod writer;
 pub use budget::{Budget, OnContention};
 pub use error::StoreError;
 pub use pacing::Pacer;
-pub use writer::{AccountWrites, Change, Delivery};
+pub use writer::{AccountWrites, Change, Delivery, Doubt};
 
 use crate::events::{Event, EventKind};
 use aws_sdk_dynamodb::Client;

@@ -14,7 +14,8 @@
 //! 200 write units for a 99-item transaction), so where a guess is likely wrong the items
 //! are read first (a strongly consistent `BatchGetItem`: one read unit per item, from the
 //! partition's separate 3000) and the transaction is decided on known states: a
-//! redelivered change ([`Delivery::Redelivered`]), and every change of an account this
+//! redelivered change, or one whose fold met an add and a delete of the user ([`Doubt`]),
+//! and every change of an account this
 //! instance found contended ([`Pacer::is_contended`]: throttled, or met by other writers,
 //! whose in-flight batches make guesses stale). When a guess is refused anyway, the
 //! cancelled transaction returns the items as they are
@@ -36,7 +37,7 @@ use super::schema::{
     account_pk, app_account_sk, app_pk, subscription_sk, ENTITY_ACCOUNT, GSI2_PK, GSI2_SK, PK,
     PROFILE_SK, SK,
 };
-use super::writer::{AccountWrites, Delivery, Planned, CHUNK};
+use super::writer::{AccountWrites, Doubt, Planned, CHUNK};
 use super::{Applied, OnContention, Store};
 use crate::state::Subscription;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
@@ -96,8 +97,7 @@ impl Store {
                     let unread: Vec<&String> = chunk
                         .iter()
                         .filter(|(u, p)| {
-                            !known.contains_key(*u)
-                                && (contended || p.delivery == Delivery::Redelivered)
+                            !known.contains_key(*u) && (contended || p.doubt != Doubt::None)
                         })
                         .map(|(u, _)| *u)
                         .collect();

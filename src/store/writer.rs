@@ -52,12 +52,25 @@ pub enum Delivery {
 #[error("not a subscriber event")]
 pub struct NotSubscribers;
 
-/// One user's folded change: the state that wins, and how it came.
+/// Why the writer should not guess a user's stored state (and reads it first instead).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Doubt {
+    /// Nothing says the guess is wrong: a new user's add, a known user's delete.
+    #[default]
+    None,
+    /// A change of the user came again ([`Delivery::Redelivered`]): likely stored already.
+    Redelivered,
+    /// The fold met an add and a delete of the user: the guess (the winning change's
+    /// condition) is likely wrong, e.g. a delete of a user whose add was folded away and
+    /// never stored.
+    Contradicted,
+}
+
+/// One user's folded change: the state that wins, and whether to read before writing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Planned {
     pub state: Subscription,
-    /// [`Delivery::Redelivered`] when any of the user's folded changes came again.
-    pub delivery: Delivery,
+    pub doubt: Doubt,
 }
 
 /// One account's subscriber changes, folded: per user, the state that wins.
@@ -97,13 +110,19 @@ impl AccountWrites {
     /// Folds in `user`'s state `new` as it came (`delivery`): kept when it wins over what
     /// is folded already.
     pub fn fold_delivered(&mut self, user: &str, new: Subscription, delivery: Delivery) {
+        let redelivered = match delivery {
+            Delivery::Redelivered => Doubt::Redelivered,
+            Delivery::First => Doubt::None,
+        };
         match self.subscriptions.get_mut(user) {
             Some(old) => {
+                if new.subscribed != old.state.subscribed {
+                    old.doubt = Doubt::Contradicted;
+                } else if old.doubt == Doubt::None {
+                    old.doubt = redelivered;
+                }
                 if new.supersedes(Some(&old.state)) {
                     old.state = new;
-                }
-                if delivery == Delivery::Redelivered {
-                    old.delivery = Delivery::Redelivered;
                 }
             }
             None => {
@@ -111,7 +130,7 @@ impl AccountWrites {
                     user.to_owned(),
                     Planned {
                         state: new,
-                        delivery,
+                        doubt: redelivered,
                     },
                 );
             }
@@ -247,20 +266,29 @@ mod tests {
     }
 
     #[test]
-    fn a_user_any_of_whose_changes_came_again_is_read_first() {
+    fn a_user_any_of_whose_changes_came_again_or_contradict_each_other_is_doubted() {
         let mut w = AccountWrites::new("1", "a");
         w.fold_event(&event(1, Change::Subscribe, &["u", "v"]), Delivery::First)
             .expect("a subscriber event");
         // An older change, redelivered: it does not win, but the user is read first.
         w.fold_event(&event(0, Change::Subscribe, &["u"]), Delivery::Redelivered)
             .expect("a subscriber event");
-        let got: Vec<(&str, u64, Delivery)> = w
+        // A delete and an add of another user: contradicted.
+        w.fold_event(&event(2, Change::Unsubscribe, &["z"]), Delivery::First)
+            .expect("a subscriber event");
+        w.fold_event(&event(1, Change::Subscribe, &["z"]), Delivery::First)
+            .expect("a subscriber event");
+        let got: Vec<(&str, u64, Doubt)> = w
             .planned()
-            .map(|(u, p)| (u.as_str(), p.state.event_time, p.delivery))
+            .map(|(u, p)| (u.as_str(), p.state.event_time, p.doubt))
             .collect();
         assert_eq!(
             got,
-            [("u", 1, Delivery::Redelivered), ("v", 1, Delivery::First)]
+            [
+                ("u", 1, Doubt::Redelivered),
+                ("v", 1, Doubt::None),
+                ("z", 2, Doubt::Contradicted)
+            ]
         );
         // One event's duplicate users fold into one item (one Put per item per transaction).
         let one = AccountWrites::of_event(&event(3, Change::Unsubscribe, &["x", "x"]))
