@@ -812,8 +812,7 @@ async fn a_consumer_killed_mid_batch_costs_no_more_on_redelivery() {
         oa_webhook::clients::consumer_dynamodb(&sdk_config()),
         table.clone(),
     );
-    let batch = c.app.consume_records(&first, Duration::from_secs(20));
-    tokio::pin!(batch);
+    let mut batch = Box::pin(c.app.consume_records(&first, Duration::from_secs(20)));
     let mut landed = None;
     for _ in 0..2000 {
         tokio::select! {
