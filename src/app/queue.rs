@@ -8,7 +8,7 @@ use crate::handoff::{message_group, visibility_after, Envelope, QueueName};
 use crate::outcome::{Failure, Outcome, Reason, Rejection};
 use crate::protocol::{self, Admission, Checks, Request, Seen};
 use crate::store::limits;
-use crate::store::{AccountWrites, Budget, Delivery};
+use crate::store::{AccountWrites, Budget, Delivery, Pacing};
 use futures_util::StreamExt;
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -314,7 +314,7 @@ impl App {
     ) -> Vec<(usize, Consumed)> {
         let mut out = Vec::with_capacity(work.folded.len() + work.others.len());
         if !work.folded.is_empty() {
-            let b = Budget::until(Instant::now() + budget);
+            let b = Budget::until(Instant::now() + budget).paced(Pacing::PerAccount);
             let written = self.store.write_account(&work.writes, &b).await;
             let (first, rest, verdict) = match written {
                 Ok(applied) => {

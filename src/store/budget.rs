@@ -92,11 +92,26 @@ pub enum OnContention {
     GiveUp,
 }
 
+/// Whether a subscriber write paces at its account's partition ceiling and reads
+/// doubtful items first (`pacing.rs`, `subscriptions.rs`; docs/contract.md section 8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Pacing {
+    /// One call per chunk, never a wait for a turn nor a read first: the webhook, whose
+    /// cold path stays as short as it was.
+    #[default]
+    Off,
+    /// Waits for the account's turn at its ceiling and reads first where a guess is
+    /// likely wrong: the queue consumer and the sync.
+    PerAccount,
+}
+
 /// The deadline and the counters of one request.
 #[derive(Debug)]
 pub struct Budget {
     /// What contention does ([`OnContention`]).
     contention: OnContention,
+    /// Whether subscriber writes pace ([`Pacing`]).
+    pacing: Pacing,
     /// When the budget was made: the request's arrival, for the webhook.
     started: Instant,
     /// When the store must stop.
@@ -119,6 +134,7 @@ impl Budget {
     pub fn until(deadline: Instant) -> Budget {
         Budget {
             contention: OnContention::Retry,
+            pacing: Pacing::Off,
             started: Instant::now(),
             deadline,
             end: deadline,
@@ -157,6 +173,17 @@ impl Budget {
     /// See [`Budget::on_contention`].
     pub fn contention(&self) -> OnContention {
         self.contention
+    }
+
+    /// Sets whether subscriber writes pace (default [`Pacing::Off`]).
+    pub fn paced(mut self, pacing: Pacing) -> Budget {
+        self.pacing = pacing;
+        self
+    }
+
+    /// See [`Budget::paced`].
+    pub fn pacing(&self) -> Pacing {
+        self.pacing
     }
 
     /// The error that ends a write meeting contention under [`OnContention::GiveUp`];

@@ -24,7 +24,7 @@ pub mod schema;
 mod subscriptions;
 pub mod writer;
 
-pub use budget::{Budget, OnContention};
+pub use budget::{Budget, OnContention, Pacing};
 pub use error::StoreError;
 pub use pacing::Pacer;
 pub use writer::{AccountWrites, Change, Delivery, Doubt};

@@ -26,8 +26,8 @@
 //!
 //! At the partition's ceiling (a transaction cancelled with `ThrottlingError`, a
 //! `ProvisionedThroughputExceededException`) the consumer and the sync wait for their
-//! turn ([`super::pacing`]) inside their budget; the webhook hands the event off instead
-//! ([`OnContention::GiveUp`]). Table-wide throttling (`ThrottlingException`) is not one
+//! turn ([`super::pacing`]) inside their budget ([`Pacing::PerAccount`]); the webhook
+//! hands the event off instead ([`super::OnContention::GiveUp`]). Table-wide throttling (`ThrottlingException`) is not one
 //! account's ceiling: it keeps the budget's retries.
 
 use super::budget::{classify, classify_code, is_key_range_throttle, Budget, Failure, StoreError};
@@ -38,7 +38,7 @@ use super::schema::{
     PROFILE_SK, SK,
 };
 use super::writer::{AccountWrites, Doubt, Planned, CHUNK};
-use super::{Applied, OnContention, Store};
+use super::{Applied, Pacing, Store};
 use crate::state::Subscription;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
@@ -66,8 +66,8 @@ fn units(items: usize) -> u32 {
 impl Store {
     /// Writes an account's folded subscriber changes, each only where it wins over the
     /// stored one, with `subscriber_count` kept exact; what is already stored (or newer)
-    /// is left alone. Paced at the account's partition ceiling under
-    /// [`OnContention::Retry`] (see the module's comment). An error may leave some
+    /// is left alone. Paced at the account's partition ceiling, with doubtful items read
+    /// first, under [`Pacing::PerAccount`] (see the module's comment). An error may leave some
     /// transactions written: writing the same changes again repairs it. Errors:
     /// [`StoreError::Budget`] when the budget ends (also while waiting for a turn),
     /// [`StoreError::Contention`] under [`OnContention::GiveUp`], others as the SDK's.
@@ -81,9 +81,9 @@ impl Store {
         }
         let pk = account_pk(writes.app(), writes.account());
         // The webhook never waits and never reads first: its cold path stays one call.
-        let pacing = match budget.contention() {
-            OnContention::Retry => Some((self.pacer(), format!("{}/{pk}", self.table()))),
-            OnContention::GiveUp => None,
+        let pacing = match budget.pacing() {
+            Pacing::PerAccount => Some((self.pacer(), format!("{}/{pk}", self.table()))),
+            Pacing::Off => None,
         };
         let planned: Vec<(&String, &Planned)> = writes.planned().collect();
         let mut known = Known::new();
