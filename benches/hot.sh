@@ -16,9 +16,9 @@
 #
 # Environment (all optional):
 #   BENCH_HOT_POINTS   the points to run (default: the four above)
-#   BENCH_HOT_MAX_RATE the real-ceiling point's rate (default 400: what this 2-core machine
-#                      drives with the webhook's instances, the model and the local DynamoDB
-#                      in one box; see docs/performance.md)
+#   BENCH_HOT_MAX_RATE the real-ceiling point's rate (default 150: the most this 2-core
+#                      machine drove cleanly with the webhook's instances, the model and the
+#                      local DynamoDB in one box; 250 saturated it: docs/performance.md)
 #   BENCH_RATE, BENCH_SECS, BENCH_CONSUMERS, BENCH_BATCH, ...  passed to examples/bench_hot.rs;
 #                    BENCH_BATCH, BENCH_BATCH_WINDOW_MS, BENCH_CONSUMERS, BENCH_VISIBILITY_SECS and
 #                    BENCH_MAX_RECEIVES default to template.yaml's values (read below)
@@ -79,7 +79,7 @@ from_template BENCH_VISIBILITY_SECS VisibilityTimeout
 from_template BENCH_MAX_RECEIVES maxReceiveCount
 log "event source: batch ${BENCH_BATCH:-10}, window ${BENCH_BATCH_WINDOW_MS:-1000} ms, ${BENCH_CONSUMERS:-5} pollers; queue: visibility ${BENCH_VISIBILITY_SECS:-180} s, dead letters after ${BENCH_MAX_RECEIVES:-5} receives"
 
-max_rate=${BENCH_HOT_MAX_RATE:-400}
+max_rate=${BENCH_HOT_MAX_RATE:-150}
 points=${BENCH_HOT_POINTS:-"uncapped:150:0::15 above:150:1000:1.1:15 over:150:1000:0.4545:15 real-ceiling:$max_rate:1000::15"}
 for point in $points; do
     IFS=: read -r name rate wcu factor ms <<<"$point"
