@@ -1,8 +1,11 @@
 # Thin wrappers around scripts/ and benches/; the logic lives there.
-#   make tools        install the dev tools into .tools/ (DynamoDB Local, cargo-lambda, cfn-lint)
-#   make test         cfn-lint, rustfmt, clippy, cargo test against a private DynamoDB Local (what CI runs)
-#   make run          DynamoDB Local on DDB_PORT (8000) + `cargo lambda watch` on 127.0.0.1:WATCH_PORT (9000)
-#   make ddb-start    a standalone DynamoDB Local (on DDB_PORT if given, else a free port); make ddb-stop
+#   make tools        install the dev tools into .tools/ (moto + waitress, cargo-lambda, cfn-lint)
+#   make test         cfn-lint, rustfmt, clippy, cargo test against a private local DynamoDB and SQS
+#                     (moto, scripts/moto_server.py; what CI runs)
+#   make run          a local DynamoDB (moto) on DDB_PORT (8000) + `cargo lambda watch` on
+#                     127.0.0.1:WATCH_PORT (9000)
+#   make ddb-start    a standalone local DynamoDB (moto; on DDB_PORT if given, else a free port);
+#                     make ddb-stop, make ddb-status
 #   make table        print the items of the `make run` table readably (ARGS='--json' or a pk prefix)
 #   make package      the deployable zip (cargo-lambda, arm64 via zig; x86-64 if arm64 cannot be built)
 #   make sam-validate `sam validate --lint` on template.yaml (installs aws-sam-cli into .tools/sam)
@@ -19,7 +22,7 @@
 #                     make fuzz-smoke: 30 s of an unoptimised build, no ASan: what `make test` runs
 #   make clean-tools  remove .tools/ and .run/
 # Variables (make VAR=value or environment): DDB_PORT, WATCH_PORT, TABLE_NAME, SDKAPPID,
-# CALLBACK_TOKEN, RUST_LOG; TOOLS="ddb python moto zig" (or all) for `make tools`; default ddb python moto;
+# CALLBACK_TOKEN, RUST_LOG; TOOLS="python moto zig" (or all) for `make tools`; default python moto;
 # BASE for `make bench-ab`; DURATION, FUZZ_SANITIZER=none, FUZZ_ARGS for `make fuzz`.
 
 SHELL := /bin/bash
@@ -54,7 +57,7 @@ sam-validate:
 	SAM_CLI_TELEMETRY=0 .tools/sam/bin/sam validate --lint --template template.yaml --region us-east-1
 
 ddb-start:
-	@scripts/tools.sh ddb
+	@scripts/tools.sh moto
 	@scripts/local-service.sh ddb start $(DDB_PORT)
 
 ddb-stop:

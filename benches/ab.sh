@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make bench-ab BASE=<rev>`: the release binary of BASE_REV against this tree's and the
 # floor's (examples/floor.rs), through the Runtime API emulator (benches/lambda.rs), one
-# instance, against one DynamoDB Local, interleaved: ROUNDS rounds of the three, the order
+# instance, against one local DynamoDB (moto), interleaved: ROUNDS rounds of the three, the order
 # rotated every round so that drift on a shared machine falls on each alike. Prints a table
 # of medians with the change of this tree against BASE_REV (also target/bench-ab/table.md).
 #
@@ -70,7 +70,7 @@ step() { # NAME LOGFILE CMD...
     log "$name done in $(($(date +%s) - t0)) s"
 }
 
-parts=(ddb)
+parts=(moto)
 [[ ${AB_ZIP:-} == arm64 ]] && parts+=(python zig)
 scripts/tools.sh "${parts[@]}"
 
@@ -146,8 +146,8 @@ source scripts/ddb-env.sh
 ddb_local_up
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 t_runs=$(date +%s)
-# DynamoDB Local's JIT warms up first (the driver's in-process phase), not counted.
-step "warm-up of DynamoDB Local" "$RUNS/warmup.log" \
+# The local DynamoDB warms up first (the driver's in-process phase), not counted.
+step "warm-up of the local DynamoDB" "$RUNS/warmup.log" \
     env BENCH_BIN="$BIN/current" BENCH_OUT="$RUNS/warmup.json" BENCH_IN_PROCESS=1 \
     BENCH_BARE=100 BENCH_COLD_RUNS=1 BENCH_CREATES=100 BENCH_ADD100=10 "$driver" --bench
 for ((r = 1; r <= ROUNDS; r++)); do

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make bench-hot`: a campaign on one Official Account through the DynamoDB contention
 # model (examples/bench_hot.rs; what it measures and every BENCH_* setting are in its
-# header). Builds the release binary and the benchmark, starts a local DynamoDB of its own,
+# header). Builds the release binary and the benchmark, starts a local DynamoDB (moto) of its own,
 # runs the campaign once per point, and stops what it started.
 #
 #   benches/hot.sh
@@ -23,8 +23,8 @@
 #                    BENCH_BATCH, BENCH_BATCH_WINDOW_MS, BENCH_CONSUMERS, BENCH_VISIBILITY_SECS and
 #                    BENCH_MAX_RECEIVES default to template.yaml's values (read below)
 #
-# Output: one summary per run on stdout; the JSON in target/bench/hot-<ms>ms.json; the
-# functions' stderr in target/bench/hot-functions-<ms>ms.log; the builds' logs in
+# Output: one summary per run on stdout; the JSON in target/bench/hot-<point>.json; the
+# functions' stderr in target/bench/hot-functions-<point>.log; the builds' logs in
 # target/bench/build-hot*.log. The release build goes to this tree's target/ (unset
 # CARGO_TARGET_DIR), where the other benches look for it.
 set -euo pipefail

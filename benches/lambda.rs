@@ -11,14 +11,14 @@
 //! writing the event to it reading the complete response.
 //!
 //! Environment:
-//! - `AWS_ENDPOINT_URL_DYNAMODB` (required): DynamoDB Local.
+//! - `AWS_ENDPOINT_URL_DYNAMODB` (required): the local DynamoDB (moto).
 //! - `BENCH_BIN`: the binary (default `target/release/oa-webhook`).
 //! - `BENCH_FLOOR=1`: the binary is the floor (examples/floor.rs), which writes a profile
 //!   item keyed by the request id for every event and logs nothing: the final check looks
 //!   for the last create's item instead of a subscriber count, and the DynamoDB requests
 //!   per event (read from the request lines) are reported as unknown.
 //! - `BENCH_IN_PROCESS` (`1`, `0` with `BENCH_FLOOR=1`): `0` skips the driver's own
-//!   measurements (DynamoDB Local warm-up, bare GetItems, `App::handle` in-process); their
+//!   measurements (the local DynamoDB's warm-up, bare GetItems, `App::handle` in-process); their
 //!   figures are then null.
 //! - `BENCH_OUT`: where the JSON results go (default `target/bench/lambda.json`).
 //! - `BENCH_TABLE` (default `oa-bench`), `BENCH_LOG_LEVEL` (`AWS_LAMBDA_LOG_LEVEL` of the
@@ -122,7 +122,7 @@ fn run() -> Result<(), String> {
             &root.join("target/bench/lambda.json").to_string_lossy(),
         )),
         endpoint: std::env::var("AWS_ENDPOINT_URL_DYNAMODB").map_err(|_| {
-            "AWS_ENDPOINT_URL_DYNAMODB is not set (make bench starts DynamoDB Local)"
+            "AWS_ENDPOINT_URL_DYNAMODB is not set (make bench starts the local DynamoDB)"
         })?,
         table: env_or("BENCH_TABLE", "oa-bench"),
         log_level: env_or("BENCH_LOG_LEVEL", "info"),
@@ -177,7 +177,7 @@ fn run() -> Result<(), String> {
     ))?;
     eprintln!("lambda bench: table {} ready at {}", s.table, s.endpoint);
 
-    // In-process: DynamoDB Local's JIT warms up, then the references the binary is
+    // In-process: the local DynamoDB warms up, then the references the binary is
     // compared with (a bare round trip, the same handler without the Lambda runtime).
     let store = Store::new(client.clone(), s.table.clone());
     let mut app = App::new(
@@ -200,7 +200,7 @@ fn run() -> Result<(), String> {
     let mut handle_future_bytes = None;
     let (mut bare_before, mut ip_create, mut ip_add100) = (None, None, None);
     if s.in_process {
-        // The first calls to a fresh DynamoDB Local can outlast the budget: not counted.
+        // The first calls to a fresh local DynamoDB can outlast the budget: not counted.
         in_process(&rt, &app, &warm, false)?;
         // How big the handler's future is: lambda_runtime moves it (memcpy) several
         // times per invocation.
@@ -490,7 +490,7 @@ fn http_request(json: &[u8]) -> Result<WebhookRequest, String> {
         .map_err(|e| e.to_string())
 }
 
-/// `App::handle` in this process, on the same DynamoDB Local, for each event.
+/// `App::handle` in this process, on the same local DynamoDB, for each event.
 fn in_process(
     rt: &tokio::runtime::Runtime,
     app: &App,

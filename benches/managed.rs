@@ -6,10 +6,10 @@
 //! - A Runtime API emulator that, like Lambda Managed Instances, answers as many
 //!   `GET .../invocation/next` at once as there are events waiting (one thread per
 //!   connection, blocking sockets).
-//! - A delaying TCP proxy in front of DynamoDB Local: every chunk the function sends
+//! - A delaying TCP proxy in front of the local DynamoDB: every chunk the function sends
 //!   waits `MANAGED_LATENCY_MS` (default 15, a transaction's typical service time,
 //!   `../shared/spec/aws.md`) before it is forwarded, so each DynamoDB call costs at
-//!   least that much, as on the real service, whatever DynamoDB Local does.
+//!   least that much, as on the real service, whatever the local DynamoDB does.
 //! - For each concurrency in `MANAGED_CONCURRENCY` (default `1,8`): a fresh process,
 //!   `MANAGED_WARM` (50) creates not counted, then `MANAGED_EVENTS` (400) creates of
 //!   distinct accounts, all queued at once; events/s = events / (first event handed out
@@ -73,7 +73,7 @@ fn run() -> Result<(), String> {
         &root.join("target/bench/managed.json").to_string_lossy(),
     ));
     let dynamodb = std::env::var("AWS_ENDPOINT_URL_DYNAMODB")
-        .map_err(|_| "AWS_ENDPOINT_URL_DYNAMODB is not set (DynamoDB Local)".to_owned())?;
+        .map_err(|_| "AWS_ENDPOINT_URL_DYNAMODB is not set (the local DynamoDB)".to_owned())?;
     let latency = Duration::from_millis(env_num("MANAGED_LATENCY_MS", 15)?);
     let warm = env_num("MANAGED_WARM", 50)?;
     let events = env_num("MANAGED_EVENTS", 400)?;
@@ -170,7 +170,7 @@ fn run() -> Result<(), String> {
     Ok(())
 }
 
-/// A TCP proxy to DynamoDB Local that holds every chunk the client sends for a fixed time.
+/// A TCP proxy to the local DynamoDB that holds every chunk the client sends for a fixed time.
 struct DelayProxy {
     url: String,
 }

@@ -2,7 +2,7 @@
 # `make bench-profiles`: builds the release binary under several release-profile variants
 # (each in its own target dir, target/profiles/NAME, with every knob given explicitly by
 # --config, so Cargo.toml's [profile.release] does not leak in) and runs each through the
-# Runtime API emulator (benches/lambda.rs, one instance) against one DynamoDB Local.
+# Runtime API emulator (benches/lambda.rs, one instance) against one local DynamoDB (moto).
 # Prints a table (also target/bench/profiles.md). Slow: one full build per variant.
 #
 #   benches/profiles.sh [VARIANT...]     (default: all of them, in the order below)
@@ -35,7 +35,7 @@ ORDER=(default thin fat cgu1 fat-cgu1 fat-cgu1-strip s-fat-cgu1 s-fat-cgu1-strip
 # variants comparable while someone edits src/.
 SRC=${PROFILE_SRC:-$ROOT}
 
-scripts/tools.sh ddb
+scripts/tools.sh moto
 
 # ---- builds -----------------------------------------------------------------------------
 for v in "${ORDER[@]}"; do

@@ -139,7 +139,7 @@ if lam:
 
     s = lam["settings"]
     section(
-        f"Release binary via the Lambda Runtime API, DynamoDB Local (benches/lambda.rs); "
+        f"Release binary via the Lambda Runtime API, local DynamoDB: moto (benches/lambda.rs); "
         f"log level {lam['log_level']}; columns: 1 instance | {many} instances at once"
     )
     cold = lam["cold"]
@@ -175,7 +175,7 @@ if lam:
     ipc, ipa = lam.get("in_process_create") or {}, lam.get("in_process_add100") or {}
     if ipc:
         row(
-            "in-process: App::handle in the driver process, same DynamoDB Local "
+            "in-process: App::handle in the driver process, same local DynamoDB "
             "(ms p50; create | add100)",
             "",
             f3(ipc["p50_ms"]),
@@ -234,7 +234,7 @@ if lam:
         )
     if ipc.get("cpu_us_per_event") is not None:
         row(
-            "CPU of App::handle in the driver (one thread, real HTTP to DynamoDB Local, "
+            "CPU of App::handle in the driver (one thread, real HTTP to the local DynamoDB (moto), "
             "no Lambda runtime, no log output): µs per create | per add100",
             "",
             f1(ipc["cpu_us_per_event"]),

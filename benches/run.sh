@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make bench`: builds the release binary, the benches and the deployable zip, runs the
 # criterion benches (no I/O) and the release binary through a Lambda Runtime API
-# emulator against a DynamoDB Local of its own, then the floor (examples/floor.rs: the
+# emulator against a local DynamoDB (moto) of its own, then the floor (examples/floor.rs: the
 # same runtime, SDK configuration and allocator, the one DynamoDB call of a create, no
 # protocol, logging or metrics) the same way, and prints one table with our figures as
 # multiples of the floor's.
@@ -51,7 +51,7 @@ if [[ ${BENCH_QUICK:-} == 1 ]]; then
 fi
 
 # ---- tools ------------------------------------------------------------------------------
-parts=(ddb python)
+parts=(python moto)
 [[ $ZIP_ARCH == arm64 ]] && parts+=(zig)
 scripts/tools.sh "${parts[@]}"
 
@@ -119,7 +119,7 @@ if [[ ${BENCH_CRITERION:-1} != 0 ]]; then
         cargo bench --bench protocol
 fi
 
-# ---- the release binary against DynamoDB Local ------------------------------------------
+# ---- the release binary against the local DynamoDB (moto) ------------------------------
 export DDB_STATE_DIR=$ROOT/.run/bench
 source scripts/ddb-env.sh
 ddb_local_up

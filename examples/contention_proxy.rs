@@ -1,5 +1,5 @@
 //! The DynamoDB contention model (`tests/it/support/`) as a program, in front of a
-//! DynamoDB Local, for `make bench-hot` and for trying `make run` against a hot item:
+//! the local DynamoDB, for `make bench-hot` and for trying `make run` against a hot item:
 //!
 //! ```sh
 //! MODEL_UPSTREAM=http://127.0.0.1:8000 cargo run --example contention_proxy
@@ -7,7 +7,7 @@
 //! curl http://127.0.0.1:<port>/model/counters
 //! ```
 //!
-//! Environment: `MODEL_UPSTREAM` (DynamoDB Local; default `AWS_ENDPOINT_URL_DYNAMODB`),
+//! Environment: `MODEL_UPSTREAM` (the local DynamoDB; default `AWS_ENDPOINT_URL_DYNAMODB`),
 //! `MODEL_ADDR` (a loopback address; default `127.0.0.1:0`, any free port),
 //! `MODEL_TRANSACTION_MS` (how long a transaction holds its items; default 15),
 //! `MODEL_CALL_MS` (the least time of any other call; default 0), `MODEL_ITEM_WCU` (write
@@ -33,7 +33,7 @@ fn main() {
         }
     };
     let Some(upstream) = var("MODEL_UPSTREAM").or_else(|| var("AWS_ENDPOINT_URL_DYNAMODB")) else {
-        eprintln!("contention_proxy: set MODEL_UPSTREAM to DynamoDB Local's endpoint");
+        eprintln!("contention_proxy: set MODEL_UPSTREAM to the local DynamoDB's endpoint");
         std::process::exit(2);
     };
     let config = ModelConfig {

@@ -1,5 +1,5 @@
 //! Creates the table (`TABLE_NAME`) with the contract's layout, if it does not exist.
-//! For local runs against DynamoDB Local: `make run` calls it. In AWS, `template.yaml`
+//! For local runs against the local DynamoDB (moto): `make run` calls it. In AWS, `template.yaml`
 //! creates the table.
 
 use oa_webhook::store::schema::create_table;

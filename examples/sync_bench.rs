@@ -1,5 +1,5 @@
 //! The sync bench: one account with 10 000 subscribers and 200 messages, synced
-//! into an empty table against the REST stand-in and DynamoDB Local; wall time, REST calls,
+//! into an empty table against the REST stand-in and the local DynamoDB; wall time, REST calls,
 //! DynamoDB requests, CPU. Then a second sync of the same account (nothing missing).
 //!
 //! ```sh
@@ -128,7 +128,7 @@ async fn main() {
     let table = format!("sync-bench-{}", std::process::id());
     schema::create_table(&aws_sdk_dynamodb::Client::new(&aws.sdk_config()), &table)
         .await
-        .expect("create the table in DynamoDB Local");
+        .expect("create the table in the local DynamoDB");
     let requests = Counter::default();
     let client = aws_sdk_dynamodb::Client::from_conf(
         base.config()

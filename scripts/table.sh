@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Prints the items of the local table (`make table`): the DynamoDB Local that `make run`
+# Prints the items of the local table (`make table`): the local DynamoDB (moto) that `make run`
 # started, on DDB_PORT (8000), table TABLE_NAME (oa-webhook-local), read with the
 # function's own SDK settings (examples/table.rs). Arguments go to the example:
 # `--json` for one JSON object per item, a pk prefix to keep some partitions only

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The project's whole check, as CI runs it (`make test`, `.ci/run`):
-# lint the SAM template, rustfmt, clippy, then every Rust test against a DynamoDB Local and
-# a local SQS (moto) of its own on free ports, which are stopped on every exit path; then a
-# 30 s fuzz smoke (FUZZ_SMOKE_SECONDS=).
+# lint the SAM template, rustfmt, clippy, then every Rust test against a local DynamoDB and
+# a local SQS of its own (two moto processes, scripts/moto_server.py) on free ports, which are
+# stopped on every exit path; then a 30 s fuzz smoke (FUZZ_SMOKE_SECONDS=).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
@@ -20,7 +20,7 @@ fi
 # A one-off build (CI) gains nothing from incremental state; it only takes disk.
 if [[ -n ${CI:-} ]]; then export CARGO_INCREMENTAL=${CARGO_INCREMENTAL:-0}; fi
 
-scripts/tools.sh ddb python moto
+scripts/tools.sh python moto
 
 [[ -f template.yaml ]] || { echo "test.sh: error: template.yaml is missing" >&2; exit 1; }
 
@@ -33,6 +33,8 @@ DDB_STATE_DIR=$(mktemp -d "$ROOT/.run/test.XXXXXX")
 # at it with dummy credentials, and any real ones are kept out.
 source scripts/ddb-env.sh
 DDB_REMOVE_STATE=1
+# At the end, one line on the local DynamoDB's work and peak memory.
+DDB_REPORT_STATS=1
 ddb_local_up
 # The local SQS for the hand-off tests (AWS_ENDPOINT_URL_SQS), in the same state dir.
 sqs_local_up

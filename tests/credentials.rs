@@ -1,7 +1,7 @@
 //! The function's credentials when the key variables are absent and a container-credentials
 //! endpoint is configured (`clients::sdk::CredentialSource::Container`): read from the
 //! process environment, as the function does, against a local credentials endpoint and
-//! DynamoDB Local. Its own test binary, and one test, because it changes the process
+//! the local DynamoDB. Its own test binary, and one test, because it changes the process
 //! environment.
 
 // Only some of the shared helpers are used by this binary.
@@ -105,7 +105,7 @@ async fn container_credentials_sign_the_writes() {
     std::env::set_var("AWS_CONTAINER_CREDENTIALS_FULL_URI", &uri);
     std::env::set_var("AWS_CONTAINER_AUTHORIZATION_TOKEN", AUTH_TOKEN);
     std::env::set_var("AWS_REGION", "us-east-1");
-    // Still pointed at DynamoDB Local (`make test` sets it; fails loudly otherwise).
+    // Still pointed at the local DynamoDB (`make test` sets it; fails loudly otherwise).
     let endpoint = endpoint();
 
     let settings = match AwsSettings::from_env() {

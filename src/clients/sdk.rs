@@ -143,7 +143,7 @@ impl std::fmt::Debug for CredentialSource {
 /// | `AWS_REGION` (else `AWS_DEFAULT_REGION`) | required; Lambda sets it |
 /// | `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN` | credentials; Lambda sets them. Without the key id, the container endpoint below; without either, the start fails |
 /// | `AWS_CONTAINER_CREDENTIALS_FULL_URI`, `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI` | the container-credentials endpoint |
-/// | `AWS_ENDPOINT_URL_DYNAMODB` (else `AWS_ENDPOINT_URL`) | endpoint override (DynamoDB Local); ignored when `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true` |
+/// | `AWS_ENDPOINT_URL_DYNAMODB` (else `AWS_ENDPOINT_URL`) | endpoint override (a local DynamoDB); ignored when `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true` |
 /// | `AWS_ENDPOINT_URL_SQS` (else `AWS_ENDPOINT_URL`) | the same for SQS (a local SQS), [`AwsSettings::sqs_sdk_config`] |
 /// | `AWS_USE_FIPS_ENDPOINT`, `AWS_USE_DUALSTACK_ENDPOINT` | `true` or `false` (default) |
 /// | `TLS_TRUST_STORE` | see the module documentation |

@@ -4,10 +4,16 @@
 //! is answered at once, naming the field, instead of failing after the time budget.
 //!
 //! DynamoDB's limits: an item is at most 400 KB (names and values), a partition key at
-//! most 2048 bytes and a sort key at most 1024, documents nest at most 32 levels, and a
-//! number has at most 38 significant digits with a magnitude from 1E-130 to below 1E+126
-//! (Amazon DynamoDB Developer Guide, "Service, account, and table quotas" and "Data
-//! types").
+//! most 2048 bytes and a sort key at most 1024, documents nest at most 32 levels, a name
+//! (a map's keys are names) is at least one byte and less than 64 KB, and a number has at
+//! most 38 significant digits with a magnitude from 1E-130 to below 1E+126 (Amazon
+//! DynamoDB Developer Guide, "Service, account, and table quotas", "Data types" and
+//! "Naming rules").
+//!
+//! The local DynamoDB of the tests (moto) accepts documents nested deeper, empty map keys
+//! and keys of 64 KB or more (../shared/spec/aws.md, "The local DynamoDB"), so nothing but
+//! this check keeps those from being written there: tests/it/engine.rs shows what moto
+//! accepts, and DynamoDB's own refusal is tested with `aws-smithy-mocks`.
 
 use crate::events::{Event, EventKind, FieldError};
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -28,6 +34,8 @@ const ITEM_OVERHEAD_BYTES: usize = 4 * 1024;
 /// DynamoDB nests documents at most 32 levels deep; the item's `msg_body` list is one of
 /// them, and each element another.
 pub const MAX_MSG_BODY_DEPTH: usize = 30;
+/// A name, a map's keys among them, is less than 64 KB.
+pub const MAX_NAME_BYTES: usize = 64 * 1024 - 1;
 /// Significant digits a DynamoDB number holds.
 const MAX_NUMBER_DIGITS: usize = 38;
 
@@ -130,7 +138,7 @@ pub fn check(event: &Event) -> Result<(), Unfit> {
 }
 
 /// Whether a JSON value fits a DynamoDB document: its depth, and map keys DynamoDB
-/// accepts (not empty).
+/// accepts (not empty, less than 64 KB).
 fn check_document(v: &Value, depth: usize) -> Result<(), &'static str> {
     if depth > MAX_MSG_BODY_DEPTH {
         return Err("is nested too deeply to store");
@@ -139,6 +147,8 @@ fn check_document(v: &Value, depth: usize) -> Result<(), &'static str> {
         Value::Object(m) => m.iter().try_for_each(|(k, v)| {
             if k.is_empty() {
                 Err("has an empty key, which DynamoDB cannot store")
+            } else if k.len() > MAX_NAME_BYTES {
+                Err("has a key of 64 KB or more, which DynamoDB cannot store")
             } else {
                 check_document(v, depth + 1)
             }
@@ -224,6 +234,7 @@ pub fn fits_number(text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn numbers_dynamodb_holds() {
@@ -248,6 +259,37 @@ mod tests {
             "0.1234567890123456789012345678901234567891",
         ] {
             assert!(!fits_number(too), "{too}");
+        }
+    }
+
+    /// What moto stores and DynamoDB refuses (module doc): refused here, naming why; the
+    /// largest of each that DynamoDB holds passes.
+    #[test]
+    fn documents_dynamodb_refuses() {
+        let nested = |levels: usize| (0..levels).fold(Value::from(1), |v, _| json!({ "a": v }));
+        let long_key = "k".repeat(MAX_NAME_BYTES + 1);
+        let longest_key = "k".repeat(MAX_NAME_BYTES);
+        for (what, doc, error) in [
+            (
+                "too deep",
+                nested(MAX_MSG_BODY_DEPTH),
+                Some("nested too deeply"),
+            ),
+            ("deep enough", nested(MAX_MSG_BODY_DEPTH - 1), None),
+            ("empty key", json!({"a": [{"": 1}]}), Some("empty key")),
+            (
+                "64 KB key",
+                json!({ long_key.as_str(): 1 }),
+                Some("64 KB or more"),
+            ),
+            ("longest key", json!({ longest_key.as_str(): 1 }), None),
+            ("empty string", json!({"a": ""}), None),
+        ] {
+            match (check_document(&doc, 1), error) {
+                (Ok(()), None) => {}
+                (Err(e), Some(want)) => assert!(e.contains(want), "{what}: {e}"),
+                (got, want) => panic!("{what}: got {got:?}, wanted {want:?}"),
+            }
         }
     }
 

@@ -1,5 +1,5 @@
 //! Nothing lost when the table is slow (docs/contract.md section 5, row 12): against
-//! DynamoDB Local and the local SQS (moto), both started by `make test`.
+//! the local DynamoDB and SQS (moto), both started by `make test`.
 //!
 //! - a throttled table (faults injected with `aws-smithy-mocks`) and a silent one: 200 OK
 //!   with a hand-off, inside the budget; then the queue door applies the queued events
@@ -72,7 +72,7 @@ fn events() -> Vec<(&'static str, String)> {
 }
 
 /// A fixture whose own reads (`dump`) use the consumer's patient client: the tests in
-/// this file load DynamoDB Local at once, and a scan may take longer than the webhook's
+/// this file load the local DynamoDB at once, and a scan may take longer than the webhook's
 /// 1.2 s operation timeout.
 async fn fixture() -> Fixture {
     let mut f = Fixture::new().await;
@@ -128,7 +128,7 @@ fn lines(buf: &Arc<Mutex<Vec<u8>>>) -> Vec<Value> {
         .collect()
 }
 
-/// A consumer (the queue door, with its DynamoDB client) on a fresh DynamoDB Local
+/// A consumer (the queue door, with its DynamoDB client) on a fresh local DynamoDB
 /// table, wired to `queues`.
 async fn consumer(queues: &TestQueues) -> Fixture {
     let mut f = fixture().await;
@@ -263,7 +263,7 @@ async fn table_and_queue_unreachable_answers_503_no_sooner_than_2_1_s() {
 }
 
 /// The case: a delete of 149 subscribers the table has never seen, against
-/// DynamoDB Local. It goes to the hand-off queue before any write (too large for the
+/// the local DynamoDB. It goes to the hand-off queue before any write (too large for the
 /// budget), is answered 200, and the consumer ends in exactly the state a write without
 /// a time limit gives.
 #[tokio::test]

@@ -1,5 +1,5 @@
 //! Contract section 2: every row, in order, through the public handler against
-//! DynamoDB Local. Each rejection is checked for its status, its envelope, and that
+//! the local DynamoDB. Each rejection is checked for its status, its envelope, and that
 //! nothing was written.
 
 use crate::common::vectors::{CREATE, VECTOR_SIGN, VECTOR_TOKEN};

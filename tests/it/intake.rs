@@ -1,7 +1,7 @@
 //! The intake cases (`tests/cases/intake/`, copied from the shared set): real-world-shaped
 //! webhook inputs, each a class of fault, with the reply and the items contract revision 2
 //! expects (docs/contract.md section 2, "Reading the body" and "Reading fields";
-//! section 3). Each case runs through the HTTP door against DynamoDB Local; the tests
+//! section 3). Each case runs through the HTTP door against the local DynamoDB; the tests
 //! after them cover the rest of each case's class.
 
 use crate::common::vectors::{ADD, CREATE, DELETE, INFO, SEND, WITHDRAW};
@@ -19,7 +19,7 @@ fn case(file: &str) -> (Value, String) {
 }
 
 /// Runs a case on a fresh table: checks the reply it expects, returns the table. Each case
-/// runs twice: straight to DynamoDB Local, and through the model of real DynamoDB's
+/// runs twice: straight to the local DynamoDB, and through the model of real DynamoDB's
 /// contention rules in front of it (`support/`, contract section 8); both tables must be
 /// the same.
 async fn run(file: &str) -> BTreeMap<(String, String), Value> {

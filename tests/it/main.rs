@@ -1,5 +1,5 @@
 //! The integration tests: one test binary, a module per area, over the public doors with
-//! real event JSON, against the local services `make test` starts (DynamoDB Local and a
+//! real event JSON, against the local services `make test` starts (a local DynamoDB and a
 //! local SQS; docs/development.md). One binary links the AWS SDK once instead of once per
 //! file. `tests/credentials.rs` stays a binary of its own: it changes the process
 //! environment, which would leak into every other test here.
@@ -14,11 +14,13 @@ mod consistency;
 mod cost;
 mod deadline;
 mod doors;
+mod engine;
 mod faults;
 mod handoff;
 mod hot;
 mod http_face;
 mod intake;
+mod limits;
 mod logs;
 mod metrics;
 mod model;

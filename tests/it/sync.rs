@@ -1,6 +1,6 @@
-//! The sync (contract section 6) against DynamoDB Local and the REST stand-in: backfill,
+//! The sync (contract section 6) against the local DynamoDB and the REST stand-in: backfill,
 //! repair after lost events, newer events kept, busy answers retried, a wrong key
-//! refused, a stopped run resumed. Needs DynamoDB Local (`make test` starts one): without
+//! refused, a stopped run resumed. Needs the local DynamoDB (`make test` starts one): without
 //! it these tests fail, they never skip.
 
 use crate::common::vectors::{ADD, CREATE, DELETE, SEND, WITHDRAW};

@@ -1,6 +1,6 @@
 //! One TLS handshake through the connector every HTTPS call of the function uses: rustls
 //! with the provider of `clients::sdk::tls_provider` (ring; docs/decisions.md "rustls with
-//! ring, not aws-lc"). DynamoDB Local and moto are plain HTTP, so without this no test
+//! ring, not aws-lc"). The local services (moto) are plain HTTP, so without this no test
 //! would notice a provider that cannot complete a handshake. The server is a local TLS
 //! listener with a test CA (tests/it/tls/README.md).
 
