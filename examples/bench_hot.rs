@@ -37,7 +37,12 @@
 //! Environment (defaults): `AWS_ENDPOINT_URL_DYNAMODB` (required), `BENCH_BIN`
 //! (target/release/oa-webhook), `BENCH_RATE` (150), `BENCH_SECS` (20),
 //! `BENCH_TRANSACTION_MS` (15), `BENCH_CALL_MS` (4: the least time of any other DynamoDB
-//! call), `BENCH_ITEM_WCU` (1000), `BENCH_DELETE_SHARE` (0.05), `BENCH_LIST_SHARE` (0.01),
+//! call), `BENCH_ITEM_WCU` (1000), `BENCH_PARTITION_WCU` (1000: the account's partition
+//! ceiling, write units a second; 0 for none), `BENCH_CEILING_FACTOR` (unset; when set,
+//! the ceiling is this times the campaign's need: its subscriber changes x 2.2 units over
+//! `BENCH_SECS`, so 0.4545 is 2.2 times over and 1.1 just above), `BENCH_PARTITION_BUCKET`
+//! (200: the least the partition's bucket holds, one full transaction),
+//! `BENCH_DELETE_SHARE` (0.05), `BENCH_LIST_SHARE` (0.01),
 //! `BENCH_LIST_SIZE` (100), `BENCH_SEED` (1), `BENCH_WARM` (10 instances started before
 //! the campaign), `BENCH_MAX_INSTANCES` (400), `BENCH_CONSUMERS` (5: the event source's
 //! first pollers), `BENCH_BATCH` (10), `BENCH_BATCH_WINDOW_MS` (1000), `BENCH_VISIBILITY_SECS`
@@ -116,6 +121,8 @@ fn main() {
 
 struct Settings {
     ddb: String,
+    /// `BENCH_CEILING_FACTOR`: the partition ceiling as a share of the campaign's need.
+    ceiling_factor: Option<f64>,
     bin: String,
     rate: f64,
     secs: f64,
@@ -169,8 +176,13 @@ impl Settings {
             .filter_map(|w| w.split_once('='))
             .map(|(k, v)| (k.to_owned(), v.to_owned()))
             .collect();
+        let ceiling_factor = match var("BENCH_CEILING_FACTOR") {
+            None => None,
+            Some(_) => Some(num("BENCH_CEILING_FACTOR", 1.0)?).filter(|f| *f > 0.0),
+        };
         let s = Settings {
             ddb,
+            ceiling_factor,
             bin: var("BENCH_BIN").unwrap_or_else(|| "target/release/oa-webhook".to_owned()),
             rate: num("BENCH_RATE", 150.0)?,
             secs: num("BENCH_SECS", 20.0)?,
@@ -179,6 +191,12 @@ impl Settings {
                 call_time: ms("BENCH_CALL_MS", 4)?,
                 item_write_units_per_second: u32::try_from(int("BENCH_ITEM_WCU", 1000)?)
                     .map_err(|_| "BENCH_ITEM_WCU is too large")?,
+                partition_write_units_per_second: match int("BENCH_PARTITION_WCU", 1000)? {
+                    0 => u32::MAX / 4,
+                    n => u32::try_from(n).map_err(|_| "BENCH_PARTITION_WCU is too large")?,
+                },
+                partition_bucket_min_units: u32::try_from(int("BENCH_PARTITION_BUCKET", 200)?)
+                    .map_err(|_| "BENCH_PARTITION_BUCKET is too large")?,
                 ..ModelConfig::default()
             },
             delete_share: num("BENCH_DELETE_SHARE", 0.05)?,
@@ -971,7 +989,17 @@ async fn run(s: &Settings) -> Result<Value, String> {
     let _ = std::fs::write(&s.log, b"");
     let templates = Templates::load()?;
     let load_at_start = load_average();
-    let model = ContentionModel::start(&s.ddb, s.model.clone()).map_err(|e| e.to_string())?;
+    let first_time = 1_700_000_000_000u64;
+    let events = plan(s, &templates, first_time);
+    let changes: usize = events.iter().map(|e| e.changes.len()).sum();
+    // The campaign's need at the promise's 2.2 units a change (docs/contract.md section 8).
+    let need = changes as f64 * 2.2 / s.secs;
+    let mut model_config = s.model.clone();
+    if let Some(f) = s.ceiling_factor {
+        model_config.partition_write_units_per_second = (need * f).round().max(1.0) as u32;
+    }
+    let ceiling = f64::from(model_config.partition_write_units_per_second);
+    let model = ContentionModel::start(&s.ddb, model_config).map_err(|e| e.to_string())?;
     let sqs = Arc::new(FastSqs::start().map_err(|e| e.to_string())?);
     let dlq_url = sqs.create_queue(DEAD_LETTERS, Duration::from_secs(30), None);
     let handoff_url = sqs.create_queue(HANDOFF, s.visibility, Some((DEAD_LETTERS, s.max_receives)));
@@ -1008,7 +1036,6 @@ async fn run(s: &Settings) -> Result<Value, String> {
     for _ in 0..s.warm.min(s.max_instances) {
         webhook.start_instance().await?;
     }
-    let first_time = 1_700_000_000_000u64;
     let created = webhook
         .invoke(templates.create(first_time - 1), WEBHOOK_TIMEOUT)
         .await?;
@@ -1029,11 +1056,9 @@ async fn run(s: &Settings) -> Result<Value, String> {
         consumer.start_instance().await?;
     }
 
-    let events = plan(s, &templates, first_time);
     let changes_of: Vec<Vec<(String, bool)>> = events.iter().map(|e| e.changes.clone()).collect();
     let mut accepted = vec![false; events.len()];
     let n = events.len();
-    let changes: usize = events.iter().map(|e| e.changes.len()).sum();
     let deletes = events
         .iter()
         .filter(|e| e.changes.len() == 1 && !e.changes[0].1)
@@ -1148,7 +1173,40 @@ async fn run(s: &Settings) -> Result<Value, String> {
     let served_rate = n as f64 / campaign.as_secs_f64();
     let per_event = |x: u64| round(x as f64 / n.max(1) as f64, 3);
     let consumer_invocations = counts.invocations.load(Ordering::Relaxed);
+    let capped = ceiling < 1e8;
+    let exact_from_start = exact_after.map(|d| (campaign + d).as_secs_f64());
+    // The later of the campaign's end and the moment the ceiling could have taken all its
+    // writes (docs/contract.md section 8), from the campaign's start.
+    let ceiling_bound = if capped {
+        (after.write_units as f64 / ceiling).max(s.secs)
+    } else {
+        s.secs
+    };
+    let per_change = |x: u64| round(x as f64 / changes.max(1) as f64, 3);
     Ok(json!({
+        "partition": {
+            "wcu_per_s": capped.then_some(ceiling),
+            "need_wcu_per_s": round(need, 1),
+            "bucket_min_units": s.model.partition_bucket_min_units,
+            "ceiling_factor": s.ceiling_factor,
+        },
+        "per_change": {
+            "write_units_committed": per_change(after.write_units_committed),
+            "write_units_refused": per_change(after.write_units_refused),
+            "write_units": per_change(after.write_units),
+            "read_units": round(after.read_half_units as f64 / 2.0 / changes.max(1) as f64, 3),
+        },
+        "throttled_requests": after.throttles,
+        "partition_throttled_requests": after.partition_throttles,
+        "conflict_cancelled_transactions": after.conflict_cancellations,
+        "read_throttles": after.read_throttles,
+        "drain_share_of_ceiling": match (capped, exact_from_start) {
+            (true, Some(t)) => json!(round(after.write_units as f64 / ceiling / t, 3)),
+            _ => Value::Null,
+        },
+        "ceiling_bound_s": round(ceiling_bound, 1),
+        "exact_from_start_s": exact_from_start.map(|t| round(t, 1)),
+        "exact_within_30s_of_bound": exact_from_start.map(|t| t <= ceiling_bound + 30.0),
         "load_average": { "at_start": load_at_start, "at_end": load_average() },
         "settings": {
             "rate_per_s": s.rate, "secs": s.secs, "events": n,
@@ -1234,6 +1292,8 @@ fn summary(r: &Value) -> String {
          until exact: {} write units/event ({} per subscription change), {} cancelled transactions/event\n\
          consumer: {} invocations, {} records, {} failed back; dead letters {}; table exact {} after the last reply \
          ({} users whose newest event was refused not checked)\n\
+         partition: {} WCU/s (need {}); per change: {} units committed, {} refused; {} throttled requests; \
+         drain {} of the ceiling; exact {} s from the start (bound {} s)\n\
          SQS stand-in: {} SendMessage/s; load average {}",
         st["events"], st["rate_per_s"], st["transaction_ms"], r["events_per_s_served"], r["replies"],
         r["billed_ms"]["p50"], r["billed_ms"]["p99"], r["billed_ms"]["max"],
@@ -1243,6 +1303,10 @@ fn summary(r: &Value) -> String {
         r["until_exact"]["write_units_per_event"], r["until_exact"]["write_units_per_subscription_change"],
         r["until_exact"]["cancelled_transactions_per_event"],
         r["consumer"]["invocations"], r["consumer"]["records"], r["consumer"]["records_failed_back"],
-        r["dead_letters"], exact, r["users_not_checked"], r["sqs_standin_sends_per_s"], r["load_average"],
+        r["dead_letters"], exact, r["users_not_checked"],
+        r["partition"]["wcu_per_s"], r["partition"]["need_wcu_per_s"],
+        r["per_change"]["write_units_committed"], r["per_change"]["write_units_refused"],
+        r["throttled_requests"], r["drain_share_of_ceiling"], r["exact_from_start_s"], r["ceiling_bound_s"],
+        r["sqs_standin_sends_per_s"], r["load_average"],
     )
 }

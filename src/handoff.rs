@@ -24,6 +24,25 @@ use tokio::time::Instant;
 /// The envelope format's version (`v`).
 pub const ENVELOPE_VERSION: u32 = 1;
 
+/// The first visibility timeout of a record the consumer fails back (its batch's time
+/// spent while its account was paced at the ceiling, or a store failure).
+pub const RETRY_VISIBILITY_FIRST: Duration = Duration::from_secs(10);
+/// The longest: the queue's own visibility timeout (template.yaml, 180 s).
+pub const RETRY_VISIBILITY_MAX: Duration = Duration::from_secs(180);
+
+/// How long a record received `receive_count` times (SQS's `ApproximateReceiveCount`,
+/// 1 on the first receive) stays hidden after it is failed back: 10 s, doubled each
+/// receive, at most 180 s (10, 20, 40, 80, 160). A throttled account's records come back
+/// soon, while a record that fails for good reaches the dead letters (after
+/// `maxReceiveCount` receives) in about five minutes rather than fifteen
+/// (docs/delivery.md, "The consumer").
+pub fn visibility_after(receive_count: u32) -> Duration {
+    let doublings = receive_count.saturating_sub(1).min(16);
+    RETRY_VISIBILITY_FIRST
+        .saturating_mul(1u32 << doublings)
+        .min(RETRY_VISIBILITY_MAX)
+}
+
 /// SQS's largest message: 1 MiB (1,048,576 bytes) of body and attributes.
 pub const SQS_MAX_MESSAGE_BYTES: usize = 1024 * 1024;
 
@@ -377,6 +396,31 @@ impl Queues {
             .map_err(|e| QueueError::Sqs(describe(&e)))
     }
 
+    /// Hides a received message of `queue` for `hide` from now (`ChangeMessageVisibility`):
+    /// a record the consumer fails back comes again after [`visibility_after`], not the
+    /// queue's whole visibility timeout. Waits at most until `deadline`.
+    pub async fn hide(
+        &self,
+        queue: QueueName,
+        receipt_handle: &str,
+        hide: Duration,
+        deadline: Instant,
+    ) -> Result<(), QueueError> {
+        let (client, url) = self.client_and_url(queue)?;
+        let secs = i32::try_from(hide.as_secs()).unwrap_or(i32::MAX);
+        let sent = client
+            .change_message_visibility()
+            .queue_url(url)
+            .receipt_handle(receipt_handle)
+            .visibility_timeout(secs)
+            .send();
+        match tokio::time::timeout_at(deadline, sent).await {
+            Err(_) => Err(QueueError::Budget),
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(QueueError::Sqs(describe(&e))),
+        }
+    }
+
     /// Makes a received message visible again at once (one `replay` leaves in place).
     pub async fn release(&self, queue: QueueName, receipt_handle: &str) -> Result<(), QueueError> {
         let (client, url) = self.client_and_url(queue)?;
@@ -460,6 +504,13 @@ mod tests {
             assert_eq!(back.body_bytes().unwrap().as_ref(), body);
         }
         assert!(Envelope::of(&request("CallbackCommand=x", b"{}"), 0).is_none());
+    }
+
+    #[test]
+    fn a_failed_back_record_is_hidden_longer_each_receive() {
+        let secs: Vec<u64> = (0..=7).map(|n| visibility_after(n).as_secs()).collect();
+        assert_eq!(secs, [10, 10, 20, 40, 80, 160, 180, 180]);
+        assert_eq!(visibility_after(u32::MAX), RETRY_VISIBILITY_MAX);
     }
 
     #[test]

@@ -4,11 +4,11 @@
 
 use super::{account_in_body, outcome_of, unfit_rejection, App, Verdict};
 use crate::events::Event;
-use crate::handoff::{message_group, Envelope};
+use crate::handoff::{message_group, visibility_after, Envelope, QueueName};
 use crate::outcome::{Failure, Outcome, Reason, Rejection};
 use crate::protocol::{self, Admission, Checks, Request, Seen};
 use crate::store::limits;
-use crate::store::{AccountWrites, Budget};
+use crate::store::{AccountWrites, Budget, Delivery, Pacing};
 use futures_util::StreamExt;
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -29,6 +29,22 @@ pub struct QueuedRecord<'a> {
     pub message_id: &'a str,
     /// The message body: an [`Envelope`], or anything else (dead-lettered).
     pub body: &'a str,
+    /// SQS's `ApproximateReceiveCount` (1 on the first receive; 0 when unknown): above 1,
+    /// the record's changes are read before they are written (`store/subscriptions.rs`).
+    pub receive_count: u32,
+    /// The receipt handle, to hide a failed-back record for [`visibility_after`] its
+    /// receive count; `None` when unknown (the queue's own visibility timeout then).
+    pub receipt_handle: Option<&'a str>,
+}
+
+impl QueuedRecord<'_> {
+    fn delivery(&self) -> Delivery {
+        if self.receive_count > 1 {
+            Delivery::Redelivered
+        } else {
+            Delivery::First
+        }
+    }
 }
 
 /// What became of one record of a batch, for its log line and the batch response.
@@ -215,7 +231,7 @@ impl App {
                             folded: Vec::new(),
                             others: Vec::new(),
                         });
-                    if work.writes.fold_event(&event).is_ok() {
+                    if work.writes.fold_event(&event, record.delivery()).is_ok() {
                         work.folded.push(i);
                     } else {
                         work.others.push((i, event));
@@ -243,6 +259,13 @@ impl App {
         for (i, consumed) in dead_letters.into_iter().chain(writes.into_iter().flatten()) {
             done[i] = Some(consumed);
         }
+        let retried = done.iter().zip(records).filter_map(|(c, r)| {
+            let retry = c.as_ref().is_none_or(|c| c.verdict == Verdict::Retry);
+            retry
+                .then_some(r)
+                .and_then(|r| Some((r.receipt_handle?, r.receive_count)))
+        });
+        self.hide_failed_back(retried).await;
         done.into_iter()
             .enumerate()
             .map(|(i, c)| {
@@ -258,6 +281,26 @@ impl App {
             .collect()
     }
 
+    /// Hides each failed-back record for [`visibility_after`] its receive count (docs/delivery.md,
+    /// "The consumer"), so that a record whose batch's time ran out while its account was
+    /// paced comes back soon. A record not hidden keeps the queue's visibility timeout.
+    async fn hide_failed_back<'r>(&self, retried: impl Iterator<Item = (&'r str, u32)>) {
+        if !self.queues.can_hand_off() {
+            return;
+        }
+        let deadline = Instant::now() + DEAD_LETTER_TIMEOUT;
+        let hides = retried.map(|(handle, count)| async move {
+            let hidden = self
+                .queues
+                .hide(QueueName::HandOff, handle, visibility_after(count), deadline)
+                .await;
+            if let Err(e) = hidden {
+                tracing::warn!(error = %e, "failed-back record keeps the queue's visibility timeout");
+            }
+        });
+        futures_util::future::join_all(hides).await;
+    }
+
     /// One account's subscriber write, then its other events one by one.
     async fn write_account_work(
         &self,
@@ -267,7 +310,7 @@ impl App {
     ) -> Vec<(usize, Consumed)> {
         let mut out = Vec::with_capacity(work.folded.len() + work.others.len());
         if !work.folded.is_empty() {
-            let b = Budget::until(Instant::now() + budget);
+            let b = Budget::until(Instant::now() + budget).paced(Pacing::PerAccount);
             let written = self.store.write_account(&work.writes, &b).await;
             let (first, rest, verdict) = match written {
                 Ok(applied) => {

@@ -38,6 +38,12 @@ pub async fn consume_batch(
         .map(|r| QueuedRecord {
             message_id: r.message_id.as_deref().unwrap_or(""),
             body: r.body.as_deref().unwrap_or(""),
+            receive_count: r
+                .attributes
+                .get("ApproximateReceiveCount")
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0),
+            receipt_handle: r.receipt_handle.as_deref(),
         })
         .collect();
     let consumed = app.consume_records(&queued, budget).await;

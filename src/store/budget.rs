@@ -66,6 +66,21 @@ pub fn classify_code(code: Option<&str>) -> Failure {
     }
 }
 
+/// Whether a [`Failure::Contention`] code is the partition's (or an item's) write ceiling
+/// rather than another transaction: a cancellation reason's `ThrottlingError`, or a
+/// request's `ProvisionedThroughputExceededException` (aws.md, "Throttling: key range
+/// limit exceeded"). The writer paces on these (`pacing.rs`) and backs off on the others.
+pub fn is_key_range_throttle(code: Option<&str>) -> bool {
+    matches!(
+        code,
+        Some(
+            "ThrottlingError"
+                | "ProvisionedThroughputExceededException"
+                | "ProvisionedThroughputExceeded"
+        )
+    )
+}
+
 /// What a write does when it meets contention on the account's items ([`Failure::Contention`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum OnContention {
@@ -77,11 +92,26 @@ pub enum OnContention {
     GiveUp,
 }
 
+/// Whether a subscriber write paces at its account's partition ceiling and reads
+/// doubtful items first (`pacing.rs`, `subscriptions.rs`; docs/contract.md section 8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Pacing {
+    /// One call per chunk, never a wait for a turn nor a read first: the webhook, whose
+    /// cold path stays as short as it was.
+    #[default]
+    Off,
+    /// Waits for the account's turn at its ceiling and reads first where a guess is
+    /// likely wrong: the queue consumer and the sync.
+    PerAccount,
+}
+
 /// The deadline and the counters of one request.
 #[derive(Debug)]
 pub struct Budget {
     /// What contention does ([`OnContention`]).
     contention: OnContention,
+    /// Whether subscriber writes pace ([`Pacing`]).
+    pacing: Pacing,
     /// When the budget was made: the request's arrival, for the webhook.
     started: Instant,
     /// When the store must stop.
@@ -104,6 +134,7 @@ impl Budget {
     pub fn until(deadline: Instant) -> Budget {
         Budget {
             contention: OnContention::Retry,
+            pacing: Pacing::Off,
             started: Instant::now(),
             deadline,
             end: deadline,
@@ -142,6 +173,17 @@ impl Budget {
     /// See [`Budget::on_contention`].
     pub fn contention(&self) -> OnContention {
         self.contention
+    }
+
+    /// Sets whether subscriber writes pace (default [`Pacing::Off`]).
+    pub fn paced(mut self, pacing: Pacing) -> Budget {
+        self.pacing = pacing;
+        self
+    }
+
+    /// See [`Budget::paced`].
+    pub fn pacing(&self) -> Pacing {
+        self.pacing
     }
 
     /// The error that ends a write meeting contention under [`OnContention::GiveUp`];
@@ -292,6 +334,13 @@ mod tests {
             Failure::Fatal
         );
         assert_eq!(classify_code(None), Failure::Fatal);
+        // The ceiling, apart from a conflict; table-wide throttling is neither.
+        assert!(is_key_range_throttle(Some("ThrottlingError")));
+        assert!(is_key_range_throttle(Some(
+            "ProvisionedThroughputExceededException"
+        )));
+        assert!(!is_key_range_throttle(Some("TransactionConflict")));
+        assert!(!is_key_range_throttle(Some("ThrottlingException")));
     }
 
     #[tokio::test]

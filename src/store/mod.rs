@@ -17,15 +17,17 @@ pub mod error;
 pub mod items;
 pub mod limits;
 mod messages;
+pub mod pacing;
 mod profile;
 pub mod read;
 pub mod schema;
 mod subscriptions;
 pub mod writer;
 
-pub use budget::{Budget, OnContention};
+pub use budget::{Budget, OnContention, Pacing};
 pub use error::StoreError;
-pub use writer::{AccountWrites, Change};
+pub use pacing::Pacer;
+pub use writer::{AccountWrites, Change, Delivery, Doubt};
 
 use crate::events::{Event, EventKind};
 use aws_sdk_dynamodb::Client;
@@ -35,6 +37,8 @@ use aws_sdk_dynamodb::Client;
 pub struct Store {
     client: Client,
     table: String,
+    /// Per-account pacing at the partition's ceiling, shared by clones (pacing.rs).
+    pacer: Pacer,
 }
 
 /// What a stored event changed.
@@ -49,7 +53,13 @@ impl Store {
         Store {
             client,
             table: table.into(),
+            pacer: Pacer::default(),
         }
+    }
+
+    /// The instance's per-account pacing (pacing.rs).
+    pub fn pacer(&self) -> &Pacer {
+        &self.pacer
     }
 
     pub fn client(&self) -> &Client {
@@ -69,33 +79,11 @@ impl Store {
             | EventKind::InfoChanged { .. }
             | EventKind::Destroyed { .. }
             | EventKind::Full => profile::apply(self, event, budget).await,
-            EventKind::SubscribersAdded {
-                operator,
-                subscribers,
-            } => {
-                subscriptions::apply(
-                    self,
-                    event,
-                    Change::Subscribe,
-                    operator.as_deref(),
-                    subscribers,
-                    budget,
-                )
-                .await
-            }
-            EventKind::SubscribersDeleted {
-                operator,
-                subscribers,
-            } => {
-                subscriptions::apply(
-                    self,
-                    event,
-                    Change::Unsubscribe,
-                    operator.as_deref(),
-                    subscribers,
-                    budget,
-                )
-                .await
+            EventKind::SubscribersAdded { .. } | EventKind::SubscribersDeleted { .. } => {
+                match AccountWrites::of_event(event) {
+                    Ok(writes) => self.write_account(&writes, budget).await,
+                    Err(e) => Err(StoreError::Fatal(e.to_string())),
+                }
             }
             EventKind::MessageSent(msg) => messages::send(self, event, msg, budget).await,
             EventKind::MessagesWithdrawn { msg_keys } => {

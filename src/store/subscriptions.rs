@@ -1,175 +1,351 @@
-//! Add and delete subscriber: one `SUB#{user}` item per user plus the account's exact
-//! `subscriber_count`.
+//! The one subscriber write path (docs/contract.md sections 3, 5 and 8): the webhook's
+//! add and delete events, the queue consumer's folded batches and the sync's facts all
+//! go through [`Store::write_account`], one `SUB#{user}` item per user plus the
+//! account's exact `subscriber_count`.
 //!
 //! Subscriptions are written in transactions of at most 99 items plus one counter
-//! update on `PROFILE`. Nothing is read first: each item is written under a condition
-//! that makes the change, and so the counter delta, exact:
+//! update on `PROFILE`. Each item is written under a condition that makes the change,
+//! and so the counter delta, exact:
 //! - add: "absent, or UNSUBSCRIBED by an older event" (the count grows by one);
 //! - delete: "SUBSCRIBED by an older or equal event" (the count shrinks by one).
 //!
-//! When a guess is wrong (a redelivery, an unknown user deleted, a newer event already
-//! stored), the cancelled transaction returns the items as they are
+//! Where nothing contradicts it the condition is a guess and nothing is read first (the
+//! webhook, a cold account). A guess refused by its condition is charged in full (aws.md:
+//! 200 write units for a 99-item transaction), so where a guess is likely wrong the items
+//! are read first (a strongly consistent `BatchGetItem`: one read unit per item, from the
+//! partition's separate 3000) and the transaction is decided on known states: a
+//! redelivered change, or one whose fold met an add and a delete of the user ([`Doubt`]),
+//! and every change of an account this
+//! instance found contended ([`Pacer::is_contended`]: throttled, or met by other writers,
+//! whose in-flight batches make guesses stale). When a guess is refused anyway, the
+//! cancelled transaction returns the items as they are
 //! (`ReturnValuesOnConditionCheckFailure = ALL_OLD`); the chunk is then rewritten with
 //! conditions pinned to those exact states, or skipped where the stored state is newer.
-//! A lost race repeats that; a chunk that already landed is a no-op on redelivery,
-//! which is what repairs a request that failed halfway.
+//! A chunk that already landed is a no-op on redelivery, which is what repairs a request
+//! that failed halfway.
+//!
+//! At the partition's ceiling (a transaction cancelled with `ThrottlingError`, a
+//! `ProvisionedThroughputExceededException`) the consumer and the sync wait for their
+//! turn ([`super::pacing`]) inside their budget ([`Pacing::PerAccount`]); the webhook
+//! hands the event off instead ([`super::OnContention::GiveUp`]). Table-wide throttling (`ThrottlingException`) is not one
+//! account's ceiling: it keeps the budget's retries.
 
-use super::budget::{classify_code, Budget, Failure, StoreError};
+use super::budget::{classify, classify_code, is_key_range_throttle, Budget, Failure, StoreError};
 use super::items::{self, number_value, string_value, SubscriptionItem, UpdateBuilder};
+use super::pacing::Pacer;
 use super::schema::{
-    account_pk, app_account_sk, app_pk, ENTITY_ACCOUNT, GSI2_PK, GSI2_SK, PK, PROFILE_SK,
+    account_pk, app_account_sk, app_pk, subscription_sk, ENTITY_ACCOUNT, GSI2_PK, GSI2_SK, PK,
+    PROFILE_SK, SK,
 };
-use super::writer::Change;
-use super::{Applied, Store};
-use crate::events::Event;
+use super::writer::{AccountWrites, Doubt, Planned, CHUNK};
+use super::{Applied, Pacing, Store};
 use crate::state::Subscription;
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+    AttributeValue, KeysAndAttributes, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+    Update,
 };
 use std::collections::HashMap;
-
-/// Items per transaction besides the counter update (DynamoDB allows 100 actions).
-pub const CHUNK: usize = 99;
+use tokio::time::Instant;
 
 /// What is known of each user's stored subscription: absent from the map, nothing
 /// (guess); `None`, no item; `Some`, that state.
 type Known = HashMap<String, Option<Subscription>>;
 
-pub(super) async fn apply(
-    store: &Store,
-    event: &Event,
-    change: Change,
-    operator: Option<&str>,
-    users: &[String],
-    budget: &Budget,
-) -> Result<Applied, StoreError> {
-    let new = change.state(event.event_time, operator);
-    write(
-        store,
-        &event.app,
-        &event.account,
-        users,
-        std::slice::from_ref(&new),
-        budget,
-    )
-    .await
+/// `BatchGetItem` rounds for one chunk's reads (unprocessed keys are asked again; what is
+/// still unread after them is guessed).
+const READ_ROUNDS: usize = 3;
+
+/// Write units a transaction of `items` subscription items and the counter update is
+/// charged, at 2 units per item under 1 KB (aws.md): what the pacer is told.
+fn units(items: usize) -> u32 {
+    u32::try_from(2 * (items + 1)).unwrap_or(u32::MAX)
 }
 
-/// Writes `news[i]` as `users[i]`'s subscription (`news[0]` for every user when it has
-/// one entry), each only where it wins (the rules of add and delete events), with the
-/// counter kept exact. The sync writes facts this way, one time per user.
-pub(super) async fn write(
-    store: &Store,
-    app: &str,
-    account: &str,
-    users: &[String],
-    news: &[Subscription],
-    budget: &Budget,
-) -> Result<Applied, StoreError> {
-    if news.len() != 1 && news.len() != users.len() {
-        return Err(StoreError::Fatal(
-            "one subscription state, or one per user".to_owned(),
-        ));
-    }
-    let pk = account_pk(app, account);
-    let mut known = Known::new();
-    let mut written = 0;
-    for (c, chunk) in users.chunks(CHUNK).enumerate() {
-        let news = match news.len() {
-            1 => news,
-            _ => &news[c * CHUNK..c * CHUNK + chunk.len()],
+impl Store {
+    /// Writes an account's folded subscriber changes, each only where it wins over the
+    /// stored one, with `subscriber_count` kept exact; what is already stored (or newer)
+    /// is left alone. Paced at the account's partition ceiling, with doubtful items read
+    /// first, under [`Pacing::PerAccount`] (see the module's comment). An error may leave some
+    /// transactions written: writing the same changes again repairs it. Errors:
+    /// [`StoreError::Budget`] when the budget ends (also while waiting for a turn),
+    /// [`StoreError::Contention`] under [`OnContention::GiveUp`], others as the SDK's.
+    pub async fn write_account(
+        &self,
+        writes: &AccountWrites,
+        budget: &Budget,
+    ) -> Result<Applied, StoreError> {
+        if writes.is_empty() {
+            return Ok(Applied::default());
+        }
+        let pk = account_pk(writes.app(), writes.account());
+        // The webhook never waits and never reads first: its cold path stays one call.
+        let pacing = match budget.pacing() {
+            Pacing::PerAccount => Some((self.pacer(), format!("{}/{pk}", self.table()))),
+            Pacing::Off => None,
         };
-        let mut attempt = 0;
-        loop {
-            let Some((actions, targets)) =
-                transaction(store, app, account, &pk, news, chunk, &known)?
-            else {
-                break;
-            };
-            attempt += 1;
-            let sent = budget
-                .call(
-                    store
-                        .client()
-                        .transact_write_items()
-                        .set_transact_items(Some(actions))
-                        .send(),
-                )
-                .await?;
-            let err = match sent {
-                Ok(_) => {
-                    written += u32::try_from(targets.len()).unwrap_or(u32::MAX) + 1;
+        let planned: Vec<(&String, &Planned)> = writes.planned().collect();
+        let mut known = Known::new();
+        let mut written = 0;
+        for chunk in planned.chunks(CHUNK) {
+            let mut attempt = 0;
+            loop {
+                if let Some((pacer, key)) = &pacing {
+                    wait_turn(pacer, key, units(chunk.len()), budget).await?;
+                    let contended = pacer.is_contended(key, Instant::now());
+                    let unread: Vec<&String> = chunk
+                        .iter()
+                        .filter(|(u, p)| {
+                            !known.contains_key(*u) && (contended || p.doubt != Doubt::None)
+                        })
+                        .map(|(u, _)| *u)
+                        .collect();
+                    if !unread.is_empty() {
+                        read_first(self, &pk, &unread, &mut known, budget).await?;
+                    }
+                }
+                let Some((actions, targets)) =
+                    transaction(self, writes.app(), writes.account(), &pk, chunk, &known)?
+                else {
                     break;
-                }
-                Err(e) => e,
-            };
-            let Some(TransactWriteItemsError::TransactionCanceledException(tc)) =
-                err.as_service_error()
-            else {
-                // Unknown outcome (a timeout may hide a write that landed): forget what
-                // we knew of this chunk and guess again.
-                for u in chunk {
-                    known.remove(u);
-                }
-                budget.after_failure(err, attempt).await?;
-                continue;
-            };
-            let mut lost_race = false;
-            let mut contended = None;
-            for (reason, user) in tc.cancellation_reasons().iter().zip(&targets) {
-                match classify_code(reason.code()) {
-                    Failure::Condition => {
-                        let state = match reason.item() {
-                            Some(item) => Some(
-                                items::from_item::<SubscriptionItem>(item.clone())
-                                    .map_err(StoreError::Fatal)?
-                                    .to_state(),
-                            ),
-                            None => None,
-                        };
-                        known.insert((*user).clone(), state);
+                };
+                let charged = units(targets.len());
+                let sent = budget
+                    .call(
+                        self.client()
+                            .transact_write_items()
+                            .set_transact_items(Some(actions))
+                            .send(),
+                    )
+                    .await?;
+                let err = match sent {
+                    Ok(_) => {
+                        written += u32::try_from(targets.len()).unwrap_or(u32::MAX) + 1;
+                        if let Some((pacer, key)) = &pacing {
+                            pacer.succeeded(key, charged, Instant::now());
+                        }
+                        break;
                     }
-                    Failure::Transient => lost_race = true,
-                    Failure::Contention => contended = reason.code(),
-                    Failure::Fatal if reason.code() == Some("None") => {}
-                    Failure::Fatal => {
-                        return Err(StoreError::Fatal(format!(
-                            "transaction cancelled: {}",
-                            reason.code().unwrap_or("unknown")
-                        )))
+                    Err(e) => e,
+                };
+                let Some(TransactWriteItemsError::TransactionCanceledException(tc)) =
+                    err.as_service_error()
+                else {
+                    // The partition's ceiling as a whole-request refusal: wait for a turn.
+                    if let Some((pacer, key)) = &pacing {
+                        if classify(&err) == Failure::Contention
+                            && is_key_range_throttle(err.code())
+                        {
+                            pacer.throttled(key, charged, Instant::now());
+                            forget(&mut known, chunk);
+                            continue;
+                        }
+                    }
+                    // Unknown outcome (a timeout may hide a write that landed): forget what
+                    // we knew of this chunk and guess again (or read, when contended).
+                    forget(&mut known, chunk);
+                    attempt += 1;
+                    budget.after_failure(err, attempt).await?;
+                    continue;
+                };
+                let mut lost_race = false;
+                let mut contended = None;
+                let mut throttled = false;
+                let mut refused = false;
+                for (reason, user) in tc.cancellation_reasons().iter().zip(&targets) {
+                    match classify_code(reason.code()) {
+                        Failure::Condition => {
+                            refused = true;
+                            let state = match reason.item() {
+                                Some(item) => Some(
+                                    items::from_item::<SubscriptionItem>(item.clone())
+                                        .map_err(StoreError::Fatal)?
+                                        .to_state(),
+                                ),
+                                None => None,
+                            };
+                            known.insert((*user).clone(), state);
+                        }
+                        Failure::Transient => lost_race = true,
+                        Failure::Contention if is_key_range_throttle(reason.code()) => {
+                            throttled = true;
+                            contended = reason.code();
+                        }
+                        Failure::Contention => contended = reason.code(),
+                        Failure::Fatal if reason.code() == Some("None") => {}
+                        Failure::Fatal => {
+                            return Err(StoreError::Fatal(format!(
+                                "transaction cancelled: {}",
+                                reason.code().unwrap_or("unknown")
+                            )))
+                        }
                     }
                 }
-            }
-            // The counter update has no condition: only contention or a transient
-            // failure cancels it.
-            if let Some(r) = tc.cancellation_reasons().get(targets.len()) {
-                match classify_code(r.code()) {
-                    Failure::Transient => lost_race = true,
-                    Failure::Contention => contended = r.code(),
-                    _ => {}
+                // The counter update has no condition: only contention, the ceiling or a
+                // transient failure cancels it.
+                if let Some(r) = tc.cancellation_reasons().get(targets.len()) {
+                    match classify_code(r.code()) {
+                        Failure::Transient => lost_race = true,
+                        Failure::Contention if is_key_range_throttle(r.code()) => {
+                            throttled = true;
+                            contended = r.code();
+                        }
+                        Failure::Contention => contended = r.code(),
+                        _ => {}
+                    }
                 }
-            }
-            // Another writer holds the account's items (docs/contract.md section 5,
-            // "Contention"): the webhook's budget gives up at once; others wait.
-            if let Some(code) = contended {
-                if let Some(e) =
-                    budget.gives_up_on_contention(|| format!("transaction cancelled: {code}"))
-                {
-                    return Err(e);
+                // Another writer holds the account's items, or its partition is at the
+                // ceiling (docs/contract.md section 5, "Contention"): the webhook's budget
+                // gives up at once; the others pace (a throttle) or back off (a conflict).
+                if let Some(code) = contended {
+                    if let Some(e) =
+                        budget.gives_up_on_contention(|| format!("transaction cancelled: {code}"))
+                    {
+                        return Err(e);
+                    }
                 }
-                lost_race = true;
-            }
-            // A conflict, or a second wrong guess in a row (a race with another
-            // writer): back off before trying again.
-            if lost_race || attempt > 1 {
-                budget.backoff(attempt).await?;
+                let now = Instant::now();
+                if let Some((pacer, key)) = &pacing {
+                    if throttled {
+                        // Nothing of it was written, nor charged: the same guesses hold,
+                        // but what was read is read again right before the next try.
+                        pacer.throttled(key, charged, now);
+                        if !refused {
+                            forget(&mut known, chunk);
+                        }
+                        continue;
+                    }
+                    if refused || contended.is_some() {
+                        pacer.contended(key, now);
+                    }
+                }
+                if contended.is_some() {
+                    lost_race = true;
+                }
+                attempt += 1;
+                // A conflict, or a second wrong guess in a row (a race with another
+                // writer): back off before trying again.
+                if lost_race || attempt > 1 {
+                    budget.backoff(attempt).await?;
+                }
             }
         }
+        Ok(Applied {
+            items_written: written,
+        })
     }
-    Ok(Applied {
-        items_written: written,
-    })
+}
+
+/// Waits for `key`'s turn to write `units`; [`StoreError::Budget`] when the turn comes
+/// after the budget's deadline (the records go back to the queue: docs/delivery.md).
+async fn wait_turn(
+    pacer: &Pacer,
+    key: &str,
+    units: u32,
+    budget: &Budget,
+) -> Result<(), StoreError> {
+    let now = Instant::now();
+    let start = pacer.turn(key, units, now);
+    if start > now {
+        if start >= budget.deadline() {
+            return Err(StoreError::Budget);
+        }
+        tokio::time::sleep_until(start).await;
+    }
+    Ok(())
+}
+
+/// Forgets what was known of `chunk`'s users.
+fn forget(known: &mut Known, chunk: &[(&String, &Planned)]) {
+    for (u, _) in chunk {
+        known.remove(*u);
+    }
+}
+
+/// Reads `users`' subscription items (strongly consistent) into `known`. A read the
+/// table refuses (its own ceiling, a transient failure) leaves the users to the guess:
+/// a guess costs at worst one refused transaction, a failed read nothing.
+async fn read_first(
+    store: &Store,
+    pk: &str,
+    users: &[&String],
+    known: &mut Known,
+    budget: &Budget,
+) -> Result<(), StoreError> {
+    let mut by_sk: HashMap<String, &String> =
+        users.iter().map(|u| (subscription_sk(u), *u)).collect();
+    let mut keys: Vec<HashMap<String, AttributeValue>> = by_sk
+        .keys()
+        .map(|sk| items::key(pk.to_owned(), sk.clone()))
+        .collect();
+    for _ in 0..READ_ROUNDS {
+        if keys.is_empty() {
+            break;
+        }
+        let request = match KeysAndAttributes::builder()
+            .set_keys(Some(std::mem::take(&mut keys)))
+            .consistent_read(true)
+            .build()
+        {
+            Ok(r) => r,
+            Err(e) => return Err(StoreError::Fatal(e.to_string())),
+        };
+        let got = budget
+            .call(
+                store
+                    .client()
+                    .batch_get_item()
+                    .request_items(store.table(), request)
+                    .send(),
+            )
+            .await?;
+        let Ok(out) = got else {
+            break;
+        };
+        let mut found: Vec<&String> = Vec::new();
+        for item in out
+            .responses
+            .as_ref()
+            .and_then(|r| r.get(store.table()))
+            .into_iter()
+            .flatten()
+        {
+            let Some(sk) = item.get(SK).and_then(|v| v.as_s().ok()) else {
+                continue;
+            };
+            let Some(user) = by_sk.remove(sk.as_str()) else {
+                continue;
+            };
+            let state = items::from_item::<SubscriptionItem>(item.clone())
+                .map_err(StoreError::Fatal)?
+                .to_state();
+            known.insert(user.clone(), Some(state));
+            found.push(user);
+        }
+        keys = out
+            .unprocessed_keys
+            .and_then(|mut u| u.remove(store.table()))
+            .map(|k| k.keys)
+            .unwrap_or_default();
+        // What was asked, not found and not left unprocessed: no item.
+        let unprocessed: Vec<String> = keys
+            .iter()
+            .filter_map(|k| k.get(SK).and_then(|v| v.as_s().ok()).cloned())
+            .collect();
+        by_sk.retain(|sk, user| {
+            if unprocessed.contains(sk) {
+                true
+            } else {
+                known.insert((*user).clone(), None);
+                false
+            }
+        });
+        if !keys.is_empty() {
+            budget.backoff(1).await?;
+        }
+    }
+    Ok(())
 }
 
 /// A chunk's transaction actions, and the users its Put actions write (in order).
@@ -182,8 +358,7 @@ fn transaction<'u>(
     app: &str,
     account: &str,
     pk: &str,
-    news: &[Subscription],
-    chunk: &'u [String],
+    chunk: &[(&'u String, &Planned)],
     known: &Known,
 ) -> Result<Option<Chunk<'u>>, StoreError> {
     let build = |e: aws_sdk_dynamodb::error::BuildError| StoreError::Fatal(e.to_string());
@@ -193,8 +368,8 @@ fn transaction<'u>(
     // The guessed condition depends only on the new status and time: built once per
     // chunk when they are the same for every user (an event), else when they change.
     let mut guessed: Option<((bool, u64), Condition)> = None;
-    for (i, user) in chunk.iter().enumerate() {
-        let new = if news.len() == 1 { &news[0] } else { &news[i] };
+    for &(user, planned) in chunk {
+        let new = &planned.state;
         let (condition, names, values) = match known.get(user) {
             None => {
                 delta += if new.subscribed { 1 } else { -1 };

@@ -1,17 +1,21 @@
-//! The per-account writer (docs/contract.md section 5, "Per account"): one account's
-//! subscriber changes, from any number of add and delete events (a queue batch) or sync
-//! facts, folded per subscriber by the section 3 rules (the newest EventTime wins; a tie
-//! goes to UNSUBSCRIBED: [`Subscription::supersedes`]), then written in as few
-//! transactions as DynamoDB allows: at most 99 subscription items and the one
-//! `subscriber_count` update each (`subscriptions.rs`).
+//! The per-account writer's input (docs/contract.md section 5, "Per account"): one
+//! account's subscriber changes, from one event (the webhook), any number of add and
+//! delete events (a queue batch) or sync facts, folded per subscriber by the section 3
+//! rules (the newest EventTime wins; a tie goes to UNSUBSCRIBED:
+//! [`Subscription::supersedes`]). `subscriptions.rs` writes them
+//! ([`super::Store::write_account`]): one path for the webhook, the queue and the sync, in
+//! transactions of at most [`CHUNK`] subscription items and the one `subscriber_count`
+//! update each.
 //!
 //! Folding first is what makes a hot account cheap to catch up with: a thousand one-user
 //! events become ten transactions, not a thousand that all update the same `PROFILE`.
 
-use super::{subscriptions, Applied, Budget, Store, StoreError};
 use crate::events::{Event, EventKind};
 use crate::state::Subscription;
 use std::collections::BTreeMap;
+
+/// Items per transaction besides the counter update (DynamoDB allows 100 actions).
+pub const CHUNK: usize = 99;
 
 /// Whether a change subscribes or unsubscribes a user: an add or a delete event, or a
 /// sync's fact.
@@ -32,10 +36,42 @@ impl Change {
     }
 }
 
+/// How a change reached the writer: its first delivery, or again (an SQS record with
+/// `ApproximateReceiveCount` above 1). A redelivered change was likely written already,
+/// in part: the writer reads its item before deciding the transaction, rather than pay a
+/// refused one (a guess refused by its condition is charged in full: aws.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Delivery {
+    #[default]
+    First,
+    Redelivered,
+}
+
 /// An event the writer does not fold: not an add or delete of subscribers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("not a subscriber event")]
 pub struct NotSubscribers;
+
+/// Why the writer should not guess a user's stored state (and reads it first instead).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Doubt {
+    /// Nothing says the guess is wrong: a new user's add, a known user's delete.
+    #[default]
+    None,
+    /// A change of the user came again ([`Delivery::Redelivered`]): likely stored already.
+    Redelivered,
+    /// The fold met an add and a delete of the user: the guess (the winning change's
+    /// condition) is likely wrong, e.g. a delete of a user whose add was folded away and
+    /// never stored.
+    Contradicted,
+}
+
+/// One user's folded change: the state that wins, and whether to read before writing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Planned {
+    pub state: Subscription,
+    pub doubt: Doubt,
+}
 
 /// One account's subscriber changes, folded: per user, the state that wins.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,7 +79,7 @@ pub struct AccountWrites {
     app: String,
     account: String,
     /// Ordered by user: the same changes give the same transactions.
-    subscriptions: BTreeMap<String, Subscription>,
+    subscriptions: BTreeMap<String, Planned>,
 }
 
 impl AccountWrites {
@@ -56,6 +92,13 @@ impl AccountWrites {
         }
     }
 
+    /// One add or delete event's changes (the webhook's path).
+    pub fn of_event(event: &Event) -> Result<AccountWrites, NotSubscribers> {
+        let mut w = AccountWrites::new(&event.app, &event.account);
+        w.fold_event(event, Delivery::First)?;
+        Ok(w)
+    }
+
     pub fn app(&self) -> &str {
         &self.app
     }
@@ -64,20 +107,44 @@ impl AccountWrites {
         &self.account
     }
 
-    /// Folds in `user`'s state `new`: kept when it wins over what is folded already.
-    pub fn fold(&mut self, user: &str, new: Subscription) {
+    /// Folds in `user`'s state `new` as it came (`delivery`): kept when it wins over what
+    /// is folded already.
+    pub fn fold_delivered(&mut self, user: &str, new: Subscription, delivery: Delivery) {
+        let redelivered = match delivery {
+            Delivery::Redelivered => Doubt::Redelivered,
+            Delivery::First => Doubt::None,
+        };
         match self.subscriptions.get_mut(user) {
-            Some(old) if new.supersedes(Some(old)) => *old = new,
-            Some(_) => {}
+            Some(old) => {
+                if new.subscribed != old.state.subscribed {
+                    old.doubt = Doubt::Contradicted;
+                } else if old.doubt == Doubt::None {
+                    old.doubt = redelivered;
+                }
+                if new.supersedes(Some(&old.state)) {
+                    old.state = new;
+                }
+            }
             None => {
-                self.subscriptions.insert(user.to_owned(), new);
+                self.subscriptions.insert(
+                    user.to_owned(),
+                    Planned {
+                        state: new,
+                        doubt: redelivered,
+                    },
+                );
             }
         }
     }
 
+    /// Folds in `user`'s state `new`, first delivered (a sync's fact).
+    pub fn fold(&mut self, user: &str, new: Subscription) {
+        self.fold_delivered(user, new, Delivery::First);
+    }
+
     /// Folds in an add or delete event of this account (another account's event, or
     /// another kind, is refused).
-    pub fn fold_event(&mut self, event: &Event) -> Result<(), NotSubscribers> {
+    pub fn fold_event(&mut self, event: &Event, delivery: Delivery) -> Result<(), NotSubscribers> {
         if event.app != self.app || event.account != self.account {
             return Err(NotSubscribers);
         }
@@ -94,9 +161,14 @@ impl AccountWrites {
         };
         let state = change.state(event.event_time, operator.as_deref());
         for user in users {
-            self.fold(user, state.clone());
+            self.fold_delivered(user, state.clone(), delivery);
         }
         Ok(())
+    }
+
+    /// The folded changes, by user.
+    pub fn planned(&self) -> impl Iterator<Item = (&String, &Planned)> {
+        self.subscriptions.iter()
     }
 
     /// Users with a change.
@@ -109,31 +181,9 @@ impl AccountWrites {
     }
 
     /// The transactions a write takes when nothing stored contradicts the guess (at most
-    /// 99 users each): `ceil(len / 99)`.
+    /// [`CHUNK`] users each): `ceil(len / 99)`.
     pub fn transactions(&self) -> usize {
-        self.len().div_ceil(subscriptions::CHUNK)
-    }
-}
-
-impl Store {
-    /// Writes an account's folded subscriber changes, each only where it wins over the
-    /// stored one, with `subscriber_count` kept exact; what is already stored (or newer)
-    /// is left alone. An error may leave some transactions written: writing the same
-    /// changes again repairs it.
-    pub async fn write_account(
-        &self,
-        writes: &AccountWrites,
-        budget: &Budget,
-    ) -> Result<Applied, StoreError> {
-        if writes.is_empty() {
-            return Ok(Applied::default());
-        }
-        let (users, states): (Vec<String>, Vec<Subscription>) = writes
-            .subscriptions
-            .iter()
-            .map(|(u, s)| (u.clone(), s.clone()))
-            .unzip();
-        subscriptions::write(self, &writes.app, &writes.account, &users, &states, budget).await
+        self.len().div_ceil(CHUNK)
     }
 }
 
@@ -172,14 +222,24 @@ mod tests {
         let fold = |order: &[usize]| {
             let mut w = AccountWrites::new("1", "a");
             for &i in order {
-                w.fold_event(&events[i]).expect("a subscriber event");
+                w.fold_event(&events[i], Delivery::First)
+                    .expect("a subscriber event");
             }
             w
         };
         let want = fold(&[0, 1, 2, 3, 4]);
-        assert_eq!(want.subscriptions["u"], Change::Unsubscribe.state(5, None));
-        assert_eq!(want.subscriptions["v"], Change::Subscribe.state(5, None));
-        assert_eq!(want.subscriptions["w"], Change::Subscribe.state(9, None));
+        assert_eq!(
+            want.subscriptions["u"].state,
+            Change::Unsubscribe.state(5, None)
+        );
+        assert_eq!(
+            want.subscriptions["v"].state,
+            Change::Subscribe.state(5, None)
+        );
+        assert_eq!(
+            want.subscriptions["w"].state,
+            Change::Subscribe.state(9, None)
+        );
         assert_eq!(fold(&[4, 3, 2, 1, 0]), want);
         assert_eq!(fold(&[1, 3, 0, 4, 2, 0, 1]), want);
     }
@@ -188,7 +248,7 @@ mod tests {
     fn other_accounts_and_kinds_are_refused_and_transactions_are_counted() {
         let mut w = AccountWrites::new("1", "b");
         assert_eq!(
-            w.fold_event(&event(1, Change::Subscribe, &["u"])),
+            w.fold_event(&event(1, Change::Subscribe, &["u"]), Delivery::First),
             Err(NotSubscribers)
         );
         let mut w = AccountWrites::new("1", "a");
@@ -196,11 +256,43 @@ mod tests {
             kind: EventKind::Full,
             ..event(1, Change::Subscribe, &[])
         };
-        assert_eq!(w.fold_event(&full), Err(NotSubscribers));
+        assert_eq!(w.fold_event(&full, Delivery::First), Err(NotSubscribers));
         assert_eq!(w.transactions(), 0);
         let users: Vec<String> = (0..199).map(|i| format!("u{i}")).collect();
         let users: Vec<&str> = users.iter().map(String::as_str).collect();
-        w.fold_event(&event(1, Change::Subscribe, &users)).unwrap();
+        w.fold_event(&event(1, Change::Subscribe, &users), Delivery::First)
+            .expect("a subscriber event");
         assert_eq!((w.len(), w.transactions()), (199, 3));
+    }
+
+    #[test]
+    fn a_user_any_of_whose_changes_came_again_or_contradict_each_other_is_doubted() {
+        let mut w = AccountWrites::new("1", "a");
+        w.fold_event(&event(1, Change::Subscribe, &["u", "v"]), Delivery::First)
+            .expect("a subscriber event");
+        // An older change, redelivered: it does not win, but the user is read first.
+        w.fold_event(&event(0, Change::Subscribe, &["u"]), Delivery::Redelivered)
+            .expect("a subscriber event");
+        // A delete and an add of another user: contradicted.
+        w.fold_event(&event(2, Change::Unsubscribe, &["z"]), Delivery::First)
+            .expect("a subscriber event");
+        w.fold_event(&event(1, Change::Subscribe, &["z"]), Delivery::First)
+            .expect("a subscriber event");
+        let got: Vec<(&str, u64, Doubt)> = w
+            .planned()
+            .map(|(u, p)| (u.as_str(), p.state.event_time, p.doubt))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("u", 1, Doubt::Redelivered),
+                ("v", 1, Doubt::None),
+                ("z", 2, Doubt::Contradicted)
+            ]
+        );
+        // One event's duplicate users fold into one item (one Put per item per transaction).
+        let one = AccountWrites::of_event(&event(3, Change::Unsubscribe, &["x", "x"]))
+            .expect("a subscriber event");
+        assert_eq!(one.len(), 1);
     }
 }

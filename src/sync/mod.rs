@@ -337,7 +337,7 @@ async fn sync_account(
     options: &SyncOptions,
 ) -> AccountReport {
     let mut report = AccountReport::new(account);
-    let budget = Budget::until(deadline);
+    let budget = Budget::until(deadline).paced(crate::store::Pacing::PerAccount);
     let result = async {
         let stage = match run {
             Some(run) => retried(deadline, || checkpoint::stage(store, app, account, run)).await?,

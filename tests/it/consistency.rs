@@ -691,9 +691,15 @@ async fn any_order_any_duplicates_any_concurrency_converge() {
     let f = Fixture::new().await;
     // The queue door's deliveries go through the model of DynamoDB's contention rules
     // (tests/it/support: a transaction holds its items 15 ms; another one naming a held
-    // item is cancelled), which DynamoDB Local alone never shows: batches racing on one
-    // account conflict on its PROFILE and must still end exact.
-    let model = crate::support::model_in_front_of_local(crate::support::ModelConfig::default());
+    // item is cancelled), which the local DynamoDB alone never shows: batches racing on
+    // one account conflict on its PROFILE and must still end exact. Each account's
+    // partition is capped at 12 write units a second (a bucket of 12: the largest
+    // generated transaction, four users and the counter, is 10), low enough that
+    // concurrent batches are throttled and paced (docs/contract.md section 8).
+    let model = crate::support::model_in_front_of_local(crate::support::ModelConfig {
+        partition_write_units_per_second: 12,
+        ..crate::support::ModelConfig::default()
+    });
     let mut queue = f.app.clone();
     queue.store = oa_webhook::store::Store::new(
         oa_webhook::clients::consumer_dynamodb(&sdk_config_at(&model.endpoint())),
@@ -701,6 +707,7 @@ async fn any_order_any_duplicates_any_concurrency_converge() {
     );
     let queue = &queue;
     let mut delivered = 0usize;
+    let cases_run = seeds.len();
     for seed in seeds {
         let mut rng = fastrand::Rng::with_seed(seed);
         let events = generate(&mut rng, 0);
@@ -728,15 +735,24 @@ async fn any_order_any_duplicates_any_concurrency_converge() {
     assert!(delivered > 0, "the generator produced events");
     let through_model = model.counters();
     println!(
-        "queue door through the contention model: {} transactions, {} cancelled, {} write conflicts",
+        "queue door through the contention model: {} transactions, {} cancelled, {} write conflicts, {} throttled at the partition",
         through_model.transactions,
         through_model.cancelled_transactions,
-        through_model.write_conflicts
+        through_model.write_conflicts,
+        through_model.partition_throttles
     );
     assert!(
         through_model.transactions > 0,
         "the queue door's batches went through the model"
     );
+    // A replayed seed or a handful of cases may never meet the ceiling; 20 or more
+    // always did here (30 cases: 4 throttled transactions).
+    if cases_run >= 20 {
+        assert!(
+            through_model.partition_throttles > 0,
+            "the partition ceiling throttled some of them: {through_model:?}"
+        );
+    }
 }
 
 /// The model itself, on a hand-checked case, so a model bug cannot hide a store bug.

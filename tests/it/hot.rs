@@ -312,7 +312,7 @@ async fn a_single_writes_transaction_conflict_hands_off() {
 }
 
 /// Without a hand-off queue there is nowhere to hand off to: contention is retried
-/// within the budget, as before.
+/// within the budget, as before (the webhook never paces nor reads first).
 #[tokio::test]
 async fn without_a_queue_contention_is_retried_within_the_budget() {
     let transact = mock!(Client::transact_write_items).then_http_response(conflict_on_profile);
@@ -397,9 +397,17 @@ async fn the_consumer_writes_a_batch_per_account_in_the_fewest_transactions() {
     );
     assert_eq!(c.dump().await, want);
     // 150 users of `a` in two transactions (99 + 51); the 2 of `b` end UNSUBSCRIBED
-    // with no item stored: the first transaction's guess (a delete meets an older
-    // SUBSCRIBED item) is cancelled, the rewrite pinned to "absent" lands: two.
-    assert_eq!(transactions(&recorder), 4);
+    // with no item stored: their adds and deletes contradict each other, so their items
+    // are read first (one BatchGetItem) and the one transaction is pinned to "absent".
+    assert_eq!(transactions(&recorder), 3);
+    let reads = recorder
+        .ops
+        .lock()
+        .expect("lock")
+        .iter()
+        .filter(|o| *o == "BatchGetItem")
+        .count();
+    assert_eq!(reads, 1);
     let dead = drain(&queues.dead_letters).await;
     let mut reasons: Vec<(String, Option<String>)> = dead
         .iter()
@@ -595,4 +603,241 @@ async fn a_campaign_through_the_contention_model_is_all_200_and_ends_exact() {
     assert!(r1.batch_item_failures.is_empty() && r2.batch_item_failures.is_empty());
     assert_eq!(f.dump().await, want);
     assert!(sqs.receive("dlq", 10, None).expect("receive").is_empty());
+}
+
+/// Users `u{from}`..`u{to}` of a list event.
+fn users(from: usize, to: usize) -> Vec<String> {
+    (from..to).map(|i| format!("u{i}")).collect()
+}
+
+fn refs(users: &[String]) -> Vec<&str> {
+    users.iter().map(String::as_str).collect()
+}
+
+/// A consumer on a fresh table whose DynamoDB goes through `model`, wired to `queues`.
+async fn consumer_through(model: &crate::support::ContentionModel, queues: &TestQueues) -> Fixture {
+    let mut c = Fixture::new().await;
+    c.app.store = Store::new(
+        oa_webhook::clients::consumer_dynamodb(&sdk_config_at(&model.endpoint())),
+        c.table.clone(),
+    );
+    queues.wire(&mut c.app);
+    c
+}
+
+/// A hot account's partition at a ceiling of 200 write units a second (the model's
+/// bucket holds one full transaction, 200 units), three lists of 100 new users and a
+/// duplicate of one, an add and a delete of one user, beside a cold account, a message
+/// that is not an envelope, a row 11 event and an unstorable one (row 12a) in one batch:
+/// the bad records are dead-lettered alone with their reasons, the cold account is
+/// written while the hot one is still paced, nothing is failed back, nothing is refused
+/// by its condition, and every transaction is charged at most 2.2 units a change
+/// (docs/contract.md section 8).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throttled_account_is_paced_in_its_batch_while_the_others_are_written_at_once() {
+    use crate::support::{model_in_front_of_local, ModelConfig};
+    let model = model_in_front_of_local(ModelConfig {
+        partition_write_units_per_second: 200,
+        partition_bucket_min_units: 200,
+        ..ModelConfig::default()
+    });
+    let hot = "@TOA#_paced";
+    let cold = "@TOA#_cool";
+    let lists = [users(0, 100), users(100, 200), users(200, 300)];
+    let mut events: Vec<(&str, String)> = lists
+        .iter()
+        .enumerate()
+        .map(|(i, l)| add(hot, 10 + i as u64, &refs(l)))
+        .collect();
+    events.push(add(hot, 10, &refs(&lists[0]))); // a duplicate
+    events.push(add(hot, 20, &["x"]));
+    events.push(delete(hot, 21, &["x"]));
+    events.push(add(cold, 30, &["c1", "c2"]));
+    let want = undisturbed(&events).await;
+
+    let queues = TestQueues::new().await;
+    let c = consumer_through(&model, &queues).await;
+    let table = c.table.clone();
+    let mut bodies: Vec<(String, String)> = events
+        .iter()
+        .enumerate()
+        .map(|(i, (command, body))| (format!("m{i}"), envelope_of(command, body)))
+        .collect();
+    bodies.push(("bad-envelope".into(), "not an envelope".into()));
+    let invalid = body(
+        ADD,
+        json!({"Official_Account": hot, "SubscribeAccountList": []}),
+    );
+    bodies.push(("row-11".into(), envelope_of(ADD, &invalid)));
+    // A map key DynamoDB cannot hold (row 12a), in a message of the hot account.
+    let unstorable = body(
+        SEND,
+        json!({"Official_Account": hot, "MsgKey": "k", "MsgTime": 1, "EventTime": 1,
+               "MsgBody": [{"MsgType": "TIMCustomElem", "MsgContent": {"": 1}}]}),
+    );
+    bodies.push(("row-12a".into(), envelope_of(SEND, &unstorable)));
+    fastrand::shuffle(&mut bodies);
+    let records: Vec<oa_webhook::app::QueuedRecord<'_>> = bodies
+        .iter()
+        .map(|(id, body)| oa_webhook::app::QueuedRecord {
+            message_id: id,
+            body,
+            receive_count: 1,
+            receipt_handle: None,
+        })
+        .collect();
+
+    // The cold account is in the table while the hot one is still being paced.
+    let watch = Store::new(
+        oa_webhook::clients::consumer_dynamodb(&sdk_config()),
+        table.clone(),
+    );
+    let batch = c.app.consume_records(&records, Duration::from_secs(20));
+    let cold_first = async {
+        for _ in 0..400 {
+            let cold_done = profile_count(&watch, cold).await == Some(2);
+            if cold_done {
+                return profile_count(&watch, hot).await;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        Some(-1)
+    };
+    let (consumed, hot_when_cold_done) = futures_util::future::join(batch, cold_first).await;
+    assert!(
+        hot_when_cold_done.is_none_or(|n| (0..300).contains(&n)),
+        "the cold account was written before the hot one was done: hot count then {hot_when_cold_done:?}"
+    );
+    let retried: Vec<&str> = consumed
+        .iter()
+        .zip(&records)
+        .filter(|(c, _)| c.verdict == oa_webhook::app::Verdict::Retry)
+        .map(|(_, r)| r.message_id)
+        .collect();
+    assert!(retried.is_empty(), "failed back: {retried:?}");
+    assert_eq!(c.dump().await, want);
+    let mut reasons: Vec<String> = drain(&queues.dead_letters)
+        .await
+        .iter()
+        .map(|d| d.attributes["reason"].clone())
+        .collect();
+    reasons.sort();
+    assert_eq!(reasons, ["bad_envelope", "invalid_field", "unstorable"]);
+    let m = model.counters();
+    println!("through the model: {m:?}");
+    assert!(
+        m.partition_throttles > 0,
+        "the hot account met its ceiling: {m:?}"
+    );
+    assert_eq!(m.write_units_refused, 0, "no guess refused: {m:?}");
+    // 301 users of the hot account (u0..u299, x) and 2 of the cold one.
+    let changes = 303.0;
+    assert!(
+        m.write_units as f64 / changes <= 2.2,
+        "{} units for {changes} changes",
+        m.write_units
+    );
+}
+
+/// The `subscriber_count` of `account`'s PROFILE, if any.
+async fn profile_count(store: &Store, account: &str) -> Option<i64> {
+    let got = store
+        .client()
+        .get_item()
+        .table_name(store.table())
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("OA#{APP}#{account}")),
+        )
+        .key(
+            "sk",
+            aws_sdk_dynamodb::types::AttributeValue::S("PROFILE".into()),
+        )
+        .consistent_read(true)
+        .send()
+        .await
+        .ok()?;
+    got.item?.get("subscriber_count")?.as_n().ok()?.parse().ok()
+}
+
+/// A consumer killed mid-batch (its future dropped while the account is paced at the
+/// ceiling, some transactions landed): the records come again (`ApproximateReceiveCount`
+/// 2), are read before they are written, end exact, and cost no more write units than
+/// their first try would have; none is refused by its condition.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_killed_mid_batch_costs_no_more_on_redelivery() {
+    use crate::support::{model_in_front_of_local, ModelConfig};
+    let model = model_in_front_of_local(ModelConfig {
+        partition_write_units_per_second: 200,
+        partition_bucket_min_units: 200,
+        ..ModelConfig::default()
+    });
+    let hot = "@TOA#_killed";
+    let lists = [
+        users(0, 99),
+        users(99, 198),
+        users(198, 297),
+        users(297, 396),
+    ];
+    let mut events: Vec<(&str, String)> = lists
+        .iter()
+        .enumerate()
+        .map(|(i, l)| add(hot, 10 + i as u64, &refs(l)))
+        .collect();
+    events.push(delete(hot, 20, &["u5", "u150"]));
+    let want = undisturbed(&events).await;
+
+    let queues = TestQueues::new().await;
+    let c = consumer_through(&model, &queues).await;
+    let table = c.table.clone();
+    let bodies: Vec<String> = events.iter().map(|(c, b)| envelope_of(c, b)).collect();
+    let records = |receive_count: u32| -> Vec<oa_webhook::app::QueuedRecord<'_>> {
+        bodies
+            .iter()
+            .map(|body| oa_webhook::app::QueuedRecord {
+                message_id: "m",
+                body,
+                receive_count,
+                receipt_handle: None,
+            })
+            .collect()
+    };
+    let first = records(1);
+    // Killed once at least one transaction landed and before all did.
+    let watch = Store::new(
+        oa_webhook::clients::consumer_dynamodb(&sdk_config()),
+        table.clone(),
+    );
+    let mut batch = Box::pin(c.app.consume_records(&first, Duration::from_secs(20)));
+    let mut landed = None;
+    for _ in 0..2000 {
+        tokio::select! {
+            _ = &mut batch => panic!("the batch ended before it was killed"),
+            _ = tokio::time::sleep(Duration::from_millis(5)) => {}
+        }
+        landed = profile_count(&watch, hot).await.filter(|n| *n > 0);
+        if landed.is_some() {
+            break;
+        }
+    }
+    drop(batch);
+    let landed = landed.expect("a transaction landed before the kill");
+    assert!(landed < 394, "killed before the end: {landed}");
+    let before = model.counters();
+    let again = records(2);
+    let consumed = c.app.consume_records(&again, Duration::from_secs(20)).await;
+    assert!(consumed
+        .iter()
+        .all(|c| c.verdict == oa_webhook::app::Verdict::Done));
+    assert_eq!(c.dump().await, want);
+    let after = model.counters();
+    let redelivery = after.write_units - before.write_units;
+    println!("killed after {landed} users; redelivery charged {redelivery} units; {after:?}");
+    assert_eq!(after.write_units_refused, 0, "{after:?}");
+    // The first try would have charged 4 transactions of 99 users (200 units each), and
+    // the deletes folded in: never more than 800 units for the redelivery.
+    assert!(
+        redelivery <= 800 - 2 * landed as u64,
+        "{redelivery} units after {landed} users landed"
+    );
 }

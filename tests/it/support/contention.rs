@@ -11,6 +11,16 @@
 //!   order of its actions. Nothing is queued.
 //! - a single `PutItem`/`UpdateItem`/`DeleteItem` on a held item fails with
 //!   `TransactionConflictException`.
+//! - one partition key value (an account: `OA#{app}#{oa}`) takes at most
+//!   [`ModelConfig::partition_write_units_per_second`] (1000) write units and
+//!   [`ModelConfig::partition_read_units_per_second`] (3000) read units a second, a token
+//!   bucket per key value holding at most a second's units (or
+//!   [`ModelConfig::partition_bucket_min_units`], so that a bench's low ceiling still takes
+//!   one full transaction). Past it a single write or read is throttled
+//!   (`ProvisionedThroughputExceededException`, reason `TableWriteKeyRangeThroughputExceeded`)
+//!   and a transaction is cancelled with `ThrottlingError` on the items over it, counted in
+//!   the action's order. A throttled request is charged nothing; a write refused by its
+//!   condition (which the upstream engine decides) is charged in full (aws.md).
 //! - one item takes at most [`ModelConfig::item_write_units_per_second`] (1000) write units
 //!   in any one-second window. A transactional write costs 2 units per KB of the item (prepare
 //!   and commit), a plain write 1 per KB, rounded up. Past the limit a single write is
@@ -27,9 +37,11 @@
 //!   `ConditionCheck`'s key. Sizes follow "Item sizes and formats": names and strings in
 //!   UTF-8 bytes, numbers about one byte per two digits plus one, 3 bytes per list/map plus
 //!   one per element.
-//! - a request refused by the model consumes no units; one DynamoDB Local fails (a
-//!   condition check) consumes them.
-//! - global secondary indexes cost nothing extra; reads are not limited.
+//! - a request refused by the model consumes no units; one the upstream engine refuses (a
+//!   condition check) consumes them, counted apart as refused.
+//! - global secondary indexes cost nothing extra; a read costs one unit per 4 KB of the
+//!   keys it names (half with eventual consistency), whatever the items' size; a `Query`'s
+//!   reads are not limited.
 
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -49,6 +61,14 @@ pub struct ModelConfig {
     pub call_time: Duration,
     /// Write units one item takes in any one second. Default 1000 (aws.md).
     pub item_write_units_per_second: u32,
+    /// Write units one partition key value takes a second. Default 1000 (aws.md).
+    pub partition_write_units_per_second: u32,
+    /// Read units one partition key value takes a second. Default 3000 (aws.md).
+    pub partition_read_units_per_second: u32,
+    /// The least a partition's write bucket holds, in units: a bench that scales the
+    /// ceiling below one full transaction (99 items and the counter: 200 units) keeps this
+    /// at 200 or more, or no full transaction could ever pass. Default 0 (a second's units).
+    pub partition_bucket_min_units: u32,
     /// The table's key attributes: an item is named by its table and these. Default
     /// `pk`, `sk` (docs/contract.md section 3, src/store/schema.rs).
     pub key_attributes: Vec<String>,
@@ -60,6 +80,9 @@ impl Default for ModelConfig {
             transaction_time: Duration::from_millis(15),
             call_time: Duration::ZERO,
             item_write_units_per_second: 1000,
+            partition_write_units_per_second: 1000,
+            partition_read_units_per_second: 3000,
+            partition_bucket_min_units: 0,
             key_attributes: vec!["pk".to_owned(), "sk".to_owned()],
         }
     }
@@ -71,6 +94,16 @@ impl Default for ModelConfig {
 pub struct ItemKey {
     pub table: String,
     pub key: String,
+    /// The partition key attribute's value (the first key attribute) in wire form.
+    pub partition: String,
+}
+
+/// One partition key value of one table: the table's name and the first key attribute's
+/// value in wire form (`{"S":"OA#1#a"}`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct PartitionKey {
+    pub table: String,
+    pub value: String,
 }
 
 impl ItemKey {
@@ -85,9 +118,19 @@ impl ItemKey {
         for name in key_attributes {
             key.insert(name.clone(), item.get(name)?.clone());
         }
+        let partition = item.get(key_attributes.first()?)?.to_string();
         Some(ItemKey {
             table: table.to_owned(),
             key: Value::Object(key).to_string(),
+            partition,
+        })
+    }
+
+    /// The item's partition (always known: kept an `Option` for the callers' ease).
+    pub fn partition(&self) -> Option<PartitionKey> {
+        Some(PartitionKey {
+            table: self.table.clone(),
+            value: self.partition.clone(),
         })
     }
 }
@@ -159,11 +202,28 @@ pub enum TransactionVerdict {
 /// What the model answers to a single write.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WriteVerdict {
-    Admitted,
+    /// Goes on, charged this many units (refunded to "refused" if its condition fails).
+    Admitted(u32),
     /// The item is held by a transaction: `TransactionConflictException`.
     TransactionConflict,
-    /// The item is over its write units: `ProvisionedThroughputExceededException`.
+    /// The item or its partition is over its write units:
+    /// `ProvisionedThroughputExceededException`.
     Throttled,
+}
+
+/// What the model answers to a read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadVerdict {
+    Admitted,
+    /// The partition is over its read units: `ProvisionedThroughputExceededException`.
+    Throttled,
+}
+
+/// Whether a read is strongly consistent (one unit per 4 KB) or not (half).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Consistency {
+    Strong,
+    Eventual,
 }
 
 /// What the model counted since it started (or since [`Rules::reset_counters`]).
@@ -182,11 +242,25 @@ pub struct Counters {
     pub single_writes: u64,
     /// Single writes refused with `TransactionConflictException`.
     pub write_conflicts: u64,
-    /// Requests refused for an item's write units (a transaction cancelled with
-    /// `ThrottlingError`, or a single write's `ProvisionedThroughputExceededException`).
+    /// Requests refused for an item's or a partition's write units (a transaction
+    /// cancelled with `ThrottlingError`, or a single write's
+    /// `ProvisionedThroughputExceededException`). Nothing charged for them.
     pub throttles: u64,
-    /// Write units charged, all items.
+    /// Of those, the ones over a partition's ceiling (not only one item's).
+    pub partition_throttles: u64,
+    /// Write units charged, all items: [`Counters::write_units_committed`] plus
+    /// [`Counters::write_units_refused`].
     pub write_units: u64,
+    /// Write units of writes that landed.
+    pub write_units_committed: u64,
+    /// Write units of writes the upstream engine refused by their condition (charged as
+    /// if made: aws.md).
+    pub write_units_refused: u64,
+    /// Reads (`GetItem`, `BatchGetItem` keys) received, their units in halves, and the
+    /// read requests throttled at the partition's read ceiling.
+    pub reads: u64,
+    pub read_half_units: u64,
+    pub read_throttles: u64,
     /// Write units charged per item.
     pub write_units_per_item: BTreeMap<ItemKey, u64>,
     /// Admitted transactions that finished, and the time they held their items in all
@@ -210,8 +284,13 @@ impl Counters {
 #[derive(Debug)]
 pub struct Rules {
     units_per_second: u32,
+    partition_writes: BucketConfig,
+    partition_reads: BucketConfig,
+    write_buckets: HashMap<PartitionKey, Bucket>,
+    read_buckets: HashMap<PartitionKey, Bucket>,
     holds: HashMap<ItemKey, HoldId>,
-    held_by: HashMap<HoldId, (Vec<ItemKey>, Instant)>,
+    /// The items an admitted transaction holds, since when, and the units it was charged.
+    held_by: HashMap<HoldId, (Vec<ItemKey>, Instant, u64)>,
     recent: HashMap<ItemKey, VecDeque<(Instant, u32)>>,
     next_hold: u64,
     counters: Counters,
@@ -223,6 +302,13 @@ impl Rules {
     pub fn new(config: &ModelConfig) -> Rules {
         Rules {
             units_per_second: config.item_write_units_per_second,
+            partition_writes: BucketConfig::new(
+                config.partition_write_units_per_second,
+                config.partition_bucket_min_units,
+            ),
+            partition_reads: BucketConfig::new(config.partition_read_units_per_second, 0),
+            write_buckets: HashMap::new(),
+            read_buckets: HashMap::new(),
             holds: HashMap::new(),
             held_by: HashMap::new(),
             recent: HashMap::new(),
@@ -234,12 +320,26 @@ impl Rules {
     /// A `TransactWriteItems` naming `items` (in its actions' order) arrives at `now`.
     pub fn admit_transaction(&mut self, items: &[ItemWrite], now: Instant) -> TransactionVerdict {
         self.counters.transactions += 1;
+        // Units asked of each partition so far, in the actions' order: the items past what
+        // the partition's bucket holds are the ones over its ceiling.
+        let mut asked: HashMap<PartitionKey, f64> = HashMap::new();
+        let mut over_partition = false;
         let codes: Vec<CancellationCode> = items
             .iter()
             .map(|w| {
+                let units = WriteKind::Transactional.units(w.bytes);
+                let partition_full = w.item.partition().is_some_and(|p| {
+                    let sum = asked.entry(p.clone()).or_default();
+                    *sum += f64::from(units);
+                    let room = bucket(&mut self.write_buckets, &self.partition_writes, &p, now);
+                    *sum > room
+                });
                 if self.holds.contains_key(&w.item) {
                     CancellationCode::TransactionConflict
-                } else if !self.has_room(&w.item, WriteKind::Transactional.units(w.bytes), now) {
+                } else if partition_full {
+                    over_partition = true;
+                    CancellationCode::ThrottlingError
+                } else if !self.has_room(&w.item, units, now) {
                     CancellationCode::ThrottlingError
                 } else {
                     CancellationCode::None
@@ -253,24 +353,32 @@ impl Rules {
             }
             if codes.contains(&CancellationCode::ThrottlingError) {
                 self.counters.throttles += 1;
+                if over_partition {
+                    self.counters.partition_throttles += 1;
+                }
             }
             return TransactionVerdict::Cancelled(codes);
         }
         let hold = HoldId(self.next_hold);
         self.next_hold += 1;
+        let mut charged = 0u64;
         for w in items {
-            self.charge(&w.item, WriteKind::Transactional.units(w.bytes), now);
+            let units = WriteKind::Transactional.units(w.bytes);
+            self.charge(&w.item, units, now);
+            charged += u64::from(units);
             self.holds.insert(w.item.clone(), hold);
         }
-        self.held_by
-            .insert(hold, (items.iter().map(|w| w.item.clone()).collect(), now));
+        self.held_by.insert(
+            hold,
+            (items.iter().map(|w| w.item.clone()).collect(), now, charged),
+        );
         TransactionVerdict::Admitted(hold)
     }
 
     /// The transaction `hold` finished at `now`: its items are free. Releasing twice is
     /// harmless.
     pub fn release(&mut self, hold: HoldId, now: Instant) {
-        let Some((items, since)) = self.held_by.remove(&hold) else {
+        let Some((items, since, _)) = self.held_by.remove(&hold) else {
             return;
         };
         for item in items {
@@ -291,12 +399,54 @@ impl Rules {
             return WriteVerdict::TransactionConflict;
         }
         let units = WriteKind::Plain.units(write.bytes);
+        if let Some(p) = write.item.partition() {
+            let room = bucket(&mut self.write_buckets, &self.partition_writes, &p, now);
+            if f64::from(units) > room {
+                self.counters.throttles += 1;
+                self.counters.partition_throttles += 1;
+                return WriteVerdict::Throttled;
+            }
+        }
         if !self.has_room(&write.item, units, now) {
             self.counters.throttles += 1;
             return WriteVerdict::Throttled;
         }
         self.charge(&write.item, units, now);
-        WriteVerdict::Admitted
+        WriteVerdict::Admitted(units)
+    }
+
+    /// A read of `keys` (one `GetItem`, or a `BatchGetItem`'s keys) arrives at `now`:
+    /// one unit per key read strongly, half eventually, from each key's partition bucket.
+    pub fn admit_read(
+        &mut self,
+        keys: &[ItemKey],
+        consistency: Consistency,
+        now: Instant,
+    ) -> ReadVerdict {
+        let half_units: u64 = match consistency {
+            Consistency::Strong => 2,
+            Consistency::Eventual => 1,
+        };
+        let mut asked: HashMap<PartitionKey, f64> = HashMap::new();
+        for k in keys {
+            if let Some(p) = k.partition() {
+                *asked.entry(p).or_default() += half_units as f64 / 2.0;
+            }
+        }
+        for (p, units) in &asked {
+            if *units > bucket(&mut self.read_buckets, &self.partition_reads, p, now) {
+                self.counters.read_throttles += 1;
+                return ReadVerdict::Throttled;
+            }
+        }
+        for (p, units) in asked {
+            if let Some(b) = self.read_buckets.get_mut(&p) {
+                b.tokens -= units;
+            }
+        }
+        self.counters.reads += keys.len() as u64;
+        self.counters.read_half_units += half_units * keys.len() as u64;
+        ReadVerdict::Admitted
     }
 
     /// Charges plain writes that are never refused (`BatchWriteItem`'s, which the model
@@ -305,9 +455,20 @@ impl Rules {
         self.charge(&write.item, WriteKind::Plain.units(write.bytes), now);
     }
 
-    /// DynamoDB Local cancelled a transaction the model had admitted.
-    pub fn count_upstream_cancellation(&mut self) {
+    /// The upstream engine cancelled a transaction the model had admitted (a condition
+    /// failed): its units stay charged, as refused ones. Call before [`Rules::release`].
+    pub fn count_upstream_cancellation(&mut self, hold: HoldId) {
         self.counters.upstream_cancellations += 1;
+        if let Some((_, _, units)) = self.held_by.get(&hold) {
+            self.counters.write_units_committed -= units;
+            self.counters.write_units_refused += units;
+        }
+    }
+
+    /// The upstream engine refused an admitted single write of `units` by its condition.
+    pub fn count_refused_write(&mut self, units: u32) {
+        self.counters.write_units_committed -= u64::from(units);
+        self.counters.write_units_refused += u64::from(units);
     }
 
     /// Whether `item` is held by a running transaction.
@@ -344,13 +505,70 @@ impl Rules {
             .entry(item.clone())
             .or_default()
             .push_back((now, units));
+        if let Some(p) = item.partition() {
+            let b = self
+                .write_buckets
+                .entry(p)
+                .or_insert_with(|| Bucket::full(&self.partition_writes, now));
+            b.tokens -= f64::from(units);
+        }
         self.counters.write_units += u64::from(units);
+        self.counters.write_units_committed += u64::from(units);
         *self
             .counters
             .write_units_per_item
             .entry(item.clone())
             .or_default() += u64::from(units);
     }
+}
+
+/// A partition ceiling: units a second, and the most its bucket holds.
+#[derive(Clone, Copy, Debug)]
+struct BucketConfig {
+    per_second: f64,
+    capacity: f64,
+}
+
+impl BucketConfig {
+    fn new(per_second: u32, min_capacity: u32) -> BucketConfig {
+        BucketConfig {
+            per_second: f64::from(per_second),
+            capacity: f64::from(per_second.max(min_capacity)),
+        }
+    }
+}
+
+/// One partition's units left, as of `at`; refills at the ceiling's rate up to its
+/// capacity. May go below zero by no more than one request (the check is on what it asks).
+#[derive(Clone, Copy, Debug)]
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+impl Bucket {
+    fn full(config: &BucketConfig, now: Instant) -> Bucket {
+        Bucket {
+            tokens: config.capacity,
+            at: now,
+        }
+    }
+}
+
+/// The units `partition`'s bucket holds at `now` (refilled first).
+fn bucket(
+    buckets: &mut HashMap<PartitionKey, Bucket>,
+    config: &BucketConfig,
+    partition: &PartitionKey,
+    now: Instant,
+) -> f64 {
+    let b = buckets
+        .entry(partition.clone())
+        .or_insert_with(|| Bucket::full(config, now));
+    let elapsed = now.saturating_duration_since(b.at).as_secs_f64();
+    b.tokens = (b.tokens + elapsed * config.per_second).min(config.capacity);
+    b.at = b.at.max(now);
+    b.tokens
 }
 
 /// The size DynamoDB would charge for an attribute map in wire form (see the module's
@@ -399,6 +617,7 @@ mod tests {
         ItemKey {
             table: "t".to_owned(),
             key: json!({"pk": {"S": pk}, "sk": {"S": sk}}).to_string(),
+            partition: json!({ "S": pk }).to_string(),
         }
     }
 
@@ -472,12 +691,12 @@ mod tests {
         );
         assert_eq!(
             r.admit_write(&write("A", "SUB#1"), now),
-            WriteVerdict::Admitted
+            WriteVerdict::Admitted(1)
         );
         r.release(hold, now);
         assert_eq!(
             r.admit_write(&write("A", "PROFILE"), now),
-            WriteVerdict::Admitted
+            WriteVerdict::Admitted(1)
         );
         let c = r.counters();
         assert_eq!((c.single_writes, c.write_conflicts), (3, 1));
@@ -497,7 +716,11 @@ mod tests {
 
     #[test]
     fn one_item_takes_at_most_its_units_per_second_then_throttles_then_recovers() {
-        let mut r = rules();
+        // The partition's ceiling out of the way: this is the item's.
+        let mut r = Rules::new(&ModelConfig {
+            partition_write_units_per_second: 10_000,
+            ..ModelConfig::default()
+        });
         let start = Instant::now();
         // 500 transactions of 2 units on one item fill its 1000 units.
         for i in 0..500u64 {
@@ -523,7 +746,7 @@ mod tests {
         // Another item of the same account is not limited by this one.
         assert_eq!(
             r.admit_write(&write("A", "SUB#9"), at),
-            WriteVerdict::Admitted
+            WriteVerdict::Admitted(1)
         );
         assert_eq!(r.counters().throttles, 2);
         assert_eq!(
@@ -536,6 +759,143 @@ mod tests {
             r.admit_transaction(&[write("A", "PROFILE")], later),
             TransactionVerdict::Admitted(_)
         ));
+    }
+
+    fn partition_rules(per_second: u32, min_bucket: u32) -> Rules {
+        Rules::new(&ModelConfig {
+            partition_write_units_per_second: per_second,
+            partition_read_units_per_second: per_second,
+            partition_bucket_min_units: min_bucket,
+            ..ModelConfig::default()
+        })
+    }
+
+    #[test]
+    fn a_partition_takes_its_ceiling_across_items_then_throttles_the_items_over_it() {
+        let mut r = partition_rules(10, 0);
+        let now = Instant::now();
+        // 10 units a second: four 2-unit items fit, the fifth and sixth do not.
+        let items: Vec<ItemWrite> = (0..6).map(|i| write("A", &format!("SUB#{i}"))).collect();
+        assert_eq!(
+            r.admit_transaction(&items, now),
+            TransactionVerdict::Cancelled(vec![
+                CancellationCode::None,
+                CancellationCode::None,
+                CancellationCode::None,
+                CancellationCode::None,
+                CancellationCode::None,
+                CancellationCode::ThrottlingError,
+            ])
+        );
+        // Throttled: nothing charged, the bucket still full.
+        assert_eq!(r.counters().write_units, 0);
+        assert_eq!(
+            (r.counters().throttles, r.counters().partition_throttles),
+            (1, 1)
+        );
+        let TransactionVerdict::Admitted(h) = r.admit_transaction(&items[..5], now) else {
+            panic!("ten units fit ten");
+        };
+        r.release(h, now);
+        // Another item of the same account meets the same ceiling; another account not.
+        assert_eq!(
+            r.admit_write(&write("A", "PROFILE"), now),
+            WriteVerdict::Throttled
+        );
+        assert_eq!(
+            r.admit_write(&write("B", "PROFILE"), now),
+            WriteVerdict::Admitted(1)
+        );
+        // Refilled at the ceiling's rate: a fifth of a second is two units.
+        let later = now + Duration::from_millis(200);
+        for _ in 0..2 {
+            assert_eq!(
+                r.admit_write(&write("A", "PROFILE"), later),
+                WriteVerdict::Admitted(1)
+            );
+        }
+        assert_eq!(
+            r.admit_write(&write("A", "PROFILE"), later),
+            WriteVerdict::Throttled
+        );
+        let c = r.counters();
+        assert_eq!((c.write_units, c.write_units_committed), (13, 13));
+        assert_eq!((c.throttles, c.partition_throttles), (3, 3));
+    }
+
+    #[test]
+    fn a_bucket_holds_at_least_its_minimum_so_one_full_transaction_can_pass() {
+        // 100 units a second, never enough for a 200-unit transaction in a one-second
+        // bucket; with a 200-unit bucket it passes once the bucket is full.
+        let items: Vec<ItemWrite> = (0..100).map(|i| write("A", &format!("S{i}"))).collect();
+        let now = Instant::now();
+        let mut small = partition_rules(100, 0);
+        let later = now + Duration::from_secs(10);
+        assert!(matches!(
+            small.admit_transaction(&items, later),
+            TransactionVerdict::Cancelled(_)
+        ));
+        let mut held = partition_rules(100, 200);
+        let TransactionVerdict::Admitted(h) = held.admit_transaction(&items, now) else {
+            panic!("a full bucket takes a full transaction");
+        };
+        held.release(h, now);
+        // Empty now: two seconds to refill 200 units.
+        let soon = now + Duration::from_millis(1500);
+        assert!(matches!(
+            held.admit_transaction(&items, soon),
+            TransactionVerdict::Cancelled(_)
+        ));
+        assert!(matches!(
+            held.admit_transaction(&items, now + Duration::from_millis(2000)),
+            TransactionVerdict::Admitted(_)
+        ));
+    }
+
+    #[test]
+    fn a_write_refused_by_its_condition_stays_charged_as_refused() {
+        let mut r = rules();
+        let now = Instant::now();
+        let TransactionVerdict::Admitted(h) =
+            r.admit_transaction(&[write("A", "SUB#1"), write("A", "PROFILE")], now)
+        else {
+            panic!("admitted");
+        };
+        r.count_upstream_cancellation(h);
+        r.release(h, now);
+        let WriteVerdict::Admitted(units) = r.admit_write(&write("A", "SUB#2"), now) else {
+            panic!("admitted");
+        };
+        r.count_refused_write(units);
+        let c = r.counters();
+        assert_eq!(c.write_units, 5);
+        assert_eq!((c.write_units_committed, c.write_units_refused), (0, 5));
+        assert_eq!(c.upstream_cancellations, 1);
+    }
+
+    #[test]
+    fn reads_take_a_unit_per_key_strongly_half_eventually_from_the_partition() {
+        let mut r = partition_rules(3, 0);
+        let now = Instant::now();
+        let keys = [key("A", "SUB#1"), key("A", "SUB#2")];
+        assert_eq!(
+            r.admit_read(&keys, Consistency::Strong, now),
+            ReadVerdict::Admitted
+        );
+        assert_eq!(
+            r.admit_read(&keys, Consistency::Strong, now),
+            ReadVerdict::Throttled
+        );
+        assert_eq!(
+            r.admit_read(&keys, Consistency::Eventual, now),
+            ReadVerdict::Admitted
+        );
+        assert_eq!(
+            r.admit_read(&[key("B", "PROFILE")], Consistency::Strong, now),
+            ReadVerdict::Admitted
+        );
+        let c = r.counters();
+        assert_eq!((c.reads, c.read_half_units, c.read_throttles), (5, 8, 1));
     }
 
     #[test]

@@ -9,16 +9,19 @@
 //!   [`ModelConfig::transaction_time`] has passed; the reply waits as long.
 //! - `PutItem`, `UpdateItem`, `DeleteItem`: admitted or refused by the rules; then at
 //!   least [`ModelConfig::call_time`].
-//! - `BatchWriteItem`: charged, never refused; everything else (reads, table calls) passes
-//!   through after at least [`ModelConfig::call_time`].
+//! - `GetItem`, `BatchGetItem`: admitted or throttled by the partitions' read ceilings;
+//!   then at least [`ModelConfig::call_time`].
+//! - `BatchWriteItem`: charged, never refused; everything else (queries, table calls)
+//!   passes through after at least [`ModelConfig::call_time`].
+//! - A write the upstream engine refuses by its condition stays charged, as refused.
 //! - `GET /model/counters`: the [`Counters`] as JSON (for a benchmark in another process).
 //!
 //! The proxy runs on its own thread and Tokio runtime, so it outlives no test runtime and
 //! needs none: [`ContentionModel::start`] is a plain function. Dropping the model stops it.
 
 use super::contention::{
-    map_size, value_size, CancellationCode, Counters, ItemKey, ItemWrite, ModelConfig, Rules,
-    TransactionVerdict, WriteVerdict,
+    map_size, value_size, CancellationCode, Consistency, Counters, ItemKey, ItemWrite, ModelConfig,
+    ReadVerdict, Rules, TransactionVerdict, WriteVerdict,
 };
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -156,7 +159,13 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>
             "single_writes": counters.single_writes,
             "write_conflicts": counters.write_conflicts,
             "throttles": counters.throttles,
+            "partition_throttles": counters.partition_throttles,
             "write_units": counters.write_units,
+            "write_units_committed": counters.write_units_committed,
+            "write_units_refused": counters.write_units_refused,
+            "reads": counters.reads,
+            "read_half_units": counters.read_half_units,
+            "read_throttles": counters.read_throttles,
             "holds_released": counters.holds_released,
             "hold_time_us": counters.hold_time_us,
             "hottest_item": counters.hottest_item().map(|(k, u)| json!({"item": k, "write_units": u})),
@@ -199,17 +208,16 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>
                         arrived + shared.config.transaction_time,
                     )
                     .await;
+                    if let Ok((parts, body)) = &answered {
+                        if parts.status == StatusCode::BAD_REQUEST
+                            && error_type(body).as_deref() == Some("TransactionCanceledException")
+                        {
+                            shared.rules().count_upstream_cancellation(hold);
+                        }
+                    }
                     drop(held);
                     match answered {
-                        Ok((parts, body)) => {
-                            if parts.status == StatusCode::BAD_REQUEST
-                                && error_type(&body).as_deref()
-                                    == Some("TransactionCanceledException")
-                            {
-                                shared.rules().count_upstream_cancellation();
-                            }
-                            Response::from_parts(parts, Full::new(body))
-                        }
+                        Ok((parts, body)) => Response::from_parts(parts, Full::new(body)),
                         Err(response) => response,
                     }
                 }
@@ -221,8 +229,20 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>
             };
             let verdict = shared.rules().admit_write(&write, arrived);
             match verdict {
-                WriteVerdict::Admitted => {
-                    forward(shared, parts, body, arrived + shared.config.call_time).await
+                WriteVerdict::Admitted(units) => {
+                    match forward_raw(shared, parts, body, arrived + shared.config.call_time).await
+                    {
+                        Ok((parts, body)) => {
+                            if parts.status == StatusCode::BAD_REQUEST
+                                && error_type(&body).as_deref()
+                                    == Some("ConditionalCheckFailedException")
+                            {
+                                shared.rules().count_refused_write(units);
+                            }
+                            Response::from_parts(parts, Full::new(body))
+                        }
+                        Err(response) => response,
+                    }
                 }
                 WriteVerdict::TransactionConflict => {
                     wait_until(arrived + shared.config.call_time).await;
@@ -233,7 +253,21 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>
                 }
                 WriteVerdict::Throttled => {
                     wait_until(arrived + shared.config.call_time).await;
-                    throughput_exceeded(&write.item.table)
+                    throughput_exceeded(&write.item.table, "TableWriteKeyRangeThroughputExceeded")
+                }
+            }
+        }
+        ("GetItem" | "BatchGetItem", Some(request)) => {
+            let (keys, consistency) = read_keys(&operation, &request, keys);
+            let verdict = shared.rules().admit_read(&keys, consistency, arrived);
+            match verdict {
+                ReadVerdict::Admitted => {
+                    forward(shared, parts, body, arrived + shared.config.call_time).await
+                }
+                ReadVerdict::Throttled => {
+                    wait_until(arrived + shared.config.call_time).await;
+                    let table = keys.first().map(|k| k.table.as_str()).unwrap_or("");
+                    throughput_exceeded(table, "TableReadKeyRangeThroughputExceeded")
                 }
             }
         }
@@ -300,6 +334,47 @@ fn action_write(kind: &str, body: &Value, keys: &[String]) -> Option<ItemWrite> 
 
 fn single_write(operation: &str, request: &Value, keys: &[String]) -> Option<ItemWrite> {
     action_write(operation, request, keys)
+}
+
+/// The keys a `GetItem` or `BatchGetItem` reads, and how (`ConsistentRead`; a batch's
+/// first table's setting for all of it).
+fn read_keys(operation: &str, request: &Value, keys: &[String]) -> (Vec<ItemKey>, Consistency) {
+    let strong = |v: &Value| {
+        if v.get("ConsistentRead").and_then(Value::as_bool) == Some(true) {
+            Consistency::Strong
+        } else {
+            Consistency::Eventual
+        }
+    };
+    if operation == "GetItem" {
+        let key = request
+            .get("TableName")
+            .and_then(Value::as_str)
+            .zip(request.get("Key").and_then(Value::as_object))
+            .and_then(|(t, k)| ItemKey::of(t, k, keys));
+        return (key.into_iter().collect(), strong(request));
+    }
+    let mut out = Vec::new();
+    let mut consistency = Consistency::Eventual;
+    for (table, r) in request
+        .get("RequestItems")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+    {
+        consistency = strong(r);
+        for k in r
+            .get("Keys")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if let Some(k) = k.as_object().and_then(|k| ItemKey::of(table, k, keys)) {
+                out.push(k);
+            }
+        }
+    }
+    (out, consistency)
 }
 
 fn batch_writes(request: &Value, keys: &[String]) -> Vec<ItemWrite> {
@@ -423,13 +498,13 @@ fn transaction_cancelled(codes: &[CancellationCode]) -> Response<Full<Bytes>> {
 
 /// `ProvisionedThroughputExceededException` with the key-range reason the SDK reads
 /// (`ThrottlingReasons[].reason`, `resource`).
-fn throughput_exceeded(table: &str) -> Response<Full<Bytes>> {
+fn throughput_exceeded(table: &str, reason: &str) -> Response<Full<Bytes>> {
     error_reply(
         "ProvisionedThroughputExceededException",
         json!({
             "message": "Throughput exceeds the current capacity for one or more partitions of your table.",
             "ThrottlingReasons": [{
-                "reason": "TableWriteKeyRangeThroughputExceeded",
+                "reason": reason,
                 "resource": format!("arn:aws:dynamodb:us-east-1:000000000000:table/{table}"),
             }],
         }),
