@@ -240,10 +240,6 @@ impl Queues {
         self.client.is_some() && self.dead_letters.is_some()
     }
 
-    pub fn client(&self) -> Option<&aws_sdk_sqs::Client> {
-        self.client.as_ref()
-    }
-
     pub fn url(&self, queue: QueueName) -> Option<&str> {
         match queue {
             QueueName::HandOff => self.handoff.as_deref(),

@@ -146,28 +146,8 @@ impl App {
         }
     }
 
-    /// One queued message on its own ([`App::redeliver`]); a message that can never be
-    /// stored goes to the dead-letter queue with its reason.
-    pub async fn consume(
-        &self,
-        message: &str,
-        budget: &Budget,
-        seen: &mut Seen,
-    ) -> (Outcome, Verdict) {
-        let outcome = self.redeliver(message, budget, seen).await;
-        let verdict = self.verdict(message, &outcome, seen).await;
-        (outcome, verdict)
-    }
-
-    /// Done, or to try again; a message that can never be stored is moved to the dead
-    /// letters with its reason first (or left for the redrive to move, when that fails).
-    async fn verdict(&self, message: &str, outcome: &Outcome, seen: &Seen) -> Verdict {
-        match outcome {
-            Outcome::Rejected(r) => self.dead_letter_queued(message, r, seen).await,
-            _ => Verdict::of(outcome),
-        }
-    }
-
+    /// A message that can never be stored moved to the dead letters with its reason
+    /// ([`Verdict::Done`]), or left for the redrive to move when that fails.
     async fn dead_letter_queued(&self, message: &str, r: &Rejection, seen: &Seen) -> Verdict {
         let env = Envelope::parse(message).ok();
         let app = env

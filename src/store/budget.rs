@@ -170,11 +170,6 @@ impl Budget {
         self
     }
 
-    /// See [`Budget::on_contention`].
-    pub fn contention(&self) -> OnContention {
-        self.contention
-    }
-
     /// Sets whether subscriber writes pace (default [`Pacing::Off`]).
     pub fn paced(mut self, pacing: Pacing) -> Budget {
         self.pacing = pacing;
