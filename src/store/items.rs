@@ -225,12 +225,23 @@ pub const MESSAGE_SEND_OPTIONAL: &[&str] = &[
     "cloud_custom_data",
 ];
 
-pub fn to_item<T: Serialize>(value: &T) -> Result<Item, String> {
-    serde_dynamo::to_item(value).map_err(|e| e.to_string())
+/// An item that does not have its type's shape (serde_dynamo's error, as it says it).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ItemError(#[from] serde_dynamo::Error);
+
+impl From<ItemError> for super::StoreError {
+    fn from(e: ItemError) -> super::StoreError {
+        super::StoreError::Fatal(e.to_string())
+    }
 }
 
-pub fn from_item<'a, T: Deserialize<'a>>(item: Item) -> Result<T, String> {
-    serde_dynamo::from_item(item).map_err(|e| e.to_string())
+pub fn to_item<T: Serialize>(value: &T) -> Result<Item, ItemError> {
+    Ok(serde_dynamo::to_item(value)?)
+}
+
+pub fn from_item<'a, T: Deserialize<'a>>(item: Item) -> Result<T, ItemError> {
+    Ok(serde_dynamo::from_item(item)?)
 }
 
 /// Builds `SET #a0 = :v0, ... REMOVE #a1, ... ADD #a2 :v1` for `set` and the `remove`

@@ -34,7 +34,7 @@ pub(super) async fn send(
         withdrawn: None,
         withdrawn_at: None,
     };
-    let mut attrs = items::to_item(&item).map_err(StoreError::Fatal)?;
+    let mut attrs = items::to_item(&item).map_err(StoreError::from)?;
     if let Some(body) = &msg.msg_body {
         attrs.insert("msg_body".to_owned(), limits::to_attribute(body));
     }

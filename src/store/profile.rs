@@ -55,7 +55,7 @@ pub(super) async fn apply(
             ProfileItem::from_state(&event.app, &event.account, &state, rev.unwrap_or(0) + 1);
         let mut u = UpdateBuilder::new();
         u.set_item(
-            items::to_item(&item).map_err(StoreError::Fatal)?,
+            items::to_item(&item).map_err(StoreError::from)?,
             PROFILE_OPTIONAL,
         );
         u.set_if_absent("subscriber_count", number_value(0));
@@ -131,5 +131,5 @@ async fn read(store: &Store, key: &Item, budget: &Budget) -> Result<GetResult, S
 }
 
 fn parse(item: Item) -> Result<ProfileItem, StoreError> {
-    items::from_item(item).map_err(StoreError::Fatal)
+    items::from_item(item).map_err(StoreError::from)
 }

@@ -160,7 +160,7 @@ impl Store {
                             let state = match reason.item() {
                                 Some(item) => Some(
                                     items::from_item::<SubscriptionItem>(item.clone())
-                                        .map_err(StoreError::Fatal)?
+                                        .map_err(StoreError::from)?
                                         .to_state(),
                                 ),
                                 None => None,
@@ -318,7 +318,7 @@ async fn read_first(
                 continue;
             };
             let state = items::from_item::<SubscriptionItem>(item.clone())
-                .map_err(StoreError::Fatal)?
+                .map_err(StoreError::from)?
                 .to_state();
             known.insert(user.clone(), Some(state));
             found.push(user);
@@ -391,7 +391,7 @@ fn transaction<'u>(
         let item = SubscriptionItem::new(app, account, user, new);
         let put = Put::builder()
             .table_name(store.table())
-            .set_item(Some(items::to_item(&item).map_err(StoreError::Fatal)?))
+            .set_item(Some(items::to_item(&item).map_err(StoreError::from)?))
             .condition_expression(condition)
             .set_expression_attribute_names(Some(names))
             .set_expression_attribute_values((!values.is_empty()).then_some(values))

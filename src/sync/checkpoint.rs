@@ -92,7 +92,7 @@ fn typed<T: for<'de> Deserialize<'de>>(item: Option<Item>) -> Option<T> {
 }
 
 fn to_item<T: Serialize>(value: &T) -> Result<Item, ReadError> {
-    serde_dynamo::to_item(value).map_err(|e| ReadError(e.to_string()))
+    crate::store::items::to_item(value).map_err(|e| ReadError(e.to_string()))
 }
 
 /// The run to continue (its start, ms), or a new one started at `now`.

@@ -505,7 +505,7 @@ async fn stored_profile(
     item.map(|i| {
         items::from_item::<ProfileItem>(i)
             .map(|p| p.to_state())
-            .map_err(Stop::Store)
+            .map_err(|e| Stop::Store(e.to_string()))
     })
     .transpose()
 }
