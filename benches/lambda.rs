@@ -477,9 +477,7 @@ fn bare_round_trips(
                 .consistent_read(true)
                 .send()
                 .await
-                .map_err(|e| {
-                    format!("bare GetItem: {}", oa_webhook::store::budget::describe(&e))
-                })?;
+                .map_err(|e| format!("bare GetItem: {}", oa_webhook::clients::describe(&e)))?;
             if i >= n / 10 {
                 v.push(t.elapsed());
             }

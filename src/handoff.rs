@@ -9,10 +9,11 @@
 //! `RequestTime` is long past by then). Every message carries its account as its
 //! `MessageGroupId` ([`message_group`]: SQS fair queues, section 5 "Fairness").
 
+use crate::clients::describe;
 use crate::config::Config;
 use crate::outcome::{HandOffCause, Reason};
 use crate::protocol::query::{Param, Query};
-use crate::protocol::Request;
+use crate::protocol::Callback;
 use aws_sdk_sqs::types::MessageAttributeValue;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
@@ -75,7 +76,7 @@ impl Envelope {
     /// The envelope of `req`, received at `received_at_ms`. `None` when the request has
     /// no single SdkAppid or no readable body (never the case for an admitted
     /// after-event).
-    pub fn of(req: &Request<'_>, received_at_ms: u64) -> Option<Envelope> {
+    pub fn of(req: &Callback<'_>, received_at_ms: u64) -> Option<Envelope> {
         let Param::One(app) = req.query.get("SdkAppid") else {
             return None;
         };
@@ -432,30 +433,12 @@ impl Queues {
     }
 }
 
-fn describe<E: aws_sdk_sqs::error::ProvideErrorMetadata, R>(
-    err: &aws_sdk_sqs::error::SdkError<E, R>,
-) -> String {
-    use aws_sdk_sqs::error::SdkError;
-    match err {
-        SdkError::ServiceError(se) => format!(
-            "{}: {}",
-            se.err().code().unwrap_or("unknown"),
-            se.err().message().unwrap_or("")
-        ),
-        SdkError::TimeoutError(_) => "timeout".to_owned(),
-        SdkError::DispatchFailure(_) => "dispatch failure".to_owned(),
-        SdkError::ResponseError(_) => "unreadable response".to_owned(),
-        SdkError::ConstructionFailure(_) => "request construction failed".to_owned(),
-        _ => "unknown SDK error".to_owned(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn request<'a>(query: &'a str, body: &'a [u8]) -> Request<'a> {
-        Request {
+    fn request<'a>(query: &'a str, body: &'a [u8]) -> Callback<'a> {
+        Callback {
             method: "POST",
             source_ip: None,
             query: Query::parse(query),

@@ -6,7 +6,7 @@ use super::{account_in_body, outcome_of, unfit_rejection, App, Verdict};
 use crate::events::Event;
 use crate::handoff::{message_group, visibility_after, Envelope, QueueName};
 use crate::outcome::{Failure, Outcome, Reason, Rejection};
-use crate::protocol::{self, Admission, Checks, Request, Seen};
+use crate::protocol::{self, Admission, Callback, Checks, Seen};
 use crate::store::limits;
 use crate::store::{AccountWrites, Budget, Delivery, Pacing};
 use futures_util::StreamExt;
@@ -113,7 +113,7 @@ impl App {
             Ok(b) => b,
             Err(e) => return Admitted::Answered(Outcome::rejected(Reason::BadEnvelope, e.0)),
         };
-        let req = Request {
+        let req = Callback {
             method: "POST",
             source_ip: None,
             query: env.query(),

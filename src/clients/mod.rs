@@ -204,3 +204,23 @@ fn error_code(err: &aws_smithy_runtime_api::client::interceptors::context::Error
     );
     None
 }
+
+/// A short description of an AWS SDK error (DynamoDB's or SQS's) for the log, never for
+/// the reply: its code and message, or the kind of failure.
+pub fn describe<E: ProvideErrorMetadata, R>(
+    err: &aws_smithy_runtime_api::client::result::SdkError<E, R>,
+) -> String {
+    use aws_smithy_runtime_api::client::result::SdkError;
+    match err {
+        SdkError::ServiceError(se) => format!(
+            "{}: {}",
+            se.err().code().unwrap_or("unknown"),
+            se.err().message().unwrap_or("")
+        ),
+        SdkError::TimeoutError(_) => "timeout".to_owned(),
+        SdkError::DispatchFailure(_) => "dispatch failure".to_owned(),
+        SdkError::ResponseError(_) => "unreadable response".to_owned(),
+        SdkError::ConstructionFailure(_) => "request construction failed".to_owned(),
+        _ => "unknown SDK error".to_owned(),
+    }
+}

@@ -216,7 +216,7 @@ async fn answer_within(
 /// decided again once when a `Sign` fails against a token that may have changed.
 async fn respond(app: &App, request: &Request, budget: &Budget, seen: &mut Seen) -> Outcome {
     let raw_query = request.uri().query().unwrap_or("");
-    let req = protocol::Request {
+    let req = protocol::Callback {
         method: request.method().as_str(),
         source_ip: source_ip(request),
         query: Query::parse(raw_query),

@@ -6,7 +6,7 @@
 //! requests). A failed condition returns the stored item (`ALL_OLD`), so a lost race or
 //! a wrong guess costs one more write, not a read and a write.
 
-use super::budget::{classify, Budget, Failure, StoreError};
+use super::budget::{classify, Budget, ErrorClass, StoreError};
 use super::items::{self, number_value, Item, ProfileItem, UpdateBuilder, PROFILE_OPTIONAL};
 use super::schema::{account_pk, PROFILE_SK};
 use super::{Applied, Store};
@@ -94,7 +94,7 @@ pub(super) async fn apply(
                     // what is stored now.
                     known = c.item.clone().map(parse).transpose()?.map(Some);
                 }
-                if classify(&e) == Failure::Condition && known.is_some() && attempt == 1 {
+                if classify(&e) == ErrorClass::Condition && known.is_some() && attempt == 1 {
                     continue;
                 }
                 budget.after_failure(e, attempt).await?;
