@@ -139,7 +139,12 @@ impl App {
     /// A queued message (an [`Envelope`]) applied again: admitted as the webhook admits
     /// it, less the signature check, then written within `budget`. Nothing is sent to a
     /// queue. `seen` collects what the log line shows.
-    pub async fn redeliver(&self, message: &str, budget: &Budget, seen: &mut Seen) -> Outcome {
+    pub(crate) async fn redeliver(
+        &self,
+        message: &str,
+        budget: &Budget,
+        seen: &mut Seen,
+    ) -> Outcome {
         match self.admit_queued(message, seen) {
             Admitted::Answered(outcome) => outcome,
             Admitted::Event(event) => self.store_event(&event, budget).await,

@@ -44,7 +44,7 @@ impl App {
     /// `budget`: when a hand-off queue is configured, the store stops
     /// [`HANDOFF_RESERVE`] early to leave SQS its share, and gives up at once on
     /// contention ([`OnContention::GiveUp`]) so that the event is handed off.
-    pub fn webhook_budget(&self, budget: Duration) -> Budget {
+    pub(crate) fn webhook_budget(&self, budget: Duration) -> Budget {
         let b = Budget::until(Instant::now() + budget);
         if self.queues.can_hand_off() {
             b.reserving(HANDOFF_RESERVE)

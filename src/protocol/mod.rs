@@ -105,7 +105,7 @@ pub fn admit(req: &Callback<'_>, config: &Config, now: u64, seen: &mut Seen) -> 
 /// Contract section 2, rows 1-11, in three steps: the caller's checks (rows 1-3, as
 /// `checks` says), reading the command (rows 4-7), routing on it (rows 8-11). `now` is
 /// Unix seconds.
-pub fn admit_with(
+pub(crate) fn admit_with(
     req: &Callback<'_>,
     config: &Config,
     checks: Checks,

@@ -15,7 +15,7 @@ pub use super::error::StoreError;
 
 /// How a failed call should be handled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorClass {
+pub(crate) enum ErrorClass {
     /// Our optimistic condition failed: re-read and recompute.
     Condition,
     /// Contention on the items written: another transaction holds one
@@ -29,7 +29,7 @@ pub enum ErrorClass {
 }
 
 /// Classifies an SDK error by its shape and error code.
-pub fn classify<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> ErrorClass {
+pub(crate) fn classify<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> ErrorClass {
     match err {
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
             ErrorClass::Transient
@@ -39,7 +39,7 @@ pub fn classify<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> ErrorClass 
     }
 }
 
-pub fn classify_code(code: Option<&str>) -> ErrorClass {
+pub(crate) fn classify_code(code: Option<&str>) -> ErrorClass {
     match code {
         Some("ConditionalCheckFailedException" | "ConditionalCheckFailed") => ErrorClass::Condition,
         // A hot item: docs/aws.md (per-item 1000 WCU/s, transaction conflicts). A
@@ -71,7 +71,7 @@ pub fn classify_code(code: Option<&str>) -> ErrorClass {
 /// rather than another transaction: a cancellation reason's `ThrottlingError`, or a
 /// request's `ProvisionedThroughputExceededException` (aws.md, "Throttling: key range
 /// limit exceeded"). The writer paces on these (`pacing.rs`) and backs off on the others.
-pub fn is_key_range_throttle(code: Option<&str>) -> bool {
+pub(crate) fn is_key_range_throttle(code: Option<&str>) -> bool {
     matches!(
         code,
         Some(
@@ -149,7 +149,7 @@ impl Budget {
     /// Keeps `reserve` of the budget free after the store's deadline (but never moves
     /// that deadline before the start): the store stops early, the reply is still due at
     /// [`Budget::end`].
-    pub fn reserving(mut self, reserve: Duration) -> Budget {
+    pub(crate) fn reserving(mut self, reserve: Duration) -> Budget {
         self.deadline = self
             .end
             .checked_sub(reserve)
@@ -160,13 +160,13 @@ impl Budget {
 
     /// Records the latest the reply may leave whatever else waits (the Lambda deadline,
     /// less the time to send the reply).
-    pub fn limited_to(mut self, limit: Instant) -> Budget {
+    pub(crate) fn limited_to(mut self, limit: Instant) -> Budget {
         self.limit = Some(limit);
         self
     }
 
     /// Sets what contention does (default [`OnContention::Retry`]).
-    pub fn on_contention(mut self, contention: OnContention) -> Budget {
+    pub(crate) fn on_contention(mut self, contention: OnContention) -> Budget {
         self.contention = contention;
         self
     }
@@ -178,13 +178,16 @@ impl Budget {
     }
 
     /// See [`Budget::paced`].
-    pub fn pacing(&self) -> Pacing {
+    pub(crate) fn pacing(&self) -> Pacing {
         self.pacing
     }
 
     /// The error that ends a write meeting contention under [`OnContention::GiveUp`];
     /// `None` to back off and retry.
-    pub fn gives_up_on_contention(&self, what: impl FnOnce() -> String) -> Option<StoreError> {
+    pub(crate) fn gives_up_on_contention(
+        &self,
+        what: impl FnOnce() -> String,
+    ) -> Option<StoreError> {
         match self.contention {
             OnContention::GiveUp => Some(StoreError::Contention(what())),
             OnContention::Retry => None,
@@ -259,7 +262,7 @@ impl Budget {
     }
 
     /// Turns a failed call into "retry" (after backing off) or an error.
-    pub async fn after_failure<E, R>(
+    pub(crate) async fn after_failure<E, R>(
         &self,
         err: SdkError<E, R>,
         attempt: u32,

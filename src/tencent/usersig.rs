@@ -105,7 +105,7 @@ fn escape(b64: &str) -> String {
 
 /// One UserSig, reused until it nears its expiry, then made again.
 #[derive(Debug)]
-pub struct SigCache {
+pub(crate) struct SigCache {
     key: SecretKey,
     identifier: String,
     sdkappid: u64,
@@ -116,7 +116,7 @@ pub struct SigCache {
 
 impl SigCache {
     /// UserSigs valid for one day, renewed once half of that has passed.
-    pub const LIFETIME_SECS: u64 = 86_400;
+    pub(crate) const LIFETIME_SECS: u64 = 86_400;
 
     pub fn new(key: SecretKey, identifier: impl Into<String>, sdkappid: u64) -> SigCache {
         SigCache {
@@ -156,7 +156,7 @@ impl SigCache {
     }
 
     /// Forgets the cached UserSig (after Tencent answered 70001).
-    pub fn invalidate(&self) {
+    pub(crate) fn invalidate(&self) {
         *self.current.lock().unwrap_or_else(|p| p.into_inner()) = None;
     }
 }
