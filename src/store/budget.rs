@@ -42,7 +42,7 @@ pub(crate) fn classify<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> Erro
 pub(crate) fn classify_code(code: Option<&str>) -> ErrorClass {
     match code {
         Some("ConditionalCheckFailedException" | "ConditionalCheckFailed") => ErrorClass::Condition,
-        // A hot item: docs/aws.md (per-item 1000 WCU/s, transaction conflicts). A
+        // A hot item: ../shared/spec/aws.md (per-item 1000 WCU/s, transaction conflicts). A
         // cancellation reason spells the codes without "Exception", and names an item
         // over its write rate `ThrottlingError` (API reference,
         // `TransactionCanceledException`): one item's throttling too.
