@@ -241,6 +241,14 @@ impl<'a> RawBody<'a> {
             .map_err(invalid)?;
         let event_time =
             required(self.get(F::EventTime), "EventTime", unsigned).map_err(invalid)?;
+        let subscribers = || {
+            id_list(
+                self.get(F::SubscribeAccountList),
+                "SubscribeAccountList",
+                "Subscriber_Account",
+            )
+            .map_err(invalid)
+        };
         let mut r = Optional::default();
         let kind = match command {
             AfterCommand::CreateOfficialAccount => EventKind::Created {
@@ -264,21 +272,11 @@ impl<'a> RawBody<'a> {
             AfterCommand::OfficialAccountFull => EventKind::Full,
             AfterCommand::AddSubscriber => EventKind::SubscribersAdded {
                 operator: r.id(self.get(F::OperatorAccount)),
-                subscribers: id_list(
-                    self.get(F::SubscribeAccountList),
-                    "SubscribeAccountList",
-                    "Subscriber_Account",
-                )
-                .map_err(invalid)?,
+                subscribers: subscribers()?,
             },
             AfterCommand::DeleteSubscriber => EventKind::SubscribersDeleted {
                 operator: r.id(self.get(F::OperatorAccount)),
-                subscribers: id_list(
-                    self.get(F::SubscribeAccountList),
-                    "SubscribeAccountList",
-                    "Subscriber_Account",
-                )
-                .map_err(invalid)?,
+                subscribers: subscribers()?,
             },
             AfterCommand::SendMsg => EventKind::MessageSent(Message {
                 msg_key: required(self.get(F::MsgKey), "MsgKey", identifier).map_err(invalid)?,
