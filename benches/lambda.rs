@@ -172,7 +172,7 @@ fn run() -> Result<(), String> {
     aws.roots = TrustRoots::Amazon;
     let sdk = aws.sdk_config();
     let client = clients::webhook_dynamodb(&sdk);
-    rt.block_on(schema::create_table(
+    rt.block_on(tencent_standin::table::create_table(
         &aws_sdk_dynamodb::Client::new(&sdk),
         &s.table,
     ))
@@ -477,9 +477,7 @@ fn bare_round_trips(
                 .consistent_read(true)
                 .send()
                 .await
-                .map_err(|e| {
-                    format!("bare GetItem: {}", oa_webhook::store::budget::describe(&e))
-                })?;
+                .map_err(|e| format!("bare GetItem: {}", oa_webhook::clients::describe(&e)))?;
             if i >= n / 10 {
                 v.push(t.elapsed());
             }

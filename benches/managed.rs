@@ -23,7 +23,6 @@
 mod http1;
 
 use http1::{read_request, respond, HttpRequest};
-use oa_webhook::store::schema;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::io::{BufReader, Read, Write};
@@ -107,7 +106,7 @@ fn run() -> Result<(), String> {
                 .load(),
         ),
     );
-    rt.block_on(schema::create_table(&admin, &table))
+    rt.block_on(tencent_standin::table::create_table(&admin, &table))
         .map_err(|e| format!("create table: {e}"))?;
     let proxy = DelayProxy::start(&dynamodb, latency)?;
 

@@ -29,7 +29,7 @@ use oa_webhook::config::Config;
 use oa_webhook::doors::http::{self, Request as HttpRequest};
 use oa_webhook::doors::Shape;
 use oa_webhook::protocol::query::Query;
-use oa_webhook::protocol::{self, Admission, Request, Seen};
+use oa_webhook::protocol::{self, Admission, Callback, Seen};
 use oa_webhook::store::Store;
 use serde_json::{json, Value};
 use std::borrow::Cow;
@@ -113,7 +113,7 @@ fn parse(json: &str) -> HttpRequest {
 /// What the handler does before `admit`: the query and the body.
 fn admit(event: &HttpRequest, config: &Config) -> Admission {
     let raw = event.uri().query().unwrap_or("");
-    let req = Request {
+    let req = Callback {
         method: event.method().as_str(),
         source_ip: None,
         query: Query::parse(raw),

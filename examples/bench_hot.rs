@@ -1009,7 +1009,7 @@ async fn run(s: &Settings) -> Result<Value, String> {
 
     let table = format!("oa-hot-{}", std::process::id());
     let direct = ddb_client(&s.ddb);
-    oa_webhook::store::schema::create_table(&direct, &table)
+    tencent_standin::table::create_table(&direct, &table)
         .await
         .map_err(|e| e.to_string())?;
 

@@ -2,7 +2,7 @@
 //! For local runs against the local DynamoDB (moto): `make run` calls it. In AWS, `template.yaml`
 //! creates the table.
 
-use oa_webhook::store::schema::create_table;
+use tencent_standin::table::create_table;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {

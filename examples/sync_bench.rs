@@ -15,7 +15,7 @@
 use aws_sdk_dynamodb::config::Intercept;
 use oa_webhook::clients;
 use oa_webhook::clients::sdk::AwsSettings;
-use oa_webhook::store::{schema, Store};
+use oa_webhook::store::Store;
 use oa_webhook::sync::{run_sync, SyncOptions};
 use oa_webhook::tencent::rest::{RestClient, RestSettings, TencentConfig};
 use oa_webhook::tencent::usersig::SecretKey;
@@ -126,7 +126,7 @@ async fn main() {
     let aws = AwsSettings::from_env().expect("AWS settings (use_ddb_local <endpoint>)");
     let base = clients::webhook_dynamodb(&aws.sdk_config());
     let table = format!("sync-bench-{}", std::process::id());
-    schema::create_table(&aws_sdk_dynamodb::Client::new(&aws.sdk_config()), &table)
+    tencent_standin::table::create_table(&aws_sdk_dynamodb::Client::new(&aws.sdk_config()), &table)
         .await
         .expect("create the table in the local DynamoDB");
     let requests = Counter::default();

@@ -54,7 +54,7 @@ impl Clock {
     /// What is left before a Lambda invocation's deadline (`deadline_ms`, Unix
     /// milliseconds), less `margin`; `None` when the deadline is not in the future (cargo
     /// lambda watch sends a relative one, tests none). The doors' one time-left rule.
-    pub fn left_before(&self, deadline_ms: u64, margin: Duration) -> Option<Duration> {
+    pub(crate) fn left_before(&self, deadline_ms: u64, margin: Duration) -> Option<Duration> {
         match deadline_ms.checked_sub(self.now_ms()) {
             Some(left) if left > 0 => Some(Duration::from_millis(left).saturating_sub(margin)),
             _ => None,

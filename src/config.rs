@@ -4,10 +4,10 @@ use crate::allow_list::SourceAllowList;
 use crate::token::CallbackToken;
 use std::fmt;
 
-pub const DEFAULT_MAX_SKEW_SECS: u64 = 60;
+pub(crate) const DEFAULT_MAX_SKEW_SECS: u64 = 60;
 /// How long the queue consumer may spend on one record unless `QUEUE_RECORD_BUDGET_MS`
 /// says otherwise (docs/contract.md section 5; the consumer's Lambda timeout is 30 s).
-pub const DEFAULT_QUEUE_RECORD_BUDGET_MS: u64 = 20_000;
+pub(crate) const DEFAULT_QUEUE_RECORD_BUDGET_MS: u64 = 20_000;
 
 #[derive(Clone, PartialEq, Eq)]
 pub struct Config {
@@ -43,7 +43,7 @@ pub struct Config {
 pub struct ForwardUrl(String);
 
 impl ForwardUrl {
-    pub const VARIABLE: &'static str = "FORWARD_URL";
+    pub(crate) const VARIABLE: &'static str = "FORWARD_URL";
 
     pub fn parse(text: &str) -> Result<ForwardUrl, ConfigError> {
         let err = |problem: &str| ConfigError {
@@ -90,7 +90,7 @@ impl ForwardUrl {
     /// query goes on byte for byte, except that a byte no URL may hold as it is (a space,
     /// a quote, a non-ASCII byte: a front door that passed one on undecoded) is
     /// percent-encoded, so that the request can be sent at all.
-    pub fn with_query(&self, raw_query: &str) -> String {
+    pub(crate) fn with_query(&self, raw_query: &str) -> String {
         let raw_query = raw_query.strip_prefix('?').unwrap_or(raw_query);
         let raw_query = crate::protocol::query::url_safe(raw_query);
         if raw_query.is_empty() {
@@ -393,7 +393,7 @@ impl Config {
         })
     }
 
-    pub fn is_configured_app(&self, app: &str) -> bool {
+    pub(crate) fn is_configured_app(&self, app: &str) -> bool {
         self.sdk_app_ids.iter().any(|a| a == app)
     }
 }

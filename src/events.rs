@@ -10,7 +10,7 @@
 use std::borrow::Cow;
 
 /// `CallbackCommand` prefix of every Official Account command (docs/protocol.md section 2).
-pub const OFFICIAL_ACCOUNT_PREFIX: &str = "OfficialAccount.";
+pub(crate) const OFFICIAL_ACCOUNT_PREFIX: &str = "OfficialAccount.";
 
 macro_rules! after_commands {
     ($($variant:ident => $wire:literal, $label:literal, $sample:literal;)+) => {
@@ -70,7 +70,7 @@ after_commands! {
 /// What a `CallbackCommand` value asks of this function (docs/contract.md section 2,
 /// rows 8-10).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CommandKind {
+pub(crate) enum CommandKind {
     /// Not an `OfficialAccount.*` command: the app's one webhook URL also gets group,
     /// C2C, profile ... callbacks. Acknowledged, nothing written.
     NotOfficialAccount,

@@ -9,10 +9,11 @@
 //! `RequestTime` is long past by then). Every message carries its account as its
 //! `MessageGroupId` ([`message_group`]: SQS fair queues, section 5 "Fairness").
 
+use crate::clients::describe;
 use crate::config::Config;
 use crate::outcome::{HandOffCause, Reason};
 use crate::protocol::query::{Param, Query};
-use crate::protocol::Request;
+use crate::protocol::Callback;
 use aws_sdk_sqs::types::MessageAttributeValue;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
@@ -26,9 +27,9 @@ pub const ENVELOPE_VERSION: u32 = 1;
 
 /// The first visibility timeout of a record the consumer fails back (its batch's time
 /// spent while its account was paced at the ceiling, or a store failure).
-pub const RETRY_VISIBILITY_FIRST: Duration = Duration::from_secs(10);
+pub(crate) const RETRY_VISIBILITY_FIRST: Duration = Duration::from_secs(10);
 /// The longest: the queue's own visibility timeout (template.yaml, 180 s).
-pub const RETRY_VISIBILITY_MAX: Duration = Duration::from_secs(180);
+pub(crate) const RETRY_VISIBILITY_MAX: Duration = Duration::from_secs(180);
 
 /// How long a record received `receive_count` times (SQS's `ApproximateReceiveCount`,
 /// 1 on the first receive) stays hidden after it is failed back: 10 s, doubled each
@@ -36,7 +37,7 @@ pub const RETRY_VISIBILITY_MAX: Duration = Duration::from_secs(180);
 /// soon, while a record that fails for good reaches the dead letters (after
 /// `maxReceiveCount` receives) in about five minutes rather than fifteen
 /// (docs/delivery.md, "The consumer").
-pub fn visibility_after(receive_count: u32) -> Duration {
+pub(crate) fn visibility_after(receive_count: u32) -> Duration {
     let doublings = receive_count.saturating_sub(1).min(16);
     RETRY_VISIBILITY_FIRST
         .saturating_mul(1u32 << doublings)
@@ -44,7 +45,7 @@ pub fn visibility_after(receive_count: u32) -> Duration {
 }
 
 /// SQS's largest message: 1 MiB (1,048,576 bytes) of body and attributes.
-pub const SQS_MAX_MESSAGE_BYTES: usize = 1024 * 1024;
+pub(crate) const SQS_MAX_MESSAGE_BYTES: usize = 1024 * 1024;
 
 /// An after-event as received, as it travels through the queues.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -75,7 +76,7 @@ impl Envelope {
     /// The envelope of `req`, received at `received_at_ms`. `None` when the request has
     /// no single SdkAppid or no readable body (never the case for an admitted
     /// after-event).
-    pub fn of(req: &Request<'_>, received_at_ms: u64) -> Option<Envelope> {
+    pub fn of(req: &Callback<'_>, received_at_ms: u64) -> Option<Envelope> {
         let Param::One(app) = req.query.get("SdkAppid") else {
             return None;
         };
@@ -119,7 +120,7 @@ impl Envelope {
     }
 
     /// The body's bytes.
-    pub fn body_bytes(&self) -> Result<Cow<'_, [u8]>, EnvelopeError> {
+    pub(crate) fn body_bytes(&self) -> Result<Cow<'_, [u8]>, EnvelopeError> {
         match (&self.body, &self.body_base64) {
             (Some(text), _) => Ok(Cow::Borrowed(text.as_bytes())),
             (None, Some(b64)) => base64::engine::general_purpose::STANDARD
@@ -149,14 +150,14 @@ fn sqs_can_carry(c: char) -> bool {
 }
 
 /// The longest `MessageGroupId` SQS takes.
-pub const MAX_MESSAGE_GROUP_ID: usize = 128;
+pub(crate) const MAX_MESSAGE_GROUP_ID: usize = 128;
 
 /// The `MessageGroupId` of an account's messages: `{app}#{oa}` (docs/contract.md section
 /// 5, "Fairness"), or `{app}` when the account is not known (a message that is not an
 /// event). SQS takes up to 128 ASCII letters, digits and punctuation: an account outside
 /// that (a long or non-ASCII `Official_Account`) is named by the SHA-256 of its text
 /// instead, `{app}#sha256:{hex}`, the same for every message of that account.
-pub fn message_group(app: &str, account: Option<&str>) -> String {
+pub(crate) fn message_group(app: &str, account: Option<&str>) -> String {
     let plain = match account {
         Some(a) => format!("{app}#{a}"),
         None => app.to_owned(),
@@ -236,12 +237,8 @@ impl Queues {
         self.client.is_some() && self.handoff.is_some()
     }
 
-    pub fn can_dead_letter(&self) -> bool {
+    pub(crate) fn can_dead_letter(&self) -> bool {
         self.client.is_some() && self.dead_letters.is_some()
-    }
-
-    pub fn client(&self) -> Option<&aws_sdk_sqs::Client> {
-        self.client.as_ref()
     }
 
     pub fn url(&self, queue: QueueName) -> Option<&str> {
@@ -260,7 +257,7 @@ impl Queues {
 
     /// Sends `env` to the hand-off queue before `deadline`, in message group `group`
     /// ([`message_group`]), with the cause as its `cause` attribute.
-    pub async fn hand_off(
+    pub(crate) async fn hand_off(
         &self,
         env: &Envelope,
         cause: HandOffCause,
@@ -281,7 +278,7 @@ impl Queues {
     /// Sends a message body (an envelope, or a queued message that is not one) to the
     /// dead-letter queue before `deadline`, with the reason as attributes, in message
     /// group `group` when its account (or at least its app) is known.
-    pub async fn dead_letter(
+    pub(crate) async fn dead_letter(
         &self,
         body: &str,
         reason: Reason,
@@ -436,30 +433,12 @@ impl Queues {
     }
 }
 
-fn describe<E: aws_sdk_sqs::error::ProvideErrorMetadata, R>(
-    err: &aws_sdk_sqs::error::SdkError<E, R>,
-) -> String {
-    use aws_sdk_sqs::error::SdkError;
-    match err {
-        SdkError::ServiceError(se) => format!(
-            "{}: {}",
-            se.err().code().unwrap_or("unknown"),
-            se.err().message().unwrap_or("")
-        ),
-        SdkError::TimeoutError(_) => "timeout".to_owned(),
-        SdkError::DispatchFailure(_) => "dispatch failure".to_owned(),
-        SdkError::ResponseError(_) => "unreadable response".to_owned(),
-        SdkError::ConstructionFailure(_) => "request construction failed".to_owned(),
-        _ => "unknown SDK error".to_owned(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn request<'a>(query: &'a str, body: &'a [u8]) -> Request<'a> {
-        Request {
+    fn request<'a>(query: &'a str, body: &'a [u8]) -> Callback<'a> {
+        Callback {
             method: "POST",
             source_ip: None,
             query: Query::parse(query),

@@ -32,7 +32,7 @@ pub fn init_tracing() {
 /// A [`Targets`](tracing_subscriber::filter::Targets) filter, not an `EnvFilter`: the same
 /// directives except span and field filters, without the regex engine an `EnvFilter`
 /// brings into the binary.
-pub fn log_filter(
+pub(crate) fn log_filter(
     lambda_level: Option<&str>,
     rust_log: Option<&str>,
 ) -> tracing_subscriber::filter::Targets {

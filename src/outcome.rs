@@ -217,7 +217,7 @@ impl Outcome {
         }
     }
 
-    pub fn is_rejected(&self) -> bool {
+    pub(crate) fn is_rejected(&self) -> bool {
         matches!(self, Outcome::Rejected(_))
     }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 /// Capped exponential backoff.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Backoff {
+pub(crate) struct Backoff {
     /// The wait after the first failed attempt; doubled after each one.
     pub base: Duration,
     /// The longest wait.
@@ -17,7 +17,7 @@ pub struct Backoff {
 
 /// How much of the computed wait is waited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Jitter {
+pub(crate) enum Jitter {
     /// All of it.
     None,
     /// A random share of it ("full jitter"; at least 1 ms): callers that retry at once

@@ -136,11 +136,11 @@ impl Subscription {
     }
 
     /// Whether `self` replaces `current`.
-    pub fn supersedes(&self, current: Option<&Subscription>) -> bool {
+    pub(crate) fn supersedes(&self, current: Option<&Subscription>) -> bool {
         current.is_none_or(|c| self.rank() > c.rank())
     }
 
-    pub fn status_str(&self) -> &'static str {
+    pub(crate) fn status_str(&self) -> &'static str {
         if self.subscribed {
             "SUBSCRIBED"
         } else {

@@ -193,7 +193,7 @@ impl RequestLog {
     }
 
     /// The line, newline included.
-    pub fn render(&self, m: &RequestMetrics<'_>) -> Vec<u8> {
+    pub(crate) fn render(&self, m: &RequestMetrics<'_>) -> Vec<u8> {
         let timestamp = UNIX_EPOCH + Duration::from_millis(self.clock.now_ms());
         let rejected = m.outcome.is_rejected();
         let called_dynamodb = m.dynamodb_requests > 0;
@@ -297,7 +297,7 @@ struct Line<'a> {
 
 /// One account's sync as counts: the figures of its EMF line ([`sync_line`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct SyncCounts {
+pub(crate) struct SyncCounts {
     pub found_missing: u32,
     pub subscribers_added: u32,
     pub subscribers_removed: u32,
@@ -312,7 +312,7 @@ pub struct SyncCounts {
 /// The sync's line for one account: its counts as EMF metrics (namespace [`NAMESPACE`],
 /// dimension `Door` = `sync`), through metrique's formatter as the request line is; no
 /// newline. Clock: `clock` (the `Timestamp`).
-pub fn sync_line(app: &str, account: &str, counts: &SyncCounts, clock: &Clock) -> String {
+pub(crate) fn sync_line(app: &str, account: &str, counts: &SyncCounts, clock: &Clock) -> String {
     let line = SyncLine {
         timestamp: UNIX_EPOCH + Duration::from_millis(clock.now_ms()),
         door: "sync",
@@ -360,7 +360,7 @@ struct SyncLine<'a> {
 }
 
 /// A bounded label for a command ([`CommandKind::label`]); `none` without one.
-pub fn command_label(command: Option<&str>) -> &'static str {
+pub(crate) fn command_label(command: Option<&str>) -> &'static str {
     command.map_or("none", |c| CommandKind::of(c).label())
 }
 

@@ -15,10 +15,10 @@ use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 /// The shortest time between two reads of the secret, seconds.
-pub const REREAD_INTERVAL_SECS: u64 = 60;
+pub(crate) const REREAD_INTERVAL_SECS: u64 = 60;
 
 /// The JSON key of the token in a secret's `SecretString`.
-pub const SECRET_JSON_KEY: &str = "CALLBACK_TOKEN";
+pub(crate) const SECRET_JSON_KEY: &str = "CALLBACK_TOKEN";
 
 /// The token the webhook checks `Sign` against. Cheap to clone: clones share the token,
 /// so a token read again is seen by every invocation of the process.

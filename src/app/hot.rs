@@ -27,7 +27,7 @@ impl HotAccounts {
     }
 
     /// Whether `account` of `app` is hot at `now_ms`. No allocation while none is.
-    pub fn is_hot(&self, app: &str, account: &str, now_ms: u64) -> bool {
+    pub(crate) fn is_hot(&self, app: &str, account: &str, now_ms: u64) -> bool {
         let until = self.until.lock().unwrap_or_else(|p| p.into_inner());
         if until.is_empty() {
             return false;
@@ -38,7 +38,7 @@ impl HotAccounts {
     }
 
     /// Remembers `account` of `app` as hot from `now_ms` for [`HOT_HOLD`].
-    pub fn remember(&self, app: &str, account: &str, now_ms: u64) {
+    pub(crate) fn remember(&self, app: &str, account: &str, now_ms: u64) {
         let hold = u64::try_from(HOT_HOLD.as_millis()).unwrap_or(u64::MAX);
         let mut until = self.until.lock().unwrap_or_else(|p| p.into_inner());
         let key = Self::key(app, account);

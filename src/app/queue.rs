@@ -6,7 +6,7 @@ use super::{account_in_body, outcome_of, unfit_rejection, App, Verdict};
 use crate::events::Event;
 use crate::handoff::{message_group, visibility_after, Envelope, QueueName};
 use crate::outcome::{Failure, Outcome, Reason, Rejection};
-use crate::protocol::{self, Admission, Checks, Request, Seen};
+use crate::protocol::{self, Admission, Callback, Checks, Seen};
 use crate::store::limits;
 use crate::store::{AccountWrites, Budget, Delivery, Pacing};
 use futures_util::StreamExt;
@@ -113,7 +113,7 @@ impl App {
             Ok(b) => b,
             Err(e) => return Admitted::Answered(Outcome::rejected(Reason::BadEnvelope, e.0)),
         };
-        let req = Request {
+        let req = Callback {
             method: "POST",
             source_ip: None,
             query: env.query(),
@@ -139,35 +139,20 @@ impl App {
     /// A queued message (an [`Envelope`]) applied again: admitted as the webhook admits
     /// it, less the signature check, then written within `budget`. Nothing is sent to a
     /// queue. `seen` collects what the log line shows.
-    pub async fn redeliver(&self, message: &str, budget: &Budget, seen: &mut Seen) -> Outcome {
+    pub(crate) async fn redeliver(
+        &self,
+        message: &str,
+        budget: &Budget,
+        seen: &mut Seen,
+    ) -> Outcome {
         match self.admit_queued(message, seen) {
             Admitted::Answered(outcome) => outcome,
             Admitted::Event(event) => self.store_event(&event, budget).await,
         }
     }
 
-    /// One queued message on its own ([`App::redeliver`]); a message that can never be
-    /// stored goes to the dead-letter queue with its reason.
-    pub async fn consume(
-        &self,
-        message: &str,
-        budget: &Budget,
-        seen: &mut Seen,
-    ) -> (Outcome, Verdict) {
-        let outcome = self.redeliver(message, budget, seen).await;
-        let verdict = self.verdict(message, &outcome, seen).await;
-        (outcome, verdict)
-    }
-
-    /// Done, or to try again; a message that can never be stored is moved to the dead
-    /// letters with its reason first (or left for the redrive to move, when that fails).
-    async fn verdict(&self, message: &str, outcome: &Outcome, seen: &Seen) -> Verdict {
-        match outcome {
-            Outcome::Rejected(r) => self.dead_letter_queued(message, r, seen).await,
-            _ => Verdict::of(outcome),
-        }
-    }
-
+    /// A message that can never be stored moved to the dead letters with its reason
+    /// ([`Verdict::Done`]), or left for the redrive to move when that fails.
     async fn dead_letter_queued(&self, message: &str, r: &Rejection, seen: &Seen) -> Verdict {
         let env = Envelope::parse(message).ok();
         let app = env

@@ -7,7 +7,7 @@ use super::{account_in_body, outcome_of, App};
 use crate::events::{Event, EventKind};
 use crate::handoff::{message_group, Envelope, QueueError};
 use crate::outcome::{Failure, HandOffCause, Outcome};
-use crate::protocol::{self, Admission, Request, Seen};
+use crate::protocol::{self, Admission, Callback, Seen};
 use crate::store::{Budget, OnContention, StoreError};
 use std::borrow::Cow;
 use std::time::Duration;
@@ -28,7 +28,7 @@ impl App {
     /// A webhook request's outcome: contract rows 1-11 ([`protocol::admit`]), then the
     /// write (rows 12-13) within `budget`, then section 5 (hand-off, dead letters, last
     /// resort). `seen` collects what the request line shows.
-    pub async fn webhook(&self, req: &Request<'_>, budget: &Budget, seen: &mut Seen) -> Outcome {
+    pub async fn webhook(&self, req: &Callback<'_>, budget: &Budget, seen: &mut Seen) -> Outcome {
         match protocol::admit(req, &self.config, self.clock.now_secs(), seen) {
             Admission::Answer(outcome) => self.deliver(req, outcome, None, budget).await,
             Admission::Relay(fallback) => self.relay(req, budget, fallback).await,
@@ -44,7 +44,7 @@ impl App {
     /// `budget`: when a hand-off queue is configured, the store stops
     /// [`HANDOFF_RESERVE`] early to leave SQS its share, and gives up at once on
     /// contention ([`OnContention::GiveUp`]) so that the event is handed off.
-    pub fn webhook_budget(&self, budget: Duration) -> Budget {
+    pub(crate) fn webhook_budget(&self, budget: Duration) -> Budget {
         let b = Budget::until(Instant::now() + budget);
         if self.queues.can_hand_off() {
             b.reserving(HANDOFF_RESERVE)
@@ -93,7 +93,7 @@ impl App {
     /// unchanged, at once. `account`: the event's, when admission read it.
     async fn deliver(
         &self,
-        req: &Request<'_>,
+        req: &Callback<'_>,
         outcome: Outcome,
         account: Option<&str>,
         budget: &Budget,
@@ -156,7 +156,7 @@ impl App {
     /// account's message group.
     async fn hand_off(
         &self,
-        req: &Request<'_>,
+        req: &Callback<'_>,
         cause: HandOffCause,
         account: Option<&str>,
         budget: &Budget,
@@ -189,7 +189,7 @@ impl App {
     /// Rows 8 and 9 with `FORWARD_URL` set: the request, as received, to the backend
     /// before the reply is due; its reply, or 502 (contract section 7). Never handed off
     /// nor delayed (section 5 is for after-events only).
-    async fn relay(&self, req: &Request<'_>, budget: &Budget, fallback: Outcome) -> Outcome {
+    async fn relay(&self, req: &Callback<'_>, budget: &Budget, fallback: Outcome) -> Outcome {
         let Some(url) = &self.config.forward_url else {
             return fallback;
         };

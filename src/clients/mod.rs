@@ -95,7 +95,7 @@ pub fn configure_consumer_dynamodb(
 
 /// The sync's DynamoDB client: `client`'s, with timeouts for a run that has minutes, not
 /// the webhook's 2 seconds (connect 3 s, attempt 10 s, call 30 s, 5 attempts).
-pub fn sync_dynamodb(client: &aws_sdk_dynamodb::Client) -> aws_sdk_dynamodb::Client {
+pub(crate) fn sync_dynamodb(client: &aws_sdk_dynamodb::Client) -> aws_sdk_dynamodb::Client {
     let config = client
         .config()
         .to_builder()
@@ -108,7 +108,10 @@ pub fn sync_dynamodb(client: &aws_sdk_dynamodb::Client) -> aws_sdk_dynamodb::Cli
 /// Secrets Manager's client, over the function's SDK settings and HTTPS client; at
 /// `endpoint` when set (`AWS_ENDPOINT_URL_SECRETS_MANAGER`: a DynamoDB override never
 /// applies to it).
-pub fn secrets_manager(sdk: &SdkConfig, endpoint: Option<&str>) -> aws_sdk_secretsmanager::Client {
+pub(crate) fn secrets_manager(
+    sdk: &SdkConfig,
+    endpoint: Option<&str>,
+) -> aws_sdk_secretsmanager::Client {
     let mut config = aws_sdk_secretsmanager::config::Builder::from(sdk);
     config.set_endpoint_url(endpoint.map(str::to_owned));
     aws_sdk_secretsmanager::Client::from_conf(config.build())
@@ -161,7 +164,7 @@ struct NoRetryOnHotItem;
 
 /// The error code a hot item's throttling comes with (../shared/spec/aws.md: "Throttling: key range
 /// limit exceeded"; also on on-demand tables).
-pub const HOT_ITEM_THROTTLING: &str = "ProvisionedThroughputExceededException";
+pub(crate) const HOT_ITEM_THROTTLING: &str = "ProvisionedThroughputExceededException";
 
 impl ClassifyRetry for NoRetryOnHotItem {
     fn classify_retry(&self, ctx: &InterceptorContext) -> RetryAction {
@@ -203,4 +206,24 @@ fn error_code(err: &aws_smithy_runtime_api::client::interceptors::context::Error
         op::batch_write_item::BatchWriteItemError
     );
     None
+}
+
+/// A short description of an AWS SDK error (DynamoDB's or SQS's) for the log, never for
+/// the reply: its code and message, or the kind of failure.
+pub fn describe<E: ProvideErrorMetadata, R>(
+    err: &aws_smithy_runtime_api::client::result::SdkError<E, R>,
+) -> String {
+    use aws_smithy_runtime_api::client::result::SdkError;
+    match err {
+        SdkError::ServiceError(se) => format!(
+            "{}: {}",
+            se.err().code().unwrap_or("unknown"),
+            se.err().message().unwrap_or("")
+        ),
+        SdkError::TimeoutError(_) => "timeout".to_owned(),
+        SdkError::DispatchFailure(_) => "dispatch failure".to_owned(),
+        SdkError::ResponseError(_) => "unreadable response".to_owned(),
+        SdkError::ConstructionFailure(_) => "request construction failed".to_owned(),
+        _ => "unknown SDK error".to_owned(),
+    }
 }

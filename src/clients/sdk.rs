@@ -40,7 +40,7 @@ use aws_smithy_http_client::{Builder, Connector, ConnectorBuilder};
 
 /// Amazon Root CA 1-4 and Starfield Services Root Certificate Authority - G2 (PEM), as
 /// shipped by Debian's ca-certificates.
-pub const AMAZON_ROOTS_PEM: &[u8] = include_bytes!("certs/amazon-roots.pem");
+pub(crate) const AMAZON_ROOTS_PEM: &[u8] = include_bytes!("certs/amazon-roots.pem");
 
 /// Which roots the HTTPS client trusts; see the module documentation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,7 +50,7 @@ pub enum TrustRoots {
 }
 
 impl TrustRoots {
-    pub const VARIABLE: &'static str = "TLS_TRUST_STORE";
+    pub(crate) const VARIABLE: &'static str = "TLS_TRUST_STORE";
 
     /// Reads `TLS_TRUST_STORE` from `env`; `overridden` and `region` decide the default.
     fn read<L: Fn(&str) -> Option<String>>(
@@ -92,7 +92,7 @@ pub fn tls_provider() -> tls::Provider {
 /// [`tls_provider`], the trust store `roots`, and proxy settings from the environment.
 /// The SDK's client ([`https_client`]), the REST client to Tencent and the relay are built
 /// by it.
-pub fn https_connector(mut conn: ConnectorBuilder, roots: TrustRoots) -> Connector {
+pub(crate) fn https_connector(mut conn: ConnectorBuilder, roots: TrustRoots) -> Connector {
     conn.set_proxy_config(Some(ProxyConfig::from_env()));
     // `build` cannot fail today (it only stores its arguments); should it ever, fall back to
     // the defaults rather than refuse to start.

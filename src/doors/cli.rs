@@ -53,11 +53,11 @@ pub struct ReplayArgs {
     pub max: usize,
 }
 
-pub const REPLAY_DEFAULT_MAX: usize = 1000;
+pub(crate) const REPLAY_DEFAULT_MAX: usize = 1000;
 
 /// `oa-webhook replay`: prints to stdout; the exit status (0: every message replayed or
 /// listed, 1: some kept, or the queue could not be read).
-pub async fn replay_command(app: &App, args: &ReplayArgs) -> i32 {
+pub(crate) async fn replay_command(app: &App, args: &ReplayArgs) -> i32 {
     match replay(app, args, &mut std::io::stdout()).await {
         Ok(sum) => i32::from(sum.failed > 0),
         Err(e) => {

@@ -134,9 +134,10 @@ fn build(status: u16, content_type: Option<&str>, body: Body) -> Answer {
 
 /// The response JSON of the front door that sent the event (REST: `multiValueHeaders`;
 /// 2.0: `headers`, `cookies`), as `lambda_http` writes it.
-pub type FrontDoorResponse = <lambda_http::Adapter<'static, Answer, Webhook<'static>> as Service<
-    LambdaEvent<LambdaRequest>,
->>::Response;
+pub(crate) type FrontDoorResponse =
+    <lambda_http::Adapter<'static, Answer, Webhook<'static>> as Service<
+        LambdaEvent<LambdaRequest>,
+    >>::Response;
 
 /// Serves one webhook invocation as `lambda_http::run` does: its `Adapter` turns the event
 /// into a [`Request`] with the invocation's context, [`answer_invocation`] answers it, and
@@ -216,7 +217,7 @@ async fn answer_within(
 /// decided again once when a `Sign` fails against a token that may have changed.
 async fn respond(app: &App, request: &Request, budget: &Budget, seen: &mut Seen) -> Outcome {
     let raw_query = request.uri().query().unwrap_or("");
-    let req = protocol::Request {
+    let req = protocol::Callback {
         method: request.method().as_str(),
         source_ip: source_ip(request),
         query: Query::parse(raw_query),

@@ -37,7 +37,7 @@ pub enum Door {
 impl Door {
     /// `queue`, `sync`; anything else (`bootstrap`, the binary's name, empty or absent:
     /// cargo lambda's and SAM's defaults for a function that names no door) the webhook.
-    pub fn for_handler(handler: Option<&str>) -> Door {
+    pub(crate) fn for_handler(handler: Option<&str>) -> Door {
         match handler {
             Some("queue") => Door::Queue,
             Some("sync") => Door::Sync,
@@ -148,7 +148,7 @@ pub enum Served {
 
 /// Why an invocation failed: its source retries it.
 #[derive(Debug, thiserror::Error)]
-pub enum Unserved {
+pub(crate) enum Unserved {
     #[error("this function serves no door for this event ({0:?}): check the function's event sources and Handler")]
     NoDoor(Shape),
     #[error(transparent)]

@@ -140,7 +140,7 @@ pub async fn cli(
 }
 
 /// Time kept free before the Lambda deadline: the report, the checkpoint, the reply.
-pub const LAMBDA_MARGIN: Duration = Duration::from_secs(20);
+pub(crate) const LAMBDA_MARGIN: Duration = Duration::from_secs(20);
 
 /// The scheduled Lambda: any event (EventBridge Scheduler sends its `Input`, e.g. `{}` or
 /// `{"accounts": ["@TOA#_x"]}`), a sync until 20 s before the invocation's deadline, the

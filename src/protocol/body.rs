@@ -29,7 +29,7 @@ const MAX_PARSE_DEPTH: usize = 128;
 
 /// Why a body is not a JSON object (row 7). The message is safe to return.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BodyError(pub &'static str);
+pub(crate) struct BodyError(pub &'static str);
 
 impl BodyError {
     pub fn message(&self) -> &'static str {
@@ -65,7 +65,7 @@ impl Unreadable {
 /// The body as the reading rules see it: without a byte-order mark, with every escaped
 /// lone surrogate replaced by `\uFFFD` and every byte sequence that is not UTF-8 by
 /// U+FFFD. Borrows when there is nothing to change (the usual case).
-pub fn normalize(body: Cow<'_, [u8]>) -> Cow<'_, [u8]> {
+pub(crate) fn normalize(body: Cow<'_, [u8]>) -> Cow<'_, [u8]> {
     const BOM: &[u8] = b"\xEF\xBB\xBF";
     let body = match body {
         Cow::Borrowed(b) => Cow::Borrowed(b.strip_prefix(BOM).unwrap_or(b)),
@@ -185,11 +185,11 @@ enum F {
 /// The body's known fields, as raw JSON slices of the body; the last occurrence of a
 /// repeated key counts.
 #[derive(Debug, Default)]
-pub struct RawBody<'a>([Option<&'a RawValue>; FIELDS.len()]);
+pub(crate) struct RawBody<'a>([Option<&'a RawValue>; FIELDS.len()]);
 
 /// The body's `CallbackCommand`, as far as it can be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BodyCommand<'a> {
+pub(crate) enum BodyCommand<'a> {
     Absent,
     Present(Cow<'a, str>),
     /// Present but not a plain string.
@@ -231,12 +231,24 @@ impl<'a> RawBody<'a> {
     }
 
     /// Builds the typed event of an after-command, for the SdkAppid `app`.
-    pub fn into_event(self, command: AfterCommand, app: &str) -> Result<Reading, Unreadable> {
+    pub(crate) fn into_event(
+        self,
+        command: AfterCommand,
+        app: &str,
+    ) -> Result<Reading, Unreadable> {
         let invalid = Unreadable::Invalid;
         let account = required(self.get(F::OfficialAccount), "Official_Account", identifier)
             .map_err(invalid)?;
         let event_time =
             required(self.get(F::EventTime), "EventTime", unsigned).map_err(invalid)?;
+        let subscribers = || {
+            id_list(
+                self.get(F::SubscribeAccountList),
+                "SubscribeAccountList",
+                "Subscriber_Account",
+            )
+            .map_err(invalid)
+        };
         let mut r = Optional::default();
         let kind = match command {
             AfterCommand::CreateOfficialAccount => EventKind::Created {
@@ -260,21 +272,11 @@ impl<'a> RawBody<'a> {
             AfterCommand::OfficialAccountFull => EventKind::Full,
             AfterCommand::AddSubscriber => EventKind::SubscribersAdded {
                 operator: r.id(self.get(F::OperatorAccount)),
-                subscribers: id_list(
-                    self.get(F::SubscribeAccountList),
-                    "SubscribeAccountList",
-                    "Subscriber_Account",
-                )
-                .map_err(invalid)?,
+                subscribers: subscribers()?,
             },
             AfterCommand::DeleteSubscriber => EventKind::SubscribersDeleted {
                 operator: r.id(self.get(F::OperatorAccount)),
-                subscribers: id_list(
-                    self.get(F::SubscribeAccountList),
-                    "SubscribeAccountList",
-                    "Subscriber_Account",
-                )
-                .map_err(invalid)?,
+                subscribers: subscribers()?,
             },
             AfterCommand::SendMsg => EventKind::MessageSent(Message {
                 msg_key: required(self.get(F::MsgKey), "MsgKey", identifier).map_err(invalid)?,

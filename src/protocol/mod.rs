@@ -22,9 +22,10 @@ use std::net::IpAddr;
 /// Largest body accepted, in bytes (contract row 6).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
-/// A request as the protocol sees it.
+/// A callback as the protocol sees it (Tencent's term for the request it sends,
+/// docs/protocol.md).
 #[derive(Debug)]
-pub struct Request<'a> {
+pub struct Callback<'a> {
     pub method: &'a str,
     /// The source address the front door reports for the connection (row 1a); `None`
     /// when the event has none, or not a valid address.
@@ -75,7 +76,7 @@ fn answer_ok(outcome: Outcome) -> Admission {
 
 /// Rows 8 and 9: relayed when `FORWARD_URL` is set and the checks are an arrival's (our
 /// own relays coming back, and queued events, never are), else answered with `outcome`.
-fn relay_or(req: &Request<'_>, config: &Config, checks: Checks, outcome: Outcome) -> Admission {
+fn relay_or(req: &Callback<'_>, config: &Config, checks: Checks, outcome: Outcome) -> Admission {
     if checks == Checks::Arrival && config.forward_url.is_some() && !req.relayed {
         Admission::Relay(outcome)
     } else {
@@ -97,15 +98,15 @@ pub enum Checks {
 
 /// Contract section 2, rows 1-11, in order, for a request as it arrives (`now`: Unix
 /// seconds): [`admit_with`] and [`Checks::Arrival`].
-pub fn admit(req: &Request<'_>, config: &Config, now: u64, seen: &mut Seen) -> Admission {
+pub fn admit(req: &Callback<'_>, config: &Config, now: u64, seen: &mut Seen) -> Admission {
     admit_with(req, config, Checks::Arrival, now, seen)
 }
 
 /// Contract section 2, rows 1-11, in three steps: the caller's checks (rows 1-3, as
 /// `checks` says), reading the command (rows 4-7), routing on it (rows 8-11). `now` is
 /// Unix seconds.
-pub fn admit_with(
-    req: &Request<'_>,
+pub(crate) fn admit_with(
+    req: &Callback<'_>,
     config: &Config,
     checks: Checks,
     now: u64,
@@ -130,7 +131,7 @@ pub fn admit_with(
 /// Rows 1-3: the method, the source address, a SdkAppid that is present, the signature.
 /// The query's SdkAppid, or the refusal.
 fn check_caller<'q>(
-    req: &'q Request<'_>,
+    req: &'q Callback<'_>,
     config: &Config,
     checks: Checks,
     now: u64,
@@ -194,7 +195,7 @@ struct Read<'q, 'b> {
 /// Rows 4-7: a probe, the SdkAppid required from here on, the size, the body a JSON
 /// object whose command agrees with the query's. The answer when one of them decides.
 fn read_command<'q, 'b>(
-    req: &'q Request<'_>,
+    req: &'q Callback<'_>,
     app: Param<'q>,
     normalized: &'b Result<Cow<'b, [u8]>, BodyDecodeError>,
     seen: &mut Seen,
@@ -276,7 +277,7 @@ where
 /// Rows 8-11: another product, an unknown or a before-command, or an after-event with
 /// its required fields.
 fn route(
-    req: &Request<'_>,
+    req: &Callback<'_>,
     config: &Config,
     checks: Checks,
     read: Read<'_, '_>,
@@ -366,7 +367,7 @@ mod tests {
     }
 
     fn run(method: &str, query: &str, body: &str, token: Option<&str>) -> (u16, String) {
-        let req = Request {
+        let req = Callback {
             method,
             source_ip: Some([203, 0, 113, 10].into()),
             query: Query::parse(query),
@@ -394,7 +395,7 @@ mod tests {
             crate::allow_list::SourceAllowList::parse("192.0.2.0/24").expect("CIDR");
         config.forward_url =
             Some(crate::config::ForwardUrl::parse("https://backend.example/cb").expect("URL"));
-        let req = |query: &'static str, body: &'static str| Request {
+        let req = |query: &'static str, body: &'static str| Callback {
             method: "POST",
             source_ip: None,
             query: Query::parse(query),
@@ -402,7 +403,7 @@ mod tests {
             relayed: false,
             body: Ok(Cow::Borrowed(body.as_bytes())),
         };
-        let admit_as = |r: &Request<'_>, checks| {
+        let admit_as = |r: &Callback<'_>, checks| {
             admit_with(r, &config, checks, 1669872112, &mut Seen::default())
         };
         let create = req(CREATE, BODY);
@@ -492,7 +493,7 @@ mod tests {
         cfg.allowed_sources =
             source::SourceAllowList::parse("203.0.113.0/24, 2001:db8::/32").expect("valid");
         let run = |method: &str, ip: Option<&str>, query: &str| {
-            let req = Request {
+            let req = Callback {
                 method,
                 source_ip: ip.map(|s| s.parse().expect("an address")),
                 query: Query::parse(query),
@@ -534,7 +535,7 @@ mod tests {
         cfg.forward_url = Some(crate::config::ForwardUrl::parse("http://backend/cb").unwrap());
         let route_hop = |command: &str, relayed: bool| {
             let query = format!("SdkAppid=1400000001&CallbackCommand={command}");
-            let req = Request {
+            let req = Callback {
                 method: "POST",
                 source_ip: None,
                 query: Query::parse(&query),

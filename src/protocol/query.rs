@@ -28,7 +28,7 @@ const NOT_IN_A_QUERY: &AsciiSet = &CONTROLS
 /// one, else every byte a URL may not hold percent-encoded, so that it reads as the
 /// same pairs ([`Query::parse`]). The webhook door's query (a front door may pass such
 /// bytes on undecoded) and `FORWARD_URL`'s (contract section 7).
-pub fn url_safe(raw: &str) -> Cow<'_, str> {
+pub(crate) fn url_safe(raw: &str) -> Cow<'_, str> {
     utf8_percent_encode(raw, NOT_IN_A_QUERY).into()
 }
 
@@ -50,7 +50,7 @@ pub enum Param<'q> {
 }
 
 impl<'q> Param<'q> {
-    pub fn is_present(&self) -> bool {
+    pub(crate) fn is_present(&self) -> bool {
         !matches!(self, Param::Missing)
     }
 }
@@ -67,7 +67,9 @@ impl<'a> Query<'a> {
     }
 
     /// Builds a query from already-decoded pairs (API Gateway REST API payloads).
-    pub fn from_pairs(pairs: impl IntoIterator<Item = (Cow<'a, str>, Cow<'a, str>)>) -> Self {
+    pub(crate) fn from_pairs(
+        pairs: impl IntoIterator<Item = (Cow<'a, str>, Cow<'a, str>)>,
+    ) -> Self {
         Query {
             pairs: pairs.into_iter().collect(),
         }

@@ -4,6 +4,7 @@
 //! (conflicting transactions, lost optimistic races, exhausted SDK retries) is retried
 //! here with capped exponential backoff and full jitter, until the deadline.
 
+use crate::clients::describe;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use std::future::Future;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -14,7 +15,7 @@ pub use super::error::StoreError;
 
 /// How a failed call should be handled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Failure {
+pub(crate) enum ErrorClass {
     /// Our optimistic condition failed: re-read and recompute.
     Condition,
     /// Contention on the items written: another transaction holds one
@@ -28,20 +29,20 @@ pub enum Failure {
 }
 
 /// Classifies an SDK error by its shape and error code.
-pub fn classify<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> Failure {
+pub(crate) fn classify<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> ErrorClass {
     match err {
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-            Failure::Transient
+            ErrorClass::Transient
         }
         SdkError::ServiceError(se) => classify_code(se.err().code()),
-        _ => Failure::Fatal,
+        _ => ErrorClass::Fatal,
     }
 }
 
-pub fn classify_code(code: Option<&str>) -> Failure {
+pub(crate) fn classify_code(code: Option<&str>) -> ErrorClass {
     match code {
-        Some("ConditionalCheckFailedException" | "ConditionalCheckFailed") => Failure::Condition,
-        // A hot item: docs/aws.md (per-item 1000 WCU/s, transaction conflicts). A
+        Some("ConditionalCheckFailedException" | "ConditionalCheckFailed") => ErrorClass::Condition,
+        // A hot item: ../shared/spec/aws.md (per-item 1000 WCU/s, transaction conflicts). A
         // cancellation reason spells the codes without "Exception", and names an item
         // over its write rate `ThrottlingError` (API reference,
         // `TransactionCanceledException`): one item's throttling too.
@@ -51,7 +52,7 @@ pub fn classify_code(code: Option<&str>) -> Failure {
             | "ProvisionedThroughputExceededException"
             | "ProvisionedThroughputExceeded"
             | "ThrottlingError",
-        ) => Failure::Contention,
+        ) => ErrorClass::Contention,
         // Table- or account-wide throttling (not one item's), and the service's own trouble.
         Some(
             "ThrottlingException"
@@ -61,16 +62,16 @@ pub fn classify_code(code: Option<&str>) -> Failure {
             | "InternalFailure"
             | "ServiceUnavailable"
             | "LimitExceededException",
-        ) => Failure::Transient,
-        _ => Failure::Fatal,
+        ) => ErrorClass::Transient,
+        _ => ErrorClass::Fatal,
     }
 }
 
-/// Whether a [`Failure::Contention`] code is the partition's (or an item's) write ceiling
+/// Whether a [`ErrorClass::Contention`] code is the partition's (or an item's) write ceiling
 /// rather than another transaction: a cancellation reason's `ThrottlingError`, or a
 /// request's `ProvisionedThroughputExceededException` (aws.md, "Throttling: key range
 /// limit exceeded"). The writer paces on these (`pacing.rs`) and backs off on the others.
-pub fn is_key_range_throttle(code: Option<&str>) -> bool {
+pub(crate) fn is_key_range_throttle(code: Option<&str>) -> bool {
     matches!(
         code,
         Some(
@@ -81,7 +82,7 @@ pub fn is_key_range_throttle(code: Option<&str>) -> bool {
     )
 }
 
-/// What a write does when it meets contention on the account's items ([`Failure::Contention`]).
+/// What a write does when it meets contention on the account's items ([`ErrorClass::Contention`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum OnContention {
     /// Back off and try again until the deadline (the queue consumer, replay, the sync).
@@ -148,7 +149,7 @@ impl Budget {
     /// Keeps `reserve` of the budget free after the store's deadline (but never moves
     /// that deadline before the start): the store stops early, the reply is still due at
     /// [`Budget::end`].
-    pub fn reserving(mut self, reserve: Duration) -> Budget {
+    pub(crate) fn reserving(mut self, reserve: Duration) -> Budget {
         self.deadline = self
             .end
             .checked_sub(reserve)
@@ -159,20 +160,15 @@ impl Budget {
 
     /// Records the latest the reply may leave whatever else waits (the Lambda deadline,
     /// less the time to send the reply).
-    pub fn limited_to(mut self, limit: Instant) -> Budget {
+    pub(crate) fn limited_to(mut self, limit: Instant) -> Budget {
         self.limit = Some(limit);
         self
     }
 
     /// Sets what contention does (default [`OnContention::Retry`]).
-    pub fn on_contention(mut self, contention: OnContention) -> Budget {
+    pub(crate) fn on_contention(mut self, contention: OnContention) -> Budget {
         self.contention = contention;
         self
-    }
-
-    /// See [`Budget::on_contention`].
-    pub fn contention(&self) -> OnContention {
-        self.contention
     }
 
     /// Sets whether subscriber writes pace (default [`Pacing::Off`]).
@@ -182,13 +178,16 @@ impl Budget {
     }
 
     /// See [`Budget::paced`].
-    pub fn pacing(&self) -> Pacing {
+    pub(crate) fn pacing(&self) -> Pacing {
         self.pacing
     }
 
     /// The error that ends a write meeting contention under [`OnContention::GiveUp`];
     /// `None` to back off and retry.
-    pub fn gives_up_on_contention(&self, what: impl FnOnce() -> String) -> Option<StoreError> {
+    pub(crate) fn gives_up_on_contention(
+        &self,
+        what: impl FnOnce() -> String,
+    ) -> Option<StoreError> {
         match self.contention {
             OnContention::GiveUp => Some(StoreError::Contention(what())),
             OnContention::Retry => None,
@@ -263,7 +262,7 @@ impl Budget {
     }
 
     /// Turns a failed call into "retry" (after backing off) or an error.
-    pub async fn after_failure<E, R>(
+    pub(crate) async fn after_failure<E, R>(
         &self,
         err: SdkError<E, R>,
         attempt: u32,
@@ -273,35 +272,19 @@ impl Budget {
         R: std::fmt::Debug + Send + Sync + 'static,
     {
         match classify(&err) {
-            Failure::Fatal => Err(StoreError::Fatal(describe(&err))),
-            Failure::Contention if self.contention == OnContention::GiveUp => {
+            ErrorClass::Fatal => Err(StoreError::Fatal(describe(&err))),
+            ErrorClass::Contention if self.contention == OnContention::GiveUp => {
                 Err(StoreError::Contention(describe(&err)))
             }
-            Failure::Contention => self
+            ErrorClass::Contention => self
                 .backoff(attempt)
                 .await
                 .map_err(|_| StoreError::Unavailable(describe(&err))),
-            Failure::Condition | Failure::Transient => self
+            ErrorClass::Condition | ErrorClass::Transient => self
                 .backoff(attempt)
                 .await
                 .map_err(|_| StoreError::Unavailable(describe(&err))),
         }
-    }
-}
-
-/// A short description of an SDK error for the log (never for the reply).
-pub fn describe<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> String {
-    match err {
-        SdkError::ServiceError(se) => format!(
-            "{}: {}",
-            se.err().code().unwrap_or("unknown"),
-            se.err().message().unwrap_or("")
-        ),
-        SdkError::TimeoutError(_) => "timeout".to_owned(),
-        SdkError::DispatchFailure(_) => "dispatch failure".to_owned(),
-        SdkError::ResponseError(_) => "unreadable response".to_owned(),
-        SdkError::ConstructionFailure(_) => "request construction failed".to_owned(),
-        _ => "unknown SDK error".to_owned(),
     }
 }
 
@@ -313,27 +296,30 @@ mod tests {
     fn codes() {
         assert_eq!(
             classify_code(Some("ConditionalCheckFailed")),
-            Failure::Condition
+            ErrorClass::Condition
         );
         assert_eq!(
             classify_code(Some("TransactionConflict")),
-            Failure::Contention
+            ErrorClass::Contention
         );
         assert_eq!(
             classify_code(Some("ProvisionedThroughputExceededException")),
-            Failure::Contention
+            ErrorClass::Contention
         );
-        assert_eq!(classify_code(Some("ThrottlingError")), Failure::Contention);
+        assert_eq!(
+            classify_code(Some("ThrottlingError")),
+            ErrorClass::Contention
+        );
         assert_eq!(
             classify_code(Some("ThrottlingException")),
-            Failure::Transient
+            ErrorClass::Transient
         );
-        assert_eq!(classify_code(Some("ValidationError")), Failure::Fatal);
+        assert_eq!(classify_code(Some("ValidationError")), ErrorClass::Fatal);
         assert_eq!(
             classify_code(Some("ResourceNotFoundException")),
-            Failure::Fatal
+            ErrorClass::Fatal
         );
-        assert_eq!(classify_code(None), Failure::Fatal);
+        assert_eq!(classify_code(None), ErrorClass::Fatal);
         // The ceiling, apart from a conflict; table-wide throttling is neither.
         assert!(is_key_range_throttle(Some("ThrottlingError")));
         assert!(is_key_range_throttle(Some(

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 pub type Item = HashMap<String, AttributeValue>;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FieldTimes {
+pub(crate) struct FieldTimes {
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub owner_account: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
@@ -28,7 +28,7 @@ pub struct FieldTimes {
 
 /// The `PROFILE` item. `subscriber_count` is read here but written only as a counter.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ProfileItem {
+pub(crate) struct ProfileItem {
     pub entity: String,
     pub sdk_app_id: String,
     pub official_account: String,
@@ -69,7 +69,7 @@ pub struct ProfileItem {
 }
 
 /// Attributes of [`ProfileItem`] that a profile write removes when the state has none.
-pub const PROFILE_OPTIONAL: &[&str] = &[
+pub(crate) const PROFILE_OPTIONAL: &[&str] = &[
     GSI1_PK,
     GSI1_SK,
     "status",
@@ -99,7 +99,7 @@ fn split(s: &Option<Stamped>) -> (Option<String>, Option<u64>) {
 }
 
 impl ProfileItem {
-    pub fn to_state(&self) -> Profile {
+    pub(crate) fn to_state(&self) -> Profile {
         let t = &self.field_times;
         Profile {
             created: self.created_at.map(|c| (c, self.created_by.clone())),
@@ -114,7 +114,7 @@ impl ProfileItem {
     }
 
     /// The item for a state (without `subscriber_count`, which is a counter).
-    pub fn from_state(app: &str, account: &str, p: &Profile, rev: u64) -> ProfileItem {
+    pub(crate) fn from_state(app: &str, account: &str, p: &Profile, rev: u64) -> ProfileItem {
         let (owner_account, owner_t) = split(&p.owner);
         let (name, name_t) = split(&p.name);
         let (introduction, intro_t) = split(&p.introduction);
@@ -153,7 +153,7 @@ impl ProfileItem {
 
 /// A `SUB#{user}` item.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SubscriptionItem {
+pub(crate) struct SubscriptionItem {
     pub pk: String,
     pub sk: String,
     pub entity: String,
@@ -187,7 +187,7 @@ impl SubscriptionItem {
         }
     }
 
-    pub fn to_state(&self) -> Subscription {
+    pub(crate) fn to_state(&self) -> Subscription {
         Subscription {
             subscribed: self.status == "SUBSCRIBED",
             event_time: self.event_time,
@@ -198,7 +198,7 @@ impl SubscriptionItem {
 
 /// The send-event part of a `MSG#{key}` item.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct MessageItem {
+pub(crate) struct MessageItem {
     pub entity: String,
     pub sdk_app_id: String,
     pub official_account: String,
@@ -218,19 +218,30 @@ pub struct MessageItem {
 }
 
 /// Attributes a send removes when its event has none (a newer send replaces an older).
-pub const MESSAGE_SEND_OPTIONAL: &[&str] = &[
+pub(crate) const MESSAGE_SEND_OPTIONAL: &[&str] = &[
     "msg_time",
     "online_only_flag",
     "msg_body",
     "cloud_custom_data",
 ];
 
-pub fn to_item<T: Serialize>(value: &T) -> Result<Item, String> {
-    serde_dynamo::to_item(value).map_err(|e| e.to_string())
+/// An item that does not have its type's shape (serde_dynamo's error, as it says it).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct ItemError(#[from] serde_dynamo::Error);
+
+impl From<ItemError> for super::StoreError {
+    fn from(e: ItemError) -> super::StoreError {
+        super::StoreError::Fatal(e.to_string())
+    }
 }
 
-pub fn from_item<'a, T: Deserialize<'a>>(item: Item) -> Result<T, String> {
-    serde_dynamo::from_item(item).map_err(|e| e.to_string())
+pub(crate) fn to_item<T: Serialize>(value: &T) -> Result<Item, ItemError> {
+    Ok(serde_dynamo::to_item(value)?)
+}
+
+pub(crate) fn from_item<'a, T: Deserialize<'a>>(item: Item) -> Result<T, ItemError> {
+    Ok(serde_dynamo::from_item(item)?)
 }
 
 /// Builds `SET #a0 = :v0, ... REMOVE #a1, ... ADD #a2 :v1` for `set` and the `remove`
@@ -296,7 +307,7 @@ impl UpdateBuilder {
         self
     }
 
-    pub fn set_if_absent(&mut self, attr: &str, v: AttributeValue) -> &mut Self {
+    pub(crate) fn set_if_absent(&mut self, attr: &str, v: AttributeValue) -> &mut Self {
         let n = self.name(attr);
         let v = self.value(v);
         separate(&mut self.sets);
@@ -365,7 +376,7 @@ impl Default for UpdateBuilder {
     }
 }
 
-pub fn number_value(v: impl ToString) -> AttributeValue {
+pub(crate) fn number_value(v: impl ToString) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 

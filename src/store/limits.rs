@@ -21,21 +21,21 @@ use serde_json::Value;
 use std::collections::HashMap;
 
 /// Longest `Official_Account`, in bytes: it appears in sort keys as `OWNS#{oa}`.
-pub const MAX_ACCOUNT_BYTES: usize = 1024 - "OWNS#".len();
+pub(crate) const MAX_ACCOUNT_BYTES: usize = 1024 - "OWNS#".len();
 /// Longest subscriber account or `MsgKey`, in bytes (`SUB#{user}`, `MSG#{key}` sort keys).
-pub const MAX_MEMBER_BYTES: usize = 1024 - "SUB#".len();
+pub(crate) const MAX_MEMBER_BYTES: usize = 1024 - "SUB#".len();
 /// Longest owner account, in bytes: it appears in `gsi1pk` as `USER#{app}#{owner}`
 /// (2048 bytes at most), kept to a sort key's size like the others.
-pub const MAX_OPERATOR_BYTES: usize = MAX_MEMBER_BYTES;
+pub(crate) const MAX_OPERATOR_BYTES: usize = MAX_MEMBER_BYTES;
 /// The largest item, in bytes.
-pub const MAX_ITEM_BYTES: usize = 400 * 1024;
+pub(crate) const MAX_ITEM_BYTES: usize = 400 * 1024;
 /// Room kept in an item for its keys, names and the other attributes.
 const ITEM_OVERHEAD_BYTES: usize = 4 * 1024;
 /// DynamoDB nests documents at most 32 levels deep; the item's `msg_body` list is one of
 /// them, and each element another.
-pub const MAX_MSG_BODY_DEPTH: usize = 30;
+pub(crate) const MAX_MSG_BODY_DEPTH: usize = 30;
 /// A name, a map's keys among them, is less than 64 KB.
-pub const MAX_NAME_BYTES: usize = 64 * 1024 - 1;
+pub(crate) const MAX_NAME_BYTES: usize = 64 * 1024 - 1;
 /// Significant digits a DynamoDB number holds.
 const MAX_NUMBER_DIGITS: usize = 38;
 
@@ -178,7 +178,7 @@ fn document_bytes(v: &Value) -> usize {
 
 /// A JSON value as a DynamoDB document: objects as maps, arrays as lists, and numbers
 /// digit for digit (a number DynamoDB cannot hold, as its text).
-pub fn to_attribute(v: &Value) -> AttributeValue {
+pub(crate) fn to_attribute(v: &Value) -> AttributeValue {
     match v {
         Value::Null => AttributeValue::Null(true),
         Value::Bool(b) => AttributeValue::Bool(*b),
@@ -202,7 +202,7 @@ pub fn to_attribute(v: &Value) -> AttributeValue {
 
 /// Whether a JSON number's text is a number DynamoDB holds: at most 38 significant
 /// digits, and zero or a magnitude from 1E-130 to below 1E+126.
-pub fn fits_number(text: &str) -> bool {
+pub(crate) fn fits_number(text: &str) -> bool {
     let unsigned = text.strip_prefix('-').unwrap_or(text);
     let (mantissa, exponent) = match unsigned.find(['e', 'E']) {
         Some(i) => match unsigned[i + 1..].parse::<i64>() {

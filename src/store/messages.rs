@@ -1,7 +1,7 @@
 //! Send and withdraw: `MSG#{MsgKey}` items written with a single conditional UpdateItem
 //! each, so that the newest send wins and the earliest withdrawal sticks, in any order.
 
-use super::budget::{classify, Budget, Failure, StoreError};
+use super::budget::{classify, Budget, ErrorClass, StoreError};
 use super::items::{
     self, number_value, string_value, MessageItem, UpdateBuilder, MESSAGE_SEND_OPTIONAL,
 };
@@ -34,7 +34,7 @@ pub(super) async fn send(
         withdrawn: None,
         withdrawn_at: None,
     };
-    let mut attrs = items::to_item(&item).map_err(StoreError::Fatal)?;
+    let mut attrs = items::to_item(&item).map_err(StoreError::from)?;
     if let Some(body) = &msg.msg_body {
         attrs.insert("msg_body".to_owned(), limits::to_attribute(body));
     }
@@ -111,7 +111,7 @@ async fn conditional_update(
             .await?;
         match sent {
             Ok(_) => return Ok(Applied { items_written: 1 }),
-            Err(e) if classify(&e) == Failure::Condition => return Ok(Applied::default()),
+            Err(e) if classify(&e) == ErrorClass::Condition => return Ok(Applied::default()),
             Err(e) => budget.after_failure(e, attempt).await?,
         }
     }

@@ -58,7 +58,7 @@ impl Store {
     }
 
     /// The instance's per-account pacing (pacing.rs).
-    pub fn pacer(&self) -> &Pacer {
+    pub(crate) fn pacer(&self) -> &Pacer {
         &self.pacer
     }
 

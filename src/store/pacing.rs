@@ -28,13 +28,13 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 /// How much the rate is cut on a throttle (a fraction of itself).
-pub const DECREASE: f64 = 0.9;
+pub(crate) const DECREASE: f64 = 0.9;
 /// How much the rate grows on a success (a fraction of itself).
-pub const INCREASE: f64 = 1.2;
+pub(crate) const INCREASE: f64 = 1.2;
 /// How long an account stays paced, or contended, after its last throttle or contention.
-pub const FORGET: Duration = Duration::from_secs(10);
+pub(crate) const FORGET: Duration = Duration::from_secs(10);
 /// The most accounts one instance paces at once; past it, the one forgotten first goes.
-pub const PACED_ACCOUNTS_MAX: usize = 256;
+pub(crate) const PACED_ACCOUNTS_MAX: usize = 256;
 /// The window over which an instance's committed units give the first rate.
 const MEASURE: Duration = Duration::from_secs(1);
 
@@ -96,7 +96,7 @@ impl Pacer {
     /// When a write of `units` to `account` may start, from `now`: `now` for an account
     /// not paced; else the account's next turn, which this call takes (the next one is
     /// `units / rate` seconds later).
-    pub fn turn(&self, account: &str, units: u32, now: Instant) -> Instant {
+    pub(crate) fn turn(&self, account: &str, units: u32, now: Instant) -> Instant {
         let mut accounts = self.lock();
         if accounts.is_empty() {
             return now;
@@ -154,7 +154,7 @@ impl Pacer {
 
     /// `account`'s writes met other writers at `now` (a cancelled guess, a conflict): its
     /// guesses are likely stale for a while ([`Pacer::is_contended`]).
-    pub fn contended(&self, account: &str, now: Instant) {
+    pub(crate) fn contended(&self, account: &str, now: Instant) {
         let mut accounts = self.lock();
         let pace = entry(&mut accounts, account, now);
         pace.hot_until = Some(now + FORGET);
@@ -162,7 +162,7 @@ impl Pacer {
     }
 
     /// Whether `account` met throttling or other writers within [`FORGET`] of `now`.
-    pub fn is_contended(&self, account: &str, now: Instant) -> bool {
+    pub(crate) fn is_contended(&self, account: &str, now: Instant) -> bool {
         let accounts = self.lock();
         accounts
             .get(account)

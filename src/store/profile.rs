@@ -6,7 +6,7 @@
 //! requests). A failed condition returns the stored item (`ALL_OLD`), so a lost race or
 //! a wrong guess costs one more write, not a read and a write.
 
-use super::budget::{classify, Budget, Failure, StoreError};
+use super::budget::{classify, Budget, ErrorClass, StoreError};
 use super::items::{self, number_value, Item, ProfileItem, UpdateBuilder, PROFILE_OPTIONAL};
 use super::schema::{account_pk, PROFILE_SK};
 use super::{Applied, Store};
@@ -55,7 +55,7 @@ pub(super) async fn apply(
             ProfileItem::from_state(&event.app, &event.account, &state, rev.unwrap_or(0) + 1);
         let mut u = UpdateBuilder::new();
         u.set_item(
-            items::to_item(&item).map_err(StoreError::Fatal)?,
+            items::to_item(&item).map_err(StoreError::from)?,
             PROFILE_OPTIONAL,
         );
         u.set_if_absent("subscriber_count", number_value(0));
@@ -94,7 +94,7 @@ pub(super) async fn apply(
                     // what is stored now.
                     known = c.item.clone().map(parse).transpose()?.map(Some);
                 }
-                if classify(&e) == Failure::Condition && known.is_some() && attempt == 1 {
+                if classify(&e) == ErrorClass::Condition && known.is_some() && attempt == 1 {
                     continue;
                 }
                 budget.after_failure(e, attempt).await?;
@@ -131,5 +131,5 @@ async fn read(store: &Store, key: &Item, budget: &Budget) -> Result<GetResult, S
 }
 
 fn parse(item: Item) -> Result<ProfileItem, StoreError> {
-    items::from_item(item).map_err(StoreError::Fatal)
+    items::from_item(item).map_err(StoreError::from)
 }

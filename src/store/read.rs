@@ -9,7 +9,7 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 
 impl ReadError {
     pub fn of<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> ReadError {
-        ReadError(super::budget::describe(err))
+        ReadError(crate::clients::describe(err))
     }
 }
 

@@ -30,7 +30,9 @@
 //! hands the event off instead ([`super::OnContention::GiveUp`]). Table-wide throttling (`ThrottlingException`) is not one
 //! account's ceiling: it keeps the budget's retries.
 
-use super::budget::{classify, classify_code, is_key_range_throttle, Budget, Failure, StoreError};
+use super::budget::{
+    classify, classify_code, is_key_range_throttle, Budget, ErrorClass, StoreError,
+};
 use super::items::{self, number_value, string_value, SubscriptionItem, UpdateBuilder};
 use super::pacing::Pacer;
 use super::schema::{
@@ -134,7 +136,7 @@ impl Store {
                 else {
                     // The partition's ceiling as a whole-request refusal: wait for a turn.
                     if let Some((pacer, key)) = &pacing {
-                        if classify(&err) == Failure::Contention
+                        if classify(&err) == ErrorClass::Contention
                             && is_key_range_throttle(err.code())
                         {
                             pacer.throttled(key, charged, Instant::now());
@@ -155,26 +157,26 @@ impl Store {
                 let mut refused = false;
                 for (reason, user) in tc.cancellation_reasons().iter().zip(&targets) {
                     match classify_code(reason.code()) {
-                        Failure::Condition => {
+                        ErrorClass::Condition => {
                             refused = true;
                             let state = match reason.item() {
                                 Some(item) => Some(
                                     items::from_item::<SubscriptionItem>(item.clone())
-                                        .map_err(StoreError::Fatal)?
+                                        .map_err(StoreError::from)?
                                         .to_state(),
                                 ),
                                 None => None,
                             };
                             known.insert((*user).clone(), state);
                         }
-                        Failure::Transient => lost_race = true,
-                        Failure::Contention if is_key_range_throttle(reason.code()) => {
+                        ErrorClass::Transient => lost_race = true,
+                        ErrorClass::Contention if is_key_range_throttle(reason.code()) => {
                             throttled = true;
                             contended = reason.code();
                         }
-                        Failure::Contention => contended = reason.code(),
-                        Failure::Fatal if reason.code() == Some("None") => {}
-                        Failure::Fatal => {
+                        ErrorClass::Contention => contended = reason.code(),
+                        ErrorClass::Fatal if reason.code() == Some("None") => {}
+                        ErrorClass::Fatal => {
                             return Err(StoreError::Fatal(format!(
                                 "transaction cancelled: {}",
                                 reason.code().unwrap_or("unknown")
@@ -186,12 +188,12 @@ impl Store {
                 // transient failure cancels it.
                 if let Some(r) = tc.cancellation_reasons().get(targets.len()) {
                     match classify_code(r.code()) {
-                        Failure::Transient => lost_race = true,
-                        Failure::Contention if is_key_range_throttle(r.code()) => {
+                        ErrorClass::Transient => lost_race = true,
+                        ErrorClass::Contention if is_key_range_throttle(r.code()) => {
                             throttled = true;
                             contended = r.code();
                         }
-                        Failure::Contention => contended = r.code(),
+                        ErrorClass::Contention => contended = r.code(),
                         _ => {}
                     }
                 }
@@ -318,7 +320,7 @@ async fn read_first(
                 continue;
             };
             let state = items::from_item::<SubscriptionItem>(item.clone())
-                .map_err(StoreError::Fatal)?
+                .map_err(StoreError::from)?
                 .to_state();
             known.insert(user.clone(), Some(state));
             found.push(user);
@@ -391,7 +393,7 @@ fn transaction<'u>(
         let item = SubscriptionItem::new(app, account, user, new);
         let put = Put::builder()
             .table_name(store.table())
-            .set_item(Some(items::to_item(&item).map_err(StoreError::Fatal)?))
+            .set_item(Some(items::to_item(&item).map_err(StoreError::from)?))
             .condition_expression(condition)
             .set_expression_attribute_names(Some(names))
             .set_expression_attribute_values((!values.is_empty()).then_some(values))

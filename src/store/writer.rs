@@ -15,7 +15,7 @@ use crate::state::Subscription;
 use std::collections::BTreeMap;
 
 /// Items per transaction besides the counter update (DynamoDB allows 100 actions).
-pub const CHUNK: usize = 99;
+pub(crate) const CHUNK: usize = 99;
 
 /// Whether a change subscribes or unsubscribes a user: an add or a delete event, or a
 /// sync's fact.
@@ -50,7 +50,7 @@ pub enum Delivery {
 /// An event the writer does not fold: not an add or delete of subscribers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("not a subscriber event")]
-pub struct NotSubscribers;
+pub(crate) struct NotSubscribers;
 
 /// Why the writer should not guess a user's stored state (and reads it first instead).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -93,7 +93,7 @@ impl AccountWrites {
     }
 
     /// One add or delete event's changes (the webhook's path).
-    pub fn of_event(event: &Event) -> Result<AccountWrites, NotSubscribers> {
+    pub(crate) fn of_event(event: &Event) -> Result<AccountWrites, NotSubscribers> {
         let mut w = AccountWrites::new(&event.app, &event.account);
         w.fold_event(event, Delivery::First)?;
         Ok(w)
@@ -109,7 +109,7 @@ impl AccountWrites {
 
     /// Folds in `user`'s state `new` as it came (`delivery`): kept when it wins over what
     /// is folded already.
-    pub fn fold_delivered(&mut self, user: &str, new: Subscription, delivery: Delivery) {
+    pub(crate) fn fold_delivered(&mut self, user: &str, new: Subscription, delivery: Delivery) {
         let redelivered = match delivery {
             Delivery::Redelivered => Doubt::Redelivered,
             Delivery::First => Doubt::None,
@@ -144,7 +144,11 @@ impl AccountWrites {
 
     /// Folds in an add or delete event of this account (another account's event, or
     /// another kind, is refused).
-    pub fn fold_event(&mut self, event: &Event, delivery: Delivery) -> Result<(), NotSubscribers> {
+    pub(crate) fn fold_event(
+        &mut self,
+        event: &Event,
+        delivery: Delivery,
+    ) -> Result<(), NotSubscribers> {
         if event.app != self.app || event.account != self.account {
             return Err(NotSubscribers);
         }

@@ -20,7 +20,7 @@ use crate::store::read::ReadError;
 use crate::store::Store;
 use serde::{Deserialize, Serialize};
 
-pub const ENTITY_CHECKPOINT: &str = "sync_checkpoint";
+pub(crate) const ENTITY_CHECKPOINT: &str = "sync_checkpoint";
 
 fn pk(app: &str) -> String {
     format!("SYNC#{app}")
@@ -92,11 +92,16 @@ fn typed<T: for<'de> Deserialize<'de>>(item: Option<Item>) -> Option<T> {
 }
 
 fn to_item<T: Serialize>(value: &T) -> Result<Item, ReadError> {
-    serde_dynamo::to_item(value).map_err(|e| ReadError(e.to_string()))
+    crate::store::items::to_item(value).map_err(|e| ReadError(e.to_string()))
 }
 
 /// The run to continue (its start, ms), or a new one started at `now`.
-pub async fn begin_run(store: &Store, app: &str, scope: &str, now: u64) -> Result<u64, ReadError> {
+pub(crate) async fn begin_run(
+    store: &Store,
+    app: &str,
+    scope: &str,
+    now: u64,
+) -> Result<u64, ReadError> {
     let sk = format!("RUN#{scope}");
     let run: Option<RunItem> = typed(get(store, items::key(pk(app), sk.clone())).await?);
     if let Some(RunItem {
@@ -126,7 +131,12 @@ pub async fn begin_run(store: &Store, app: &str, scope: &str, now: u64) -> Resul
 }
 
 /// Marks the run finished: the next run starts afresh.
-pub async fn finish_run(store: &Store, app: &str, scope: &str, now: u64) -> Result<(), ReadError> {
+pub(crate) async fn finish_run(
+    store: &Store,
+    app: &str,
+    scope: &str,
+    now: u64,
+) -> Result<(), ReadError> {
     store
         .client()
         .update_item()
@@ -155,7 +165,7 @@ pub async fn stage(store: &Store, app: &str, account: &str, run: u64) -> Result<
 }
 
 /// Records the account's stage in the run started at `run`.
-pub async fn save(
+pub(crate) async fn save(
     store: &Store,
     app: &str,
     account: &str,

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 
 /// The latest millisecond of the second `secs`: a `SubscribeTime` of `s` means the
 /// subscription happened within `[s*1000, s*1000+999]`.
-pub fn end_of_second(secs: u64) -> u64 {
+pub(crate) fn end_of_second(secs: u64) -> u64 {
     secs.saturating_mul(1000).saturating_add(999)
 }
 
@@ -89,7 +89,12 @@ pub fn profile_events(
 
 /// The event for an account Tencent does not know (130004): `Destroyed` at `F`, only when
 /// the table holds the account and does not already show it destroyed.
-pub fn gone_event(app: &str, account: &str, stored: Option<&Profile>, f: u64) -> Option<Event> {
+pub(crate) fn gone_event(
+    app: &str,
+    account: &str,
+    stored: Option<&Profile>,
+    f: u64,
+) -> Option<Event> {
     let p = stored?;
     (p.status() != Some(AccountStatus::Destroyed)).then(|| Event {
         app: app.to_owned(),
@@ -108,7 +113,7 @@ fn nonempty(v: &Option<String>) -> Option<String> {
 
 /// What the subscriber comparison decided, before any write.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct SubscriberPlan {
+pub(crate) struct SubscriberPlan {
     /// Users to mark SUBSCRIBED, each with its event time, in user order.
     pub subscribe: Vec<(String, u64)>,
     /// Users to mark UNSUBSCRIBED at `F` of the listing.
@@ -129,7 +134,7 @@ pub struct SubscriberPlan {
 ///   table already shows them SUBSCRIBED, or UNSUBSCRIBED by a newer-or-equal event;
 /// - a stored SUBSCRIBED user that is not listed becomes UNSUBSCRIBED at `F`, unless
 ///   their stored event is newer than `F` (they subscribed while the list was read).
-pub fn plan_subscribers(
+pub(crate) fn plan_subscribers(
     listed: &HashMap<String, u64>,
     stored: &HashMap<String, Subscription>,
     f: u64,
@@ -174,7 +179,7 @@ pub fn plan_subscribers(
 
 /// A stored message, as far as a sync needs it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct StoredMessage {
+pub(crate) struct StoredMessage {
     /// A send event is stored (the item may exist from a withdrawal alone).
     pub sent: bool,
     pub withdrawn: bool,
@@ -184,7 +189,7 @@ pub struct StoredMessage {
 /// the body (empty for a recalled one), at `min(MsgTimeStamp*1000, F)`: the start of the
 /// second, so that the real send event, which also carries `CloudCustomData` and
 /// `OnlineOnlyFlag`, wins when it arrives.
-pub fn send_event(
+pub(crate) fn send_event(
     app: &str,
     account: &str,
     msg_key: &str,
@@ -208,7 +213,12 @@ pub fn send_event(
 
 /// The withdrawal of recalled messages the table does not show withdrawn, at `F` of the
 /// page that listed them (the earliest withdrawal wins, so a real one replaces it).
-pub fn withdraw_event(app: &str, account: &str, msg_keys: Vec<String>, f: u64) -> Option<Event> {
+pub(crate) fn withdraw_event(
+    app: &str,
+    account: &str,
+    msg_keys: Vec<String>,
+    f: u64,
+) -> Option<Event> {
     (!msg_keys.is_empty()).then(|| Event {
         app: app.to_owned(),
         account: account.to_owned(),

@@ -28,7 +28,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 /// The accounts of an app (contract section 3), from `gsi2`, every page, in ID order.
-pub async fn accounts_of_app(store: &Store, app: &str) -> Result<Vec<String>, ReadError> {
+pub(crate) async fn accounts_of_app(store: &Store, app: &str) -> Result<Vec<String>, ReadError> {
     use crate::store::schema::{app_pk, GSI2, GSI2_PK, GSI2_SK};
     let found: Vec<crate::store::items::Item> = store
         .client()
@@ -415,7 +415,7 @@ async fn sync_account(
 
 /// One CloudWatch embedded-metric-format line for an account's sync
 /// ([`crate::telemetry::sync_line`]).
-pub fn metrics_line(app: &str, r: &AccountReport) -> String {
+pub(crate) fn metrics_line(app: &str, r: &AccountReport) -> String {
     let counts = crate::telemetry::SyncCounts {
         found_missing: r.found_missing(),
         subscribers_added: r.subscribers_added + r.subscribers_resubscribed,
@@ -505,7 +505,7 @@ async fn stored_profile(
     item.map(|i| {
         items::from_item::<ProfileItem>(i)
             .map(|p| p.to_state())
-            .map_err(Stop::Store)
+            .map_err(|e| Stop::Store(e.to_string()))
     })
     .transpose()
 }

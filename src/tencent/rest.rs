@@ -36,20 +36,20 @@ pub const GET_SUBSCRIBERS: &str = "get_subscriber_info";
 pub const GET_MESSAGES: &str = "official_account_msg_get_simple";
 
 /// Accounts per `get_official_account_info` call.
-pub const ACCOUNTS_PER_CALL: usize = 50;
+pub(crate) const ACCOUNTS_PER_CALL: usize = 50;
 /// Subscribers per `get_subscriber_info` page.
-pub const SUBSCRIBERS_PER_PAGE: u32 = 200;
+pub(crate) const SUBSCRIBERS_PER_PAGE: u32 = 200;
 /// Messages per `official_account_msg_get_simple` call.
-pub const MESSAGES_PER_CALL: u32 = 20;
+pub(crate) const MESSAGES_PER_CALL: u32 = 20;
 
 /// Tencent's "too many calls" codes: back off and retry.
-pub const BUSY_CODES: [i64; 4] = [60007, 60011, 60018, 60019];
+pub(crate) const BUSY_CODES: [i64; 4] = [60007, 60011, 60018, 60019];
 /// Tencent's internal errors: retry.
-pub const INTERNAL_CODES: [i64; 2] = [10004, 20005];
+pub(crate) const INTERNAL_CODES: [i64; 2] = [10004, 20005];
 /// The account does not exist (or was destroyed).
 pub const NO_SUCH_ACCOUNT: i64 = 130004;
 /// UserSig expired.
-pub const SIG_EXPIRED: i64 = 70001;
+pub(crate) const SIG_EXPIRED: i64 = 70001;
 
 /// Why a call failed, after its retries.
 #[derive(Debug, thiserror::Error)]
@@ -97,7 +97,7 @@ pub struct TencentConfig {
 
 /// Where the secret key comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum KeySource {
+pub(crate) enum KeySource {
     /// `TENCENT_SECRET_KEY` (local use).
     Key(SecretKey),
     /// `TENCENT_SECRET_KEY_ARN`: a Secrets Manager secret (deployed), read at start.
@@ -107,7 +107,7 @@ pub enum KeySource {
 /// The sync's variables as read from the environment; [`TencentSettings::load`] fetches
 /// the key when it is in Secrets Manager.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TencentSettings {
+pub(crate) struct TencentSettings {
     pub base_url: String,
     pub admin: String,
     pub key: KeySource,
@@ -116,20 +116,13 @@ pub struct TencentSettings {
 }
 
 impl TencentSettings {
-    pub const BASE_URL: &'static str = "TENCENT_API_BASE_URL";
+    pub(crate) const BASE_URL: &'static str = "TENCENT_API_BASE_URL";
     pub const ADMIN: &'static str = "TENCENT_ADMIN_IDENTIFIER";
     pub const KEY: &'static str = "TENCENT_SECRET_KEY";
-    pub const KEY_ARN: &'static str = "TENCENT_SECRET_KEY_ARN";
+    pub(crate) const KEY_ARN: &'static str = "TENCENT_SECRET_KEY_ARN";
 
     pub fn from_env() -> Result<TencentSettings, ConfigError> {
         Self::read(&Env::process())
-    }
-
-    /// Reads the sync's settings through `lookup` (a map in tests).
-    pub fn from_lookup(
-        lookup: impl Fn(&str) -> Option<String>,
-    ) -> Result<TencentSettings, ConfigError> {
-        Self::read(&Env::new(lookup))
     }
 
     /// Reads the sync's settings from `env`. `TENCENT_SECRET_KEY` wins over
@@ -512,7 +505,7 @@ pub struct AccountInfo {
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]
-pub struct AccountInfoAnswer {
+pub(crate) struct AccountInfoAnswer {
     #[serde(rename = "OfficialAccountInfoList")]
     pub official_account_info_list: Vec<AccountInfo>,
 }
@@ -565,7 +558,7 @@ pub struct MessageRequest {
 }
 
 /// `IsPlaceMsg`: 0 a message, 1 deleted or expired (empty body), 2 recalled.
-pub const PLACE_DELETED: i64 = 1;
+pub(crate) const PLACE_DELETED: i64 = 1;
 pub const PLACE_RECALLED: i64 = 2;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -607,7 +600,7 @@ mod tests {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
-        TencentSettings::from_lookup(move |k| vars.get(k).cloned())
+        TencentSettings::read(&Env::new(move |k| vars.get(k).cloned()))
     }
 
     #[test]

@@ -23,7 +23,7 @@ pub enum SecretError {
 
 /// Reads the secret `arn` at Secrets Manager (or at `endpoint`); the error never
 /// contains the secret.
-pub async fn fetch(
+pub(crate) async fn fetch(
     sdk: &aws_config::SdkConfig,
     arn: &str,
     endpoint: Option<&str>,
@@ -35,7 +35,7 @@ pub async fn fetch(
 /// The `SecretString` of the secret `arn` at Secrets Manager (or at `endpoint`), with the
 /// function's SDK settings and HTTPS client; the error names what failed (an AWS error
 /// code), never the secret. Also reads `CALLBACK_TOKEN_ARN` (src/token.rs).
-pub async fn fetch_secret_string(
+pub(crate) async fn fetch_secret_string(
     sdk: &aws_config::SdkConfig,
     arn: &str,
     endpoint: Option<&str>,
@@ -57,7 +57,7 @@ pub async fn fetch_secret_string(
 
 /// The value in a `SecretString`: the first of `keys` in a JSON object, else the whole
 /// string; trimmed; `None` when empty.
-pub fn value_in_secret_string(text: &str, keys: &[&str]) -> Option<String> {
+pub(crate) fn value_in_secret_string(text: &str, keys: &[&str]) -> Option<String> {
     let from_json = serde_json::from_str::<serde_json::Value>(text)
         .ok()
         .and_then(|v| {
@@ -71,7 +71,7 @@ pub fn value_in_secret_string(text: &str, keys: &[&str]) -> Option<String> {
 
 /// The key in a `SecretString`: a JSON object's `TENCENT_SECRET_KEY` or `key`, else the
 /// whole string; trimmed; `None` when empty.
-pub fn key_from_secret_string(text: &str) -> Option<SecretKey> {
+pub(crate) fn key_from_secret_string(text: &str) -> Option<SecretKey> {
     value_in_secret_string(text, &["TENCENT_SECRET_KEY", "key"]).map(SecretKey::new)
 }
 

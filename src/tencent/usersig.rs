@@ -13,7 +13,7 @@
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use hmac::{KeyInit, Mac};
-use std::io::{Read, Write};
+use std::io::Write;
 
 type HmacSha256 = hmac::Hmac<sha2::Sha256>;
 
@@ -38,7 +38,7 @@ impl std::fmt::Debug for SecretKey {
     }
 }
 
-/// What a UserSig says, once decoded (the stand-in checks it; the tests read ours back).
+/// What a UserSig says, once decoded (the stand-in, tests/standin/src/usersig.rs, checks it).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SigDoc {
     #[serde(rename = "TLS.ver")]
@@ -53,34 +53,6 @@ pub struct SigDoc {
     pub expire: u64,
     #[serde(rename = "TLS.sig")]
     pub sig: String,
-}
-
-/// Why a UserSig was refused, with the error code Tencent answers for it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SigError {
-    #[error("UserSig cannot be parsed")]
-    Unparsable,
-    #[error("UserSig check failed")]
-    BadSignature,
-    #[error("UserSig expired")]
-    Expired,
-    #[error("identifier does not match the UserSig")]
-    WrongIdentifier,
-    #[error("SDKAppID does not match the UserSig")]
-    WrongApp,
-}
-
-impl SigError {
-    /// Tencent's error code for this refusal (protocol.md section 7).
-    pub fn code(&self) -> i64 {
-        match self {
-            SigError::Expired => 70001,
-            SigError::Unparsable => 70003,
-            SigError::BadSignature => 70009,
-            SigError::WrongIdentifier => 70013,
-            SigError::WrongApp => 70014,
-        }
-    }
 }
 
 /// `base64(HMAC-SHA256(key, content))`.
@@ -131,59 +103,9 @@ fn escape(b64: &str) -> String {
         .collect()
 }
 
-/// Reads a UserSig back: the alphabet undone, base64, zlib inflate, JSON. Checks nothing.
-pub fn decode(usersig: &str) -> Result<SigDoc, SigError> {
-    let b64: String = usersig
-        .chars()
-        .map(|c| match c {
-            '*' => '+',
-            '-' => '/',
-            '_' => '=',
-            c => c,
-        })
-        .collect();
-    let compressed = STANDARD.decode(b64).map_err(|_| SigError::Unparsable)?;
-    let mut json = Vec::new();
-    flate2::read::ZlibDecoder::new(&compressed[..])
-        // A UserSig is a few hundred bytes; refuse anything that inflates past 64 KiB.
-        .take(64 * 1024)
-        .read_to_end(&mut json)
-        .map_err(|_| SigError::Unparsable)?;
-    serde_json::from_slice(&json).map_err(|_| SigError::Unparsable)
-}
-
-/// Checks a UserSig as Tencent does: parsable, signed with `key`, for `identifier` and
-/// `sdkappid`, and not expired at `now` (Unix seconds).
-pub fn verify(
-    usersig: &str,
-    key: &SecretKey,
-    identifier: &str,
-    sdkappid: u64,
-    now: u64,
-) -> Result<SigDoc, SigError> {
-    let doc = decode(usersig)?;
-    let expected = hmac_base64(key, &doc.identifier, doc.sdkappid, doc.time, doc.expire);
-    if !bool::from(subtle::ConstantTimeEq::ct_eq(
-        expected.as_bytes(),
-        doc.sig.as_bytes(),
-    )) {
-        return Err(SigError::BadSignature);
-    }
-    if doc.sdkappid != sdkappid {
-        return Err(SigError::WrongApp);
-    }
-    if doc.identifier != identifier {
-        return Err(SigError::WrongIdentifier);
-    }
-    if doc.time.saturating_add(doc.expire) < now {
-        return Err(SigError::Expired);
-    }
-    Ok(doc)
-}
-
 /// One UserSig, reused until it nears its expiry, then made again.
 #[derive(Debug)]
-pub struct SigCache {
+pub(crate) struct SigCache {
     key: SecretKey,
     identifier: String,
     sdkappid: u64,
@@ -194,7 +116,7 @@ pub struct SigCache {
 
 impl SigCache {
     /// UserSigs valid for one day, renewed once half of that has passed.
-    pub const LIFETIME_SECS: u64 = 86_400;
+    pub(crate) const LIFETIME_SECS: u64 = 86_400;
 
     pub fn new(key: SecretKey, identifier: impl Into<String>, sdkappid: u64) -> SigCache {
         SigCache {
@@ -234,7 +156,7 @@ impl SigCache {
     }
 
     /// Forgets the cached UserSig (after Tencent answered 70001).
-    pub fn invalidate(&self) {
+    pub(crate) fn invalidate(&self) {
         *self.current.lock().unwrap_or_else(|p| p.into_inner()) = None;
     }
 }
@@ -259,6 +181,24 @@ mod tests {
         SecretKey::new(NODE_KEY)
     }
 
+    /// A UserSig's JSON document, decoded by hand: the alphabet undone, base64, inflate.
+    fn inflate(usersig: &str) -> String {
+        let b64: String = usersig
+            .chars()
+            .map(|c| match c {
+                '*' => '+',
+                '-' => '/',
+                '_' => '=',
+                c => c,
+            })
+            .collect();
+        let z = STANDARD.decode(b64).expect("base64");
+        let mut json = String::new();
+        std::io::Read::read_to_string(&mut flate2::read::ZlibDecoder::new(&z[..]), &mut json)
+            .expect("zlib");
+        json
+    }
+
     #[test]
     fn node_library_vector() {
         // The HMAC is byte for byte Tencent's.
@@ -281,23 +221,6 @@ mod tests {
         );
         // The JSON documents are byte for byte the same (zlib encoders may compress the
         // same bytes differently, so the outer strings are compared after inflating).
-        let inflate = |s: &str| {
-            let b64: String = s
-                .chars()
-                .map(|c| match c {
-                    '*' => '+',
-                    '-' => '/',
-                    '_' => '=',
-                    c => c,
-                })
-                .collect();
-            let z = STANDARD.decode(b64).expect("base64");
-            let mut out = String::new();
-            flate2::read::ZlibDecoder::new(&z[..])
-                .read_to_string(&mut out)
-                .expect("zlib");
-            out
-        };
         assert_eq!(inflate(&ours), inflate(NODE_USERSIG));
         assert_eq!(
             inflate(NODE_USERSIG),
@@ -305,16 +228,6 @@ mod tests {
                 r#"{{"TLS.ver":"2.0","TLS.identifier":"administrator","TLS.sdkappid":1400000001,"TLS.time":1700000000,"TLS.expire":15552000,"TLS.sig":"{NODE_HMAC}"}}"#
             )
         );
-        // And the library's UserSig passes our check.
-        let doc = verify(
-            NODE_USERSIG,
-            &key(),
-            NODE_IDENTIFIER,
-            NODE_SDKAPPID,
-            NODE_TIME + 10,
-        )
-        .expect("valid");
-        assert_eq!(doc.sig, NODE_HMAC);
     }
 
     #[test]
@@ -325,22 +238,7 @@ mod tests {
                 .all(|c| c.is_ascii_alphanumeric() || "*-_".contains(c)),
             "only the *-_ alphabet: {sig}"
         );
-        // Decoded by hand: alphabet, base64, inflate, JSON.
-        let b64: String = sig
-            .chars()
-            .map(|c| match c {
-                '*' => '+',
-                '-' => '/',
-                '_' => '=',
-                c => c,
-            })
-            .collect();
-        let z = STANDARD.decode(b64).expect("base64");
-        let mut json = Vec::new();
-        flate2::read::ZlibDecoder::new(&z[..])
-            .read_to_end(&mut json)
-            .expect("zlib");
-        let v: serde_json::Value = serde_json::from_slice(&json).expect("json");
+        let v: serde_json::Value = serde_json::from_str(&inflate(&sig)).expect("json");
         assert_eq!(v["TLS.ver"], "2.0");
         assert_eq!(v["TLS.identifier"], "admin_1");
         assert_eq!(v["TLS.sdkappid"], 1_400_000_002u64);
@@ -354,34 +252,6 @@ mod tests {
             .decode(v["TLS.sig"].as_str().expect("sig"))
             .expect("sig base64");
         mac.verify_slice(&raw).expect("HMAC of the content");
-    }
-
-    #[test]
-    fn verify_refuses_what_tencent_refuses() {
-        let sig = gen_usersig(&key(), "admin", 1_400_000_001, 1000, 100);
-        assert!(verify(&sig, &key(), "admin", 1_400_000_001, 1050).is_ok());
-        let wrong = SecretKey::new("another key");
-        assert_eq!(
-            verify(&sig, &wrong, "admin", 1_400_000_001, 1050),
-            Err(SigError::BadSignature)
-        );
-        assert_eq!(
-            verify(&sig, &key(), "admin", 1_400_000_001, 1101),
-            Err(SigError::Expired)
-        );
-        assert_eq!(
-            verify(&sig, &key(), "other", 1_400_000_001, 1050),
-            Err(SigError::WrongIdentifier)
-        );
-        assert_eq!(
-            verify(&sig, &key(), "admin", 1_400_000_009, 1050),
-            Err(SigError::WrongApp)
-        );
-        assert_eq!(
-            verify("not-a-sig", &key(), "admin", 1_400_000_001, 1050),
-            Err(SigError::Unparsable)
-        );
-        assert_eq!(SigError::BadSignature.code(), 70009);
     }
 
     #[test]
@@ -399,9 +269,13 @@ mod tests {
         assert_eq!(cache.get(10_000 + SigCache::LIFETIME_SECS / 2 - 1), a);
         let b = cache.get(10_000 + SigCache::LIFETIME_SECS / 2);
         assert_ne!(a, b);
-        let doc = decode(&b).expect("decodes");
-        assert_eq!(doc.time, 10_000 + SigCache::LIFETIME_SECS / 2);
+        let time = |sig: &str| {
+            serde_json::from_str::<SigDoc>(&inflate(sig))
+                .expect("decodes")
+                .time
+        };
+        assert_eq!(time(&b), 10_000 + SigCache::LIFETIME_SECS / 2);
         cache.invalidate();
-        assert_eq!(decode(&cache.get(50_000)).expect("decodes").time, 50_000);
+        assert_eq!(time(&cache.get(50_000)), 50_000);
     }
 }

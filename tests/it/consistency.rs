@@ -521,7 +521,7 @@ async fn deliver(
             .enumerate()
             .map(|(i, (e, text))| {
                 let q = format!("SdkAppid={}&CallbackCommand={}", e.app, e.command);
-                let req = oa_webhook::protocol::Request {
+                let req = oa_webhook::protocol::Callback {
                     method: "POST",
                     source_ip: None,
                     query: oa_webhook::protocol::query::Query::parse(&q),

@@ -393,7 +393,7 @@ async fn the_queue_door_reports_partial_batch_failures() {
     let queues = TestQueues::new().await;
     let query = query_for(CREATE);
     let env = |body: &str| {
-        let req = oa_webhook::protocol::Request {
+        let req = oa_webhook::protocol::Callback {
             method: "POST",
             source_ip: None,
             query: oa_webhook::protocol::query::Query::parse(&query),
@@ -496,7 +496,7 @@ async fn handoff_latency_and_consumer_throughput() {
             .iter()
             .enumerate()
             .map(|(i, b)| {
-                let req = oa_webhook::protocol::Request {
+                let req = oa_webhook::protocol::Callback {
                     method: "POST",
                     source_ip: None,
                     query: oa_webhook::protocol::query::Query::parse(&query),

@@ -167,3 +167,39 @@ async fn over_200_calls_a_second_are_answered_busy() {
     assert!(busy >= 1, "some calls over the limit");
     assert_eq!(standin.busy_answers(GET_SUBSCRIBERS), busy as u64);
 }
+
+/// The stand-in's UserSig check refuses what Tencent refuses, and passes Tencent's own
+/// (its Node library, tls-sig-api-v2 1.0.2; src/tencent/usersig.rs's vector).
+#[test]
+fn the_usersig_check_refuses_what_tencent_refuses() {
+    use oa_webhook::tencent::usersig::gen_usersig;
+    use tencent_standin::usersig::{verify, SigError};
+    let key = || SecretKey::new("5bd2850fff3ecb11d7c805251c51ee463a25727bddc2385f3fa8bfee1bb93b5e");
+    let node = "eJw9ytEKgjAYBeB3*W8L2bRRDLrToMibZlLdWZvyJ7OxjVFE7x456dyd75w3VHuRBGWBQ5oQmI8dpRo8tjhyIzUO6Lxt-MNOByf7xhiUwOmCxNC4eNQKOF1OSqKqp0H7c8ZY*leHHXB4*dP5kJuu3yldrW7XEOqtFrOsyNJcXFq2Ke91USpi5XENny9IVTSv";
+    let doc = verify(node, &key(), "administrator", APP, 1_700_000_010).expect("valid");
+    assert_eq!(doc.sig, "ytXYRDpgkJemT8cbvvVImS+3E32DSZf5FMjVEMe0rdU=");
+    let sig = gen_usersig(&key(), "admin", 1_400_000_001, 1000, 100);
+    assert!(verify(&sig, &key(), "admin", 1_400_000_001, 1050).is_ok());
+    let wrong = SecretKey::new("another key");
+    assert_eq!(
+        verify(&sig, &wrong, "admin", 1_400_000_001, 1050),
+        Err(SigError::BadSignature)
+    );
+    assert_eq!(
+        verify(&sig, &key(), "admin", 1_400_000_001, 1101),
+        Err(SigError::Expired)
+    );
+    assert_eq!(
+        verify(&sig, &key(), "other", 1_400_000_001, 1050),
+        Err(SigError::WrongIdentifier)
+    );
+    assert_eq!(
+        verify(&sig, &key(), "admin", 1_400_000_009, 1050),
+        Err(SigError::WrongApp)
+    );
+    assert_eq!(
+        verify("not-a-sig", &key(), "admin", 1_400_000_001, 1050),
+        Err(SigError::Unparsable)
+    );
+    assert_eq!(SigError::BadSignature.code(), 70009);
+}

@@ -330,17 +330,17 @@ async fn the_queue_policies_cover_exactly_what_the_code_sends() {
     assert_fail(&f.post(&query_for(create), &invalid.to_string()).await, 400);
     let webhook: BTreeSet<String> = recorder.ops.lock().expect("lock").iter().cloned().collect();
     recorder.ops.lock().expect("lock").clear();
-    let (_, verdict) = f
+    let record = oa_webhook::app::QueuedRecord {
+        message_id: "m",
+        body: "not an envelope",
+        receive_count: 1,
+        receipt_handle: None,
+    };
+    let consumed = f
         .app
-        .consume(
-            "not an envelope",
-            &oa_webhook::store::Budget::until(
-                tokio::time::Instant::now() + std::time::Duration::from_secs(5),
-            ),
-            &mut Default::default(),
-        )
+        .consume_records(&[record], std::time::Duration::from_secs(5))
         .await;
-    assert_eq!(verdict, oa_webhook::app::Verdict::Done);
+    assert_eq!(consumed[0].verdict, oa_webhook::app::Verdict::Done);
     let consumer: BTreeSet<String> = recorder.ops.lock().expect("lock").iter().cloned().collect();
     let actions = |ops: &BTreeSet<String>| -> BTreeSet<String> {
         ops.iter().map(|o| format!("sqs:{o}")).collect()

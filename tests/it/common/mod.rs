@@ -15,7 +15,7 @@ use oa_webhook::config::Config;
 use oa_webhook::doors::http::{self, Answer, Payload, Request};
 use oa_webhook::doors::Shape;
 use oa_webhook::store::items::Item;
-use oa_webhook::store::{schema, Store};
+use oa_webhook::store::Store;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -104,7 +104,7 @@ pub async fn fresh_table(client: &Client) -> String {
     );
     // A plain client (default timeouts) for table creation.
     let admin = Client::new(&sdk_config());
-    if let Err(e) = schema::create_table(&admin, &name).await {
+    if let Err(e) = tencent_standin::table::create_table(&admin, &name).await {
         panic!(
             "cannot create a table in the local DynamoDB at {}: {e}. Is it running? (`make test` starts it)",
             endpoint()

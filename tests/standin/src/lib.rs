@@ -20,12 +20,15 @@ use oa_webhook::tencent::rest::{
     AccountInfo, AccountInfoRequest, HistoryMessage, MessageRequest, Subscriber, SubscriberRequest,
     GET_ACCOUNT_INFO, GET_MESSAGES, GET_SUBSCRIBERS, NO_SUCH_ACCOUNT, PLACE_RECALLED,
 };
-use oa_webhook::tencent::usersig::{self, SecretKey};
+use oa_webhook::tencent::usersig::SecretKey;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+
+pub mod table;
+pub mod usersig;
 
 /// One message of an account's history.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
