@@ -1,7 +1,7 @@
 //! `make bench-hot` (benches/hot.sh): a campaign on one Official Account through the
 //! DynamoDB contention model, measured the way Lambda would bill it.
 //!
-//! - DynamoDB: DynamoDB Local (`AWS_ENDPOINT_URL_DYNAMODB`, started by benches/hot.sh)
+//! - DynamoDB: the local DynamoDB, moto (`AWS_ENDPOINT_URL_DYNAMODB`, started by benches/hot.sh)
 //!   behind the contention model (`tests/it/support/ddb_model.rs`, in this process).
 //! - SQS: the in-memory stand-in (`tests/it/support/sqs_fast.rs`, in this process), with
 //!   the template's hand-off queue (visibility timeout, redrive after `maxReceiveCount`
@@ -169,7 +169,7 @@ impl Settings {
         };
         let ms = |k: &str, d: u64| int(k, d).map(Duration::from_millis);
         let ddb = var("AWS_ENDPOINT_URL_DYNAMODB")
-            .ok_or("AWS_ENDPOINT_URL_DYNAMODB (DynamoDB Local) is required")?;
+            .ok_or("AWS_ENDPOINT_URL_DYNAMODB (the local DynamoDB) is required")?;
         let child_env = var("BENCH_CHILD_ENV")
             .unwrap_or_default()
             .split_whitespace()

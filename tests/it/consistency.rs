@@ -1,6 +1,6 @@
 //! Contract section 4, as a property: random sets of after-events, each delivered one
 //! or more times in a shuffled order (once one at a time, once with eight deliveries in
-//! flight), through the public handler against DynamoDB Local, end in exactly the table
+//! flight), through the public handler against the local DynamoDB, end in exactly the table
 //! that a reference model written from the contract alone computes. Every delivery
 //! comes in an encoding of its own ([`encode`]: digit strings, zero-fraction numbers,
 //! escapes, byte-order marks, repeated keys), which the reading rules make equivalent.

@@ -1,5 +1,5 @@
 //! What each command costs in DynamoDB requests, counted by an interceptor on the
-//! client against DynamoDB Local. The README's cost table states these numbers.
+//! client against the local DynamoDB. The README's cost table states these numbers.
 
 use crate::common::*;
 use oa_webhook::app::App;

@@ -1,6 +1,6 @@
-//! A hot account (docs/contract.md sections 5 and 8), against DynamoDB Local and the
+//! A hot account (docs/contract.md sections 5 and 8), against the local DynamoDB and the
 //! local SQS (moto) that `make test` starts, with DynamoDB's contention answers injected
-//! with `aws-smithy-mocks` (DynamoDB Local never refuses a transaction):
+//! with `aws-smithy-mocks` (the local DynamoDB never refuses a transaction):
 //!
 //! - contention (a cancelled transaction's `TransactionConflict`, a hot item's
 //!   `ProvisionedThroughputExceededException`, a single write's
@@ -136,7 +136,7 @@ async fn undisturbed(events: &[(&str, String)]) -> BTreeMap<(String, String), Va
     f.dump().await
 }
 
-/// A queue consumer on a fresh DynamoDB Local table (the consumer's client profile,
+/// A queue consumer on a fresh the local DynamoDB table (the consumer's client profile,
 /// recorded by `recorder`), wired to `queues`.
 async fn consumer(queues: &TestQueues, recorder: &OpRecorder) -> Fixture {
     let mut f = Fixture::new().await;

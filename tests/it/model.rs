@@ -232,7 +232,7 @@ async fn dynamodb_locals_own_cancellations_pass_through_and_are_counted() {
         .transact_items(TransactWriteItem::builder().update(update).build())
         .send()
         .await
-        .expect_err("the condition fails in DynamoDB Local");
+        .expect_err("the condition fails in the local DynamoDB");
     assert_eq!(
         codes(failed.as_service_error().expect("a service error")),
         ["None", "ConditionalCheckFailed"]

@@ -1,5 +1,5 @@
 //! DynamoDB's contention rules, as pure logic (no I/O, the time passed in): the model that
-//! [`super::ddb_model`] puts in front of DynamoDB Local, which runs transactions one at a
+//! [`super::ddb_model`] puts in front of the local DynamoDB, which runs transactions one at a
 //! time and never refuses one.
 //!
 //! The rules, from `../shared/spec/aws.md` (AWS Developer Guide, "Amazon DynamoDB
@@ -52,11 +52,11 @@ use std::time::{Duration, Instant};
 #[derive(Clone, Debug)]
 pub struct ModelConfig {
     /// How long a transaction holds its items: from the moment the model admits it until
-    /// this long after (or until DynamoDB Local answers, if that is later). aws.md: typically
+    /// this long after (or until the local DynamoDB answers, if that is later). aws.md: typically
     /// 10-25 ms, an assumption to measure with a range. Default 15 ms.
     pub transaction_time: Duration,
     /// The least time any other call takes (reads, single writes, refusals), added to
-    /// DynamoDB Local's own. Default zero: tests run at DynamoDB Local's speed; the
+    /// the local DynamoDB's own. Default zero: tests run at the local DynamoDB's speed; the
     /// benchmark sets a few milliseconds.
     pub call_time: Duration,
     /// Write units one item takes in any one second. Default 1000 (aws.md).
@@ -235,7 +235,7 @@ pub struct Counters {
     pub cancelled_transactions: u64,
     /// Of those, the ones with at least one `TransactionConflict`.
     pub conflict_cancellations: u64,
-    /// Transactions DynamoDB Local itself cancelled (a condition check), after the model
+    /// Transactions the local DynamoDB itself cancelled (a condition check), after the model
     /// admitted them.
     pub upstream_cancellations: u64,
     /// Single writes (`PutItem`, `UpdateItem`, `DeleteItem`) received.
@@ -265,7 +265,7 @@ pub struct Counters {
     pub write_units_per_item: BTreeMap<ItemKey, u64>,
     /// Admitted transactions that finished, and the time they held their items in all
     /// (microseconds): the service time the model actually gave, which is longer than
-    /// [`ModelConfig::transaction_time`] when DynamoDB Local answers later.
+    /// [`ModelConfig::transaction_time`] when the local DynamoDB answers later.
     pub holds_released: u64,
     pub hold_time_us: u64,
 }

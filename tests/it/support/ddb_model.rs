@@ -1,11 +1,11 @@
-//! The contention model as an HTTP/1.1 proxy in front of DynamoDB Local: point the SDK's
+//! The contention model as an HTTP/1.1 proxy in front of the local DynamoDB: point the SDK's
 //! `AWS_ENDPOINT_URL_DYNAMODB` at [`ContentionModel::endpoint`] and every call goes through
 //! [`super::contention::Rules`] first. Works for in-process tests and for other processes
 //! (`examples/contention_proxy.rs`), since it reads only what travels on the wire: the
 //! `X-Amz-Target` header and the JSON body.
 //!
 //! - `TransactWriteItems`: admitted or cancelled by the rules. An admitted transaction holds
-//!   its items from admission until DynamoDB Local has answered AND
+//!   its items from admission until the local DynamoDB has answered AND
 //!   [`ModelConfig::transaction_time`] has passed; the reply waits as long.
 //! - `PutItem`, `UpdateItem`, `DeleteItem`: admitted or refused by the rules; then at
 //!   least [`ModelConfig::call_time`].
@@ -190,7 +190,7 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>
     match (operation.as_str(), parsed) {
         ("TransactWriteItems", Some(request)) => {
             let Some(items) = transaction_items(&request, keys) else {
-                // Not a shape the model reads: DynamoDB Local answers the validation error.
+                // Not a shape the model reads: the local DynamoDB answers the validation error.
                 return forward(shared, parts, body, arrived).await;
             };
             let verdict = shared.rules().admit_transaction(&items, arrived);
@@ -401,7 +401,7 @@ fn batch_writes(request: &Value, keys: &[String]) -> Vec<ItemWrite> {
     writes
 }
 
-/// Sends the request on to DynamoDB Local as it came, and answers no earlier than
+/// Sends the request on to the local DynamoDB as it came, and answers no earlier than
 /// `not_before`.
 async fn forward(
     shared: &Shared,
@@ -415,8 +415,8 @@ async fn forward(
     }
 }
 
-/// [`forward`], with DynamoDB Local's reply as parts and body; `Err` is the model's own
-/// `InternalServerError` reply when DynamoDB Local cannot be reached.
+/// [`forward`], with the local DynamoDB's reply as parts and body; `Err` is the model's own
+/// `InternalServerError` reply when the local DynamoDB cannot be reached.
 async fn forward_raw(
     shared: &Shared,
     parts: hyper::http::request::Parts,
@@ -445,7 +445,7 @@ async fn forward_raw(
         Ok(r) => r,
         Err(e) => {
             return Err(internal_error(&format!(
-                "DynamoDB Local at {} did not answer: {e}",
+                "the local DynamoDB at {} did not answer: {e}",
                 shared.upstream
             )))
         }
@@ -455,7 +455,7 @@ async fn forward_raw(
         Ok(b) => b.to_bytes(),
         Err(e) => {
             return Err(internal_error(&format!(
-                "cannot read DynamoDB Local's reply: {e}"
+                "cannot read the local DynamoDB's reply: {e}"
             )))
         }
     };
