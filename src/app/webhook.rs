@@ -99,13 +99,16 @@ impl App {
         budget: &Budget,
     ) -> Outcome {
         match outcome {
-            Outcome::HandedOff(cause) => self.hand_off(req, cause, account, budget).await,
-            Outcome::Failed(f) => {
-                let outcome = if self.queues.can_hand_off() {
-                    self.hand_off(req, HandOffCause::Store(f), account, budget)
-                        .await
-                } else {
-                    Outcome::Failed(f)
+            // An up-front hand-off (too large, a hot account, contention) that SQS refused
+            // is an event neither place took, like a failed write's: the same late 503.
+            Outcome::HandedOff(_) | Outcome::Failed(_) => {
+                let outcome = match outcome {
+                    Outcome::HandedOff(cause) => self.hand_off(req, cause, account, budget).await,
+                    Outcome::Failed(f) if self.queues.can_hand_off() => {
+                        self.hand_off(req, HandOffCause::Store(f), account, budget)
+                            .await
+                    }
+                    other => other,
                 };
                 if matches!(outcome, Outcome::Failed(_)) {
                     // Never past the Lambda deadline: a reply is still better than none.

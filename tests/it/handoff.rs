@@ -242,6 +242,30 @@ async fn table_and_queue_unreachable_answers_503_no_sooner_than_2_1_s() {
         assert!(took < Duration::from_millis(2400), "{what}: {took:?}");
         println!("{what}: 503 after {took:?}");
 
+        // Handed off before any write (a list over a transaction's worth): when SQS does
+        // not take it either, the same late 503, not an early one that Tencent would not
+        // retry.
+        let long = json!({
+            "CallbackCommand": ADD,
+            "Official_Account": "@TOA#_long",
+            "SubscribeAccountList": (0..=oa_webhook::app::UP_FRONT_MAX_ENTRIES)
+                .map(|i| json!({"Subscriber_Account": format!("u{i}")}))
+                .collect::<Vec<_>>(),
+            "EventTime": 1670574414123u64
+        })
+        .to_string();
+        let (r, took) = timed(app, ADD, &long, oa_webhook::app::DEFAULT_BUDGET).await;
+        assert_failed_cleanly(&r, what);
+        assert_eq!(r.status_code, 503, "{what}: long list");
+        assert!(
+            took >= Duration::from_millis(2100),
+            "{what}: long list {took:?}"
+        );
+        assert!(
+            took < Duration::from_millis(2400),
+            "{what}: long list {took:?}"
+        );
+
         // Row 11 (no EventTime), a before-callback, a probe: at once.
         let invalid = json!({"CallbackCommand": CREATE, "Official_Account": "@TOA#_x"}).to_string();
         let (r, took) = timed(app, CREATE, &invalid, oa_webhook::app::DEFAULT_BUDGET).await;
