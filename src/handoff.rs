@@ -1,7 +1,7 @@
 //! The SQS adapter of the durable hand-off (docs/contract.md section 5): the
 //! [`Envelope`] an after-event travels in, and the two [`Queues`] (hand-off, dead
 //! letters) with send, receive, delete and release. What to send where, and when, is
-//! decided in `app.rs`; this module knows nothing of it.
+//! decided in `app/`; this module knows nothing of it.
 //!
 //! A queued event is an [`Envelope`]: the request as received (SdkAppid, CallbackCommand,
 //! body), so that the consumer runs it through the same admission and store code as the
