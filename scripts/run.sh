@@ -14,6 +14,21 @@ cd "$ROOT"
 
 DDB_PORT=${DDB_PORT:-8000}
 WATCH_PORT=${WATCH_PORT:-9000}
+STANDIN_PORT=${STANDIN_PORT:-9100}
+# The ports this script binds itself (cargo lambda watch, the REST stand-in) are checked
+# before anything starts: taken, watch would exit 0 and the stand-in die unseen. The
+# local services check their own (scripts/local-service.sh).
+for named in "WATCH_PORT $WATCH_PORT cargo-lambda watch" "STANDIN_PORT $STANDIN_PORT the REST stand-in"; do
+    read -r var port what <<<"$named"
+    python3 - "$port" <<'PY' || { echo "run.sh: error: $var $port (for $what) is already in use; choose another ($var=...)" >&2; exit 2; }
+import socket, sys
+s = socket.socket()
+try:
+    s.bind(("127.0.0.1", int(sys.argv[1])))
+except (OSError, ValueError):
+    sys.exit(1)
+PY
+done
 export TABLE_NAME=${TABLE_NAME:-oa-webhook-local}
 export SDKAPPID=${SDKAPPID:-1400000001}
 export RUST_LOG=${RUST_LOG:-info}
@@ -41,7 +56,6 @@ poller=$!
 on_exit 'kill "$poller" 2>/dev/null'
 
 # The REST stand-in (tests/standin) for `oa-webhook sync` (docs/sync.md), stopped on exit.
-STANDIN_PORT=${STANDIN_PORT:-9100}
 cargo build --quiet --example tencent_standin
 STANDIN_ADDR=127.0.0.1:$STANDIN_PORT TENCENT_ADMIN_IDENTIFIER=administrator \
     TENCENT_SECRET_KEY=standin-secret-key target/debug/examples/tencent_standin \
