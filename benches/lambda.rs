@@ -1,5 +1,5 @@
-//! End to end: the release binary, driven the way Lambda drives it, against DynamoDB
-//! Local. `make bench` (benches/run.sh) runs it with `cargo bench --bench lambda`, once for
+//! End to end: the release binary, driven the way Lambda drives it, against the local
+//! DynamoDB (moto). `make bench` (benches/run.sh) runs it with `cargo bench --bench lambda`, once for
 //! the function and once for the floor (examples/floor.rs); `make bench-ab`
 //! (benches/ab.sh) runs it for two revisions and the floor. Without `--bench` (as under
 //! `cargo test --all-targets`) it does nothing.
