@@ -16,13 +16,12 @@ use aws_sdk_dynamodb::operation::get_item::GetItemOutput;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsOutput;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemOutput;
 use aws_sdk_dynamodb::Client;
-use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
+use aws_smithy_mocks::mock;
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::http::{Response as HttpResponse, StatusCode};
 use aws_smithy_types::body::SdkBody;
 use oa_webhook::app::App;
-use oa_webhook::clients::configure_webhook_dynamodb as configure;
 use oa_webhook::store::Store;
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -95,14 +94,6 @@ fn faults() -> Vec<Fault> {
             cancelled(&["ItemCollectionSizeLimitExceeded"])
         }),
     ]
-}
-
-fn mocked_app(rules: &[&Rule]) -> App {
-    let client: Client = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, rules, configure);
-    let mut app = App::new(config("mocked", None), Store::new(client, "mocked"));
-    app.clock = oa_webhook::clock::Clock::at_secs(NOW);
-    app.last_resort = Duration::ZERO;
-    app
 }
 
 fn add_body(n: usize) -> String {

@@ -14,22 +14,11 @@ use crate::common::vectors::SEND;
 use crate::common::*;
 use aws_sdk_dynamodb::operation::get_item::GetItemOutput;
 use aws_sdk_dynamodb::Client;
-use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
+use aws_smithy_mocks::mock;
 use aws_smithy_runtime_api::http::{Response as HttpResponse, StatusCode};
 use aws_smithy_types::body::SdkBody;
-use oa_webhook::app::App;
-use oa_webhook::clients::configure_webhook_dynamodb as configure;
-use oa_webhook::store::Store;
 use serde_json::{json, Value};
 use std::time::Duration;
-
-fn mocked_app(rules: &[&Rule]) -> App {
-    let client: Client = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, rules, configure);
-    let mut app = App::new(config("mocked", None), Store::new(client, "mocked"));
-    app.clock = oa_webhook::clock::Clock::at_secs(NOW);
-    app.last_resort = Duration::ZERO;
-    app
-}
 
 /// `levels` maps, one in the other, around a number.
 fn nested(levels: usize) -> Value {

@@ -509,3 +509,20 @@ pub fn assert_failed_cleanly(r: &ApiResponse, what: &str) {
     }
     assert!(!info.to_lowercase().contains("timeout"), "{what}: {info}");
 }
+
+/// A webhook app whose DynamoDB client is `aws-smithy-mocks` answering by `rules` (the
+/// webhook's client profile), at the vectors' time, with no last-resort wait: DynamoDB's
+/// own faults and refusals (`faults.rs`, `limits.rs`).
+pub fn mocked_app(rules: &[&aws_smithy_mocks::Rule]) -> App {
+    use oa_webhook::clients::configure_webhook_dynamodb as configure;
+    let client: Client = aws_smithy_mocks::mock_client!(
+        aws_sdk_dynamodb,
+        aws_smithy_mocks::RuleMode::MatchAny,
+        rules,
+        configure
+    );
+    let mut app = App::new(config("mocked", None), Store::new(client, "mocked"));
+    app.clock = oa_webhook::clock::Clock::at_secs(NOW);
+    app.last_resort = Duration::ZERO;
+    app
+}
