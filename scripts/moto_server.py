@@ -197,6 +197,49 @@ def patch_transactions() -> None:
     models.DynamoDBBackend.transact_write_items = transact_write_items
 
 
+def patch_query() -> None:
+    """Lists a query's own partition only. moto 5.2.6's `Table.query` (models/table.py)
+    takes every item of the table, sorted (`all_items`), and keeps those of the queried
+    partition key: each query on the table grew with the table (the property test's table
+    holds every case's accounts). While a query on the table itself (not an index) runs,
+    `all_items` lists that partition only, sorted the same way, so the query's answer and
+    order are unchanged. Queries on an index and scans go the long way."""
+    import contextvars
+    import inspect
+
+    from moto.dynamodb.models.table import Table
+
+    partition = contextvars.ContextVar("oa_moto_query_partition", default=None)
+    original_query = Table.query
+    original_all_items = Table.all_items
+
+    # `index_name` by keyword or by position (models/__init__.py passes it by position).
+    index_at = list(inspect.signature(original_query).parameters).index("index_name") - 2
+
+    def query(self, hash_key, *args, **kwargs):
+        index_name = args[index_at] if len(args) > index_at else kwargs.get("index_name")
+        if index_name or hash_key is None:
+            return original_query(self, hash_key, *args, **kwargs)
+        token = partition.set(hash_key)
+        try:
+            return original_query(self, hash_key, *args, **kwargs)
+        finally:
+            partition.reset(token)
+
+    def all_items(self):
+        hash_key = partition.get()
+        if hash_key is None:
+            return original_all_items(self)
+        held = self.items.get(hash_key)
+        if held is None:
+            return []
+        items = list(held.values()) if self.range_key_attr else [held]
+        return sorted(items, key=lambda x: (x.hash_key, x.range_key) if x.range_key else x.hash_key)
+
+    Table.query = query
+    Table.all_items = all_items
+
+
 def plain(v) -> bool:
     """Whether a value is JSON as it stands: strings, booleans, lists and string-keyed maps
     of them (what moto keeps an attribute value as, binary aside)."""
@@ -305,9 +348,10 @@ class Locks:
 
 
 def wrap(app):
-    """The WSGI app with the DynamoDB locks and the stats path (`?table=NAME` adds that
-    table's transaction counters)."""
+    """moto's dispatcher `app` with the DynamoDB locks and the stats path (`?table=NAME`
+    adds that table's transaction counters)."""
     locks = Locks()
+    dynamodb_app = []
 
     def serve(environ, start_response):
         if environ.get("PATH_INFO") == STATS_PATH and environ.get("REQUEST_METHOD") == "GET":
@@ -335,10 +379,15 @@ def wrap(app):
             request = {}
         if not isinstance(request, dict):
             request = {}
+        if not dynamodb_app:
+            # moto's dispatcher matches every request's host and headers against each
+            # service's patterns (moto/moto_server/werkzeug_app.py); DynamoDB's app is one
+            # for all regions, so it is found once.
+            dynamodb_app.append(app.get_application(environ))
         with locks.hold(target.rpartition(".")[2], request):
             STATS.add(dynamodb_requests=1)
             # The whole answer is produced under the lock (a response may be lazy).
-            result = app(environ, start_response)
+            result = dynamodb_app[0](environ, start_response)
             try:
                 body = b"".join(result)
             finally:
@@ -370,6 +419,7 @@ def main() -> None:
 
     patch_transactions()
     patch_serializer()
+    patch_query()
     if args.check:
         print(f"moto {importlib.metadata.version('moto')}: patched")
         return
