@@ -4,6 +4,8 @@
 # asserted; see fuzz/README.md).
 #
 #   scripts/fuzz.sh [SECONDS]        fuzz for SECONDS (default 600), then print the figures
+#   scripts/fuzz.sh build            only install cargo-fuzz and build the target (make test
+#                                    builds it beside the tests, then runs the smoke)
 #
 # Steps: install cargo-fuzz into .tools/cargo if missing (pinned, idempotent); build the
 # target; write the seeds (events/*.json, compact and signed twins, hostile inputs, and
@@ -47,7 +49,9 @@ log() { printf 'fuzz.sh: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 2; }
 
 DURATION=${1:-600}
-[[ $DURATION =~ ^[1-9][0-9]*$ ]] || die "usage: scripts/fuzz.sh [SECONDS] (a positive whole number; got '$DURATION')"
+BUILD_ONLY=
+if [[ $DURATION == build ]]; then BUILD_ONLY=1 DURATION=1; fi
+[[ $DURATION =~ ^[1-9][0-9]*$ ]] || die "usage: scripts/fuzz.sh [SECONDS | build] (SECONDS a positive whole number; got '$DURATION')"
 case $SANITIZER in address | none) ;; *) die "FUZZ_SANITIZER must be address or none" ;; esac
 BUILD_ARGS=()
 case $BUILD in
@@ -85,6 +89,7 @@ log "building $TARGET (sanitizer: $SANITIZER, build: $BUILD)"
 build_start=$SECONDS
 "$CARGO_FUZZ" build "${BUILD_ARGS[@]}" --sanitizer "$SANITIZER" "${TARGET_DIR_ARGS[@]}" "$TARGET"
 log "build took $((SECONDS - build_start)) s"
+[[ -z $BUILD_ONLY ]] || exit 0
 
 # ---- seeds ------------------------------------------------------------------------------
 mkdir -p "$CORPUS" "$ARTIFACTS"

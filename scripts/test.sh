@@ -1,8 +1,15 @@
 #!/usr/bin/env bash
 # The project's whole check, as CI runs it (`make test`, `.ci/run`):
-# lint the SAM template, rustfmt, clippy, then every Rust test against a local DynamoDB and
-# a local SQS of its own (two moto processes, scripts/moto_server.py) on free ports, which are
-# stopped on every exit path; then a 30 s fuzz smoke (FUZZ_SMOKE_SECONDS=).
+# lint the SAM template, rustfmt, clippy, every Rust test against a local DynamoDB and a
+# local SQS of its own (two moto processes, scripts/moto_server.py) on free ports, which are
+# stopped on every exit path, then a 30 s fuzz smoke (FUZZ_SMOKE_SECONDS=).
+#
+# The order, for a 2-core machine (docs/performance.md, "The test loop"): the test build
+# starts at once, beside the tools' install, the services and the template lint; while the
+# tests run (they wait on the local DynamoDB, a single Python process, and leave a core
+# mostly idle) clippy and the fuzz build run beside them at the lowest CPU priority, so
+# they take only what the tests leave; the fuzz smoke runs last. Each background step's
+# output is printed when it is joined; any failure fails the run.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
@@ -20,18 +27,46 @@ fi
 # A one-off build (CI) gains nothing from incremental state; it only takes disk.
 if [[ -n ${CI:-} ]]; then export CARGO_INCREMENTAL=${CARGO_INCREMENTAL:-0}; fi
 
+# ---- background steps: a log each, killed (with their children) on any exit ---------------
+mkdir -p .run
+BG_DIR=$(mktemp -d "$ROOT/.run/steps.XXXXXX")
+declare -A bg_pid=()
+bg() { # NAME CMD...: start CMD in a process group of its own, output to its log
+    local name=$1
+    shift
+    printf '\n==> %s (in the background, %s)\n' "$*" "$name" >&2
+    setsid "$@" >"$BG_DIR/$name.log" 2>&1 &
+    bg_pid[$name]=$!
+}
+join() { # NAME: wait for it, print its output, fail as it failed
+    local name=$1 rc=0
+    wait "${bg_pid[$name]}" || rc=$?
+    unset "bg_pid[$name]"
+    printf '\n==> %s: joined (exit %d)\n' "$name" "$rc" >&2
+    cat "$BG_DIR/$name.log" >&2
+    return "$rc"
+}
+_bg_down() {
+    local name
+    for name in "${!bg_pid[@]}"; do kill -TERM -- "-${bg_pid[$name]}" 2>/dev/null || true; done
+    rm -rf "$BG_DIR"
+}
+
+# The ddb-env.sh exit trap (below) runs this too; it must be registered through it.
+source scripts/ddb-env.sh
+on_exit _bg_down
+
+bg build cargo test --all-targets --no-run
 scripts/tools.sh python moto
 
 [[ -f template.yaml ]] || { echo "test.sh: error: template.yaml is missing" >&2; exit 1; }
 
 # A state dir of our own, so `make test` never touches the instance of `make run`
 # (or of a second `make test`).
-mkdir -p .run
 export DDB_STATE_DIR
 DDB_STATE_DIR=$(mktemp -d "$ROOT/.run/test.XXXXXX")
 # Started here, stopped (and its state dir removed) on every exit path; the AWS SDK points
 # at it with dummy credentials, and any real ones are kept out.
-source scripts/ddb-env.sh
 DDB_REMOVE_STATE=1
 # At the end, one line on the local DynamoDB's work and peak memory.
 DDB_REPORT_STATS=1
@@ -54,12 +89,20 @@ step cfn-lint template.yaml -a cfn_lint_serverless.rules \
 step cfn-lint template.yaml -a cfn_lint_serverless.rules \
     --parameters SdkAppIds=1400000001 CallbackToken=xxxxyyyy
 step cargo fmt --all -- --check
-step cargo clippy --workspace --all-targets -- -D warnings
-step cargo test --all-targets
+join build
+# Clippy's check units are its own, but it shares the target directory, whose lock cargo
+# holds while it builds (not while tests run): it starts once the tests are running.
+bg clippy bash -c 'until grep -qs "^     Running" "$0"; do sleep 1; done
+    exec nice -n 19 cargo clippy --workspace --all-targets -- -D warnings' "$BG_DIR/tests.out"
 # A short run of the coverage-guided fuzzer over the request-to-reply path (fuzz/README.md):
 # the seeds and 30 s of new inputs through the same invariants. The cold build is the cost
 # here, so the smoke builds unoptimised (FUZZ_BUILD=dev: debug assertions on, no
 # one-codegen-unit release build of the AWS SDK) and without AddressSanitizer (the code has
-# no `unsafe`); `make fuzz` keeps both. Figures: docs/performance.md, "The test loop".
-FUZZ_SANITIZER=${FUZZ_SANITIZER:-none} FUZZ_BUILD=${FUZZ_BUILD:-dev} \
-    step scripts/fuzz.sh "${FUZZ_SMOKE_SECONDS:-30}"
+# no `unsafe`); `make fuzz` keeps both. Its build (fuzz/target) runs beside the tests.
+# Figures: docs/performance.md, "The test loop".
+export FUZZ_SANITIZER=${FUZZ_SANITIZER:-none} FUZZ_BUILD=${FUZZ_BUILD:-dev}
+bg fuzz-build nice -n 19 scripts/fuzz.sh build
+step cargo test --all-targets 2>&1 | tee "$BG_DIR/tests.out"
+join clippy
+join fuzz-build
+step scripts/fuzz.sh "${FUZZ_SMOKE_SECONDS:-30}"
