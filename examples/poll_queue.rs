@@ -61,7 +61,7 @@ fn parse(args: &[String]) -> Result<Args, String> {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    init_tracing();
+    init_tracing(&oa_webhook::config::Env::process());
     let args: Vec<String> = std::env::args().skip(1).collect();
     let args = match parse(&args) {
         Ok(a) => a,
@@ -88,7 +88,7 @@ async fn main() {
     }
     let app = App::new(config, store)
         .with_queues(queues)
-        .with_log(RequestLog::stdout());
+        .with_log(RequestLog::stdout(&oa_webhook::config::Env::process()));
     let budget = Duration::from_millis(app.config.queue_record_budget_ms);
     loop {
         let batch = fill(&app, &args).await;

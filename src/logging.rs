@@ -1,14 +1,17 @@
 //! Log set-up for every door: JSON lines on stdout, as Lambda's advanced logging
 //! controls expect.
 
+use crate::config::Env;
+
 /// JSON log lines on stdout. Level from `AWS_LAMBDA_LOG_LEVEL`, else `RUST_LOG`, else
-/// INFO; `AWS_LAMBDA_LOG_FORMAT=Text` switches to plain text. See [`log_filter`].
-pub fn init_tracing() {
+/// INFO; `AWS_LAMBDA_LOG_FORMAT=Text` switches to plain text (read through `env`,
+/// [`Env::process`] in `main`). See [`log_filter`].
+pub fn init_tracing<L: Fn(&str) -> Option<String>>(env: &Env<L>) {
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     let filter = log_filter(
-        std::env::var("AWS_LAMBDA_LOG_LEVEL").ok().as_deref(),
-        std::env::var("RUST_LOG").ok().as_deref(),
+        env.raw("AWS_LAMBDA_LOG_LEVEL").as_deref(),
+        env.raw("RUST_LOG").as_deref(),
     );
     // No colour codes: CloudWatch shows them as text. (The `ansi` feature is compiled in:
     // metrique-writer asks for tracing-subscriber's defaults.)
@@ -16,7 +19,9 @@ pub fn init_tracing() {
         .with_ansi(false)
         .with_target(false)
         .without_time();
-    let text = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("text"));
+    let text = env
+        .get("AWS_LAMBDA_LOG_FORMAT")
+        .is_some_and(|f| f.eq_ignore_ascii_case("text"));
     let registry = tracing_subscriber::registry().with(filter);
     if text {
         registry.with(fmt).init();

@@ -3,6 +3,7 @@
 //! every event goes to the door its shape asks for (docs/contract.md section 9).
 
 use clap::Parser;
+use oa_webhook::config::Env;
 use oa_webhook::doors::cli::CommandLine;
 use oa_webhook::logging::init_tracing;
 
@@ -16,7 +17,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// instances").
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    init_tracing();
+    init_tracing(&Env::process());
     // Help and bad arguments print and exit here (0 and 2).
     let command = (std::env::args_os().len() > 1).then(|| CommandLine::parse().command);
     oa_webhook::start::run(command).await

@@ -74,7 +74,7 @@ pub async fn run(command: Option<Command>) -> Result<(), Error> {
     let lambda = LambdaDoor {
         app: App::new(config, store)
             .with_queues(queues)
-            .with_log(RequestLog::stdout()),
+            .with_log(RequestLog::stdout(&Env::process())),
         intended: door,
         sync,
     };

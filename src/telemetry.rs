@@ -112,12 +112,10 @@ impl RequestLog {
         RequestLog::new(Sink::Off, None)
     }
 
-    /// To stdout, with `FunctionName` from `AWS_LAMBDA_FUNCTION_NAME`: what `main` uses.
-    pub fn stdout() -> RequestLog {
-        let name = std::env::var("AWS_LAMBDA_FUNCTION_NAME")
-            .ok()
-            .filter(|n| !n.is_empty());
-        RequestLog::new(Sink::Stdout, name)
+    /// To stdout, with `FunctionName` from `AWS_LAMBDA_FUNCTION_NAME` (read through `env`,
+    /// [`Env::process`](crate::config::Env::process) in the binary).
+    pub fn stdout<L: Fn(&str) -> Option<String>>(env: &crate::config::Env<L>) -> RequestLog {
+        RequestLog::new(Sink::Stdout, env.get("AWS_LAMBDA_FUNCTION_NAME"))
     }
 
     /// Into `buffer` (tests), with a fixed timestamp and an optional function name.
