@@ -7,8 +7,8 @@
 # The order, for a 2-core machine (docs/performance.md, "The test loop"): the test build
 # starts at once, beside the tools' install, the services and the template lint; while the
 # tests run (they wait on the local DynamoDB, a single Python process, and leave a core
-# mostly idle) clippy and the fuzz build run beside them at the lowest CPU priority, so
-# they take only what the tests leave; the fuzz smoke runs last. Each background step's
+# mostly idle) clippy and the fuzz build run beside them under SCHED_IDLE (`chrt --idle`),
+# so they take only the CPU the tests leave; the fuzz smoke runs last. Each background step's
 # output is printed when it is joined; any failure fails the run.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -93,7 +93,7 @@ join build
 # Clippy's check units are its own, but it shares the target directory, whose lock cargo
 # holds while it builds (not while tests run): it starts once the tests are running.
 bg clippy bash -c 'until grep -qs "^     Running" "$0"; do sleep 1; done
-    exec nice -n 19 cargo clippy --workspace --all-targets -- -D warnings' "$BG_DIR/tests.out"
+    exec chrt --idle 0 cargo clippy --workspace --all-targets -- -D warnings' "$BG_DIR/tests.out"
 # A short run of the coverage-guided fuzzer over the request-to-reply path (fuzz/README.md):
 # the seeds and 30 s of new inputs through the same invariants. The cold build is the cost
 # here, so the smoke builds unoptimised (FUZZ_BUILD=dev: debug assertions on, no
@@ -101,7 +101,7 @@ bg clippy bash -c 'until grep -qs "^     Running" "$0"; do sleep 1; done
 # no `unsafe`); `make fuzz` keeps both. Its build (fuzz/target) runs beside the tests.
 # Figures: docs/performance.md, "The test loop".
 export FUZZ_SANITIZER=${FUZZ_SANITIZER:-none} FUZZ_BUILD=${FUZZ_BUILD:-dev}
-bg fuzz-build nice -n 19 scripts/fuzz.sh build
+bg fuzz-build chrt --idle 0 scripts/fuzz.sh build
 step cargo test --all-targets 2>&1 | tee "$BG_DIR/tests.out"
 join clippy
 join fuzz-build

@@ -72,6 +72,11 @@ pub fn sdk_config_at(endpoint: &str) -> aws_config::SdkConfig {
 /// function's own figures.
 pub const ENGINE_MARGIN: u64 = 4;
 
+/// The latest a late 503 may come (docs/contract.md section 5, "Last resort": no sooner
+/// than 2.1 s): before the webhook function's own `Timeout: 3` (template.yaml), past
+/// which Lambda ends the invocation and the caller gets no documented reply.
+pub const LATE_REPLY_BEFORE: Duration = Duration::from_secs(3);
+
 /// The webhook's budget in these tests: the function's 1.5 s (what the tests used against
 /// DynamoDB Local) times [`ENGINE_MARGIN`].
 pub const WEBHOOK_BUDGET: Duration = Duration::from_millis(1500 * ENGINE_MARGIN);
