@@ -14,7 +14,10 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 
-step() { printf '\n==> %s\n' "$*" >&2; "$@"; }
+# Each step says what it cost when it ends (bash's `time`: wall, and the CPU of the step
+# and its children), the figures docs/performance.md ("The test loop") reads.
+export TIMEFORMAT='    (%R s wall, %U s user + %S s sys)'
+step() { printf '\n==> %s\n' "$*" >&2; time "$@"; }
 
 # Room to build in: a clean run needs about 3 GB (target/ 1.4 GB, fuzz/target 1.2 GB,
 # .tools/ 0.3 GB, Cargo registry 0.5 GB).
@@ -35,7 +38,7 @@ bg() { # NAME CMD...: start CMD in a process group of its own, output to its log
     local name=$1
     shift
     printf '\n==> %s (in the background, %s)\n' "$*" "$name" >&2
-    setsid "$@" >"$BG_DIR/$name.log" 2>&1 &
+    setsid bash -c 'time "$@"' "$name" "$@" >"$BG_DIR/$name.log" 2>&1 &
     bg_pid[$name]=$!
 }
 join() { # NAME: wait for it, print its output, fail as it failed
