@@ -119,7 +119,7 @@ fn admit(event: &HttpRequest, config: &Config) -> Admission {
         query: Query::parse(raw),
         raw_query: Cow::Borrowed(raw),
         relayed: false,
-        body: Ok(Cow::Borrowed(event.body().as_ref())),
+        body: Cow::Borrowed(event.body().as_ref()),
     };
     protocol::admit(&req, config, NOW, &mut Seen::default())
 }

@@ -84,7 +84,6 @@ pub enum Reason {
     /// Row 6.
     BodyTooLarge,
     /// Row 7.
-    BodyBase64,
     BodyNotObject,
     CommandRepeated,
     CommandInvalid,
@@ -107,8 +106,7 @@ impl Reason {
             | Reason::SdkAppidMissing => 403,
             Reason::Auth(_) => 401,
             Reason::BodyTooLarge => 413,
-            Reason::BodyBase64
-            | Reason::BodyNotObject
+            Reason::BodyNotObject
             | Reason::CommandRepeated
             | Reason::CommandInvalid
             | Reason::CommandMismatch
@@ -128,7 +126,6 @@ impl Reason {
             Reason::Auth(e) => e.reason(),
             Reason::SdkAppidMissing => "sdkappid_missing",
             Reason::BodyTooLarge => "body_too_large",
-            Reason::BodyBase64 => "body_base64",
             Reason::BodyNotObject => "body_not_object",
             Reason::CommandRepeated => "command_repeated",
             Reason::CommandInvalid => "command_invalid",

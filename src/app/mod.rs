@@ -122,13 +122,13 @@ pub(crate) fn unfit_rejection(unfit: Unfit) -> Outcome {
 
 /// The `Official_Account` of a body admission refused, when it is a string there: the
 /// dead letter's message group ([`message_group`]).
-pub(crate) fn account_in_body(body: Option<&[u8]>) -> Option<String> {
+pub(crate) fn account_in_body(body: &[u8]) -> Option<String> {
     #[derive(serde::Deserialize)]
     struct Account {
         #[serde(rename = "Official_Account")]
         official_account: Option<serde_json::Value>,
     }
-    let parsed: Account = serde_json::from_slice(body?).ok()?;
+    let parsed: Account = serde_json::from_slice(body).ok()?;
     match parsed.official_account? {
         serde_json::Value::String(s) => Some(s),
         _ => None,
@@ -162,11 +162,10 @@ mod tests {
     #[test]
     fn the_account_of_a_refused_body_is_read_when_it_is_text() {
         assert_eq!(
-            account_in_body(Some(br#"{"Official_Account":"@TOA#_a","EventTime":"x"}"#)),
+            account_in_body(br#"{"Official_Account":"@TOA#_a","EventTime":"x"}"#),
             Some("@TOA#_a".to_owned())
         );
-        assert_eq!(account_in_body(Some(br#"{"Official_Account":5}"#)), None);
-        assert_eq!(account_in_body(Some(b"not json")), None);
-        assert_eq!(account_in_body(None), None);
+        assert_eq!(account_in_body(br#"{"Official_Account":5}"#), None);
+        assert_eq!(account_in_body(b"not json"), None);
     }
 }

@@ -119,7 +119,7 @@ impl App {
             query: env.query(),
             raw_query: Cow::Borrowed(""),
             relayed: false,
-            body: Ok(body),
+            body,
         };
         match protocol::admit_with(
             &req,
@@ -163,7 +163,7 @@ impl App {
         let account = env
             .as_ref()
             .and_then(|e| e.body_bytes().ok())
-            .and_then(|b| account_in_body(Some(&b)));
+            .and_then(|b| account_in_body(&b));
         // What is known: the account, or the app; nothing for a message that is not an
         // envelope.
         let group = app.map(|app| message_group(app, account.as_deref()));

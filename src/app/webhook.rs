@@ -124,9 +124,9 @@ impl App {
                 if self.queues.can_dead_letter() {
                     let sent = match Envelope::of(req, self.clock.now_ms()) {
                         Some(env) => {
-                            let account = account.map(Cow::Borrowed).or_else(|| {
-                                account_in_body(req.body.as_deref().ok()).map(Cow::Owned)
-                            });
+                            let account = account
+                                .map(Cow::Borrowed)
+                                .or_else(|| account_in_body(&req.body).map(Cow::Owned));
                             let group = message_group(&env.sdk_app_id, account.as_deref());
                             self.queues
                                 .dead_letter(
@@ -196,8 +196,7 @@ impl App {
         let Some(url) = &self.config.forward_url else {
             return fallback;
         };
-        // Row 7 refused an undecodable body before rows 8 and 9.
-        let body = req.body.as_deref().unwrap_or_default();
+        let body: &[u8] = &req.body;
         let url = url.with_query(&req.raw_query);
         match self
             .relay

@@ -223,7 +223,7 @@ async fn respond(app: &App, request: &Request, budget: &Budget, seen: &mut Seen)
         query: Query::parse(raw_query),
         raw_query: Cow::Borrowed(raw_query),
         relayed: relayed(request, app.config.forward_url.is_some()),
-        body: Ok(Cow::Borrowed(request.body().as_ref())),
+        body: Cow::Borrowed(request.body().as_ref()),
     };
     let outcome = app.webhook(&req, budget, seen).await;
     // A `Sign` that does not match a token from a secret: the token may have changed

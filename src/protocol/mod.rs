@@ -36,12 +36,11 @@ pub struct Callback<'a> {
     /// The request was relayed here by this function (`relay::HOP_HEADER`): it is never
     /// relayed again.
     pub relayed: bool,
-    /// The body, base64-decoded when the event said so; `Err` when that decoding failed.
-    pub body: Result<Cow<'a, [u8]>, BodyDecodeError>,
+    /// The body, base64-decoded when the event said so (by `lambda_http` at the webhook
+    /// door, where an undecodable body is the runtime's invocation error: only a forged
+    /// invoke carries one; by the envelope at the queue door).
+    pub body: Cow<'a, [u8]>,
 }
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BodyDecodeError;
 
 /// What to do with a request.
 #[derive(Debug)]
@@ -118,10 +117,7 @@ pub(crate) fn admit_with(
     };
     // The body as the reading rules see it (byte-order mark, lone surrogates); borrowed
     // unless something had to change.
-    let normalized = match &req.body {
-        Ok(b) => Ok(body::normalize(Cow::Borrowed(b))),
-        Err(e) => Err(*e),
-    };
+    let normalized = body::normalize(Cow::Borrowed(&req.body));
     match read_command(req, app, &normalized, seen) {
         Ok(read) => route(req, config, checks, read, seen),
         Err(answer) => Admission::Answer(answer),
@@ -197,7 +193,7 @@ struct Read<'q, 'b> {
 fn read_command<'q, 'b>(
     req: &'q Callback<'_>,
     app: Param<'q>,
-    normalized: &'b Result<Cow<'b, [u8]>, BodyDecodeError>,
+    normalized: &'b [u8],
     seen: &mut Seen,
 ) -> Result<Read<'q, 'b>, Outcome>
 where
@@ -209,7 +205,7 @@ where
     // otherwise after the size check.
     let mut parsed: Option<Result<RawBody<'b>, _>> = None;
     if !query_command.is_present() {
-        let p = parse_body(normalized);
+        let p = RawBody::parse(normalized);
         let in_body = matches!(&p, Ok(b) if b.command() != BodyCommand::Absent);
         if !in_body {
             return Err(Outcome::Probe);
@@ -226,7 +222,7 @@ where
     };
 
     // 6. Size.
-    if req.body.as_ref().is_ok_and(|b| b.len() > MAX_BODY_BYTES) {
+    if req.body.len() > MAX_BODY_BYTES {
         return Err(Outcome::rejected(
             Reason::BodyTooLarge,
             "body is larger than 1 MiB",
@@ -234,17 +230,9 @@ where
     }
 
     // 7. A JSON object whose CallbackCommand agrees with the query's.
-    let body = match parsed.unwrap_or_else(|| parse_body(normalized)) {
+    let body = match parsed.unwrap_or_else(|| RawBody::parse(normalized)) {
         Ok(b) => b,
-        Err(BodyProblem::Undecodable) => {
-            return Err(Outcome::rejected(
-                Reason::BodyBase64,
-                "body is not valid base64",
-            ));
-        }
-        Err(BodyProblem::Shape(e)) => {
-            return Err(Outcome::rejected(Reason::BodyNotObject, e.message()))
-        }
+        Err(e) => return Err(Outcome::rejected(Reason::BodyNotObject, e.message())),
     };
     let command: Cow<'b, str> = match (query_command, body.command()) {
         (Param::Conflicting, _) => {
@@ -299,20 +287,6 @@ fn route(
         Err(Unreadable::Invalid(e)) => reject(Reason::InvalidField, e.0),
         // 12a: readable, but no store can hold it as it is.
         Err(Unreadable::TooDeep(e)) => reject(Reason::Unstorable, e.0),
-    }
-}
-
-enum BodyProblem {
-    Undecodable,
-    Shape(body::BodyError),
-}
-
-fn parse_body<'b>(
-    body: &'b Result<Cow<'_, [u8]>, BodyDecodeError>,
-) -> Result<RawBody<'b>, BodyProblem> {
-    match body {
-        Ok(bytes) => RawBody::parse(bytes).map_err(BodyProblem::Shape),
-        Err(BodyDecodeError) => Err(BodyProblem::Undecodable),
     }
 }
 
@@ -373,7 +347,7 @@ mod tests {
             query: Query::parse(query),
             raw_query: Cow::Borrowed(query),
             relayed: false,
-            body: Ok(Cow::Borrowed(body.as_bytes())),
+            body: Cow::Borrowed(body.as_bytes()),
         };
         match admit(&req, &config(token), 1669872112, &mut Seen::default()) {
             Admission::Answer(outcome) => (outcome.reply().status, outcome.label().to_owned()),
@@ -401,7 +375,7 @@ mod tests {
             query: Query::parse(query),
             raw_query: Cow::Borrowed(""),
             relayed: false,
-            body: Ok(Cow::Borrowed(body.as_bytes())),
+            body: Cow::Borrowed(body.as_bytes()),
         };
         let admit_as = |r: &Callback<'_>, checks| {
             admit_with(r, &config, checks, 1669872112, &mut Seen::default())
@@ -499,7 +473,7 @@ mod tests {
                 query: Query::parse(query),
                 raw_query: Cow::Borrowed(query),
                 relayed: false,
-                body: Ok(Cow::Borrowed(BODY.as_bytes())),
+                body: Cow::Borrowed(BODY.as_bytes()),
             };
             match admit(&req, &cfg, 1669872112, &mut Seen::default()) {
                 Admission::Answer(o) => (o.reply().status, o.reason()),
@@ -541,7 +515,7 @@ mod tests {
                 query: Query::parse(&query),
                 raw_query: Cow::Borrowed(&query),
                 relayed,
-                body: Ok(Cow::Borrowed(b"{}".as_slice())),
+                body: Cow::Borrowed(b"{}".as_slice()),
             };
             match admit(&req, &cfg, 1669872112, &mut Seen::default()) {
                 Admission::Relay(o) => format!("relay {}", o.label()),

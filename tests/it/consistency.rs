@@ -530,7 +530,7 @@ async fn deliver(
                     query: oa_webhook::protocol::query::Query::parse(&q),
                     raw_query: std::borrow::Cow::Borrowed(&q),
                     relayed: false,
-                    body: Ok(std::borrow::Cow::Borrowed(text.as_bytes())),
+                    body: std::borrow::Cow::Borrowed(text.as_bytes()),
                 };
                 let envelope = oa_webhook::handoff::Envelope::of(&req, 0).expect("an envelope");
                 let mut record = aws_lambda_events::event::sqs::SqsMessage::default();

@@ -420,7 +420,7 @@ async fn the_queue_door_reports_partial_batch_failures() {
             query: oa_webhook::protocol::query::Query::parse(&query),
             raw_query: std::borrow::Cow::Borrowed(&query),
             relayed: false,
-            body: Ok(std::borrow::Cow::Borrowed(body.as_bytes())),
+            body: std::borrow::Cow::Borrowed(body.as_bytes()),
         };
         Envelope::of(&req, 0).expect("envelope").to_json()
     };
@@ -523,7 +523,7 @@ async fn handoff_latency_and_consumer_throughput() {
                     query: oa_webhook::protocol::query::Query::parse(&query),
                     raw_query: std::borrow::Cow::Borrowed(&query),
                     relayed: false,
-                    body: Ok(std::borrow::Cow::Borrowed(b.as_bytes())),
+                    body: std::borrow::Cow::Borrowed(b.as_bytes()),
                 };
                 Msg {
                     id: format!("m{i}"),
