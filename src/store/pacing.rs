@@ -12,9 +12,9 @@
 //! loses what flows over it, and a partition's holds about a second of its ceiling (burst
 //! capacity never raises a partition's ceiling: aws.md; the model,
 //! `tests/it/support/contention.rs`), so probes closer than that keep it drained whatever
-//! the partition's real ceiling, and
-//! however many instances write to the account without knowing of each other (the
-//! consumer's `MaximumConcurrency`, the sync). An account rate per instance (the previous
+//! the partition's real ceiling, and however many instances write to the account without
+//! knowing of each other (the consumer's `MaximumConcurrency`, the sync). An account rate
+//! per instance (the previous
 //! design: cut on a throttle, grown on a success) left the bucket idle while each
 //! instance waited on its own guess of its share (docs/performance.md, "Hot account").
 //! Each write waits for its turn ([`Pacer::turn`]); other accounts are not paced. An
@@ -35,8 +35,9 @@ use tokio::time::Instant;
 
 /// One partition's ceiling, write units a second (aws.md): a throttled write of `units`
 /// is tried again after `units / CEILING` seconds, the time a bucket refilling at the
-/// ceiling takes to hold it again (longer where the ceiling is lower: still well inside the
-/// second a bucket holds, so the bucket never flows over while a write waits).
+/// ceiling takes to hold it again (a fifth of a second for a full transaction). A
+/// partition below it (a bench's scaled ceiling) takes longer to refill, and is probed
+/// several times meanwhile: free tries, each well inside the second its bucket holds.
 pub(crate) const CEILING: f64 = 1000.0;
 /// The least wait after a throttle (a small write's, or one that asked for little).
 pub(crate) const PROBE_MIN: Duration = Duration::from_millis(10);
