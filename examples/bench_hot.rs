@@ -31,7 +31,9 @@
 //! status, the concurrency the rate needs (mean billed time x events/s) and the most
 //! invocations seen in flight, the model's counters per event, the share handed off, dead
 //! letters, records failed back, and the seconds from the campaign's last reply until the
-//! table is exact (or the difference left after `BENCH_SETTLE_SECS`). Also the stand-in
+//! table is exact (or the difference left after `BENCH_SETTLE_SECS`); in the JSON only,
+//! the write units committed and the requests throttled in each second from the campaign's
+//! start (`committed_units_each_second`, `throttled_each_second`: where the ceiling sat idle). Also the stand-in
 //! SQS's own `SendMessage` rate through aws-sdk-sqs, to show it is not the bottleneck.
 //!
 //! Environment (defaults): `AWS_ENDPOINT_URL_DYNAMODB` (required), `BENCH_BIN`
@@ -1092,6 +1094,28 @@ async fn run(s: &Settings) -> Result<Value, String> {
     );
     let started_instances = webhook.started.load(Ordering::Relaxed);
     let campaign_start = tokio::time::Instant::now();
+    // The partition's drain, second by second: write units committed and requests
+    // throttled in each second from the campaign's start (where the ceiling sat idle).
+    let timeline = {
+        let read = model.counters_reader();
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let mut seconds: Vec<(u64, u64)> = Vec::new();
+            let mut last = read();
+            let mut tick = campaign_start;
+            while !stop.load(Ordering::Relaxed) {
+                tick += Duration::from_secs(1);
+                tokio::time::sleep_until(tick).await;
+                let now = read();
+                seconds.push((
+                    now.write_units_committed - last.write_units_committed,
+                    now.throttles - last.throttles,
+                ));
+                last = now;
+            }
+            seconds
+        })
+    };
     let mut tasks = Vec::with_capacity(n);
     for (i, planned) in events.into_iter().enumerate() {
         let due = campaign_start + Duration::from_secs_f64(i as f64 / s.rate);
@@ -1164,6 +1188,7 @@ async fn run(s: &Settings) -> Result<Value, String> {
         let _ = tokio::time::timeout(STALL, p).await;
     }
     let after = model.counters();
+    let timeline = timeline.await.unwrap_or_default();
     let handoff = sqs.stats(HANDOFF).map_err(|e| format!("{e:?}"))?;
     let dead = sqs.stats(DEAD_LETTERS).map_err(|e| format!("{e:?}"))?;
 
@@ -1205,6 +1230,8 @@ async fn run(s: &Settings) -> Result<Value, String> {
             _ => Value::Null,
         },
         "ceiling_bound_s": round(ceiling_bound, 1),
+        "committed_units_each_second": timeline.iter().map(|(u, _)| *u).collect::<Vec<_>>(),
+        "throttled_each_second": timeline.iter().map(|(_, t)| *t).collect::<Vec<_>>(),
         "exact_from_start_s": exact_from_start.map(|t| round(t, 1)),
         "exact_within_30s_of_bound": exact_from_start.map(|t| t <= ceiling_bound + 30.0),
         "load_average": { "at_start": load_at_start, "at_end": load_average() },

@@ -4,15 +4,21 @@
 //!
 //! Every item of an account shares its partition key (`OA#{app}#{oa}`), so a campaign
 //! meets one ceiling for the whole account. An instance that meets throttling on an
-//! account paces its writes to it instead of failing records back: a per-account rate in
-//! write units a second, cut by a tenth on each throttle ([`DECREASE`]) and grown by a
-//! fifth on each success ([`INCREASE`]) (additive-increase/multiplicative-decrease, here
-//! multiplicative both ways so that it finds a ceiling of 165 and one of 1000 units a
-//! second equally fast; a throttled request is free, so probing costs time, not units). The
-//! first throttle starts the rate at what this instance committed in the last second
-//! (its share of the ceiling), at least one transaction a second. Each write then waits
-//! for its turn ([`Pacer::turn`]); other accounts are not paced. An account with no
-//! throttle for [`FORGET`] is forgotten (unpaced again).
+//! account paces its writes to it instead of failing records back. The ceiling's bucket
+//! is the pace: a write that commits is followed by the next one at once, and a throttled
+//! one is tried again after the time the ceiling takes to refill what it asked
+//! ([`Pacer::throttled`]: its units at [`CEILING`] units a second, at least [`PROBE_MIN`]).
+//! A throttled attempt is free, so probing costs requests, not units; a bucket left full
+//! loses what flows over it, and a partition's holds about a second of its ceiling (burst
+//! capacity never raises a partition's ceiling: aws.md; the model,
+//! `tests/it/support/contention.rs`), so probes closer than that keep it drained whatever
+//! the partition's real ceiling, and however many instances write to the account without
+//! knowing of each other (the consumer's `MaximumConcurrency`, the sync). An account rate
+//! per instance (the previous
+//! design: cut on a throttle, grown on a success) left the bucket idle while each
+//! instance waited on its own guess of its share (docs/performance.md, "Hot account").
+//! Each write waits for its turn ([`Pacer::turn`]); other accounts are not paced. An
+//! account with no throttle for [`FORGET`] is forgotten (unpaced again).
 //!
 //! The pacer also remembers accounts whose writes met other writers (a cancelled guess, a
 //! transaction conflict): there, a guessed condition is likely stale, and the writer reads
@@ -22,62 +28,38 @@
 //! (`subscriptions.rs`), and so through the same pacer ([`super::Store`] holds one per
 //! instance). The webhook never waits on it: it hands a contended event off instead.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// How much the rate is cut on a throttle (a fraction of itself).
-pub(crate) const DECREASE: f64 = 0.9;
-/// How much the rate grows on a success (a fraction of itself).
-pub(crate) const INCREASE: f64 = 1.2;
+/// One partition's ceiling, write units a second (aws.md): a throttled write of `units`
+/// is tried again after `units / CEILING` seconds, the time a bucket refilling at the
+/// ceiling takes to hold it again (a fifth of a second for a full transaction). A
+/// partition below it (a bench's scaled ceiling) takes longer to refill, and is probed
+/// several times meanwhile: free tries, each well inside the second its bucket holds.
+pub(crate) const CEILING: f64 = 1000.0;
+/// The least wait after a throttle (a small write's, or one that asked for little).
+pub(crate) const PROBE_MIN: Duration = Duration::from_millis(10);
 /// How long an account stays paced, or contended, after its last throttle or contention.
 pub(crate) const FORGET: Duration = Duration::from_secs(10);
 /// The most accounts one instance paces at once; past it, the one forgotten first goes.
 pub(crate) const PACED_ACCOUNTS_MAX: usize = 256;
-/// The window over which an instance's committed units give the first rate.
-const MEASURE: Duration = Duration::from_secs(1);
 
 /// One account's pace in this instance.
 #[derive(Debug)]
 struct Pace {
-    /// Write units a second this instance sends to the account; `None`: not paced (a
-    /// contended account that was never throttled).
-    rate: Option<f64>,
-    /// When the next write may start.
+    /// When the next write may start (set by a throttle).
     next_at: Instant,
-    /// Until when the account counts as contended (a throttle or other writers met);
-    /// `None`: never was.
-    hot_until: Option<Instant>,
-    /// When the account is forgotten: [`FORGET`] after its last throttle or contention,
-    /// or [`MEASURE`] after its last commit, whichever is later.
-    until: Instant,
-    /// Units committed recently, for the first rate.
-    committed: VecDeque<(Instant, u32)>,
+    /// Throttles since the last commit.
+    throttles: u32,
+    /// Until when the account counts as contended (a throttle or other writers met).
+    hot_until: Instant,
 }
 
-impl Pace {
-    fn new(now: Instant) -> Pace {
-        Pace {
-            rate: None,
-            next_at: now,
-            hot_until: None,
-            until: now + MEASURE,
-            committed: VecDeque::new(),
-        }
-    }
-
-    fn committed_rate(&mut self, now: Instant) -> f64 {
-        while self
-            .committed
-            .front()
-            .is_some_and(|(at, _)| now.saturating_duration_since(*at) > MEASURE)
-        {
-            self.committed.pop_front();
-        }
-        let units: u64 = self.committed.iter().map(|(_, u)| u64::from(*u)).sum();
-        units as f64 / MEASURE.as_secs_f64()
-    }
+/// The time the ceiling takes to refill `units` ([`CEILING`], at least [`PROBE_MIN`]).
+pub(crate) fn refill(units: u32) -> Duration {
+    Duration::from_secs_f64(f64::from(units) / CEILING).max(PROBE_MIN)
 }
 
 /// The accounts an instance paces or found contended, keyed by table and partition key
@@ -93,10 +75,9 @@ impl Pacer {
         self.accounts.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// When a write of `units` to `account` may start, from `now`: `now` for an account
-    /// not paced; else the account's next turn, which this call takes (the next one is
-    /// `units / rate` seconds later).
-    pub(crate) fn turn(&self, account: &str, units: u32, now: Instant) -> Instant {
+    /// When a write to `account` may start, from `now`: `now` for an account not paced,
+    /// or whose last throttle's wait is over; else the end of that wait.
+    pub(crate) fn turn(&self, account: &str, now: Instant) -> Instant {
         let mut accounts = self.lock();
         if accounts.is_empty() {
             return now;
@@ -104,51 +85,29 @@ impl Pacer {
         let Some(pace) = accounts.get_mut(account) else {
             return now;
         };
-        if pace.until <= now {
+        if pace.hot_until <= now {
             accounts.remove(account);
             return now;
         }
-        let Some(rate) = pace
-            .rate
-            .filter(|_| pace.hot_until.is_some_and(|t| t > now))
-        else {
-            return now;
-        };
-        let start = pace.next_at.max(now);
-        pace.next_at = start + Duration::from_secs_f64(f64::from(units) / rate);
-        start
+        pace.next_at.max(now)
     }
 
     /// A write of `units` to `account` was throttled at `now` (the partition's ceiling):
-    /// the rate is cut, or started at this instance's last second of commits, and the
-    /// next turn is no sooner than the time the ceiling takes to refill `units`.
+    /// the next write waits for the ceiling to refill `units` ([`refill`]).
     pub fn throttled(&self, account: &str, units: u32, now: Instant) {
         let mut accounts = self.lock();
         let pace = entry(&mut accounts, account, now);
-        let floor = f64::from(units.max(1));
-        let rate = match pace.rate {
-            Some(r) => (r * DECREASE).max(floor),
-            None => pace.committed_rate(now).max(floor),
-        };
-        pace.rate = Some(rate);
-        pace.next_at = pace
-            .next_at
-            .max(now + Duration::from_secs_f64(f64::from(units) / rate));
-        pace.hot_until = Some(now + FORGET);
-        pace.until = pace.until.max(now + FORGET);
+        pace.next_at = pace.next_at.max(now + refill(units));
+        pace.throttles = pace.throttles.saturating_add(1);
+        pace.hot_until = now + FORGET;
     }
 
-    /// A write of `units` to `account` committed at `now`: a paced rate grows.
-    pub fn succeeded(&self, account: &str, units: u32, now: Instant) {
+    /// A write to `account` committed at `now`: the next one need not wait.
+    pub fn succeeded(&self, account: &str, now: Instant) {
         let mut accounts = self.lock();
-        // Commits are measured for every account (the first rate needs them), but only
-        // while the map holds it or has room: a cold account costs one entry, forgotten
-        // after FORGET.
-        let pace = entry(&mut accounts, account, now);
-        pace.committed.push_back((now, units));
-        pace.until = pace.until.max(now + MEASURE);
-        if let Some(r) = pace.rate.as_mut() {
-            *r *= INCREASE;
+        if let Some(pace) = accounts.get_mut(account) {
+            pace.throttles = 0;
+            pace.next_at = pace.next_at.min(now);
         }
     }
 
@@ -157,22 +116,18 @@ impl Pacer {
     pub(crate) fn contended(&self, account: &str, now: Instant) {
         let mut accounts = self.lock();
         let pace = entry(&mut accounts, account, now);
-        pace.hot_until = Some(now + FORGET);
-        pace.until = pace.until.max(now + FORGET);
+        pace.hot_until = now + FORGET;
     }
 
     /// Whether `account` met throttling or other writers within [`FORGET`] of `now`.
     pub(crate) fn is_contended(&self, account: &str, now: Instant) -> bool {
         let accounts = self.lock();
-        accounts
-            .get(account)
-            .and_then(|p| p.hot_until)
-            .is_some_and(|t| t > now)
+        accounts.get(account).is_some_and(|p| p.hot_until > now)
     }
 
-    /// `account`'s rate (write units a second), when paced.
-    pub fn rate(&self, account: &str) -> Option<f64> {
-        self.lock().get(account).and_then(|p| p.rate)
+    /// Throttles `account` met since its last commit, while remembered.
+    pub fn throttles(&self, account: &str) -> Option<u32> {
+        self.lock().get(account).map(|p| p.throttles)
     }
 
     /// Accounts remembered.
@@ -189,22 +144,29 @@ impl Pacer {
 /// soonest ([`PACED_ACCOUNTS_MAX`]).
 fn entry<'a>(accounts: &'a mut HashMap<String, Pace>, account: &str, now: Instant) -> &'a mut Pace {
     if !accounts.contains_key(account) && accounts.len() >= PACED_ACCOUNTS_MAX {
-        accounts.retain(|_, p| p.until > now);
+        accounts.retain(|_, p| p.hot_until > now);
         if accounts.len() >= PACED_ACCOUNTS_MAX {
             let soonest = accounts
                 .iter()
-                .min_by_key(|(_, p)| p.until)
+                .min_by_key(|(_, p)| p.hot_until)
                 .map(|(k, _)| k.clone());
             if let Some(k) = soonest {
                 accounts.remove(&k);
             }
         }
     }
-    let pace = accounts
-        .entry(account.to_owned())
-        .or_insert_with(|| Pace::new(now));
-    if pace.until <= now {
-        *pace = Pace::new(now);
+    let fresh = Pace {
+        next_at: now,
+        throttles: 0,
+        hot_until: now + FORGET,
+    };
+    let pace = accounts.entry(account.to_owned()).or_insert(fresh);
+    if pace.hot_until <= now {
+        *pace = Pace {
+            next_at: now,
+            throttles: 0,
+            hot_until: now + FORGET,
+        };
     }
     pace
 }
@@ -214,56 +176,47 @@ mod tests {
     use super::*;
 
     #[test]
-    fn an_account_is_unpaced_until_throttled_then_paced_at_its_recent_commits() {
+    fn an_account_is_unpaced_until_throttled_then_waits_for_the_refill_of_what_it_asked() {
         let p = Pacer::default();
         let t0 = Instant::now();
-        assert_eq!(p.turn("a", 200, t0), t0);
-        // 400 units committed in the last second: the first rate.
-        p.succeeded("a", 200, t0);
-        p.succeeded("a", 200, t0 + Duration::from_millis(100));
-        let t1 = t0 + Duration::from_millis(200);
-        assert_eq!(p.turn("a", 200, t1), t1, "not paced before a throttle");
-        p.throttled("a", 200, t1);
-        assert_eq!(p.rate("a"), Some(400.0));
-        // The next turn waits for the ceiling to refill 200 units at 400 a second.
-        let half = Duration::from_millis(500);
-        assert_eq!(p.turn("a", 200, t1), t1 + half);
-        // And the one after that, another half second.
-        assert_eq!(p.turn("a", 200, t1), t1 + half * 2);
+        assert_eq!(p.turn("a", t0), t0);
+        p.succeeded("a", t0);
+        assert_eq!(p.turn("a", t0), t0, "not paced before a throttle");
+        assert!(p.is_empty(), "a commit alone is not remembered");
+        p.throttled("a", 200, t0);
+        // 200 units at the ceiling's 1000 a second: a fifth of a second.
+        let fifth = Duration::from_millis(200);
+        assert_eq!(p.turn("a", t0), t0 + fifth);
+        // Every writer of the account waits for the same refill; then goes at once.
+        assert_eq!(p.turn("a", t0), t0 + fifth);
+        assert_eq!(p.turn("a", t0 + fifth * 2), t0 + fifth * 2);
+        // A small write waits at least PROBE_MIN.
+        p.throttled("a", 4, t0 + fifth * 2);
+        assert_eq!(p.turn("a", t0 + fifth * 2), t0 + fifth * 2 + PROBE_MIN);
+        assert_eq!(p.throttles("a"), Some(2));
+        // A commit ends the wait of the throttle before it.
+        p.throttled("a", 200, t0 + fifth * 3);
+        p.succeeded("a", t0 + fifth * 3);
+        assert_eq!(p.turn("a", t0 + fifth * 3), t0 + fifth * 3);
+        assert_eq!(p.throttles("a"), Some(0));
         // Other accounts are not paced.
-        assert_eq!(p.turn("b", 200, t1), t1);
+        assert_eq!(p.turn("b", t0), t0);
     }
 
     #[test]
-    fn throttles_cut_the_rate_successes_grow_it_and_a_quiet_account_is_forgotten() {
+    fn a_quiet_account_is_forgotten() {
         let p = Pacer::default();
         let t0 = Instant::now();
-        p.throttled("z", 100, t0);
-        // Nothing committed yet: at least one transaction a second.
-        assert_eq!(p.rate("z"), Some(100.0));
-        p.succeeded("a", 100, t0);
         p.throttled("a", 10, t0);
-        assert_eq!(p.rate("a"), Some(100.0));
-        p.succeeded("a", 10, t0);
-        assert!((p.rate("a").unwrap_or(0.0) - 100.0 * INCREASE).abs() < 1e-9);
-        p.throttled("a", 10, t0);
-        let cut = 100.0 * INCREASE * DECREASE;
-        assert!((p.rate("a").unwrap_or(0.0) - cut).abs() < 1e-9);
-        // Never below one transaction a second.
-        for _ in 0..100 {
-            p.throttled("a", 10, t0);
-        }
-        assert_eq!(p.rate("a"), Some(10.0));
         assert!(p.is_contended("a", t0));
         let later = t0 + FORGET;
         assert!(!p.is_contended("a", later));
-        assert_eq!(p.turn("a", 100, later), later);
-        assert_eq!(p.turn("z", 100, later), later);
+        assert_eq!(p.turn("a", later), later);
         assert!(p.is_empty());
         // Commits alone never make an account contended.
-        p.succeeded("c", 100, later);
+        p.succeeded("c", later);
         assert!(!p.is_contended("c", later));
-        assert_eq!(p.turn("c", 100, later), later);
+        assert_eq!(p.turn("c", later), later);
     }
 
     #[test]
@@ -273,8 +226,8 @@ mod tests {
         assert!(!p.is_contended("a", t0));
         p.contended("a", t0);
         assert!(p.is_contended("a", t0));
-        assert_eq!(p.turn("a", 200, t0), t0);
-        assert_eq!(p.rate("a"), None);
+        assert_eq!(p.turn("a", t0), t0);
+        assert_eq!(p.throttles("a"), Some(0));
     }
 
     #[test]

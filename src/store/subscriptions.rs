@@ -94,7 +94,7 @@ impl Store {
             let mut attempt = 0;
             loop {
                 if let Some((pacer, key)) = &pacing {
-                    wait_turn(pacer, key, units(chunk.len()), budget).await?;
+                    wait_turn(pacer, key, budget).await?;
                     let contended = pacer.is_contended(key, Instant::now());
                     let unread: Vec<&String> = chunk
                         .iter()
@@ -125,7 +125,7 @@ impl Store {
                     Ok(_) => {
                         written += u32::try_from(targets.len()).unwrap_or(u32::MAX) + 1;
                         if let Some((pacer, key)) = &pacing {
-                            pacer.succeeded(key, charged, Instant::now());
+                            pacer.succeeded(key, Instant::now());
                         }
                         break;
                     }
@@ -239,16 +239,11 @@ impl Store {
     }
 }
 
-/// Waits for `key`'s turn to write `units`; [`StoreError::Budget`] when the turn comes
-/// after the budget's deadline (the records go back to the queue: docs/delivery.md).
-async fn wait_turn(
-    pacer: &Pacer,
-    key: &str,
-    units: u32,
-    budget: &Budget,
-) -> Result<(), StoreError> {
+/// Waits for `key`'s turn to write; [`StoreError::Budget`] when the turn comes after the
+/// budget's deadline (the records go back to the queue: docs/delivery.md).
+async fn wait_turn(pacer: &Pacer, key: &str, budget: &Budget) -> Result<(), StoreError> {
     let now = Instant::now();
-    let start = pacer.turn(key, units, now);
+    let start = pacer.turn(key, now);
     if start > now {
         if start >= budget.deadline() {
             return Err(StoreError::Budget);

@@ -112,6 +112,12 @@ impl ContentionModel {
         self.shared.rules().counters().clone()
     }
 
+    /// A reader of the counters that outlives a borrow (for a sampling task).
+    pub fn counters_reader(&self) -> impl Fn() -> Counters + Send + Sync + 'static {
+        let shared = self.shared.clone();
+        move || shared.rules().counters().clone()
+    }
+
     /// Zeroes the counters (held items and recent units stay).
     pub fn reset_counters(&self) {
         self.shared.rules().reset_counters();
