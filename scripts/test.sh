@@ -4,11 +4,12 @@
 # local SQS of its own (two moto processes, scripts/moto_server.py) on free ports, which are
 # stopped on every exit path, then a 30 s fuzz smoke (FUZZ_SMOKE_SECONDS=).
 #
-# The order, for a 2-core machine (docs/performance.md, "The test loop"): the test build
-# starts at once, beside the tools' install, the services and the template lint; while the
-# tests run (they wait on the local DynamoDB, a single Python process, and leave a core
-# mostly idle) clippy and the fuzz build run beside them under SCHED_IDLE (`chrt --idle`),
-# so they take only the CPU the tests leave; the fuzz smoke runs last. Each background step's
+# The order, for a 2-core machine (docs/performance.md, "The test loop and the build"):
+# the test build starts at once, beside the tools' install, the services and the template
+# lint, and the fuzz build beside it under SCHED_IDLE (`chrt --idle`: only the CPU nothing
+# else wants); clippy starts, also under SCHED_IDLE, once the tests run (they wait on the
+# local DynamoDB, a single Python process, and leave a core mostly idle); the fuzz smoke
+# runs last, clippy finishing beside it. Each background step's
 # output is printed when it is joined; any failure fails the run.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -60,6 +61,16 @@ source scripts/ddb-env.sh
 on_exit _bg_down
 
 bg build cargo test --all-targets --no-run
+# A short run of the coverage-guided fuzzer over the request-to-reply path (fuzz/README.md)
+# ends the run: the seeds and 30 s of new inputs through the same invariants. The cold
+# build is the cost here, so the smoke builds unoptimised (FUZZ_BUILD=dev: debug
+# assertions on, no one-codegen-unit release build of the AWS SDK) and without
+# AddressSanitizer (the code has no `unsafe`); `make fuzz` keeps both. Its build has a
+# target directory of its own (fuzz/target) and starts now, taking only what the test
+# build and then the tests leave (the test build's last links are on one core).
+# Figures: docs/performance.md, "The test loop and the build".
+export FUZZ_SANITIZER=${FUZZ_SANITIZER:-none} FUZZ_BUILD=${FUZZ_BUILD:-dev}
+bg fuzz-build chrt --idle 0 scripts/fuzz.sh build
 scripts/tools.sh python moto
 
 [[ -f template.yaml ]] || { echo "test.sh: error: template.yaml is missing" >&2; exit 1; }
@@ -97,15 +108,8 @@ join build
 # holds while it builds (not while tests run): it starts once the tests are running.
 bg clippy bash -c 'until grep -qs "^     Running" "$0"; do sleep 1; done
     exec chrt --idle 0 cargo clippy --workspace --all-targets -- -D warnings' "$BG_DIR/tests.out"
-# A short run of the coverage-guided fuzzer over the request-to-reply path (fuzz/README.md):
-# the seeds and 30 s of new inputs through the same invariants. The cold build is the cost
-# here, so the smoke builds unoptimised (FUZZ_BUILD=dev: debug assertions on, no
-# one-codegen-unit release build of the AWS SDK) and without AddressSanitizer (the code has
-# no `unsafe`); `make fuzz` keeps both. Its build (fuzz/target) runs beside the tests.
-# Figures: docs/performance.md, "The test loop".
-export FUZZ_SANITIZER=${FUZZ_SANITIZER:-none} FUZZ_BUILD=${FUZZ_BUILD:-dev}
-bg fuzz-build chrt --idle 0 scripts/fuzz.sh build
 step cargo test --all-targets 2>&1 | tee "$BG_DIR/tests.out"
-join clippy
 join fuzz-build
+# Clippy, if still running, takes the core the fuzzer leaves.
 step scripts/fuzz.sh "${FUZZ_SMOKE_SECONDS:-30}"
+join clippy
