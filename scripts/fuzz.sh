@@ -19,7 +19,7 @@
 #                   toolchain ships its runtime.
 #   FUZZ_BUILD      release (default: optimised, one codegen unit, what finds the most per
 #                   second) or dev (unoptimised, debug assertions and overflow checks on,
-#                   line tables only: a cold build needs far less CPU, the fuzzer runs
+#                   no debug info: a cold build needs far less CPU, the fuzzer runs
 #                   slower; what `make test`'s 30 s smoke uses, figures in
 #                   docs/performance.md).
 #   FUZZ_ARGS       extra libFuzzer flags, e.g. "-seed=1 -max_len=65536".
