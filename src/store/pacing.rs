@@ -47,7 +47,7 @@ pub(crate) const FORGET: Duration = Duration::from_secs(10);
 pub(crate) const PACED_ACCOUNTS_MAX: usize = 256;
 
 /// One account's pace in this instance.
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 struct Pace {
     /// When the next write may start (set by a throttle).
     next_at: Instant,
@@ -162,11 +162,7 @@ fn entry<'a>(accounts: &'a mut HashMap<String, Pace>, account: &str, now: Instan
     };
     let pace = accounts.entry(account.to_owned()).or_insert(fresh);
     if pace.hot_until <= now {
-        *pace = Pace {
-            next_at: now,
-            throttles: 0,
-            hot_until: now + FORGET,
-        };
+        *pace = fresh;
     }
     pace
 }
