@@ -65,7 +65,7 @@ _ddb_local_down() {
         if ((rc == 0)); then
             rm -rf "$DDB_STATE_DIR"
         else
-            echo "ddb-env.sh: exit status $rc: the services' logs are kept in $DDB_STATE_DIR" >&2
+            echo "ddb-env.sh: exit status $rc: the local services' logs are kept in $DDB_STATE_DIR (they matter when a test failed against them)" >&2
         fi
     fi
 }

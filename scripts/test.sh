@@ -17,7 +17,7 @@ cd "$ROOT"
 # Each step says what it cost when it ends (bash's `time`: wall, and the CPU of the step
 # and its children), the figures docs/performance.md ("The test loop") reads.
 export TIMEFORMAT='    (%R s wall, %U s user + %S s sys)'
-step() { printf '\n==> %s\n' "$*" >&2; time "$@"; }
+step() { current=$*; printf '\n==> %s\n' "$*" >&2; time "$@"; }
 
 # Room to build in: a clean run needs about 3 GB (target/ 1.4 GB, fuzz/target 1.2 GB,
 # .tools/ 0.3 GB, Cargo registry 0.5 GB).
@@ -34,32 +34,51 @@ if [[ -n ${CI:-} ]]; then export CARGO_INCREMENTAL=${CARGO_INCREMENTAL:-0}; fi
 mkdir -p .run
 BG_DIR=$(mktemp -d "$ROOT/.run/steps.XXXXXX")
 declare -A bg_pid=()
-bg() { # NAME CMD...: start CMD in a process group of its own, output to its log
-    local name=$1
-    shift
-    printf '\n==> %s (in the background, %s)\n' "$*" "$name" >&2
+# The step under way, named in the last line when the run fails or is interrupted.
+current="the set-up"
+bg() { # NAME LABEL CMD...: start CMD in a process group of its own, output to its log
+    local name=$1 label=$2
+    shift 2
+    printf '\n==> %s (in the background: %s)\n' "$label" "$name" >&2
     setsid bash -c 'time "$@"' "$name" "$@" >"$BG_DIR/$name.log" 2>&1 &
     bg_pid[$name]=$!
 }
+# A background step's log as printed: without cargo's progress lines.
+quiet_log() { grep -vE '^ +(Compiling|Checking|Downloaded|Downloading|Updating|Installing|Blocking waiting) ' "$1" || true; }
 join() { # NAME: wait for it, print its output, fail as it failed
     local name=$1 rc=0
+    current="$name (background)"
     wait "${bg_pid[$name]}" || rc=$?
     unset "bg_pid[$name]"
     printf '\n==> %s: joined (exit %d)\n' "$name" "$rc" >&2
-    cat "$BG_DIR/$name.log" >&2
+    quiet_log "$BG_DIR/$name.log" >&2
     return "$rc"
 }
 _bg_down() {
     local name
-    for name in "${!bg_pid[@]}"; do kill -TERM -- "-${bg_pid[$name]}" 2>/dev/null || true; done
+    for name in "${!bg_pid[@]}"; do
+        kill -TERM -- "-${bg_pid[$name]}" 2>/dev/null || true
+        printf 'test.sh: %s stopped unfinished; its last lines:\n' "$name" >&2
+        quiet_log "$BG_DIR/$name.log" | tail -n 15 >&2
+    done
     rm -rf "$BG_DIR"
+}
+_report() {
+    local rc=${_exit_rc:-0}
+    if ((rc == 130 || rc == 143)); then
+        echo "test.sh: interrupted during: $current" >&2
+    elif ((rc != 0)); then
+        echo "test.sh: FAILED (exit $rc) in: $current" >&2
+    fi
 }
 
 # The ddb-env.sh exit trap (below) runs this too; it must be registered through it.
 source scripts/ddb-env.sh
+# Clean-ups run last registered first: the services', then these two, the report last.
+on_exit _report
 on_exit _bg_down
 
-bg build cargo test --all-targets --no-run
+bg build "cargo test --all-targets --no-run" cargo test --all-targets --no-run
 # A short run of the coverage-guided fuzzer over the request-to-reply path (fuzz/README.md)
 # ends the run: the seeds and 30 s of new inputs through the same invariants. The cold
 # build is the cost here, so the smoke builds unoptimised (FUZZ_BUILD=dev: debug
@@ -102,13 +121,16 @@ step cfn-lint template.yaml -a cfn_lint_serverless.rules \
     --parameters SdkAppIds=1400000001 CallbackToken=xxxxyyyy
 step cargo fmt --all -- --check
 join build
-bg fuzz-build chrt --idle 0 scripts/fuzz.sh build
+bg fuzz-build "scripts/fuzz.sh build, under SCHED_IDLE" chrt --idle 0 scripts/fuzz.sh build
 # Clippy's check units are its own, but it shares the target directory, whose lock cargo
 # holds while it builds (not while tests run): it starts once the tests are running.
-bg clippy bash -c 'until grep -qs "^     Running" "$0"; do sleep 1; done
+bg clippy "cargo clippy --workspace --all-targets -- -D warnings, under SCHED_IDLE once the tests run" \
+    bash -c 'until grep -qs "^     Running" "$0"; do sleep 1; done
     exec chrt --idle 0 cargo clippy --workspace --all-targets -- -D warnings' "$BG_DIR/tests.out"
 step cargo test --all-targets 2>&1 | tee "$BG_DIR/tests.out"
+# A clippy that has finished is reported now, before the fuzz smoke; one still running
+# takes the core the fuzzer leaves.
+if ! kill -0 "${bg_pid[clippy]}" 2>/dev/null; then join clippy; fi
 join fuzz-build
-# Clippy, if still running, takes the core the fuzzer leaves.
 step scripts/fuzz.sh "${FUZZ_SMOKE_SECONDS:-30}"
-join clippy
+if [[ -n ${bg_pid[clippy]:-} ]]; then join clippy; fi
