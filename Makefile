@@ -88,4 +88,4 @@ fuzz:
 	scripts/fuzz.sh $(DURATION)
 
 fuzz-smoke:
-	FUZZ_SANITIZER=none FUZZ_BUILD=dev scripts/fuzz.sh 30
+	FUZZ_BUILD=dev scripts/fuzz.sh 30

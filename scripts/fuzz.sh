@@ -15,20 +15,29 @@
 # fuzz/artifacts/handle_event/) or could not run.
 #
 # Environment:
-#   FUZZ_SANITIZER  address (default) or none. ASan needs no extra package: the stable
-#                   toolchain ships its runtime.
-#   FUZZ_BUILD      release (default: optimised, one codegen unit, what finds the most per
-#                   second) or dev (unoptimised, debug assertions and overflow checks on,
-#                   no debug info: a cold build needs far less CPU, the fuzzer runs
-#                   slower; what `make test`'s 30 s smoke uses, figures in
-#                   docs/performance.md).
+#   FUZZ_BUILD      release (default) or dev.
+#                   release: `cargo fuzz` (pinned, installed into .tools/cargo), optimised,
+#                   one codegen unit, every crate instrumented, in fuzz/target: what finds
+#                   the most per second.
+#                   dev: what `make test`'s 30 s smoke runs. Plain cargo builds the target
+#                   unoptimised (debug assertions and overflow checks on) into the main
+#                   crate's target/, instrumenting only this project's crate and the target
+#                   (scripts/fuzz-rustc.sh): every dependency is the one `cargo test` built
+#                   there, so after the test build it costs about a minute of CPU, not six
+#                   (docs/performance.md, "The test loop and the build"). Then the binary
+#                   is run as libFuzzer's own command line.
+#   FUZZ_SANITIZER  address or none, for release (default address; ASan needs no extra
+#                   package: the stable toolchain ships its runtime); dev has none (the
+#                   crate has no `unsafe`, Cargo.toml's lints).
 #   FUZZ_ARGS       extra libFuzzer flags, e.g. "-seed=1 -max_len=65536".
-#   FUZZ_TARGET_DIR Cargo target directory for the fuzz build (default fuzz/target). A
+#   FUZZ_TARGET_DIR Cargo target directory for the release build (default fuzz/target). A
 #                   cold build takes about 20 minutes on 2 cores; pointing this outside
 #                   the work tree lets fresh clones on the same machine (CI) reuse it.
 #   TOOLS_DIR       where cargo-fuzz is installed (default .tools, as scripts/tools.sh).
-# The fuzzer runs on the stable toolchain with RUSTC_BOOTSTRAP=1 (cargo fuzz passes -Z
-# flags); on a nightly toolchain that variable is harmless.
+# cargo fuzz runs on the stable toolchain with RUSTC_BOOTSTRAP=1 (it passes -Z flags); on
+# a nightly toolchain that variable is harmless. The dev build does not set it: a
+# dependency's build script that sees it (proc-macro2's) would make that dependency, and
+# all above it, another build than the test build's.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -40,30 +49,27 @@ FUZZ_DIR=$ROOT/fuzz
 CORPUS=$FUZZ_DIR/corpus/$TARGET
 DICT=$FUZZ_DIR/corpus/$TARGET.dict
 ARTIFACTS=$FUZZ_DIR/artifacts/$TARGET
-SANITIZER=${FUZZ_SANITIZER:-address}
-BUILD=${FUZZ_BUILD:-release}
-TARGET_DIR_ARGS=()
-[[ -n ${FUZZ_TARGET_DIR:-} ]] && TARGET_DIR_ARGS=(--target-dir "$FUZZ_TARGET_DIR")
 
 log() { printf 'fuzz.sh: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 2; }
+
+BUILD=${FUZZ_BUILD:-release}
+case $BUILD in
+release) SANITIZER=${FUZZ_SANITIZER:-address} ;;
+dev) SANITIZER=${FUZZ_SANITIZER:-none} ;;
+*) die "FUZZ_BUILD must be release or dev" ;;
+esac
+TARGET_DIR_ARGS=()
+[[ -n ${FUZZ_TARGET_DIR:-} ]] && TARGET_DIR_ARGS=(--target-dir "$FUZZ_TARGET_DIR")
 
 DURATION=${1:-600}
 BUILD_ONLY=
 if [[ $DURATION == build ]]; then BUILD_ONLY=1 DURATION=1; fi
 [[ $DURATION =~ ^[1-9][0-9]*$ ]] || die "usage: scripts/fuzz.sh [SECONDS | build] (SECONDS a positive whole number; got '$DURATION')"
-case $SANITIZER in address | none) ;; *) die "FUZZ_SANITIZER must be address or none" ;; esac
-BUILD_ARGS=()
-case $BUILD in
-release) ;;
-dev)
-    BUILD_ARGS=(--dev)
-    # No debug info (fuzz/Cargo.toml's dev profile would carry it in full for every
-    # crate): a fifth of the smoke's build. A crash's panic message still names its file
-    # and line; `make fuzz` (release, `debug = 1`) gives the full backtrace.
-    export CARGO_PROFILE_DEV_DEBUG=false
-    ;;
-*) die "FUZZ_BUILD must be release or dev" ;;
+case $BUILD/$SANITIZER in
+release/address | release/none | dev/none) ;;
+dev/*) die "FUZZ_BUILD=dev is built without a sanitizer (FUZZ_SANITIZER=none)" ;;
+*) die "FUZZ_SANITIZER must be address or none" ;;
 esac
 command -v cargo >/dev/null || die "cargo not found"
 command -v python3 >/dev/null || die "python3 not found (fuzz/seeds.py builds the seed corpus)"
@@ -82,15 +88,26 @@ install_cargo_fuzz() {
     fi
     exec 9>&-
 }
-install_cargo_fuzz
-
-export RUSTC_BOOTSTRAP=1
-cd "$FUZZ_DIR"
 
 # ---- build ------------------------------------------------------------------------------
 log "building $TARGET (sanitizer: $SANITIZER, build: $BUILD)"
 build_start=$SECONDS
-"$CARGO_FUZZ" build "${BUILD_ARGS[@]}" --sanitizer "$SANITIZER" "${TARGET_DIR_ARGS[@]}" "$TARGET"
+if [[ $BUILD == dev ]]; then
+    BIN=$ROOT/target/debug/$TARGET
+    build_log=$(mktemp)
+    trap 'rm -f "$build_log"' EXIT
+    RUSTC_WRAPPER=$ROOT/scripts/fuzz-rustc.sh cargo build --manifest-path "$FUZZ_DIR/Cargo.toml" \
+        --target-dir "$ROOT/target" --bin "$TARGET" 2>&1 | tee "$build_log" >&2
+    # What it compiled: the two instrumented crates and libFuzzer's, after a test build.
+    # Any other crate has features (fuzz/Cargo.toml) or versions (fuzz/Cargo.lock) that
+    # differ from the main crate's, and costs its CPU again.
+    compiled=$(sed -n 's/^ *Compiling \([^ ]*\) .*/\1/p' "$build_log" | tr '\n' ' ')
+    log "compiled: ${compiled:-nothing}"
+else
+    install_cargo_fuzz
+    export RUSTC_BOOTSTRAP=1
+    (cd "$FUZZ_DIR" && "$CARGO_FUZZ" build --sanitizer "$SANITIZER" "${TARGET_DIR_ARGS[@]}" "$TARGET")
+fi
 log "build took $((SECONDS - build_start)) s"
 [[ -z $BUILD_ONLY ]] || exit 0
 
@@ -108,11 +125,22 @@ done
 LOG=$FUZZ_DIR/artifacts/$TARGET.log
 before=$(find "$ARTIFACTS" -maxdepth 1 -type f | wc -l)
 log "fuzzing for $DURATION s; corpus $(find "$CORPUS" -maxdepth 1 -type f | wc -l) inputs; log $LOG"
+# libFuzzer's flags; `cargo fuzz run` adds the artifact prefix itself.
+FLAGS=(-max_total_time="$DURATION" -timeout=10 -rss_limit_mb=2048 -max_len=16384
+    -dict="$DICT" -print_final_stats=1 -print_pcs=0)
+# shellcheck disable=SC2206 # FUZZ_ARGS is a list of flags
+FLAGS+=(${FUZZ_ARGS:-})
+if [[ $BUILD == dev ]]; then
+    RUN=("$BIN" -artifact_prefix="$ARTIFACTS/" "${FLAGS[@]}" "$CORPUS")
+    REPRODUCE=("$BIN")
+    MINIMIZE=("$BIN" -minimize_crash=1 -runs=10000)
+else
+    RUN=("$CARGO_FUZZ" run --sanitizer "$SANITIZER" "${TARGET_DIR_ARGS[@]}" "$TARGET" "$CORPUS" -- "${FLAGS[@]}")
+    REPRODUCE=(RUSTC_BOOTSTRAP=1 "$CARGO_FUZZ" run --sanitizer "$SANITIZER" "$TARGET")
+    MINIMIZE=(RUSTC_BOOTSTRAP=1 "$CARGO_FUZZ" tmin --sanitizer "$SANITIZER" "$TARGET")
+fi
 set +e
-# shellcheck disable=SC2086 # FUZZ_ARGS is a list of flags
-"$CARGO_FUZZ" run "${BUILD_ARGS[@]}" --sanitizer "$SANITIZER" "${TARGET_DIR_ARGS[@]}" "$TARGET" "$CORPUS" -- \
-    -max_total_time="$DURATION" -timeout=10 -rss_limit_mb=2048 -max_len=16384 \
-    -dict="$DICT" -print_final_stats=1 -print_pcs=0 ${FUZZ_ARGS:-} 2>&1 | tee "$LOG" |
+(cd "$FUZZ_DIR" && "${RUN[@]}") 2>&1 | tee "$LOG" |
     grep --line-buffered -E '^(#[0-9]+[[:space:]]+(INITED|DONE|pulse)|==[0-9]+==|thread .* panicked|SUMMARY|Done )' >&2
 rc=${PIPESTATUS[0]}
 set -e
@@ -137,8 +165,8 @@ if ((rc != 0 || new_artifacts > 0)); then
     grep -E -A12 'panicked at|ERROR: (libFuzzer|AddressSanitizer)' "$LOG" | head -n 40 >&2 || true
     for f in $(find "$ARTIFACTS" -maxdepth 1 -type f -newer "$DICT"); do
         echo "fuzz: crash input: $f"
-        echo "fuzz: reproduce:   RUSTC_BOOTSTRAP=1 $CARGO_FUZZ run ${BUILD_ARGS[*]} --sanitizer $SANITIZER $TARGET $f   (in fuzz/)"
-        echo "fuzz: minimize:    RUSTC_BOOTSTRAP=1 $CARGO_FUZZ tmin ${BUILD_ARGS[*]} --sanitizer $SANITIZER $TARGET $f"
+        echo "fuzz: reproduce:   ${REPRODUCE[*]} $f   (in fuzz/)"
+        echo "fuzz: minimize:    ${MINIMIZE[*]} $f"
     done
     echo "fuzz: FAILED (libFuzzer exit code $rc)"
     exit 1

@@ -6,9 +6,10 @@
 #
 # The order, for a 2-core machine (docs/performance.md, "The test loop and the build"):
 # the test build starts at once, beside the tools' install, the services and the template
-# lint; the fuzz build and clippy run beside the tests under SCHED_IDLE (`chrt --idle`:
-# only the CPU the tests leave; they wait on the local DynamoDB, a single Python process,
-# and leave a core mostly idle); the fuzz smoke runs last, clippy finishing beside it.
+# lint; the fuzz build (on the test build's dependencies) and clippy run beside the tests
+# under SCHED_IDLE (`chrt --idle`: only the CPU the tests leave; they wait on the local
+# DynamoDB, a single Python process, and leave a core mostly idle); the fuzz smoke runs
+# last, clippy finishing beside it.
 # Each background step's output is printed when it is joined; any failure fails the run.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -80,14 +81,13 @@ on_exit _bg_down
 
 bg build "cargo test --all-targets --no-run" cargo test --all-targets --no-run
 # A short run of the coverage-guided fuzzer over the request-to-reply path (fuzz/README.md)
-# ends the run: the seeds and 30 s of new inputs through the same invariants. The cold
-# build is the cost here, so the smoke builds unoptimised (FUZZ_BUILD=dev: debug
-# assertions on, no one-codegen-unit release build of the AWS SDK) and without
-# AddressSanitizer (the code has no `unsafe`); `make fuzz` keeps both. Its build has a
-# target directory of its own (fuzz/target) and runs beside the tests. (Started beside the
-# test build instead, even under SCHED_IDLE, it made that build twice as long: 344 s
-# against 161 s.) Figures: docs/performance.md, "The test loop and the build".
-export FUZZ_SANITIZER=${FUZZ_SANITIZER:-none} FUZZ_BUILD=${FUZZ_BUILD:-dev}
+# ends the run: the seeds and 30 s of new inputs through the same invariants. Its build
+# (FUZZ_BUILD=dev: unoptimised, debug assertions on, no sanitizer; the code has no
+# `unsafe`) instruments only this crate and the target and takes every dependency from
+# the test build in target/, so it starts once that build is done; `make fuzz` keeps the
+# release build with AddressSanitizer. Figures: docs/performance.md, "The test loop and
+# the build".
+export FUZZ_BUILD=dev
 scripts/tools.sh python moto
 
 [[ -f template.yaml ]] || { echo "test.sh: error: template.yaml is missing" >&2; exit 1; }
@@ -123,7 +123,8 @@ step cargo fmt --all -- --check
 join build
 bg fuzz-build "scripts/fuzz.sh build, under SCHED_IDLE" chrt --idle 0 scripts/fuzz.sh build
 # Clippy's check units are its own, but it shares the target directory, whose lock cargo
-# holds while it builds (not while tests run): it starts once the tests are running.
+# holds while it builds (not while tests run): it starts once the tests are running, and
+# waits for the fuzz build's lock.
 bg clippy "cargo clippy --workspace --all-targets -- -D warnings, under SCHED_IDLE once the tests run" \
     bash -c 'until grep -qs "^     Running" "$0"; do sleep 1; done
     exec chrt --idle 0 cargo clippy --workspace --all-targets -- -D warnings' "$BG_DIR/tests.out"
