@@ -29,6 +29,9 @@
 #   FUZZ_SANITIZER  address or none, for release (default address; ASan needs no extra
 #                   package: the stable toolchain ships its runtime); dev has none (the
 #                   crate has no `unsafe`, Cargo.toml's lints).
+#   FUZZ_PREBUILT=1 dev only: the build is made (`scripts/fuzz.sh build` earlier in the same
+#                   run, as `make test` does): run it without calling cargo, which would
+#                   wait for the lock on target/ while clippy holds it.
 #   FUZZ_ARGS       extra libFuzzer flags, e.g. "-seed=1 -max_len=65536".
 #   FUZZ_TARGET_DIR Cargo target directory for the release build (default fuzz/target). A
 #                   cold build takes about 20 minutes on 2 cores; pointing this outside
@@ -92,7 +95,10 @@ install_cargo_fuzz() {
 # ---- build ------------------------------------------------------------------------------
 log "building $TARGET (sanitizer: $SANITIZER, build: $BUILD)"
 build_start=$SECONDS
-if [[ $BUILD == dev ]]; then
+if [[ $BUILD == dev && ${FUZZ_PREBUILT:-} == 1 ]]; then
+    BIN=$ROOT/target/debug/$TARGET
+    [[ -x $BIN ]] || die "FUZZ_PREBUILT=1 but $BIN is not built"
+elif [[ $BUILD == dev ]]; then
     BIN=$ROOT/target/debug/$TARGET
     build_log=$(mktemp)
     trap 'rm -f "$build_log"' EXIT

@@ -133,5 +133,5 @@ step cargo test --all-targets 2>&1 | tee "$BG_DIR/tests.out"
 # takes the core the fuzzer leaves.
 if ! kill -0 "${bg_pid[clippy]}" 2>/dev/null; then join clippy; fi
 join fuzz-build
-step scripts/fuzz.sh "${FUZZ_SMOKE_SECONDS:-30}"
+FUZZ_PREBUILT=1 step scripts/fuzz.sh "${FUZZ_SMOKE_SECONDS:-30}"
 if [[ -n ${bg_pid[clippy]:-} ]]; then join clippy; fi
