@@ -45,7 +45,7 @@ pub struct App {
     /// hand-off's `received_at_ms`, the queue door's Lambda deadline, the hot memory.
     pub clock: Clock,
     /// The webhook's time budget (docs/contract.md section 2).
-    pub budget: Duration,
+    pub(crate) budget: Duration,
     /// Where the request line (log + EMF metrics) goes; off unless set (`main`: stdout).
     pub log: RequestLog,
     /// The hand-off and dead-letter queues (section 5); none unless set (`main`: from
@@ -55,7 +55,7 @@ pub struct App {
     /// sooner than this after its arrival (section 5; injectable for tests).
     pub last_resort: Duration,
     /// The client for `FORWARD_URL` (contract section 7), built on first use.
-    pub relay: Relay,
+    pub(crate) relay: Relay,
     /// The accounts this instance found hot ([`HOT_HOLD`]).
     pub hot: HotAccounts,
 }
