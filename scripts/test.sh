@@ -121,13 +121,16 @@ step cfn-lint template.yaml -a cfn_lint_serverless.rules \
     --parameters SdkAppIds=1400000001 CallbackToken=xxxxyyyy
 step cargo fmt --all -- --check
 join build
-bg fuzz-build "scripts/fuzz.sh build, under SCHED_IDLE" chrt --idle 0 scripts/fuzz.sh build
-# Clippy's check units are its own, but it shares the target directory, whose lock cargo
-# holds while it builds (not while tests run): it starts once the tests are running, and
-# waits for the fuzz build's lock.
-bg clippy "cargo clippy --workspace --all-targets -- -D warnings, under SCHED_IDLE once the tests run" \
+# The fuzz build and clippy share the target directory, whose lock cargo holds while it
+# builds (not while tests run): the fuzz build starts once the tests are running, and
+# clippy (check units of its own) once the fuzz build is done, which the smoke waits for.
+bg fuzz-build "scripts/fuzz.sh build, under SCHED_IDLE once the tests run" \
     bash -c 'until grep -qs "^     Running" "$0"; do sleep 1; done
-    exec chrt --idle 0 cargo clippy --workspace --all-targets -- -D warnings' "$BG_DIR/tests.out"
+    rc=0; chrt --idle 0 scripts/fuzz.sh build || rc=$?; touch "$1"; exit "$rc"' \
+    "$BG_DIR/tests.out" "$BG_DIR/fuzz-build.done"
+bg clippy "cargo clippy --workspace --all-targets -- -D warnings, under SCHED_IDLE after the fuzz build" \
+    bash -c 'until [[ -e $0 ]]; do sleep 1; done
+    exec chrt --idle 0 cargo clippy --workspace --all-targets -- -D warnings' "$BG_DIR/fuzz-build.done"
 step cargo test --all-targets 2>&1 | tee "$BG_DIR/tests.out"
 # A clippy that has finished is reported now, before the fuzz smoke; one still running
 # takes the core the fuzzer leaves.
