@@ -74,6 +74,7 @@ release/address | release/none | dev/none) ;;
 dev/*) die "FUZZ_BUILD=dev is built without a sanitizer (FUZZ_SANITIZER=none)" ;;
 *) die "FUZZ_SANITIZER must be address or none" ;;
 esac
+[[ $BUILD == dev || ${FUZZ_PREBUILT:-} != 1 ]] || die "FUZZ_PREBUILT=1 is for FUZZ_BUILD=dev only"
 command -v cargo >/dev/null || die "cargo not found"
 command -v python3 >/dev/null || die "python3 not found (fuzz/seeds.py builds the seed corpus)"
 
@@ -107,8 +108,13 @@ elif [[ $BUILD == dev ]]; then
     # What it compiled: the two instrumented crates and libFuzzer's, after a test build.
     # Any other crate has features (fuzz/Cargo.toml) or versions (fuzz/Cargo.lock) that
     # differ from the main crate's, and costs its CPU again.
-    compiled=$(sed -n 's/^ *Compiling \([^ ]*\) .*/\1/p' "$build_log" | tr '\n' ' ')
-    log "compiled: ${compiled:-nothing}"
+    compiled=$(sed -n 's/^ *Compiling \([^ ]*\) v\([^ ]*\).*/\1@\2/p' "$build_log" | sort -u)
+    count=$(grep -c . <<<"$compiled" || true)
+    if ((count > 3)); then
+        log "compiled $count crates: is there no test build in target/ yet, or do fuzz/Cargo.toml's features or fuzz/Cargo.lock's versions differ from the main crate's? (fuzz/README.md)"
+    else
+        log "compiled: $(tr '\n' ' ' <<<"${compiled:-nothing}")"
+    fi
 else
     install_cargo_fuzz
     export RUSTC_BOOTSTRAP=1
@@ -142,8 +148,8 @@ if [[ $BUILD == dev ]]; then
     MINIMIZE=("$BIN" -minimize_crash=1 -runs=10000)
 else
     RUN=("$CARGO_FUZZ" run --sanitizer "$SANITIZER" "${TARGET_DIR_ARGS[@]}" "$TARGET" "$CORPUS" -- "${FLAGS[@]}")
-    REPRODUCE=(RUSTC_BOOTSTRAP=1 "$CARGO_FUZZ" run --sanitizer "$SANITIZER" "$TARGET")
-    MINIMIZE=(RUSTC_BOOTSTRAP=1 "$CARGO_FUZZ" tmin --sanitizer "$SANITIZER" "$TARGET")
+    REPRODUCE=(RUSTC_BOOTSTRAP=1 "$CARGO_FUZZ" run --sanitizer "$SANITIZER" "${TARGET_DIR_ARGS[@]}" "$TARGET")
+    MINIMIZE=(RUSTC_BOOTSTRAP=1 "$CARGO_FUZZ" tmin --sanitizer "$SANITIZER" "${TARGET_DIR_ARGS[@]}" "$TARGET")
 fi
 set +e
 (cd "$FUZZ_DIR" && "${RUN[@]}") 2>&1 | tee "$LOG" |
@@ -172,7 +178,7 @@ if ((rc != 0 || new_artifacts > 0)); then
     for f in $(find "$ARTIFACTS" -maxdepth 1 -type f -newer "$DICT"); do
         echo "fuzz: crash input: $f"
         echo "fuzz: reproduce:   ${REPRODUCE[*]} $f   (in fuzz/)"
-        echo "fuzz: minimize:    ${MINIMIZE[*]} $f"
+        echo "fuzz: minimize:    ${MINIMIZE[*]} $f   (in fuzz/)"
     done
     echo "fuzz: FAILED (libFuzzer exit code $rc)"
     exit 1
