@@ -23,15 +23,16 @@
 #                   unoptimised (debug assertions and overflow checks on) into the main
 #                   crate's target/, instrumenting only this project's crate and the target
 #                   (scripts/fuzz-rustc.sh): every dependency is the one `cargo test` built
-#                   there, so after the test build it costs about a minute of CPU, not six
-#                   (docs/performance.md, "The test loop and the build"). Then the binary
+#                   there, so after the test build it costs about half a minute of CPU,
+#                   not six (docs/performance.md, "The test loop and the build"). Then the binary
 #                   is run as libFuzzer's own command line.
 #   FUZZ_SANITIZER  address or none, for release (default address; ASan needs no extra
 #                   package: the stable toolchain ships its runtime); dev has none (the
 #                   crate has no `unsafe`, Cargo.toml's lints).
 #   FUZZ_PREBUILT=1 dev only: the build is made (`scripts/fuzz.sh build` earlier in the same
 #                   run, as `make test` does): run it without calling cargo, which would
-#                   wait for the lock on target/ while clippy holds it.
+#                   wait for the lock on target/ while clippy (started after that build)
+#                   holds it.
 #   FUZZ_ARGS       extra libFuzzer flags, e.g. "-seed=1 -max_len=65536".
 #   FUZZ_TARGET_DIR Cargo target directory for the release build (default fuzz/target). A
 #                   cold build takes about 20 minutes on 2 cores; pointing this outside
