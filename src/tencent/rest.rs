@@ -16,6 +16,7 @@
 
 use super::usersig::{SecretKey, SigCache};
 use crate::clients::sdk::TrustRoots;
+use crate::clock::Clock;
 use crate::config::{ConfigError, Env};
 use aws_smithy_async::rt::sleep::{SharedAsyncSleep, TokioSleep};
 use aws_smithy_http_client::{Connector, ConnectorBuilder};
@@ -167,10 +168,7 @@ impl TencentSettings {
             KeySource::SecretArn(arn) => {
                 super::secret::fetch(sdk, &arn, self.secrets_endpoint.as_deref())
                     .await
-                    .map_err(|e| ConfigError {
-                        variable: Self::KEY_ARN,
-                        problem: e.to_string(),
-                    })?
+                    .map_err(|e| ConfigError::new(Self::KEY_ARN, e.to_string()))?
             }
         };
         Ok(TencentConfig {
@@ -253,10 +251,6 @@ pub struct RestClient {
     pub stats: RestStats,
 }
 
-fn now_secs() -> u64 {
-    crate::clock::Clock::system().now_secs()
-}
-
 impl RestClient {
     pub fn new(config: &TencentConfig, sdkappid: u64, settings: RestSettings) -> RestClient {
         // Tencent's endpoints do not chain to the Amazon roots: the platform's store.
@@ -286,7 +280,7 @@ impl RestClient {
         let query = form_urlencoded::Serializer::new(String::new())
             .append_pair("sdkappid", &self.sigs.sdkappid().to_string())
             .append_pair("identifier", self.sigs.identifier())
-            .append_pair("usersig", &self.sigs.get(now_secs()))
+            .append_pair("usersig", &self.sigs.get(Clock::system().now_secs()))
             .append_pair("random", &fastrand::u32(..).to_string())
             .append_pair("contenttype", "json")
             .finish();
@@ -334,16 +328,13 @@ impl RestClient {
         }
         let value: serde_json::Value =
             serde_json::from_slice(&bytes).map_err(|e| RestError::Unreadable(e.to_string()))?;
-        let code = value
-            .get("ErrorCode")
-            .and_then(serde_json::Value::as_i64)
-            .unwrap_or(0);
+        // Indexing a JSON value never panics: a missing field reads as null.
+        let code = value["ErrorCode"].as_i64().unwrap_or(0);
         if code == 0 {
             return Ok(value);
         }
-        let info = value
-            .get("ErrorInfo")
-            .and_then(serde_json::Value::as_str)
+        let info = value["ErrorInfo"]
+            .as_str()
             .unwrap_or("")
             .chars()
             .take(200)
@@ -366,35 +357,29 @@ impl RestClient {
         let mut renewed = false;
         loop {
             attempt += 1;
+            let last = attempt >= self.settings.max_attempts;
             let err = match self.attempt(command, &body).await {
                 Ok(v) => {
                     return serde_json::from_value(v)
                         .map_err(|e| RestError::Unreadable(format!("{command}: {e}")))
                 }
-                Err(e) => e,
-            };
-            if let RestError::Auth {
-                code: SIG_EXPIRED, ..
-            } = err
-            {
-                if !renewed {
+                Err(RestError::Auth {
+                    code: SIG_EXPIRED, ..
+                }) if !renewed => {
                     renewed = true;
                     self.sigs.invalidate();
                     continue;
                 }
-            }
-            if !err.retryable() {
-                return Err(err);
-            }
-            if attempt >= self.settings.max_attempts {
-                return Err(match err {
-                    RestError::Api { code, .. } => RestError::Busy {
+                Err(e) if !e.retryable() => return Err(e),
+                Err(RestError::Api { code, .. }) if last => {
+                    return Err(RestError::Busy {
                         code,
                         attempts: attempt,
-                    },
-                    e => e,
-                });
-            }
+                    })
+                }
+                Err(e) if last => return Err(e),
+                Err(e) => e,
+            };
             self.stats.retries.fetch_add(1, Ordering::Relaxed);
             let backoff = crate::retry::Backoff {
                 base: self.settings.backoff_base,
@@ -460,6 +445,7 @@ impl RestClient {
 }
 
 // ---- Request and answer bodies (shared with the stand-in) ----
+// Tencent's names are PascalCase, except the `*_Account` ones, named field by field.
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AccountId {
@@ -468,92 +454,82 @@ pub struct AccountId {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct AccountInfoRequest {
-    #[serde(rename = "OfficialAccountIdList")]
     pub official_account_id_list: Vec<AccountId>,
 }
 
 /// One account of `get_official_account_info`'s answer: its own error code (130004 when
 /// it does not exist), else its profile.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, rename_all = "PascalCase")]
 pub struct AccountInfo {
-    #[serde(rename = "ActionStatus", skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub action_status: Option<String>,
-    #[serde(rename = "ErrorCode")]
     pub error_code: i64,
-    #[serde(rename = "ErrorInfo", skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub error_info: Option<String>,
     #[serde(rename = "Official_Account")]
     pub official_account: String,
-    #[serde(rename = "Name", skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     #[serde(rename = "Owner_Account", skip_serializing_if = "Option::is_none")]
     pub owner_account: Option<String>,
     /// Unix seconds.
-    #[serde(rename = "CreateTime", skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub create_time: Option<u64>,
-    #[serde(rename = "Introduction", skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub introduction: Option<String>,
-    #[serde(rename = "FaceUrl", skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub face_url: Option<String>,
-    #[serde(rename = "Organization", skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub organization: Option<String>,
-    #[serde(rename = "SubscriberNum", skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub subscriber_num: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, rename_all = "PascalCase")]
 pub(crate) struct AccountInfoAnswer {
-    #[serde(rename = "OfficialAccountInfoList")]
     pub official_account_info_list: Vec<AccountInfo>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct SubscriberRequest {
     #[serde(rename = "Official_Account")]
     pub official_account: String,
-    #[serde(rename = "Limit")]
     pub limit: u32,
-    #[serde(rename = "Next", default)]
+    #[serde(default)]
     pub next: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, rename_all = "PascalCase")]
 pub struct Subscriber {
     #[serde(rename = "Subscriber_Account")]
     pub subscriber_account: String,
     /// Unix seconds.
-    #[serde(rename = "SubscribeTime")]
     pub subscribe_time: u64,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, rename_all = "PascalCase")]
 pub struct SubscriberPage {
-    #[serde(rename = "Next")]
     pub next: String,
-    #[serde(rename = "SubscriberNum")]
     pub subscriber_num: u64,
-    #[serde(rename = "SubscriberList")]
     pub subscriber_list: Vec<Subscriber>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct MessageRequest {
     #[serde(rename = "Official_Account")]
     pub official_account: String,
-    #[serde(rename = "ReqMsgNumber")]
     pub req_msg_number: u32,
-    #[serde(
-        rename = "LastMsgKey",
-        skip_serializing_if = "Option::is_none",
-        default
-    )]
+    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub last_msg_key: Option<String>,
-    #[serde(rename = "WithRecalledMsg", default)]
+    #[serde(default)]
     pub with_recalled_msg: u32,
 }
 
@@ -562,32 +538,25 @@ pub(crate) const PLACE_DELETED: i64 = 1;
 pub const PLACE_RECALLED: i64 = 2;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, rename_all = "PascalCase")]
 pub struct HistoryMessage {
-    #[serde(rename = "MsgKey")]
     pub msg_key: String,
-    #[serde(rename = "MsgSeq")]
     pub msg_seq: u64,
     /// Unix seconds.
-    #[serde(rename = "MsgTimeStamp")]
     pub msg_time_stamp: u64,
     #[serde(rename = "From_Account", skip_serializing_if = "Option::is_none")]
     pub from_account: Option<String>,
-    #[serde(rename = "IsPlaceMsg")]
     pub is_place_msg: i64,
-    #[serde(rename = "MsgBody", skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub msg_body: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, rename_all = "PascalCase")]
 pub struct MessagePage {
     /// 1 complete, 0 cut (ask again with `LastMsgKey`), 2 older messages expired.
-    #[serde(rename = "IsFinished")]
     pub is_finished: i64,
-    #[serde(rename = "LastMsgKey")]
     pub last_msg_key: String,
-    #[serde(rename = "RspMsgList")]
     pub rsp_msg_list: Vec<HistoryMessage>,
 }
 
@@ -613,36 +582,27 @@ mod tests {
         .expect("valid");
         assert_eq!(ok.base_url, "https://adminapisgp.im.qcloud.com");
         assert!(!format!("{ok:?}").contains("s3cr3t-key"));
-        let e = lookup(&[("TENCENT_API_BASE_URL", "https://x")]).unwrap_err();
-        assert_eq!(e.variable, "TENCENT_ADMIN_IDENTIFIER");
-        let e = lookup(&[
-            ("TENCENT_API_BASE_URL", "https://x"),
-            ("TENCENT_ADMIN_IDENTIFIER", "a"),
-        ])
-        .unwrap_err();
-        assert_eq!(e.variable, "TENCENT_SECRET_KEY");
-        let e = lookup(&[
-            ("TENCENT_API_BASE_URL", "ftp://x"),
-            ("TENCENT_ADMIN_IDENTIFIER", "a"),
-            ("TENCENT_SECRET_KEY", "k"),
-        ])
-        .unwrap_err();
-        assert_eq!(e.variable, "TENCENT_API_BASE_URL");
+        let base = ("TENCENT_API_BASE_URL", "https://x");
+        let admin = ("TENCENT_ADMIN_IDENTIFIER", "a");
         let arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:tencent-AbCdEf";
-        let by_arn = lookup(&[
-            ("TENCENT_API_BASE_URL", "https://x"),
-            ("TENCENT_ADMIN_IDENTIFIER", "a"),
-            ("TENCENT_SECRET_KEY_ARN", arn),
-        ])
-        .expect("valid");
+        let by_arn = lookup(&[base, admin, ("TENCENT_SECRET_KEY_ARN", arn)]).expect("valid");
         assert_eq!(by_arn.key, KeySource::SecretArn(arn.to_owned()));
-        let e = lookup(&[
-            ("TENCENT_API_BASE_URL", "https://x"),
-            ("TENCENT_ADMIN_IDENTIFIER", "a"),
-            ("TENCENT_SECRET_KEY_ARN", "tencent-key"),
-        ])
-        .unwrap_err();
-        assert_eq!(e.variable, "TENCENT_SECRET_KEY_ARN");
+        let ftp = ("TENCENT_API_BASE_URL", "ftp://x");
+        let cases: [(&[(&str, &str)], &str); 4] = [
+            (&[base], "TENCENT_ADMIN_IDENTIFIER"),
+            (&[base, admin], "TENCENT_SECRET_KEY"),
+            (
+                &[ftp, admin, ("TENCENT_SECRET_KEY", "k")],
+                "TENCENT_API_BASE_URL",
+            ),
+            (
+                &[base, admin, ("TENCENT_SECRET_KEY_ARN", "tencent-key")],
+                "TENCENT_SECRET_KEY_ARN",
+            ),
+        ];
+        for (vars, variable) in cases {
+            assert_eq!(lookup(vars).unwrap_err().variable, variable, "{vars:?}");
+        }
     }
 
     #[test]
