@@ -8,14 +8,18 @@
 //! what already agrees, and never moves a stored time.
 
 use crate::events::{Event, EventKind, Message, ProfileFields};
-use crate::state::{AccountStatus, Profile, Subscription};
+use crate::state::{AccountStatus, Profile, Stamped, Subscription};
 use crate::tencent::rest::AccountInfo;
 use std::collections::HashMap;
 
-/// The latest millisecond of the second `secs`: a `SubscribeTime` of `s` means the
-/// subscription happened within `[s*1000, s*1000+999]`.
-pub(crate) fn end_of_second(secs: u64) -> u64 {
-    secs.saturating_mul(1000).saturating_add(999)
+/// A sync's event: `kind` for `account` at `event_time` (ms).
+fn event(app: &str, account: &str, event_time: u64, kind: EventKind) -> Event {
+    Event {
+        app: app.to_owned(),
+        account: account.to_owned(),
+        event_time,
+        kind,
+    }
 }
 
 /// The profile events for an account Tencent knows, given the stored profile (if any).
@@ -46,43 +50,31 @@ pub fn profile_events(
             }
         };
         if needs_create {
-            out.push(Event {
-                app: app.to_owned(),
-                account: account.clone(),
-                event_time: c,
-                kind: EventKind::Created {
-                    owner: nonempty(&info.owner_account),
-                    operator: None,
-                    name: None,
-                },
-            });
+            let kind = EventKind::Created {
+                owner: nonempty(&info.owner_account),
+                operator: None,
+                name: None,
+            };
+            out.push(event(app, account, c, kind));
         }
     }
-    let differs = |ours: Option<&crate::state::Stamped>, theirs: &Option<String>| {
+    // Tencent's value when it is set and the stored one (`ours` of the profile) is not it.
+    let differs = |ours: fn(&Profile) -> &Option<Stamped>, theirs: &Option<String>| {
+        let ours = stored.and_then(|p| ours(p).as_ref());
         nonempty(theirs).filter(|v| ours.is_none_or(|o| &o.value != v))
     };
     let fields = ProfileFields {
-        name: differs(stored.and_then(|p| p.name.as_ref()), &info.name),
-        introduction: differs(
-            stored.and_then(|p| p.introduction.as_ref()),
-            &info.introduction,
-        ),
-        face_url: differs(stored.and_then(|p| p.face_url.as_ref()), &info.face_url),
-        organization: differs(
-            stored.and_then(|p| p.organization.as_ref()),
-            &info.organization,
-        ),
+        name: differs(|p| &p.name, &info.name),
+        introduction: differs(|p| &p.introduction, &info.introduction),
+        face_url: differs(|p| &p.face_url, &info.face_url),
+        organization: differs(|p| &p.organization, &info.organization),
     };
     if fields != ProfileFields::default() {
-        out.push(Event {
-            app: app.to_owned(),
-            account: account.clone(),
-            event_time: f,
-            kind: EventKind::InfoChanged {
-                operator: None,
-                fields,
-            },
-        });
+        let kind = EventKind::InfoChanged {
+            operator: None,
+            fields,
+        };
+        out.push(event(app, account, f, kind));
     }
     out
 }
@@ -95,16 +87,11 @@ pub(crate) fn gone_event(
     stored: Option<&Profile>,
     f: u64,
 ) -> Option<Event> {
-    let p = stored?;
-    (p.status() != Some(AccountStatus::Destroyed)).then(|| Event {
-        app: app.to_owned(),
-        account: account.to_owned(),
-        event_time: f,
-        kind: EventKind::Destroyed {
-            owner: None,
-            name: None,
-        },
-    })
+    let kind = EventKind::Destroyed {
+        owner: None,
+        name: None,
+    };
+    (stored?.status() != Some(AccountStatus::Destroyed)).then(|| event(app, account, f, kind))
 }
 
 fn nonempty(v: &Option<String>) -> Option<String> {
@@ -141,7 +128,8 @@ pub(crate) fn plan_subscribers(
 ) -> SubscriberPlan {
     let mut plan = SubscriberPlan::default();
     for (user, secs) in listed {
-        let t = end_of_second(*secs).min(f);
+        // The latest millisecond of the second: it happened within `[s*1000, s*1000+999]`.
+        let t = secs.saturating_mul(1000).saturating_add(999).min(f);
         match stored.get(user) {
             Some(s) if s.subscribed => plan.agreed += 1,
             Some(s) => {
@@ -197,18 +185,15 @@ pub(crate) fn send_event(
     body: Option<serde_json::Value>,
     f: u64,
 ) -> Event {
-    Event {
-        app: app.to_owned(),
-        account: account.to_owned(),
-        event_time: time_stamp.saturating_mul(1000).min(f),
-        kind: EventKind::MessageSent(Message {
-            msg_key: msg_key.to_owned(),
-            msg_time: Some(time_stamp),
-            online_only_flag: None,
-            msg_body: body,
-            cloud_custom_data: None,
-        }),
-    }
+    let message = Message {
+        msg_key: msg_key.to_owned(),
+        msg_time: Some(time_stamp),
+        online_only_flag: None,
+        msg_body: body,
+        cloud_custom_data: None,
+    };
+    let event_time = time_stamp.saturating_mul(1000).min(f);
+    event(app, account, event_time, EventKind::MessageSent(message))
 }
 
 /// The withdrawal of recalled messages the table does not show withdrawn, at `F` of the
@@ -219,18 +204,13 @@ pub(crate) fn withdraw_event(
     msg_keys: Vec<String>,
     f: u64,
 ) -> Option<Event> {
-    (!msg_keys.is_empty()).then(|| Event {
-        app: app.to_owned(),
-        account: account.to_owned(),
-        event_time: f,
-        kind: EventKind::MessagesWithdrawn { msg_keys },
-    })
+    (!msg_keys.is_empty())
+        .then(|| event(app, account, f, EventKind::MessagesWithdrawn { msg_keys }))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::Stamped;
 
     const F: u64 = 1_700_000_000_000;
 
