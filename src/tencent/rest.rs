@@ -71,8 +71,6 @@ pub enum RestError {
     NoSuchAccount,
     #[error("REST API error {code}: {info}")]
     Api { code: i64, info: String },
-    #[error("the sync's deadline passed")]
-    Deadline,
 }
 
 impl RestError {
@@ -270,10 +268,6 @@ impl RestClient {
             settings,
             stats: RestStats::default(),
         }
-    }
-
-    pub fn sdkappid(&self) -> u64 {
-        self.sigs.sdkappid()
     }
 
     fn url(&self, command: &str) -> String {
