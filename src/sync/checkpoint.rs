@@ -39,18 +39,27 @@ pub fn scope(accounts: &[String]) -> String {
     format!("ACCOUNTS#{}", hex::encode(&digest[..12]))
 }
 
-/// Where an account stands in the current run.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where an account stands in the current run: its item's `stage` (and `msg_cursor`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "stage", rename_all = "snake_case")]
 pub enum Stage {
     /// Nothing done in this run.
     Start,
     /// Profile and subscribers done; messages from this cursor (`None`: newest page).
-    Messages(Option<String>),
+    Messages {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        msg_cursor: Option<String>,
+    },
     Done,
 }
 
-async fn get(store: &Store, key: Item) -> Result<Option<Item>, ReadError> {
-    store
+/// The item at `key` as `T`; an item that is not one (written by hand, say) reads as
+/// `None`.
+async fn get<T: for<'de> Deserialize<'de>>(
+    store: &Store,
+    key: Item,
+) -> Result<Option<T>, ReadError> {
+    let got = store
         .client()
         .get_item()
         .table_name(store.table())
@@ -58,11 +67,25 @@ async fn get(store: &Store, key: Item) -> Result<Option<Item>, ReadError> {
         .consistent_read(true)
         .send()
         .await
-        .map(|g| g.item)
+        .map_err(|e| ReadError::of(&e))?;
+    Ok(got.item.and_then(|i| items::from_item(i).ok()))
+}
+
+/// Writes `value` as an item (serde_dynamo).
+async fn put<T: Serialize>(store: &Store, value: &T) -> Result<(), ReadError> {
+    let item = items::to_item(value).map_err(|e| ReadError(e.to_string()))?;
+    store
+        .client()
+        .put_item()
+        .table_name(store.table())
+        .set_item(Some(item))
+        .send()
+        .await
+        .map(|_| ())
         .map_err(|e| ReadError::of(&e))
 }
 
-/// A run's item (the module's table), as serde_dynamo reads and writes it.
+/// A run's item (the module's table).
 #[derive(Debug, Serialize, Deserialize)]
 struct RunItem {
     pk: String,
@@ -81,18 +104,8 @@ struct AccountItem {
     entity: String,
     official_account: String,
     run_started_at: Option<u64>,
-    stage: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    msg_cursor: Option<String>,
-}
-
-/// `item` as `T`; an item that is not one (written by hand, say) reads as `None`.
-fn typed<T: for<'de> Deserialize<'de>>(item: Option<Item>) -> Option<T> {
-    item.and_then(|i| serde_dynamo::from_item(i).ok())
-}
-
-fn to_item<T: Serialize>(value: &T) -> Result<Item, ReadError> {
-    crate::store::items::to_item(value).map_err(|e| ReadError(e.to_string()))
+    #[serde(flatten)]
+    stage: Stage,
 }
 
 /// The run to continue (its start, ms), or a new one started at `now`.
@@ -103,7 +116,7 @@ pub(crate) async fn begin_run(
     now: u64,
 ) -> Result<u64, ReadError> {
     let sk = format!("RUN#{scope}");
-    let run: Option<RunItem> = typed(get(store, items::key(pk(app), sk.clone())).await?);
+    let run: Option<RunItem> = get(store, items::key(pk(app), sk.clone())).await?;
     if let Some(RunItem {
         started_at: Some(started),
         finished_at: None,
@@ -112,21 +125,14 @@ pub(crate) async fn begin_run(
     {
         return Ok(started);
     }
-    let put = to_item(&RunItem {
+    let run = RunItem {
         pk: pk(app),
         sk,
         entity: ENTITY_CHECKPOINT.to_owned(),
         started_at: Some(now),
         finished_at: None,
-    })?;
-    store
-        .client()
-        .put_item()
-        .table_name(store.table())
-        .set_item(Some(put))
-        .send()
-        .await
-        .map_err(|e| ReadError::of(&e))?;
+    };
+    put(store, &run).await?;
     Ok(now)
 }
 
@@ -153,15 +159,10 @@ pub(crate) async fn finish_run(
 /// The account's stage in the run started at `run`.
 pub async fn stage(store: &Store, app: &str, account: &str, run: u64) -> Result<Stage, ReadError> {
     let item: Option<AccountItem> =
-        typed(get(store, items::key(pk(app), format!("OA#{account}"))).await?);
-    let Some(item) = item.filter(|i| i.run_started_at == Some(run)) else {
-        return Ok(Stage::Start);
-    };
-    Ok(match item.stage.as_deref() {
-        Some("done") => Stage::Done,
-        Some("messages") => Stage::Messages(item.msg_cursor),
-        _ => Stage::Start,
-    })
+        get(store, items::key(pk(app), format!("OA#{account}"))).await?;
+    Ok(item
+        .filter(|i| i.run_started_at == Some(run))
+        .map_or(Stage::Start, |i| i.stage))
 }
 
 /// Records the account's stage in the run started at `run`.
@@ -172,29 +173,15 @@ pub(crate) async fn save(
     run: u64,
     stage: &Stage,
 ) -> Result<(), ReadError> {
-    let (name, cursor) = match stage {
-        Stage::Start => ("start", None),
-        Stage::Messages(c) => ("messages", c.clone()),
-        Stage::Done => ("done", None),
-    };
-    let item = to_item(&AccountItem {
+    let item = AccountItem {
         pk: pk(app),
         sk: format!("OA#{account}"),
         entity: ENTITY_CHECKPOINT.to_owned(),
         official_account: account.to_owned(),
         run_started_at: Some(run),
-        stage: Some(name.to_owned()),
-        msg_cursor: cursor,
-    })?;
-    store
-        .client()
-        .put_item()
-        .table_name(store.table())
-        .set_item(Some(item))
-        .send()
-        .await
-        .map(|_| ())
-        .map_err(|e| ReadError::of(&e))
+        stage: stage.clone(),
+    };
+    put(store, &item).await
 }
 
 #[cfg(test)]
@@ -206,5 +193,29 @@ mod tests {
         assert_eq!(a, super::scope(&["a".into(), "b".into(), "a".into()]));
         assert_ne!(a, super::scope(&["a".into()]));
         assert!(a.starts_with("ACCOUNTS#"));
+    }
+
+    /// The attribute values the module's table names, both ways (serde_dynamo).
+    #[test]
+    fn stages_keep_their_stored_names() {
+        use super::{items, Stage};
+        use aws_sdk_dynamodb::types::AttributeValue::S;
+        let msg_cursor = Some("7_1_1".to_owned());
+        let cases = [
+            (Stage::Start, "start", None),
+            (
+                Stage::Messages { msg_cursor },
+                "messages",
+                Some(S("7_1_1".into())),
+            ),
+            (Stage::Messages { msg_cursor: None }, "messages", None),
+            (Stage::Done, "done", None),
+        ];
+        for (stage, name, cursor) in cases {
+            let item = items::to_item(&stage).expect("item");
+            assert_eq!(item["stage"], S(name.into()));
+            assert_eq!(item.get("msg_cursor"), cursor.as_ref());
+            assert_eq!(items::from_item::<Stage>(item).ok(), Some(stage));
+        }
     }
 }

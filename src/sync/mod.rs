@@ -397,14 +397,14 @@ impl AccountSync<'_> {
                 self.report.outcome = AccountOutcome::AlreadyDone;
                 return Ok(());
             }
-            Stage::Messages(cursor) => cursor,
+            Stage::Messages { msg_cursor } => msg_cursor,
             Stage::Start => {
                 if !self.profile().await? {
                     self.report.outcome = AccountOutcome::NotFound;
                     return self.save(&Stage::Done).await;
                 }
                 self.subscribers().await?;
-                self.save(&Stage::Messages(None)).await?;
+                self.save(&Stage::Messages { msg_cursor: None }).await?;
                 None
             }
         };
@@ -614,7 +614,8 @@ impl AccountSync<'_> {
                 return Ok(());
             }
             cursor = Some(page.last_msg_key);
-            self.save(&Stage::Messages(cursor.clone())).await?;
+            let msg_cursor = cursor.clone();
+            self.save(&Stage::Messages { msg_cursor }).await?;
         }
     }
 }
