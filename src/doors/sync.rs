@@ -48,31 +48,19 @@ impl SyncDoor {
         store: Store,
         app: Option<&str>,
     ) -> Result<SyncDoor, ConfigError> {
-        let apps: Vec<&String> = match app {
-            Some(a) if config.is_configured_app(a) => config
-                .sdk_app_ids
-                .iter()
-                .filter(|x| x.as_str() == a)
-                .collect(),
-            Some(_) => {
-                return Err(ConfigError {
-                    variable: "SDKAPPID",
-                    problem: "does not list the app given with --app".to_owned(),
-                })
-            }
-            None => config.sdk_app_ids.iter().collect(),
-        };
-        let clients = apps
-            .into_iter()
+        if app.is_some_and(|a| !config.is_configured_app(a)) {
+            let problem = "does not list the app given with --app";
+            return Err(ConfigError::new("SDKAPPID", problem));
+        }
+        let digits = |_| ConfigError::new("SDKAPPID", "must be digits");
+        let settings = RestSettings::default();
+        let clients = config
+            .sdk_app_ids
+            .iter()
+            .filter(|a| app.is_none_or(|x| x == a.as_str()))
             .map(|a| {
-                let id = a.parse::<u64>().map_err(|_| ConfigError {
-                    variable: "SDKAPPID",
-                    problem: "must be digits".to_owned(),
-                })?;
-                Ok((
-                    a.clone(),
-                    RestClient::new(tencent, id, RestSettings::default()),
-                ))
+                let id = a.parse().map_err(digits)?;
+                Ok((a.clone(), RestClient::new(tencent, id, settings.clone())))
             })
             .collect::<Result<_, ConfigError>>()?;
         Ok(SyncDoor {
@@ -149,16 +137,13 @@ pub async fn scheduled(
     door: &SyncDoor,
     event: lambda_runtime::LambdaEvent<serde_json::Value>,
 ) -> Result<Vec<SyncReport>, lambda_runtime::Error> {
-    let accounts: Vec<String> = event
-        .payload
-        .get("accounts")
-        .and_then(serde_json::Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
+    // Indexing a JSON value never panics: anything but an object's array reads as none.
+    let accounts: Vec<String> = event.payload["accounts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_str().map(str::to_owned))
+        .collect();
     let left = crate::clock::Clock::system()
         .left_before(event.context.deadline, LAMBDA_MARGIN)
         .unwrap_or_default();
