@@ -165,14 +165,6 @@ pub(crate) fn plan_subscribers(
     plan
 }
 
-/// A stored message, as far as a sync needs it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct StoredMessage {
-    /// A send event is stored (the item may exist from a withdrawal alone).
-    pub sent: bool,
-    pub withdrawn: bool,
-}
-
 /// The send event for a history message the table lacks: `MsgTime` from `MsgTimeStamp`,
 /// the body (empty for a recalled one), at `min(MsgTimeStamp*1000, F)`: the start of the
 /// second, so that the real send event, which also carries `CloudCustomData` and

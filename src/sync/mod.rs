@@ -21,7 +21,6 @@ use crate::tencent::rest::{
     RestClient, RestError, NO_SUCH_ACCOUNT, PLACE_DELETED, PLACE_RECALLED, SUBSCRIBERS_PER_PAGE,
 };
 use checkpoint::Stage;
-use facts::StoredMessage;
 use futures_util::{StreamExt, TryStreamExt};
 use serde::Serialize;
 use std::collections::HashMap;
@@ -551,16 +550,8 @@ impl AccountSync<'_> {
             retried(self.deadline(), || store.messages(app, account))
                 .await?
                 .into_iter()
-                .filter_map(|i| items::from_item::<StoredMessageItem>(i).ok())
-                .map(|m| {
-                    (
-                        m.msg_key,
-                        StoredMessage {
-                            sent: m.event_time.is_some(),
-                            withdrawn: m.withdrawn == Some(true),
-                        },
-                    )
-                })
+                .filter_map(|i| items::from_item::<StoredMessage>(i).ok())
+                .map(|m| (m.msg_key.clone(), m))
                 .collect();
         loop {
             let t = now_ms();
@@ -583,8 +574,8 @@ impl AccountSync<'_> {
                     continue;
                 }
                 let recalled = m.is_place_msg == PLACE_RECALLED;
-                let known = stored.get(&m.msg_key).cloned().unwrap_or_default();
-                if !known.sent {
+                let known = stored.get(&m.msg_key);
+                if known.is_none_or(|k| k.event_time.is_none()) {
                     let body = if recalled { None } else { m.msg_body.clone() };
                     let mut send =
                         facts::send_event(app, account, &m.msg_key, m.msg_time_stamp, body, f);
@@ -597,7 +588,7 @@ impl AccountSync<'_> {
                     }
                     sends.push(send);
                 }
-                if recalled && !known.withdrawn {
+                if recalled && known.is_none_or(|k| k.withdrawn != Some(true)) {
                     withdrawals.push(m.msg_key.clone());
                 }
             }
@@ -620,9 +611,11 @@ impl AccountSync<'_> {
     }
 }
 
+/// A stored message's item, as far as a sync needs it.
 #[derive(serde::Deserialize)]
-struct StoredMessageItem {
+struct StoredMessage {
     msg_key: String,
+    /// Set once a send event is stored (the item may exist from a withdrawal alone).
     #[serde(default)]
     event_time: Option<u64>,
     #[serde(default)]
