@@ -4,10 +4,10 @@
 //!
 //! Environment: the function's (`TABLE_NAME`, `SDKAPPID`, `CALLBACK_MAX_SKEW_SECS`, the
 //! AWS settings) plus `TENCENT_API_BASE_URL`, `TENCENT_ADMIN_IDENTIFIER` and
-//! `TENCENT_SECRET_KEY` or `TENCENT_SECRET_KEY_ARN`. The secret key belongs to one app: with several in `SDKAPPID`,
-//! choose one with `--app`.
+//! `TENCENT_SECRET_KEY` or `TENCENT_SECRET_KEY_ARN`. The secret key belongs to one app:
+//! with several in `SDKAPPID`, choose one with `--app`.
 
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, Env};
 use crate::store::Store;
 use crate::sync::{run_sync, SyncOptions, SyncReport};
 use crate::tencent::rest::{RestClient, RestSettings, TencentConfig, TencentSettings};
@@ -94,7 +94,7 @@ pub async fn from_env(
     store: Store,
     app: Option<&str>,
 ) -> Result<SyncDoor, ConfigError> {
-    let tencent = TencentSettings::from_env()?.load(sdk).await?;
+    let tencent = TencentSettings::read(&Env::process())?.load(sdk).await?;
     SyncDoor::new(config, &tencent, store, app)
 }
 
@@ -107,16 +107,14 @@ pub async fn cli(
     sdk: &aws_config::SdkConfig,
     store: Store,
 ) -> i32 {
-    let door = match from_env(config, sdk, store, parsed.app.as_deref()).await {
-        Ok(mut d) => {
-            d.options.checkpoints = !parsed.restart;
-            d
-        }
+    let mut door = match from_env(config, sdk, store, parsed.app.as_deref()).await {
+        Ok(d) => d,
         Err(e) => {
             tracing::error!(variable = e.variable, "{e}");
             return 2;
         }
     };
+    door.options.checkpoints = !parsed.restart;
     let deadline = Instant::now() + Duration::from_secs(parsed.max_secs.unwrap_or(3600));
     let reports = door.run(&parsed.accounts, deadline).await;
     let mut ok = true;

@@ -117,11 +117,9 @@ pub(crate) async fn begin_run(
 ) -> Result<u64, ReadError> {
     let sk = format!("RUN#{scope}");
     let run: Option<RunItem> = get(store, items::key(pk(app), sk.clone())).await?;
-    if let Some(RunItem {
-        started_at: Some(started),
-        finished_at: None,
-        ..
-    }) = run
+    if let Some(started) = run
+        .filter(|r| r.finished_at.is_none())
+        .and_then(|r| r.started_at)
     {
         return Ok(started);
     }

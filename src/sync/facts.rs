@@ -216,17 +216,15 @@ mod tests {
 
     #[test]
     fn subscribers_listed_missing_and_newer() {
-        let listed: HashMap<String, u64> = [
+        let listed = HashMap::from([
             ("new".to_owned(), 1_600_000_000),
             ("agreed".to_owned(), 1_600_000_000),
             ("back".to_owned(), 1_600_000_005),
             ("later_unsub".to_owned(), 1_600_000_000),
             ("same_second".to_owned(), 1_600_000_010),
             ("recent".to_owned(), 1_700_000_000),
-        ]
-        .into_iter()
-        .collect();
-        let stored: HashMap<String, Subscription> = [
+        ]);
+        let stored = HashMap::from([
             ("agreed".to_owned(), sub(true, 1_600_000_000_123)),
             ("back".to_owned(), sub(false, 1_600_000_001_000)),
             // Unsubscribed after the read started: the real event wins.
@@ -236,9 +234,7 @@ mod tests {
             ("gone".to_owned(), sub(true, 1_500_000_000_000)),
             // Subscribed while the list was read: not listed, but newer than F.
             ("during".to_owned(), sub(true, F + 1)),
-        ]
-        .into_iter()
-        .collect();
+        ]);
         let plan = plan_subscribers(&listed, &stored, F);
         assert_eq!(plan.added, 2, "new and recent");
         assert_eq!(plan.resubscribed, 2, "back and same_second");

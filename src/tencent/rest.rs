@@ -120,10 +120,6 @@ impl TencentSettings {
     pub const KEY: &'static str = "TENCENT_SECRET_KEY";
     pub(crate) const KEY_ARN: &'static str = "TENCENT_SECRET_KEY_ARN";
 
-    pub fn from_env() -> Result<TencentSettings, ConfigError> {
-        Self::read(&Env::process())
-    }
-
     /// Reads the sync's settings from `env`. `TENCENT_SECRET_KEY` wins over
     /// `TENCENT_SECRET_KEY_ARN` when both are set.
     pub fn read<L: Fn(&str) -> Option<String>>(

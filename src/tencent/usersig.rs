@@ -95,8 +95,6 @@ pub(crate) struct SigCache {
     key: SecretKey,
     identifier: String,
     sdkappid: u64,
-    /// Lifetime of each UserSig (seconds).
-    lifetime: u64,
     current: std::sync::Mutex<Option<(String, u64)>>,
 }
 
@@ -109,7 +107,6 @@ impl SigCache {
             key,
             identifier: identifier.into(),
             sdkappid,
-            lifetime: Self::LIFETIME_SECS,
             current: std::sync::Mutex::new(None),
         }
     }
@@ -126,7 +123,7 @@ impl SigCache {
     pub fn get(&self, now: u64) -> String {
         let mut current = self.current.lock().unwrap_or_else(|p| p.into_inner());
         if let Some((sig, made)) = current.as_ref() {
-            if now >= *made && now - made < self.lifetime / 2 {
+            if now >= *made && now - made < Self::LIFETIME_SECS / 2 {
                 return sig.clone();
             }
         }
@@ -135,7 +132,7 @@ impl SigCache {
             &self.identifier,
             self.sdkappid,
             now,
-            self.lifetime,
+            Self::LIFETIME_SECS,
         );
         *current = Some((sig.clone(), now));
         sig
