@@ -269,10 +269,8 @@ pub async fn run_sync(
                 break;
             }
         }
-        // Every account went through (failed ones included: they are reported, and the
-        // next run, a fresh one, tries them again; a run kept open by a lasting failure
-        // would never sync the others again): the run is finished. Only a deadline leaves
-        // it open. Complete: every account done (synced, already done or not found).
+        // Finished once every account went through, failed ones included (why: docs/sync.md
+        // "Resumable and bounded"); complete when none failed either.
         let none = |outcome| report.accounts.iter().all(|a| a.outcome != outcome);
         let went_through = report.accounts.len() == list.len() && none(AccountOutcome::Stopped);
         report.complete = went_through && none(AccountOutcome::Failed);

@@ -268,8 +268,8 @@ impl RestClient {
 
     fn url(&self, command: &str) -> String {
         let query = form_urlencoded::Serializer::new(String::new())
-            .append_pair("sdkappid", &self.sigs.sdkappid().to_string())
-            .append_pair("identifier", self.sigs.identifier())
+            .append_pair("sdkappid", &self.sigs.sdkappid.to_string())
+            .append_pair("identifier", &self.sigs.identifier)
             .append_pair("usersig", &self.sigs.get(Clock::system().now_secs()))
             .append_pair("random", &fastrand::u32(..).to_string())
             .append_pair("contenttype", "json")

@@ -93,8 +93,8 @@ pub fn gen_usersig(
 #[derive(Debug)]
 pub(crate) struct SigCache {
     key: SecretKey,
-    identifier: String,
-    sdkappid: u64,
+    pub identifier: String,
+    pub sdkappid: u64,
     current: std::sync::Mutex<Option<(String, u64)>>,
 }
 
@@ -109,14 +109,6 @@ impl SigCache {
             sdkappid,
             current: std::sync::Mutex::new(None),
         }
-    }
-
-    pub fn identifier(&self) -> &str {
-        &self.identifier
-    }
-
-    pub fn sdkappid(&self) -> u64 {
-        self.sdkappid
     }
 
     /// A UserSig valid at `now` (Unix seconds) for at least half its lifetime.
