@@ -40,15 +40,12 @@ pub fn profile_events(
     let mut out = Vec::new();
     let created_ms = info.create_time.map(|c| c.saturating_mul(1000).min(f));
     if let Some(c) = created_ms {
-        let needs_create = match stored {
-            None => true,
-            Some(p) => {
-                p.created.is_none()
-                    || (p.owner.is_none() && info.owner_account.is_some())
-                    || (p.status() == Some(AccountStatus::Destroyed)
-                        && p.destroyed_at.is_some_and(|d| c > d))
-            }
-        };
+        let needs_create = stored.is_none_or(|p| {
+            p.created.is_none()
+                || (p.owner.is_none() && info.owner_account.is_some())
+                || (p.status() == Some(AccountStatus::Destroyed)
+                    && p.destroyed_at.is_some_and(|d| c > d))
+        });
         if needs_create {
             let kind = EventKind::Created {
                 owner: nonempty(&info.owner_account),

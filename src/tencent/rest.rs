@@ -597,12 +597,9 @@ mod tests {
 
     #[test]
     fn retryable_errors() {
+        let info = String::new;
         for code in BUSY_CODES.into_iter().chain(INTERNAL_CODES) {
-            assert!(RestError::Api {
-                code,
-                info: String::new()
-            }
-            .retryable());
+            assert!(RestError::Api { code, info: info() }.retryable(), "{code}");
         }
         assert!(RestError::Timeout.retryable());
         assert!(RestError::Http(503).retryable());
@@ -610,7 +607,7 @@ mod tests {
         assert!(!RestError::NoSuchAccount.retryable());
         assert!(!RestError::Auth {
             code: 70009,
-            info: String::new()
+            info: info()
         }
         .retryable());
     }
