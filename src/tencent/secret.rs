@@ -100,15 +100,10 @@ mod tests {
             let (stream, _) = listener.accept().await.expect("accept");
             let service = hyper::service::service_fn(
                 |req: hyper::Request<hyper::body::Incoming>| async move {
-                    let target = req
-                        .headers()
-                        .get("x-amz-target")
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or("")
-                        .to_owned();
+                    let target = req.headers().get("x-amz-target").cloned();
                     let body = req.into_body().collect().await.expect("body").to_bytes();
                     let asked: serde_json::Value = serde_json::from_slice(&body).expect("json");
-                    let answer = if target == "secretsmanager.GetSecretValue"
+                    let answer = if target.is_some_and(|t| t == "secretsmanager.GetSecretValue")
                         && asked["SecretId"] == "arn:aws:secretsmanager:us-east-1:1:secret:t"
                     {
                         r#"{"ARN":"arn:aws:secretsmanager:us-east-1:1:secret:t","Name":"t","SecretString":"{\"TENCENT_SECRET_KEY\":\"from-the-secret\"}"}"#
