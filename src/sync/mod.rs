@@ -127,27 +127,11 @@ pub struct AccountReport {
     pub stored_subscriber_count: Option<i64>,
     /// DynamoDB write requests (reads not counted).
     pub dynamodb_writes: u32,
-    /// [`AccountReport::found_missing`] and [`AccountReport::count_matches`], for the JSON.
+    /// Items the table lacked or had wrong: what the webhook never delivered.
     pub found_missing: u32,
+    /// Whether the stored `subscriber_count` equals Tencent's `SubscriberNum`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub count_matches: Option<bool>,
-}
-
-impl AccountReport {
-    /// Whether the stored `subscriber_count` equals Tencent's `SubscriberNum`.
-    pub fn count_matches(&self) -> Option<bool> {
-        Some(self.tencent_subscriber_num? as i64 == self.stored_subscriber_count.unwrap_or(0))
-    }
-
-    /// Items the table lacked or had wrong: what the webhook never delivered.
-    pub fn found_missing(&self) -> u32 {
-        self.profile_events
-            + self.subscribers_added
-            + self.subscribers_resubscribed
-            + self.subscribers_removed
-            + self.messages_added
-            + self.messages_withdrawn
-    }
 }
 
 /// What a run did.
@@ -247,7 +231,7 @@ pub async fn run_sync(
                 account = %r.account,
                 outcome = ?r.outcome,
                 error = r.error.as_deref().unwrap_or(""),
-                found_missing = r.found_missing(),
+                found_missing = r.found_missing,
                 profile_events = r.profile_events,
                 subscribers_listed = r.subscribers_listed,
                 subscribers_added = r.subscribers_added,
@@ -259,7 +243,7 @@ pub async fn run_sync(
                 kept_newer = r.kept_newer,
                 tencent_subscriber_num = r.tencent_subscriber_num,
                 stored_subscriber_count = r.stored_subscriber_count,
-                count_matches = r.count_matches(),
+                count_matches = r.count_matches,
                 "account synced"
             );
             println!("{}", metrics_line(app, &r));
@@ -294,12 +278,12 @@ pub async fn run_sync(
 /// ([`crate::telemetry::sync_line`]).
 pub(crate) fn metrics_line(app: &str, r: &AccountReport) -> String {
     let counts = crate::telemetry::SyncCounts {
-        found_missing: r.found_missing(),
+        found_missing: r.found_missing,
         subscribers_added: r.subscribers_added + r.subscribers_resubscribed,
         subscribers_removed: r.subscribers_removed,
         messages_added: r.messages_added,
         messages_withdrawn: r.messages_withdrawn,
-        count_mismatch: u32::from(r.count_matches() == Some(false)),
+        count_mismatch: u32::from(r.count_matches == Some(false)),
         failed: u32::from(r.outcome == AccountOutcome::Failed),
     };
     crate::telemetry::sync_line(app, &r.account, &counts, &crate::clock::Clock::system())
@@ -365,8 +349,15 @@ impl AccountSync<'_> {
         let result = self.stages().await;
         let mut report = self.report;
         report.dynamodb_writes = self.budget.requests();
-        report.found_missing = report.found_missing();
-        report.count_matches = report.count_matches();
+        let r = &mut report;
+        r.found_missing = r.profile_events
+            + r.subscribers_added
+            + r.subscribers_resubscribed
+            + r.subscribers_removed
+            + r.messages_added
+            + r.messages_withdrawn;
+        let stored = r.stored_subscriber_count.unwrap_or(0);
+        r.count_matches = r.tencent_subscriber_num.map(|n| n as i64 == stored);
         match result {
             Ok(()) => {}
             Err(Stop::Deadline) => report.outcome = AccountOutcome::Stopped,
