@@ -1,11 +1,7 @@
 //! The sync's doors (contract section 6): `oa-webhook sync [--account ID]...` from a
 //! shell, and the same sync as a scheduled Lambda (an EventBridge Scheduler target).
-//! Both call [`crate::sync::run_sync`] for each configured app.
-//!
-//! Environment: the function's (`TABLE_NAME`, `SDKAPPID`, `CALLBACK_MAX_SKEW_SECS`, the
-//! AWS settings) plus `TENCENT_API_BASE_URL`, `TENCENT_ADMIN_IDENTIFIER` and
-//! `TENCENT_SECRET_KEY` or `TENCENT_SECRET_KEY_ARN`. The secret key belongs to one app:
-//! with several in `SDKAPPID`, choose one with `--app`.
+//! Both call [`crate::sync::run_sync`] for each configured app. Environment: docs/sync.md,
+//! "Run it" (the secret key belongs to one app: with several, choose one with `--app`).
 
 use crate::config::{Config, ConfigError, Env};
 use crate::store::Store;

@@ -1,19 +1,6 @@
-//! Where a stopped sync resumes: one item per run and one per account, in the table,
-//! apart from the account data (`pk = SYNC#{app}`, so no access pattern sees them).
-//!
-//! | item | pk | sk | attributes |
-//! |---|---|---|---|
-//! | a run | `SYNC#{app}` | `RUN#{scope}` | `started_at` (ms), `finished_at` (ms, once every account is done) |
-//! | an account in a run | `SYNC#{app}` | `OA#{oa}` | `run_started_at`, `stage` (`messages` or `done`), `msg_cursor` (the last `LastMsgKey` stored) |
-//!
-//! `scope` is `ALL` for a walk of the app's accounts, else a digest of the sorted
-//! `--account` list. A run is finished once every account went through (a failed one
-//! included: it is reported and tried again by the next run); only a deadline leaves it
-//! open. A run whose item has no `finished_at` is resumed by the next run of the same
-//! scope: accounts `done` in it are skipped, an account in `messages` continues
-//! from its cursor; the profile and subscriber stages are redone whole (they are cheap
-//! to redo: what agrees is not written again, and the subscriber list must be read whole
-//! to know who is gone).
+//! Where a stopped sync resumes (docs/sync.md, "Resumable and bounded"): one item per
+//! run (`sk = RUN#{scope}`) and one per account in it (`sk = OA#{oa}`), under
+//! `pk = SYNC#{app}`, apart from the account data so that no access pattern sees them.
 
 use crate::store::items::{self, number_value, Item};
 use crate::store::read::ReadError;

@@ -1,11 +1,7 @@
 //! From what Tencent holds and what the table holds to the events a sync writes. Pure:
-//! no I/O, so each rule is unit-tested here. `docs/sync.md` states the same rules.
-//!
-//! A fact read at time `T` (the wall clock just before the call, ms) counts as an event
-//! at a time no newer than `F = T - skew` (contract section 4), so that any real event
-//! after the read wins. Within that bound each fact gets the time below. A fact is only
-//! turned into an event where the table disagrees with Tencent: a sync never rewrites
-//! what already agrees, and never moves a stored time.
+//! no I/O, so each rule is unit-tested here; `docs/sync.md` ("What each fact becomes")
+//! states the same rules and why. `F` is `T - skew` for a fact read at `T` (ms, contract
+//! section 4): no event a sync writes is newer, so a real event after the read wins.
 
 use crate::events::{Event, EventKind, Message, ProfileFields};
 use crate::state::{AccountStatus, Profile, Stamped, Subscription};

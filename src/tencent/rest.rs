@@ -4,15 +4,8 @@
 //!
 //! Every call: `POST {base}/v4/official_account_open_http_svc/{command}?sdkappid=
 //! &identifier=&usersig=&random=&contenttype=json` with a JSON body. The outcome is in
-//! the body's `ActionStatus`/`ErrorCode`/`ErrorInfo`.
-//!
-//! - each attempt has its own timeout ([`RestSettings::call_timeout`]);
-//! - busy answers (60007, 60011, 60018, 60019), internal errors (10004, 20005), HTTP 5xx,
-//!   timeouts and connection failures are retried with capped exponential backoff and
-//!   full jitter, up to [`RestSettings::max_attempts`];
-//! - an expired UserSig (70001) is made again and the call retried once;
-//! - a limiter spaces the calls of each command so that no command exceeds
-//!   [`RestSettings::calls_per_second`] (190 by default, under Tencent's 200).
+//! the body's `ActionStatus`/`ErrorCode`/`ErrorInfo`. Timeouts, retries, the UserSig
+//! renewal and the rate limit: docs/sync.md, "REST calls" (values: [`RestSettings`]).
 
 use super::usersig::{SecretKey, SigCache};
 use crate::clients::sdk::TrustRoots;

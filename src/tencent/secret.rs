@@ -1,10 +1,7 @@
 //! `TENCENT_SECRET_KEY_ARN`: the app's secret key from Secrets Manager, read once at start
 //! with the function's SDK settings and HTTPS client (no second stack).
-//!
-//! The secret's `SecretString` is either the key itself, or a JSON object with the key
-//! under `TENCENT_SECRET_KEY` (or `key`), as the console's key/value editor stores it.
-//! The endpoint is Secrets Manager's own, or `AWS_ENDPOINT_URL_SECRETS_MANAGER` (a
-//! DynamoDB override, `AWS_ENDPOINT_URL_DYNAMODB`, never applies to it).
+//! Its `SecretString` and endpoint: docs/sync.md (`TENCENT_SECRET_KEY_ARN`); a DynamoDB
+//! endpoint override (`AWS_ENDPOINT_URL_DYNAMODB`) never applies to it.
 
 use super::usersig::SecretKey;
 
