@@ -92,44 +92,31 @@ pub enum AccountOutcome {
     Failed,
 }
 
-/// What a sync found and did for one account.
+/// What a sync found and did for one account (each field's meaning: docs/sync.md, "The
+/// report"; `found_missing` and `count_matches` are set in `AccountSync::run`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct AccountReport {
     pub account: String,
     pub outcome: AccountOutcome,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
-    /// Profile events written (create, info changed, destroyed).
     pub profile_events: u32,
     pub subscribers_listed: u32,
-    /// Listed users the table did not hold at all.
     pub subscribers_added: u32,
-    /// Listed users the table held UNSUBSCRIBED by an older event.
     pub subscribers_resubscribed: u32,
-    /// SUBSCRIBED in the table, no longer listed: now UNSUBSCRIBED.
     pub subscribers_removed: u32,
     pub messages_listed: u32,
-    /// Messages the table did not hold (sends that never reached the function).
     pub messages_added: u32,
-    /// Recalled messages the table did not show withdrawn.
     pub messages_withdrawn: u32,
-    /// History entries deleted or expired (`IsPlaceMsg` 1): nothing to store.
     pub messages_expired: u32,
-    /// Message bodies not storable as they are (stored without `msg_body`), and IDs too
-    /// long for a key (skipped).
     pub skipped: u32,
-    /// Facts not written because a newer event is stored.
     pub kept_newer: u32,
-    /// Tencent's `SubscriberNum`, and the stored `subscriber_count` after the sync.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tencent_subscriber_num: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stored_subscriber_count: Option<i64>,
-    /// DynamoDB write requests (reads not counted).
     pub dynamodb_writes: u32,
-    /// Items the table lacked or had wrong: what the webhook never delivered.
     pub found_missing: u32,
-    /// Whether the stored `subscriber_count` equals Tencent's `SubscriberNum`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub count_matches: Option<bool>,
 }
@@ -347,9 +334,8 @@ impl AccountSync<'_> {
     /// happened.
     async fn run(mut self) -> AccountReport {
         let result = self.stages().await;
-        let mut report = self.report;
-        report.dynamodb_writes = self.budget.requests();
-        let r = &mut report;
+        let r = &mut self.report;
+        r.dynamodb_writes = self.budget.requests();
         r.found_missing = r.profile_events
             + r.subscribers_added
             + r.subscribers_resubscribed
@@ -360,13 +346,13 @@ impl AccountSync<'_> {
         r.count_matches = r.tencent_subscriber_num.map(|n| n as i64 == stored);
         match result {
             Ok(()) => {}
-            Err(Stop::Deadline) => report.outcome = AccountOutcome::Stopped,
+            Err(Stop::Deadline) => r.outcome = AccountOutcome::Stopped,
             Err(e) => {
-                report.outcome = AccountOutcome::Failed;
-                report.error = Some(e.to_string());
+                r.outcome = AccountOutcome::Failed;
+                r.error = Some(e.to_string());
             }
         }
-        report
+        self.report
     }
 
     async fn stages(&mut self) -> Result<(), Stop> {
