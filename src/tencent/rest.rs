@@ -1,11 +1,8 @@
-//! The REST client: the three calls a sync makes (protocol.md section 7), signed with a
-//! cached UserSig, sent through the HTTPS connector the AWS SDK already brings (hyper 1,
-//! rustls with ring; `aws-smithy-http-client`), no second HTTP stack.
-//!
-//! Every call: `POST {base}/v4/official_account_open_http_svc/{command}?sdkappid=
-//! &identifier=&usersig=&random=&contenttype=json` with a JSON body. The outcome is in
-//! the body's `ActionStatus`/`ErrorCode`/`ErrorInfo`. Timeouts, retries, the UserSig
-//! renewal and the rate limit: docs/sync.md, "REST calls" (values: [`RestSettings`]).
+//! The REST client: the three calls a sync makes (their URL and bodies: docs/protocol.md
+//! section 7), signed with a cached UserSig, sent through the HTTPS connector the AWS SDK
+//! already brings (hyper 1, rustls with ring; `aws-smithy-http-client`), no second HTTP
+//! stack. Timeouts, retries, the UserSig renewal and the rate limit: docs/sync.md, "REST
+//! calls" (values: [`RestSettings`]).
 
 use super::usersig::{SecretKey, SigCache};
 use crate::clients::sdk::TrustRoots;

@@ -1,13 +1,6 @@
-//! UserSig (TLS-SigAPIv2), the ticket every REST call carries (protocol.md section 7).
-//!
-//! 1. `content = "TLS.identifier:{id}\nTLS.sdkappid:{app}\nTLS.time:{time}\nTLS.expire:{expire}\n"`
-//! 2. `sig = base64(HMAC-SHA256(secret key, content))` (standard alphabet, padded)
-//! 3. the JSON document `{"TLS.ver":"2.0","TLS.identifier":id,"TLS.sdkappid":app,
-//!    "TLS.time":time,"TLS.expire":expire,"TLS.sig":sig}` (numbers as numbers; the key
-//!    order of Tencent's Node library, `tls-sig-api-v2` 1.0.2)
-//! 4. zlib-compressed, base64-encoded, then `+` -> `*`, `/` -> `-`, `=` -> `_`.
-//!
-//! `expire` is a lifetime in seconds counted from `time`. The secret key is a
+//! UserSig (TLS-SigAPIv2), the ticket every REST call carries: made as docs/protocol.md
+//! section 7 says, the JSON keys in the order of Tencent's Node library (`tls-sig-api-v2`
+//! 1.0.2). `expire` is a lifetime in seconds counted from `time`. The secret key is a
 //! [`SecretKey`], whose `Debug` never shows it.
 
 use base64::engine::general_purpose::STANDARD;
