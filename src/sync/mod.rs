@@ -23,7 +23,7 @@ use crate::tencent::rest::{
 use checkpoint::Stage;
 use futures_util::{StreamExt, TryStreamExt};
 use serde::Serialize;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -183,10 +183,8 @@ pub async fn run_sync(
                 .await
                 .map_err(|e| format!("listing the app's accounts: {e}"))?
         } else {
-            let mut l = accounts.to_vec();
-            l.sort();
-            l.dedup();
-            l
+            let sorted: BTreeSet<&String> = accounts.iter().collect();
+            sorted.into_iter().cloned().collect()
         };
         let scope = checkpoint::scope(accounts);
         let run = if options.checkpoints {
@@ -205,10 +203,7 @@ pub async fn run_sync(
                 run,
                 options,
                 budget: Budget::until(deadline).paced(crate::store::Pacing::PerAccount),
-                report: AccountReport {
-                    account: account.clone(),
-                    ..AccountReport::default()
-                },
+                report: AccountReport::default(),
             }
             .run()
             .await;
@@ -233,7 +228,21 @@ pub async fn run_sync(
                 count_matches = r.count_matches,
                 "account synced"
             );
-            println!("{}", metrics_line(app, &r));
+            // The account's CloudWatch embedded-metric-format line.
+            let counts = crate::telemetry::SyncCounts {
+                found_missing: r.found_missing,
+                subscribers_added: r.subscribers_added + r.subscribers_resubscribed,
+                subscribers_removed: r.subscribers_removed,
+                messages_added: r.messages_added,
+                messages_withdrawn: r.messages_withdrawn,
+                count_mismatch: u32::from(r.count_matches == Some(false)),
+                failed: u32::from(r.outcome == AccountOutcome::Failed),
+            };
+            let clock = crate::clock::Clock::system();
+            println!(
+                "{}",
+                crate::telemetry::sync_line(app, account, &counts, &clock)
+            );
             let stopped = r.outcome == AccountOutcome::Stopped;
             report.accounts.push(r);
             if stopped {
@@ -259,21 +268,6 @@ pub async fn run_sync(
     report.rest_retries = client.stats.retries.load(Ordering::Relaxed) - retries_before;
     report.elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     report
-}
-
-/// One CloudWatch embedded-metric-format line for an account's sync
-/// ([`crate::telemetry::sync_line`]).
-pub(crate) fn metrics_line(app: &str, r: &AccountReport) -> String {
-    let counts = crate::telemetry::SyncCounts {
-        found_missing: r.found_missing,
-        subscribers_added: r.subscribers_added + r.subscribers_resubscribed,
-        subscribers_removed: r.subscribers_removed,
-        messages_added: r.messages_added,
-        messages_withdrawn: r.messages_withdrawn,
-        count_mismatch: u32::from(r.count_matches == Some(false)),
-        failed: u32::from(r.outcome == AccountOutcome::Failed),
-    };
-    crate::telemetry::sync_line(app, &r.account, &counts, &crate::clock::Clock::system())
 }
 
 /// `fut` within `deadline`: [`Stop::Deadline`] when the deadline has passed or passes
@@ -335,6 +329,7 @@ impl AccountSync<'_> {
     async fn run(mut self) -> AccountReport {
         let result = self.stages().await;
         let r = &mut self.report;
+        r.account = self.account.to_owned();
         r.dynamodb_writes = self.budget.requests();
         r.found_missing = r.profile_events
             + r.subscribers_added
