@@ -123,20 +123,17 @@ pub(crate) fn plan_subscribers(
     for (user, secs) in listed {
         // The latest millisecond of the second: it happened within `[s*1000, s*1000+999]`.
         let t = secs.saturating_mul(1000).saturating_add(999).min(f);
+        let fact = Subscription {
+            subscribed: true,
+            event_time: t,
+            operator: None,
+        };
         match stored.get(user) {
             Some(s) if s.subscribed => plan.agreed += 1,
-            Some(s) => {
-                let fact = Subscription {
-                    subscribed: true,
-                    event_time: t,
-                    operator: None,
-                };
-                if fact.supersedes(Some(s)) {
-                    plan.resubscribed += 1;
-                    plan.subscribe.push((user.clone(), t));
-                } else {
-                    plan.kept_newer += 1;
-                }
+            Some(s) if !fact.supersedes(Some(s)) => plan.kept_newer += 1,
+            Some(_) => {
+                plan.resubscribed += 1;
+                plan.subscribe.push((user.clone(), t));
             }
             None => {
                 plan.added += 1;
