@@ -75,20 +75,16 @@ impl Default for SyncOptions {
     }
 }
 
-/// How one account's sync ended.
+/// How one account's sync ended (each outcome's meaning: docs/sync.md, "The report"; the
+/// next run continues a stopped account and tries a failed one again).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AccountOutcome {
-    /// Everything read and written.
     #[default]
     Synced,
-    /// Already done earlier in the same (resumed) run.
     AlreadyDone,
-    /// Tencent does not know the account (130004).
     NotFound,
-    /// The deadline came first; the next run continues.
     Stopped,
-    /// An error (REST or DynamoDB) after retries; the next run tries again.
     Failed,
 }
 
