@@ -204,7 +204,6 @@ pub async fn run_sync(
             .run()
             .await;
             tracing::info!(
-                target: "oa_webhook::sync",
                 app,
                 account = %r.account,
                 outcome = ?r.outcome,
@@ -420,11 +419,8 @@ impl AccountSync<'_> {
         let (store, app, account) = (self.store, self.app, self.account);
         let t = now_ms();
         let asked = [account.to_owned()];
-        let infos = within(
-            self.deadline(),
-            self.client.get_official_account_info(&asked),
-        )
-        .await??;
+        let infos = self.client.get_official_account_info(&asked);
+        let infos = within(self.deadline(), infos).await??;
         let f = self.floor(t);
         let stored: Option<Profile> = retried(self.deadline(), || store.account(app, account))
             .await?
