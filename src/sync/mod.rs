@@ -11,6 +11,7 @@
 pub mod checkpoint;
 pub mod facts;
 
+use crate::clock::Clock;
 use crate::events::Event;
 use crate::state::{Profile, Subscription};
 use crate::store::items::{self, ProfileItem, SubscriptionItem};
@@ -31,7 +32,7 @@ use tokio::time::Instant;
 /// The accounts of an app (contract section 3), from `gsi2`, every page, in ID order.
 pub(crate) async fn accounts_of_app(store: &Store, app: &str) -> Result<Vec<String>, ReadError> {
     use crate::store::schema::{app_pk, GSI2, GSI2_PK, GSI2_SK};
-    let found: Vec<crate::store::items::Item> = store
+    let found: Vec<items::Item> = store
         .client()
         .query()
         .table_name(store.table())
@@ -132,10 +133,6 @@ pub struct SyncReport {
     pub elapsed_ms: u64,
 }
 
-fn now_ms() -> u64 {
-    crate::clock::Clock::system().now_ms()
-}
-
 /// Why an account's sync stopped early.
 #[derive(Debug, thiserror::Error)]
 enum Stop {
@@ -184,7 +181,7 @@ pub async fn run_sync(
         };
         let scope = checkpoint::scope(accounts);
         let run = if options.checkpoints {
-            let begin = || checkpoint::begin_run(store, app, &scope, now_ms());
+            let begin = || checkpoint::begin_run(store, app, &scope, Clock::system().now_ms());
             let run = retried(deadline, begin).await;
             Some(run.map_err(|e| format!("reading the checkpoint: {e}"))?)
         } else {
@@ -233,11 +230,8 @@ pub async fn run_sync(
                 count_mismatch: u32::from(r.count_matches == Some(false)),
                 failed: u32::from(r.outcome == AccountOutcome::Failed),
             };
-            let clock = crate::clock::Clock::system();
-            println!(
-                "{}",
-                crate::telemetry::sync_line(app, account, &counts, &clock)
-            );
+            let line = crate::telemetry::sync_line(app, account, &counts, &Clock::system());
+            println!("{line}");
             let stopped = r.outcome == AccountOutcome::Stopped;
             report.accounts.push(r);
             if stopped {
@@ -250,7 +244,7 @@ pub async fn run_sync(
         let went_through = report.accounts.len() == list.len() && none(AccountOutcome::Stopped);
         report.complete = went_through && none(AccountOutcome::Failed);
         if went_through && run.is_some() {
-            let finish = || checkpoint::finish_run(store, app, &scope, now_ms());
+            let finish = || checkpoint::finish_run(store, app, &scope, Clock::system().now_ms());
             retried(Instant::now() + Duration::from_secs(10), finish)
                 .await
                 .map_err(|e| format!("closing the checkpoint: {e}"))?;
@@ -417,7 +411,7 @@ impl AccountSync<'_> {
     /// The profile stage; false when Tencent does not know the account.
     async fn profile(&mut self) -> Result<bool, Stop> {
         let (store, app, account) = (self.store, self.app, self.account);
-        let t = now_ms();
+        let t = Clock::system().now_ms();
         let asked = [account.to_owned()];
         let infos = self.client.get_official_account_info(&asked);
         let infos = within(self.deadline(), infos).await??;
@@ -452,7 +446,7 @@ impl AccountSync<'_> {
     async fn subscribers(&mut self) -> Result<(), Stop> {
         let (store, app, account) = (self.store, self.app, self.account);
         let report = &mut self.report;
-        let t = now_ms();
+        let t = Clock::system().now_ms();
         let mut listed: HashMap<String, u64> = HashMap::new();
         let mut next = String::new();
         loop {
@@ -516,7 +510,7 @@ impl AccountSync<'_> {
                 .map(|m| (m.msg_key.clone(), m))
                 .collect();
         loop {
-            let t = now_ms();
+            let t = Clock::system().now_ms();
             let page = self
                 .client
                 .official_account_msg_get_simple(account, cursor.as_deref());
