@@ -25,6 +25,7 @@ use checkpoint::Stage;
 use futures_util::{StreamExt, TryStreamExt};
 use serde::Serialize;
 use std::collections::{BTreeSet, HashMap};
+use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -261,10 +262,7 @@ pub async fn run_sync(
 
 /// `fut` within `deadline`: [`Stop::Deadline`] when the deadline has passed or passes
 /// first.
-async fn within<T>(
-    deadline: Instant,
-    fut: impl std::future::Future<Output = T>,
-) -> Result<T, Stop> {
+async fn within<T>(deadline: Instant, fut: impl Future<Output = T>) -> Result<T, Stop> {
     if Instant::now() >= deadline {
         return Err(Stop::Deadline);
     }
@@ -277,7 +275,7 @@ async fn within<T>(
 /// times with backoff (100 ms doubling), within `deadline`: DynamoDB has slow moments.
 async fn retried<T, Fut>(deadline: Instant, mut call: impl FnMut() -> Fut) -> Result<T, Stop>
 where
-    Fut: std::future::Future<Output = Result<T, ReadError>>,
+    Fut: Future<Output = Result<T, ReadError>>,
 {
     let mut attempt = 0u32;
     loop {

@@ -16,6 +16,7 @@ use aws_smithy_types::body::SdkBody;
 use aws_smithy_types::byte_stream::ByteStream;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -271,11 +272,7 @@ impl RestClient {
     }
 
     /// One attempt: the answer's JSON when `ErrorCode` is 0, else the error.
-    async fn attempt(
-        &self,
-        command: &'static str,
-        body: &[u8],
-    ) -> Result<serde_json::Value, RestError> {
+    async fn attempt(&self, command: &'static str, body: &[u8]) -> Result<Value, RestError> {
         self.limiter.wait(command).await;
         self.stats.calls.fetch_add(1, Ordering::Relaxed);
         let request = http::Request::builder()
@@ -306,7 +303,7 @@ impl RestClient {
         if status != 200 {
             return Err(RestError::Http(status));
         }
-        let value: serde_json::Value =
+        let value: Value =
             serde_json::from_slice(&bytes).map_err(|e| RestError::Unreadable(e.to_string()))?;
         // Indexing a JSON value never panics: a missing field reads as null.
         let code = value["ErrorCode"].as_i64().unwrap_or(0);
@@ -528,7 +525,7 @@ pub struct HistoryMessage {
     pub from_account: Option<String>,
     pub is_place_msg: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub msg_body: Option<serde_json::Value>,
+    pub msg_body: Option<Value>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
