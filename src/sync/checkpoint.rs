@@ -5,7 +5,7 @@
 use crate::store::items::{self, number_value, Item};
 use crate::store::read::ReadError;
 use crate::store::Store;
-use serde::{Deserialize, Serialize};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
 pub(crate) const ENTITY_CHECKPOINT: &str = "sync_checkpoint";
 
@@ -42,10 +42,7 @@ pub enum Stage {
 
 /// The item at `key` as `T`; an item that is not one (written by hand, say) reads as
 /// `None`.
-async fn get<T: for<'de> Deserialize<'de>>(
-    store: &Store,
-    key: Item,
-) -> Result<Option<T>, ReadError> {
+async fn get<T: DeserializeOwned>(store: &Store, key: Item) -> Result<Option<T>, ReadError> {
     let got = store
         .client()
         .get_item()
