@@ -34,8 +34,7 @@ pub fn profile_events(
 ) -> Vec<Event> {
     let account = &info.official_account;
     let mut out = Vec::new();
-    let created_ms = info.create_time.map(|c| c.saturating_mul(1000).min(f));
-    if let Some(c) = created_ms {
+    if let Some(c) = info.create_time.map(|c| c.saturating_mul(1000).min(f)) {
         let needs_create = stored.is_none_or(|p| {
             p.created.is_none()
                 || (p.owner.is_none() && info.owner_account.is_some())
@@ -91,20 +90,18 @@ fn nonempty(v: &Option<String>) -> Option<String> {
     v.clone().filter(|s| !s.is_empty())
 }
 
-/// What the subscriber comparison decided, before any write.
+/// What the subscriber comparison decided, before any write: the counts are those of
+/// the report (`subscribers_added`, `subscribers_resubscribed`, `kept_newer`), and the
+/// listed users the table already shows SUBSCRIBED (`agreed`).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub(crate) struct SubscriberPlan {
     /// Users to mark SUBSCRIBED, each with its event time, in user order.
     pub subscribe: Vec<(String, u64)>,
     /// Users to mark UNSUBSCRIBED at `F` of the listing.
     pub unsubscribe: Vec<String>,
-    /// Listed users with no item (never seen).
     pub added: u32,
-    /// Listed users stored UNSUBSCRIBED by an older event.
     pub resubscribed: u32,
-    /// Facts not written because a newer event is stored.
     pub kept_newer: u32,
-    /// Listed users already SUBSCRIBED in the table.
     pub agreed: u32,
 }
 
