@@ -330,11 +330,11 @@ impl RestClient {
         request: &Req,
     ) -> Result<T, RestError> {
         let body = serde_json::to_vec(request).map_err(|e| RestError::Unreadable(e.to_string()))?;
-        let mut attempt = 0;
+        let mut attempts = 0;
         let mut renewed = false;
         loop {
-            attempt += 1;
-            let last = attempt >= self.settings.max_attempts;
+            attempts += 1;
+            let last = attempts >= self.settings.max_attempts;
             let err = match self.attempt(command, &body).await {
                 Ok(v) => {
                     return serde_json::from_value(v)
@@ -349,10 +349,7 @@ impl RestClient {
                 }
                 Err(e) if !e.retryable() => return Err(e),
                 Err(RestError::Api { code, .. }) if last => {
-                    return Err(RestError::Busy {
-                        code,
-                        attempts: attempt,
-                    })
+                    return Err(RestError::Busy { code, attempts })
                 }
                 Err(e) if last => return Err(e),
                 Err(e) => e,
@@ -363,8 +360,8 @@ impl RestClient {
                 cap: self.settings.backoff_cap,
                 jitter: crate::retry::Jitter::Full,
             };
-            tracing::debug!(command, attempt, error = %err, "REST call retried");
-            tokio::time::sleep(backoff.wait(attempt)).await;
+            tracing::debug!(command, attempt = attempts, error = %err, "REST call retried");
+            tokio::time::sleep(backoff.wait(attempts)).await;
         }
     }
 
