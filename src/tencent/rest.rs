@@ -539,11 +539,8 @@ mod tests {
     use super::*;
 
     fn lookup(vars: &[(&str, &str)]) -> Result<TencentSettings, ConfigError> {
-        let vars: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        TencentSettings::read(&Env::new(move |k| vars.get(k).cloned()))
+        let vars: HashMap<&str, &str> = vars.iter().copied().collect();
+        TencentSettings::read(&Env::new(|k| vars.get(k).map(|v| v.to_string())))
     }
 
     #[test]

@@ -118,17 +118,13 @@ mod tests {
         });
         // The function's SDK settings, as read from its environment.
         let url = format!("http://{addr}");
-        let vars = [
+        let vars = std::collections::HashMap::from([
             ("AWS_REGION", "us-east-1"),
             ("AWS_ACCESS_KEY_ID", "test"),
             ("AWS_SECRET_ACCESS_KEY", "test"),
             ("AWS_ENDPOINT_URL_DYNAMODB", &url),
-        ];
-        let env = crate::config::Env::new(|k| {
-            vars.iter()
-                .find(|(n, _)| *n == k)
-                .map(|(_, v)| v.to_string())
-        });
+        ]);
+        let env = crate::config::Env::new(|k| vars.get(k).map(|v| v.to_string()));
         let sdk = crate::clients::sdk::AwsSettings::read(&env)
             .expect("settings")
             .sdk_config();
