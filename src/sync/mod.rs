@@ -1,9 +1,6 @@
-//! Sync from Tencent's REST API (contract section 6): backfill on day one, repair after
-//! an outage. For each account: its profile, its complete subscriber list and its message
-//! history are read as the app admin, compared with the table, and what differs is
-//! written as events through the same store code and order-free rules as the webhook
-//! ([`crate::store::Store::apply`], [`crate::state`]). How each fact maps to an event
-//! time: [`facts`] and `docs/sync.md`.
+//! Sync from Tencent's REST API (contract section 6; what and why: docs/sync.md): each
+//! account's profile, subscribers and messages, compared with the table, what differs
+//! written as events through [`crate::store::Store::apply`]; fact to event: [`facts`].
 //!
 //! Doors call [`run_sync`]: the command line (`oa-webhook sync [--account ID]...`) and
 //! the scheduled Lambda. It is bounded by a deadline and resumable ([`checkpoint`]).
@@ -443,8 +440,9 @@ impl AccountSync<'_> {
 
     async fn subscribers(&mut self) -> Result<(), Stop> {
         let (store, app, account) = (self.store, self.app, self.account);
-        let report = &mut self.report;
         let t = Clock::system().now_ms();
+        let f = self.floor(t);
+        let report = &mut self.report;
         let mut listed: HashMap<String, u64> = HashMap::new();
         let mut next = String::new();
         loop {
@@ -474,17 +472,13 @@ impl AccountSync<'_> {
                 .filter_map(|i| items::from_item::<SubscriptionItem>(i).ok())
                 .map(|s| (s.subscriber_account.clone(), s.to_state()))
                 .collect();
-        let f = self.floor(t);
         let plan = facts::plan_subscribers(&listed, &stored, f);
-        let report = &mut self.report;
         report.subscribers_added = plan.added;
         report.subscribers_resubscribed = plan.resubscribed;
         report.subscribers_removed = plan.unsubscribe.len() as u32;
         report.kept_newer += plan.kept_newer;
-        // One account's facts through the per-account writer (store/writer.rs): folded
-        // per user, then at most 99 users and the counter update a transaction, one
-        // transaction at a time (each updates the account's `subscriber_count`, so concurrent
-        // ones would only conflict on that item).
+        // Through the per-account writer (store/writer.rs): folded per user, its transactions
+        // one at a time, as each updates `subscriber_count` (docs/sync.md, "Bench").
         let mut writes = AccountWrites::new(app, account);
         for (user, event_time) in plan.subscribe {
             writes.fold(&user, Change::Subscribe.state(event_time, None));
@@ -570,8 +564,6 @@ impl AccountSync<'_> {
 struct StoredMessage {
     msg_key: String,
     /// Set once a send event is stored (the item may exist from a withdrawal alone).
-    #[serde(default)]
     event_time: Option<u64>,
-    #[serde(default)]
     withdrawn: Option<bool>,
 }
