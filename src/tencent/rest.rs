@@ -265,10 +265,8 @@ impl RestClient {
             .append_pair("random", &fastrand::u32(..).to_string())
             .append_pair("contenttype", "json")
             .finish();
-        format!(
-            "{}/v4/official_account_open_http_svc/{command}?{query}",
-            self.base_url
-        )
+        let base = &self.base_url;
+        format!("{base}/v4/official_account_open_http_svc/{command}?{query}")
     }
 
     /// One attempt: the answer's JSON when `ErrorCode` is 0, else the error.

@@ -107,9 +107,8 @@ mod tests {
                     } else {
                         r#"{"__type":"ResourceNotFoundException","message":"no"}"#
                     };
-                    Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(Bytes::from(
-                        answer,
-                    ))))
+                    let response = hyper::Response::new(Full::new(Bytes::from(answer)));
+                    Ok::<_, std::convert::Infallible>(response)
                 },
             );
             let _ = hyper::server::conn::http1::Builder::new()
