@@ -6,7 +6,6 @@
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use hmac::{KeyInit, Mac};
-use std::io::Write;
 
 type HmacSha256 = hmac::Hmac<sha2::Sha256>;
 
@@ -72,11 +71,9 @@ pub fn gen_usersig(
         expire,
         sig: hmac_base64(key, identifier, sdkappid, time, expire),
     };
-    // Serializing a struct of strings and integers cannot fail.
-    let json = serde_json::to_vec(&doc).unwrap_or_default();
     let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
-    // Writing to a Vec cannot fail.
-    let _ = z.write_all(&json);
+    // Serializing a struct of strings and integers into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut z, &doc);
     let compressed = z.finish().unwrap_or_default();
     let b64 = STANDARD.encode(compressed);
     b64.replace('+', "*").replace('/', "-").replace('=', "_")
