@@ -263,9 +263,8 @@ async fn within<T>(deadline: Instant, fut: impl Future<Output = T>) -> Result<T,
     if Instant::now() >= deadline {
         return Err(Stop::Deadline);
     }
-    tokio::time::timeout_at(deadline, fut)
-        .await
-        .map_err(|_| Stop::Deadline)
+    let timed = tokio::time::timeout_at(deadline, fut);
+    timed.await.map_err(|_| Stop::Deadline)
 }
 
 /// Runs a read or a checkpoint write (their errors are text, not classified) up to 6
