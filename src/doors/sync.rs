@@ -1,13 +1,9 @@
 //! The sync's doors (contract section 6): `oa-webhook sync [--account ID]...` from a
 //! shell, and the same sync as a scheduled Lambda (an EventBridge Scheduler target).
-//! Both call [`crate::sync::run_sync`] for each configured app.
-//!
-//! Environment: the function's (`TABLE_NAME`, `SDKAPPID`, `CALLBACK_MAX_SKEW_SECS`, the
-//! AWS settings) plus `TENCENT_API_BASE_URL`, `TENCENT_ADMIN_IDENTIFIER` and
-//! `TENCENT_SECRET_KEY` or `TENCENT_SECRET_KEY_ARN`. The secret key belongs to one app: with several in `SDKAPPID`,
-//! choose one with `--app`.
+//! Both call [`crate::sync::run_sync`] for each configured app. Environment: docs/sync.md,
+//! "Run it" (the secret key belongs to one app: with several, choose one with `--app`).
 
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, Env};
 use crate::store::Store;
 use crate::sync::{run_sync, SyncOptions, SyncReport};
 use crate::tencent::rest::{RestClient, RestSettings, TencentConfig, TencentSettings};
@@ -48,31 +44,19 @@ impl SyncDoor {
         store: Store,
         app: Option<&str>,
     ) -> Result<SyncDoor, ConfigError> {
-        let apps: Vec<&String> = match app {
-            Some(a) if config.is_configured_app(a) => config
-                .sdk_app_ids
-                .iter()
-                .filter(|x| x.as_str() == a)
-                .collect(),
-            Some(_) => {
-                return Err(ConfigError {
-                    variable: "SDKAPPID",
-                    problem: "does not list the app given with --app".to_owned(),
-                })
-            }
-            None => config.sdk_app_ids.iter().collect(),
-        };
-        let clients = apps
-            .into_iter()
+        if app.is_some_and(|a| !config.is_configured_app(a)) {
+            let problem = "does not list the app given with --app";
+            return Err(ConfigError::new("SDKAPPID", problem));
+        }
+        let digits = |_| ConfigError::new("SDKAPPID", "must be digits");
+        let settings = RestSettings::default();
+        let clients = config
+            .sdk_app_ids
+            .iter()
+            .filter(|a| app.is_none_or(|x| x == a.as_str()))
             .map(|a| {
-                let id = a.parse::<u64>().map_err(|_| ConfigError {
-                    variable: "SDKAPPID",
-                    problem: "must be digits".to_owned(),
-                })?;
-                Ok((
-                    a.clone(),
-                    RestClient::new(tencent, id, RestSettings::default()),
-                ))
+                let id = a.parse().map_err(digits)?;
+                Ok((a.clone(), RestClient::new(tencent, id, settings.clone())))
             })
             .collect::<Result<_, ConfigError>>()?;
         Ok(SyncDoor {
@@ -106,7 +90,7 @@ pub async fn from_env(
     store: Store,
     app: Option<&str>,
 ) -> Result<SyncDoor, ConfigError> {
-    let tencent = TencentSettings::from_env()?.load(sdk).await?;
+    let tencent = TencentSettings::read(&Env::process())?.load(sdk).await?;
     SyncDoor::new(config, &tencent, store, app)
 }
 
@@ -119,16 +103,14 @@ pub async fn cli(
     sdk: &aws_config::SdkConfig,
     store: Store,
 ) -> i32 {
-    let door = match from_env(config, sdk, store, parsed.app.as_deref()).await {
-        Ok(mut d) => {
-            d.options.checkpoints = !parsed.restart;
-            d
-        }
+    let mut door = match from_env(config, sdk, store, parsed.app.as_deref()).await {
+        Ok(d) => d,
         Err(e) => {
             tracing::error!(variable = e.variable, "{e}");
             return 2;
         }
     };
+    door.options.checkpoints = !parsed.restart;
     let deadline = Instant::now() + Duration::from_secs(parsed.max_secs.unwrap_or(3600));
     let reports = door.run(&parsed.accounts, deadline).await;
     let mut ok = true;
@@ -149,16 +131,13 @@ pub async fn scheduled(
     door: &SyncDoor,
     event: lambda_runtime::LambdaEvent<serde_json::Value>,
 ) -> Result<Vec<SyncReport>, lambda_runtime::Error> {
-    let accounts: Vec<String> = event
-        .payload
-        .get("accounts")
-        .and_then(serde_json::Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
+    // Indexing a JSON value never panics: anything but an object's array reads as none.
+    let accounts: Vec<String> = event.payload["accounts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_str().map(str::to_owned))
+        .collect();
     let left = crate::clock::Clock::system()
         .left_before(event.context.deadline, LAMBDA_MARGIN)
         .unwrap_or_default();

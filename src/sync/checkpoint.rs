@@ -1,24 +1,11 @@
-//! Where a stopped sync resumes: one item per run and one per account, in the table,
-//! apart from the account data (`pk = SYNC#{app}`, so no access pattern sees them).
-//!
-//! | item | pk | sk | attributes |
-//! |---|---|---|---|
-//! | a run | `SYNC#{app}` | `RUN#{scope}` | `started_at` (ms), `finished_at` (ms, once every account is done) |
-//! | an account in a run | `SYNC#{app}` | `OA#{oa}` | `run_started_at`, `stage` (`messages` or `done`), `msg_cursor` (the last `LastMsgKey` stored) |
-//!
-//! `scope` is `ALL` for a walk of the app's accounts, else a digest of the sorted
-//! `--account` list. A run is finished once every account went through (a failed one
-//! included: it is reported and tried again by the next run); only a deadline leaves it
-//! open. A run whose item has no `finished_at` is resumed by the next run of the same
-//! scope: accounts `done` in it are skipped, an account in `messages` continues
-//! from its cursor; the profile and subscriber stages are redone whole (they are cheap
-//! to redo: what agrees is not written again, and the subscriber list must be read whole
-//! to know who is gone).
+//! Where a stopped sync resumes (docs/sync.md, "Resumable and bounded"): one item per
+//! run (`sk = RUN#{scope}`) and one per account in it (`sk = OA#{oa}`), under
+//! `pk = SYNC#{app}`, apart from the account data so that no access pattern sees them.
 
 use crate::store::items::{self, number_value, Item};
 use crate::store::read::ReadError;
 use crate::store::Store;
-use serde::{Deserialize, Serialize};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
 pub(crate) const ENTITY_CHECKPOINT: &str = "sync_checkpoint";
 
@@ -39,18 +26,24 @@ pub fn scope(accounts: &[String]) -> String {
     format!("ACCOUNTS#{}", hex::encode(&digest[..12]))
 }
 
-/// Where an account stands in the current run.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where an account stands in the current run: its item's `stage` (and `msg_cursor`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "stage", rename_all = "snake_case")]
 pub enum Stage {
     /// Nothing done in this run.
     Start,
     /// Profile and subscribers done; messages from this cursor (`None`: newest page).
-    Messages(Option<String>),
+    Messages {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        msg_cursor: Option<String>,
+    },
     Done,
 }
 
-async fn get(store: &Store, key: Item) -> Result<Option<Item>, ReadError> {
-    store
+/// The item at `key` as `T`; an item that is not one (written by hand, say) reads as
+/// `None`.
+async fn get<T: DeserializeOwned>(store: &Store, key: Item) -> Result<Option<T>, ReadError> {
+    let got = store
         .client()
         .get_item()
         .table_name(store.table())
@@ -58,11 +51,25 @@ async fn get(store: &Store, key: Item) -> Result<Option<Item>, ReadError> {
         .consistent_read(true)
         .send()
         .await
-        .map(|g| g.item)
+        .map_err(|e| ReadError::of(&e))?;
+    Ok(got.item.and_then(|i| items::from_item(i).ok()))
+}
+
+/// Writes `value` as an item (serde_dynamo).
+async fn put<T: Serialize>(store: &Store, value: &T) -> Result<(), ReadError> {
+    let item = items::to_item(value).map_err(|e| ReadError(e.to_string()))?;
+    store
+        .client()
+        .put_item()
+        .table_name(store.table())
+        .set_item(Some(item))
+        .send()
+        .await
+        .map(|_| ())
         .map_err(|e| ReadError::of(&e))
 }
 
-/// A run's item (the module's table), as serde_dynamo reads and writes it.
+/// A run's item (the module's table).
 #[derive(Debug, Serialize, Deserialize)]
 struct RunItem {
     pk: String,
@@ -81,18 +88,8 @@ struct AccountItem {
     entity: String,
     official_account: String,
     run_started_at: Option<u64>,
-    stage: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    msg_cursor: Option<String>,
-}
-
-/// `item` as `T`; an item that is not one (written by hand, say) reads as `None`.
-fn typed<T: for<'de> Deserialize<'de>>(item: Option<Item>) -> Option<T> {
-    item.and_then(|i| serde_dynamo::from_item(i).ok())
-}
-
-fn to_item<T: Serialize>(value: &T) -> Result<Item, ReadError> {
-    crate::store::items::to_item(value).map_err(|e| ReadError(e.to_string()))
+    #[serde(flatten)]
+    stage: Stage,
 }
 
 /// The run to continue (its start, ms), or a new one started at `now`.
@@ -103,30 +100,21 @@ pub(crate) async fn begin_run(
     now: u64,
 ) -> Result<u64, ReadError> {
     let sk = format!("RUN#{scope}");
-    let run: Option<RunItem> = typed(get(store, items::key(pk(app), sk.clone())).await?);
-    if let Some(RunItem {
-        started_at: Some(started),
-        finished_at: None,
-        ..
-    }) = run
+    let run: Option<RunItem> = get(store, items::key(pk(app), sk.clone())).await?;
+    if let Some(started) = run
+        .filter(|r| r.finished_at.is_none())
+        .and_then(|r| r.started_at)
     {
         return Ok(started);
     }
-    let put = to_item(&RunItem {
+    let run = RunItem {
         pk: pk(app),
         sk,
         entity: ENTITY_CHECKPOINT.to_owned(),
         started_at: Some(now),
         finished_at: None,
-    })?;
-    store
-        .client()
-        .put_item()
-        .table_name(store.table())
-        .set_item(Some(put))
-        .send()
-        .await
-        .map_err(|e| ReadError::of(&e))?;
+    };
+    put(store, &run).await?;
     Ok(now)
 }
 
@@ -153,15 +141,10 @@ pub(crate) async fn finish_run(
 /// The account's stage in the run started at `run`.
 pub async fn stage(store: &Store, app: &str, account: &str, run: u64) -> Result<Stage, ReadError> {
     let item: Option<AccountItem> =
-        typed(get(store, items::key(pk(app), format!("OA#{account}"))).await?);
-    let Some(item) = item.filter(|i| i.run_started_at == Some(run)) else {
-        return Ok(Stage::Start);
-    };
-    Ok(match item.stage.as_deref() {
-        Some("done") => Stage::Done,
-        Some("messages") => Stage::Messages(item.msg_cursor),
-        _ => Stage::Start,
-    })
+        get(store, items::key(pk(app), format!("OA#{account}"))).await?;
+    Ok(item
+        .filter(|i| i.run_started_at == Some(run))
+        .map_or(Stage::Start, |i| i.stage))
 }
 
 /// Records the account's stage in the run started at `run`.
@@ -172,29 +155,15 @@ pub(crate) async fn save(
     run: u64,
     stage: &Stage,
 ) -> Result<(), ReadError> {
-    let (name, cursor) = match stage {
-        Stage::Start => ("start", None),
-        Stage::Messages(c) => ("messages", c.clone()),
-        Stage::Done => ("done", None),
-    };
-    let item = to_item(&AccountItem {
+    let item = AccountItem {
         pk: pk(app),
         sk: format!("OA#{account}"),
         entity: ENTITY_CHECKPOINT.to_owned(),
         official_account: account.to_owned(),
         run_started_at: Some(run),
-        stage: Some(name.to_owned()),
-        msg_cursor: cursor,
-    })?;
-    store
-        .client()
-        .put_item()
-        .table_name(store.table())
-        .set_item(Some(item))
-        .send()
-        .await
-        .map(|_| ())
-        .map_err(|e| ReadError::of(&e))
+        stage: stage.clone(),
+    };
+    put(store, &item).await
 }
 
 #[cfg(test)]
@@ -206,5 +175,29 @@ mod tests {
         assert_eq!(a, super::scope(&["a".into(), "b".into(), "a".into()]));
         assert_ne!(a, super::scope(&["a".into()]));
         assert!(a.starts_with("ACCOUNTS#"));
+    }
+
+    /// The attribute values the module's table names, both ways (serde_dynamo).
+    #[test]
+    fn stages_keep_their_stored_names() {
+        use super::{items, Stage};
+        use aws_sdk_dynamodb::types::AttributeValue::S;
+        let msg_cursor = Some("7_1_1".to_owned());
+        let cases = [
+            (Stage::Start, "start", None),
+            (
+                Stage::Messages { msg_cursor },
+                "messages",
+                Some(S("7_1_1".into())),
+            ),
+            (Stage::Messages { msg_cursor: None }, "messages", None),
+            (Stage::Done, "done", None),
+        ];
+        for (stage, name, cursor) in cases {
+            let item = items::to_item(&stage).expect("item");
+            assert_eq!(item["stage"], S(name.into()));
+            assert_eq!(item.get("msg_cursor"), cursor.as_ref());
+            assert_eq!(items::from_item::<Stage>(item).ok(), Some(stage));
+        }
     }
 }

@@ -1,21 +1,21 @@
 //! From what Tencent holds and what the table holds to the events a sync writes. Pure:
-//! no I/O, so each rule is unit-tested here. `docs/sync.md` states the same rules.
-//!
-//! A fact read at time `T` (the wall clock just before the call, ms) counts as an event
-//! at a time no newer than `F = T - skew` (contract section 4), so that any real event
-//! after the read wins. Within that bound each fact gets the time below. A fact is only
-//! turned into an event where the table disagrees with Tencent: a sync never rewrites
-//! what already agrees, and never moves a stored time.
+//! no I/O, so each rule is unit-tested here; `docs/sync.md` ("What each fact becomes")
+//! states the same rules and why. `F` is `T - skew` for a fact read at `T` (ms, contract
+//! section 4): no event a sync writes is newer, so a real event after the read wins.
 
 use crate::events::{Event, EventKind, Message, ProfileFields};
-use crate::state::{AccountStatus, Profile, Subscription};
+use crate::state::{AccountStatus, Profile, Stamped, Subscription};
 use crate::tencent::rest::AccountInfo;
 use std::collections::HashMap;
 
-/// The latest millisecond of the second `secs`: a `SubscribeTime` of `s` means the
-/// subscription happened within `[s*1000, s*1000+999]`.
-pub(crate) fn end_of_second(secs: u64) -> u64 {
-    secs.saturating_mul(1000).saturating_add(999)
+/// A sync's event: `kind` for `account` at `event_time` (ms).
+fn event(app: &str, account: &str, event_time: u64, kind: EventKind) -> Event {
+    Event {
+        app: app.to_owned(),
+        account: account.to_owned(),
+        event_time,
+        kind,
+    }
 }
 
 /// The profile events for an account Tencent knows, given the stored profile (if any).
@@ -34,55 +34,39 @@ pub fn profile_events(
 ) -> Vec<Event> {
     let account = &info.official_account;
     let mut out = Vec::new();
-    let created_ms = info.create_time.map(|c| c.saturating_mul(1000).min(f));
-    if let Some(c) = created_ms {
-        let needs_create = match stored {
-            None => true,
-            Some(p) => {
-                p.created.is_none()
-                    || (p.owner.is_none() && info.owner_account.is_some())
-                    || (p.status() == Some(AccountStatus::Destroyed)
-                        && p.destroyed_at.is_some_and(|d| c > d))
-            }
-        };
+    if let Some(c) = info.create_time.map(|c| c.saturating_mul(1000).min(f)) {
+        let needs_create = stored.is_none_or(|p| {
+            p.created.is_none()
+                || (p.owner.is_none() && info.owner_account.is_some())
+                || (p.status() == Some(AccountStatus::Destroyed)
+                    && p.destroyed_at.is_some_and(|d| c > d))
+        });
         if needs_create {
-            out.push(Event {
-                app: app.to_owned(),
-                account: account.clone(),
-                event_time: c,
-                kind: EventKind::Created {
-                    owner: nonempty(&info.owner_account),
-                    operator: None,
-                    name: None,
-                },
-            });
+            let kind = EventKind::Created {
+                owner: nonempty(&info.owner_account),
+                operator: None,
+                name: None,
+            };
+            out.push(event(app, account, c, kind));
         }
     }
-    let differs = |ours: Option<&crate::state::Stamped>, theirs: &Option<String>| {
+    // Tencent's value when it is set and the stored one (`ours` of the profile) is not it.
+    let differs = |ours: fn(&Profile) -> &Option<Stamped>, theirs: &Option<String>| {
+        let ours = stored.and_then(|p| ours(p).as_ref());
         nonempty(theirs).filter(|v| ours.is_none_or(|o| &o.value != v))
     };
     let fields = ProfileFields {
-        name: differs(stored.and_then(|p| p.name.as_ref()), &info.name),
-        introduction: differs(
-            stored.and_then(|p| p.introduction.as_ref()),
-            &info.introduction,
-        ),
-        face_url: differs(stored.and_then(|p| p.face_url.as_ref()), &info.face_url),
-        organization: differs(
-            stored.and_then(|p| p.organization.as_ref()),
-            &info.organization,
-        ),
+        name: differs(|p| &p.name, &info.name),
+        introduction: differs(|p| &p.introduction, &info.introduction),
+        face_url: differs(|p| &p.face_url, &info.face_url),
+        organization: differs(|p| &p.organization, &info.organization),
     };
     if fields != ProfileFields::default() {
-        out.push(Event {
-            app: app.to_owned(),
-            account: account.clone(),
-            event_time: f,
-            kind: EventKind::InfoChanged {
-                operator: None,
-                fields,
-            },
-        });
+        let kind = EventKind::InfoChanged {
+            operator: None,
+            fields,
+        };
+        out.push(event(app, account, f, kind));
     }
     out
 }
@@ -95,36 +79,29 @@ pub(crate) fn gone_event(
     stored: Option<&Profile>,
     f: u64,
 ) -> Option<Event> {
-    let p = stored?;
-    (p.status() != Some(AccountStatus::Destroyed)).then(|| Event {
-        app: app.to_owned(),
-        account: account.to_owned(),
-        event_time: f,
-        kind: EventKind::Destroyed {
-            owner: None,
-            name: None,
-        },
-    })
+    let kind = EventKind::Destroyed {
+        owner: None,
+        name: None,
+    };
+    (stored?.status() != Some(AccountStatus::Destroyed)).then(|| event(app, account, f, kind))
 }
 
 fn nonempty(v: &Option<String>) -> Option<String> {
     v.clone().filter(|s| !s.is_empty())
 }
 
-/// What the subscriber comparison decided, before any write.
+/// What the subscriber comparison decided, before any write: the counts are those of
+/// the report (`subscribers_added`, `subscribers_resubscribed`, `kept_newer`), and the
+/// listed users the table already shows SUBSCRIBED (`agreed`).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub(crate) struct SubscriberPlan {
     /// Users to mark SUBSCRIBED, each with its event time, in user order.
     pub subscribe: Vec<(String, u64)>,
     /// Users to mark UNSUBSCRIBED at `F` of the listing.
     pub unsubscribe: Vec<String>,
-    /// Listed users with no item (never seen).
     pub added: u32,
-    /// Listed users stored UNSUBSCRIBED by an older event.
     pub resubscribed: u32,
-    /// Facts not written because a newer event is stored.
     pub kept_newer: u32,
-    /// Listed users already SUBSCRIBED in the table.
     pub agreed: u32,
 }
 
@@ -141,21 +118,19 @@ pub(crate) fn plan_subscribers(
 ) -> SubscriberPlan {
     let mut plan = SubscriberPlan::default();
     for (user, secs) in listed {
-        let t = end_of_second(*secs).min(f);
+        // The latest millisecond of the second: it happened within `[s*1000, s*1000+999]`.
+        let t = secs.saturating_mul(1000).saturating_add(999).min(f);
+        let fact = Subscription {
+            subscribed: true,
+            event_time: t,
+            operator: None,
+        };
         match stored.get(user) {
             Some(s) if s.subscribed => plan.agreed += 1,
-            Some(s) => {
-                let fact = Subscription {
-                    subscribed: true,
-                    event_time: t,
-                    operator: None,
-                };
-                if fact.supersedes(Some(s)) {
-                    plan.resubscribed += 1;
-                    plan.subscribe.push((user.clone(), t));
-                } else {
-                    plan.kept_newer += 1;
-                }
+            Some(s) if !fact.supersedes(Some(s)) => plan.kept_newer += 1,
+            Some(_) => {
+                plan.resubscribed += 1;
+                plan.subscribe.push((user.clone(), t));
             }
             None => {
                 plan.added += 1;
@@ -177,14 +152,6 @@ pub(crate) fn plan_subscribers(
     plan
 }
 
-/// A stored message, as far as a sync needs it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct StoredMessage {
-    /// A send event is stored (the item may exist from a withdrawal alone).
-    pub sent: bool,
-    pub withdrawn: bool,
-}
-
 /// The send event for a history message the table lacks: `MsgTime` from `MsgTimeStamp`,
 /// the body (empty for a recalled one), at `min(MsgTimeStamp*1000, F)`: the start of the
 /// second, so that the real send event, which also carries `CloudCustomData` and
@@ -197,18 +164,15 @@ pub(crate) fn send_event(
     body: Option<serde_json::Value>,
     f: u64,
 ) -> Event {
-    Event {
-        app: app.to_owned(),
-        account: account.to_owned(),
-        event_time: time_stamp.saturating_mul(1000).min(f),
-        kind: EventKind::MessageSent(Message {
-            msg_key: msg_key.to_owned(),
-            msg_time: Some(time_stamp),
-            online_only_flag: None,
-            msg_body: body,
-            cloud_custom_data: None,
-        }),
-    }
+    let message = Message {
+        msg_key: msg_key.to_owned(),
+        msg_time: Some(time_stamp),
+        online_only_flag: None,
+        msg_body: body,
+        cloud_custom_data: None,
+    };
+    let event_time = time_stamp.saturating_mul(1000).min(f);
+    event(app, account, event_time, EventKind::MessageSent(message))
 }
 
 /// The withdrawal of recalled messages the table does not show withdrawn, at `F` of the
@@ -219,18 +183,13 @@ pub(crate) fn withdraw_event(
     msg_keys: Vec<String>,
     f: u64,
 ) -> Option<Event> {
-    (!msg_keys.is_empty()).then(|| Event {
-        app: app.to_owned(),
-        account: account.to_owned(),
-        event_time: f,
-        kind: EventKind::MessagesWithdrawn { msg_keys },
-    })
+    (!msg_keys.is_empty())
+        .then(|| event(app, account, f, EventKind::MessagesWithdrawn { msg_keys }))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::Stamped;
 
     const F: u64 = 1_700_000_000_000;
 
@@ -244,17 +203,15 @@ mod tests {
 
     #[test]
     fn subscribers_listed_missing_and_newer() {
-        let listed: HashMap<String, u64> = [
+        let listed = HashMap::from([
             ("new".to_owned(), 1_600_000_000),
             ("agreed".to_owned(), 1_600_000_000),
             ("back".to_owned(), 1_600_000_005),
             ("later_unsub".to_owned(), 1_600_000_000),
             ("same_second".to_owned(), 1_600_000_010),
             ("recent".to_owned(), 1_700_000_000),
-        ]
-        .into_iter()
-        .collect();
-        let stored: HashMap<String, Subscription> = [
+        ]);
+        let stored = HashMap::from([
             ("agreed".to_owned(), sub(true, 1_600_000_000_123)),
             ("back".to_owned(), sub(false, 1_600_000_001_000)),
             // Unsubscribed after the read started: the real event wins.
@@ -264,9 +221,7 @@ mod tests {
             ("gone".to_owned(), sub(true, 1_500_000_000_000)),
             // Subscribed while the list was read: not listed, but newer than F.
             ("during".to_owned(), sub(true, F + 1)),
-        ]
-        .into_iter()
-        .collect();
+        ]);
         let plan = plan_subscribers(&listed, &stored, F);
         assert_eq!(plan.added, 2, "new and recent");
         assert_eq!(plan.resubscribed, 2, "back and same_second");

@@ -1,9 +1,6 @@
-//! Sync from Tencent's REST API (contract section 6): backfill on day one, repair after
-//! an outage. For each account: its profile, its complete subscriber list and its message
-//! history are read as the app admin, compared with the table, and what differs is
-//! written as events through the same store code and order-free rules as the webhook
-//! ([`crate::store::Store::apply`], [`crate::state`]). How each fact maps to an event
-//! time: [`facts`] and `docs/sync.md`.
+//! Sync from Tencent's REST API (contract section 6; what and why: docs/sync.md): each
+//! account's profile, subscribers and messages, compared with the table, what differs
+//! written as events through [`crate::store::Store::apply`]; fact to event: [`facts`].
 //!
 //! Doors call [`run_sync`]: the command line (`oa-webhook sync [--account ID]...`) and
 //! the scheduled Lambda. It is bounded by a deadline and resumable ([`checkpoint`]).
@@ -11,18 +8,21 @@
 pub mod checkpoint;
 pub mod facts;
 
+use crate::clock::Clock;
 use crate::events::Event;
 use crate::state::{Profile, Subscription};
 use crate::store::items::{self, ProfileItem, SubscriptionItem};
 use crate::store::limits::{self, MAX_MEMBER_BYTES};
 use crate::store::read::ReadError;
 use crate::store::{AccountWrites, Budget, Change, Store, StoreError};
-use crate::tencent::rest::{RestClient, RestError, PLACE_DELETED, PLACE_RECALLED};
+use crate::tencent::rest::{
+    RestClient, RestError, NO_SUCH_ACCOUNT, PLACE_DELETED, PLACE_RECALLED, SUBSCRIBERS_PER_PAGE,
+};
 use checkpoint::Stage;
-use facts::StoredMessage;
 use futures_util::{StreamExt, TryStreamExt};
 use serde::Serialize;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
+use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -30,7 +30,7 @@ use tokio::time::Instant;
 /// The accounts of an app (contract section 3), from `gsi2`, every page, in ID order.
 pub(crate) async fn accounts_of_app(store: &Store, app: &str) -> Result<Vec<String>, ReadError> {
     use crate::store::schema::{app_pk, GSI2, GSI2_PK, GSI2_SK};
-    let found: Vec<crate::store::items::Item> = store
+    let found: Vec<items::Item> = store
         .client()
         .query()
         .table_name(store.table())
@@ -46,12 +46,8 @@ pub(crate) async fn accounts_of_app(store: &Store, app: &str) -> Result<Vec<Stri
         .map_err(|e| ReadError::of(&e))?;
     Ok(found
         .iter()
-        .filter_map(|item| match item.get(GSI2_SK) {
-            Some(aws_sdk_dynamodb::types::AttributeValue::S(sk)) => {
-                sk.strip_prefix("OA#").map(str::to_owned)
-            }
-            _ => None,
-        })
+        .filter_map(|item| item.get(GSI2_SK)?.as_s().ok()?.strip_prefix("OA#"))
+        .map(str::to_owned)
         .collect())
 }
 
@@ -78,106 +74,50 @@ impl Default for SyncOptions {
     }
 }
 
-/// How one account's sync ended.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// How one account's sync ended (each outcome's meaning: docs/sync.md, "The report"; the
+/// next run continues a stopped account and tries a failed one again).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AccountOutcome {
-    /// Everything read and written.
+    #[default]
     Synced,
-    /// Already done earlier in the same (resumed) run.
     AlreadyDone,
-    /// Tencent does not know the account (130004).
     NotFound,
-    /// The deadline came first; the next run continues.
     Stopped,
-    /// An error (REST or DynamoDB) after retries; the next run tries again.
     Failed,
 }
 
-/// What a sync found and did for one account.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// What a sync found and did for one account (each field's meaning: docs/sync.md, "The
+/// report"; `found_missing` and `count_matches` are set in `AccountSync::run`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct AccountReport {
     pub account: String,
     pub outcome: AccountOutcome,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
-    /// Profile events written (create, info changed, destroyed).
     pub profile_events: u32,
     pub subscribers_listed: u32,
-    /// Listed users the table did not hold at all.
     pub subscribers_added: u32,
-    /// Listed users the table held UNSUBSCRIBED by an older event.
     pub subscribers_resubscribed: u32,
-    /// SUBSCRIBED in the table, no longer listed: now UNSUBSCRIBED.
     pub subscribers_removed: u32,
     pub messages_listed: u32,
-    /// Messages the table did not hold (sends that never reached the function).
     pub messages_added: u32,
-    /// Recalled messages the table did not show withdrawn.
     pub messages_withdrawn: u32,
-    /// History entries deleted or expired (`IsPlaceMsg` 1): nothing to store.
     pub messages_expired: u32,
-    /// Message bodies not storable as they are (stored without `msg_body`), and IDs too
-    /// long for a key (skipped).
     pub skipped: u32,
-    /// Facts not written because a newer event is stored.
     pub kept_newer: u32,
-    /// Tencent's `SubscriberNum`, and the stored `subscriber_count` after the sync.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tencent_subscriber_num: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stored_subscriber_count: Option<i64>,
-    /// DynamoDB write requests (reads not counted).
     pub dynamodb_writes: u32,
-    /// [`AccountReport::found_missing`] and [`AccountReport::count_matches`], for the JSON.
     pub found_missing: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub count_matches: Option<bool>,
 }
 
-impl AccountReport {
-    fn new(account: &str) -> AccountReport {
-        AccountReport {
-            account: account.to_owned(),
-            outcome: AccountOutcome::Synced,
-            error: None,
-            profile_events: 0,
-            subscribers_listed: 0,
-            subscribers_added: 0,
-            subscribers_resubscribed: 0,
-            subscribers_removed: 0,
-            messages_listed: 0,
-            messages_added: 0,
-            messages_withdrawn: 0,
-            messages_expired: 0,
-            skipped: 0,
-            kept_newer: 0,
-            tencent_subscriber_num: None,
-            stored_subscriber_count: None,
-            dynamodb_writes: 0,
-            found_missing: 0,
-            count_matches: None,
-        }
-    }
-
-    /// Whether the stored `subscriber_count` equals Tencent's `SubscriberNum`.
-    pub fn count_matches(&self) -> Option<bool> {
-        Some(self.tencent_subscriber_num? as i64 == self.stored_subscriber_count.unwrap_or(0))
-    }
-
-    /// Items the table lacked or had wrong: what the webhook never delivered.
-    pub fn found_missing(&self) -> u32 {
-        self.profile_events
-            + self.subscribers_added
-            + self.subscribers_resubscribed
-            + self.subscribers_removed
-            + self.messages_added
-            + self.messages_withdrawn
-    }
-}
-
 /// What a run did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct SyncReport {
     pub app: String,
     pub accounts: Vec<AccountReport>,
@@ -189,10 +129,6 @@ pub struct SyncReport {
     pub rest_calls: u64,
     pub rest_retries: u64,
     pub elapsed_ms: u64,
-}
-
-fn now_ms() -> u64 {
-    crate::clock::Clock::system().now_ms()
 }
 
 /// Why an account's sync stopped early.
@@ -230,219 +166,120 @@ pub async fn run_sync(
     let retries_before = client.stats.retries.load(Ordering::Relaxed);
     let mut report = SyncReport {
         app: app.to_owned(),
-        accounts: Vec::new(),
-        complete: false,
-        error: None,
-        rest_calls: 0,
-        rest_retries: 0,
-        elapsed_ms: 0,
+        ..SyncReport::default()
     };
-    let finish = |mut report: SyncReport| {
-        report.rest_calls = client.stats.calls.load(Ordering::Relaxed) - calls_before;
-        report.rest_retries = client.stats.retries.load(Ordering::Relaxed) - retries_before;
-        report.elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        report
-    };
-    let list = if accounts.is_empty() {
-        match retried(deadline, || accounts_of_app(store, app)).await {
-            Ok(l) => l,
-            Err(e) => {
-                report.error = Some(format!("listing the app's accounts: {e}"));
-                return finish(report);
-            }
-        }
-    } else {
-        let mut l = accounts.to_vec();
-        l.sort();
-        l.dedup();
-        l
-    };
-    let scope = checkpoint::scope(accounts);
-    let run = if options.checkpoints {
-        match retried(deadline, || {
-            checkpoint::begin_run(store, app, &scope, now_ms())
-        })
-        .await
-        {
-            Ok(r) => Some(r),
-            Err(e) => {
-                report.error = Some(format!("reading the checkpoint: {e}"));
-                return finish(report);
-            }
-        }
-    } else {
-        None
-    };
-    let mut all_done = true;
-    for account in &list {
-        let r = sync_account(store, client, app, account, run, deadline, options).await;
-        tracing::info!(
-            target: "oa_webhook::sync",
-            app,
-            account = %r.account,
-            outcome = ?r.outcome,
-            error = r.error.as_deref().unwrap_or(""),
-            found_missing = r.found_missing(),
-            profile_events = r.profile_events,
-            subscribers_listed = r.subscribers_listed,
-            subscribers_added = r.subscribers_added,
-            subscribers_resubscribed = r.subscribers_resubscribed,
-            subscribers_removed = r.subscribers_removed,
-            messages_listed = r.messages_listed,
-            messages_added = r.messages_added,
-            messages_withdrawn = r.messages_withdrawn,
-            kept_newer = r.kept_newer,
-            tencent_subscriber_num = r.tencent_subscriber_num,
-            stored_subscriber_count = r.stored_subscriber_count,
-            count_matches = r.count_matches(),
-            "account synced"
-        );
-        println!("{}", metrics_line(app, &r));
-        let stopped = r.outcome == AccountOutcome::Stopped;
-        all_done &= matches!(
-            r.outcome,
-            AccountOutcome::Synced | AccountOutcome::AlreadyDone | AccountOutcome::NotFound
-        );
-        report.accounts.push(r);
-        if stopped {
-            break;
-        }
-    }
-    report.complete = all_done && report.accounts.len() == list.len();
-    // Every account went through (failed ones included: they are reported, and the next
-    // run, a fresh one, tries them again; a run kept open by a lasting failure would
-    // never sync the others again): the run is finished. Only a deadline leaves it open.
-    let went_through = report.accounts.len() == list.len()
-        && report
-            .accounts
-            .iter()
-            .all(|a| a.outcome != AccountOutcome::Stopped);
-    if went_through && run.is_some() {
-        let finish = || checkpoint::finish_run(store, app, &scope, now_ms());
-        if let Err(e) = retried(Instant::now() + Duration::from_secs(10), finish).await {
-            report.error = Some(format!("closing the checkpoint: {e}"));
-        }
-    }
-    finish(report)
-}
-
-/// One account: profile, subscribers, messages; each stage checkpointed.
-async fn sync_account(
-    store: &Store,
-    client: &RestClient,
-    app: &str,
-    account: &str,
-    run: Option<u64>,
-    deadline: Instant,
-    options: &SyncOptions,
-) -> AccountReport {
-    let mut report = AccountReport::new(account);
-    let budget = Budget::until(deadline).paced(crate::store::Pacing::PerAccount);
     let result = async {
-        let stage = match run {
-            Some(run) => retried(deadline, || checkpoint::stage(store, app, account, run)).await?,
-            None => Stage::Start,
+        let list = if accounts.is_empty() {
+            retried(deadline, || accounts_of_app(store, app))
+                .await
+                .map_err(|e| format!("listing the app's accounts: {e}"))?
+        } else {
+            let sorted: BTreeSet<&String> = accounts.iter().collect();
+            sorted.into_iter().cloned().collect()
         };
-        let cursor = match stage {
-            Stage::Done => {
-                report.outcome = AccountOutcome::AlreadyDone;
-                return Ok(());
-            }
-            Stage::Messages(cursor) => cursor,
-            Stage::Start => {
-                if !sync_profile(store, client, app, account, &budget, options, &mut report).await?
-                {
-                    report.outcome = AccountOutcome::NotFound;
-                    if let Some(run) = run {
-                        retried(deadline, || {
-                            checkpoint::save(store, app, account, run, &Stage::Done)
-                        })
-                        .await?;
-                    }
-                    return Ok(());
-                }
-                sync_subscribers(store, client, app, account, &budget, options, &mut report)
-                    .await?;
-                if let Some(run) = run {
-                    retried(deadline, || {
-                        checkpoint::save(store, app, account, run, &Stage::Messages(None))
-                    })
-                    .await?;
-                }
-                None
-            }
+        let scope = checkpoint::scope(accounts);
+        let run = if options.checkpoints {
+            let begin = || checkpoint::begin_run(store, app, &scope, Clock::system().now_ms());
+            let run = retried(deadline, begin).await;
+            Some(run.map_err(|e| format!("reading the checkpoint: {e}"))?)
+        } else {
+            None
         };
-        sync_messages(
-            store,
-            client,
-            app,
-            account,
-            cursor,
-            run,
-            &budget,
-            options,
-            &mut report,
-        )
-        .await?;
-        if let Some(run) = run {
-            retried(deadline, || {
-                checkpoint::save(store, app, account, run, &Stage::Done)
-            })
-            .await?;
+        for account in &list {
+            let r = AccountSync {
+                store,
+                client,
+                app,
+                account,
+                run,
+                options,
+                budget: Budget::until(deadline).paced(crate::store::Pacing::PerAccount),
+                report: AccountReport::default(),
+            }
+            .run()
+            .await;
+            tracing::info!(
+                app,
+                account = %r.account,
+                outcome = ?r.outcome,
+                error = r.error.as_deref().unwrap_or(""),
+                found_missing = r.found_missing,
+                profile_events = r.profile_events,
+                subscribers_listed = r.subscribers_listed,
+                subscribers_added = r.subscribers_added,
+                subscribers_resubscribed = r.subscribers_resubscribed,
+                subscribers_removed = r.subscribers_removed,
+                messages_listed = r.messages_listed,
+                messages_added = r.messages_added,
+                messages_withdrawn = r.messages_withdrawn,
+                kept_newer = r.kept_newer,
+                tencent_subscriber_num = r.tencent_subscriber_num,
+                stored_subscriber_count = r.stored_subscriber_count,
+                count_matches = r.count_matches,
+                "account synced"
+            );
+            // The account's CloudWatch embedded-metric-format line.
+            let counts = crate::telemetry::SyncCounts {
+                found_missing: r.found_missing,
+                subscribers_added: r.subscribers_added + r.subscribers_resubscribed,
+                subscribers_removed: r.subscribers_removed,
+                messages_added: r.messages_added,
+                messages_withdrawn: r.messages_withdrawn,
+                count_mismatch: u32::from(r.count_matches == Some(false)),
+                failed: u32::from(r.outcome == AccountOutcome::Failed),
+            };
+            let line = crate::telemetry::sync_line(app, account, &counts, &Clock::system());
+            println!("{line}");
+            let stopped = r.outcome == AccountOutcome::Stopped;
+            report.accounts.push(r);
+            if stopped {
+                break;
+            }
         }
-        // The comparison the issue asks for: the stored counter against Tencent's.
-        if let Ok(Some(item)) = retried(deadline, || store.account(app, account)).await {
-            report.stored_subscriber_count = items::from_item::<ProfileItem>(item)
-                .ok()
-                .and_then(|p| p.subscriber_count);
+        // Finished once every account went through, failed ones included (why: docs/sync.md
+        // "Resumable and bounded"); complete when none failed either.
+        let none = |outcome| report.accounts.iter().all(|a| a.outcome != outcome);
+        let went_through = report.accounts.len() == list.len() && none(AccountOutcome::Stopped);
+        report.complete = went_through && none(AccountOutcome::Failed);
+        if went_through && run.is_some() {
+            let finish = || checkpoint::finish_run(store, app, &scope, Clock::system().now_ms());
+            retried(Instant::now() + Duration::from_secs(10), finish)
+                .await
+                .map_err(|e| format!("closing the checkpoint: {e}"))?;
         }
-        Ok::<(), Stop>(())
+        Ok::<(), String>(())
     }
     .await;
-    report.dynamodb_writes = budget.requests();
-    report.found_missing = report.found_missing();
-    report.count_matches = report.count_matches();
-    match result {
-        Ok(()) => {}
-        Err(Stop::Deadline) => report.outcome = AccountOutcome::Stopped,
-        Err(e) => {
-            report.outcome = AccountOutcome::Failed;
-            report.error = Some(e.to_string());
-        }
-    }
+    report.error = result.err();
+    report.rest_calls = client.stats.calls.load(Ordering::Relaxed) - calls_before;
+    report.rest_retries = client.stats.retries.load(Ordering::Relaxed) - retries_before;
+    report.elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     report
 }
 
-/// One CloudWatch embedded-metric-format line for an account's sync
-/// ([`crate::telemetry::sync_line`]).
-pub(crate) fn metrics_line(app: &str, r: &AccountReport) -> String {
-    let counts = crate::telemetry::SyncCounts {
-        found_missing: r.found_missing(),
-        subscribers_added: r.subscribers_added + r.subscribers_resubscribed,
-        subscribers_removed: r.subscribers_removed,
-        messages_added: r.messages_added,
-        messages_withdrawn: r.messages_withdrawn,
-        count_mismatch: u32::from(r.count_matches() == Some(false)),
-        failed: u32::from(r.outcome == AccountOutcome::Failed),
-    };
-    crate::telemetry::sync_line(app, &r.account, &counts, &crate::clock::Clock::system())
+/// `fut` within `deadline`: [`Stop::Deadline`] when the deadline has passed or passes
+/// first.
+async fn within<T>(deadline: Instant, fut: impl Future<Output = T>) -> Result<T, Stop> {
+    if Instant::now() >= deadline {
+        return Err(Stop::Deadline);
+    }
+    let timed = tokio::time::timeout_at(deadline, fut);
+    timed.await.map_err(|_| Stop::Deadline)
 }
 
 /// Runs a read or a checkpoint write (their errors are text, not classified) up to 6
 /// times with backoff (100 ms doubling), within `deadline`: DynamoDB has slow moments.
 async fn retried<T, Fut>(deadline: Instant, mut call: impl FnMut() -> Fut) -> Result<T, Stop>
 where
-    Fut: std::future::Future<Output = Result<T, ReadError>>,
+    Fut: Future<Output = Result<T, ReadError>>,
 {
     let mut attempt = 0u32;
     loop {
         attempt += 1;
-        check_deadline(deadline)?;
-        match tokio::time::timeout_at(deadline, call()).await {
-            Err(_) => return Err(Stop::Deadline),
-            Ok(Ok(v)) => return Ok(v),
-            Ok(Err(e)) if attempt >= 6 => return Err(Stop::Store(e.0)),
-            Ok(Err(e)) => {
+        match within(deadline, call()).await? {
+            Ok(v) => return Ok(v),
+            Err(e) if attempt >= 6 => return Err(Stop::Store(e.0)),
+            Err(e) => {
                 tracing::debug!(attempt, error = %e, "sync: DynamoDB read or checkpoint retried");
                 let wait = crate::retry::Backoff {
                     base: Duration::from_millis(100),
@@ -456,257 +293,276 @@ where
     }
 }
 
-fn check_deadline(deadline: Instant) -> Result<(), Stop> {
-    if Instant::now() >= deadline {
-        Err(Stop::Deadline)
-    } else {
+/// One account's sync: what its stages share, and its report as they fill it.
+struct AccountSync<'a> {
+    store: &'a Store,
+    client: &'a RestClient,
+    app: &'a str,
+    account: &'a str,
+    /// The checkpointed run (its start, ms); `None` without checkpoints.
+    run: Option<u64>,
+    options: &'a SyncOptions,
+    budget: Budget,
+    report: AccountReport,
+}
+
+impl AccountSync<'_> {
+    /// Profile, subscribers, messages, each stage checkpointed; the report, whatever
+    /// happened.
+    async fn run(mut self) -> AccountReport {
+        let result = self.stages().await;
+        let r = &mut self.report;
+        r.account = self.account.to_owned();
+        r.dynamodb_writes = self.budget.requests();
+        r.found_missing = r.profile_events
+            + r.subscribers_added
+            + r.subscribers_resubscribed
+            + r.subscribers_removed
+            + r.messages_added
+            + r.messages_withdrawn;
+        let stored = r.stored_subscriber_count.unwrap_or(0);
+        r.count_matches = r.tencent_subscriber_num.map(|n| n as i64 == stored);
+        match result {
+            Ok(()) => {}
+            Err(Stop::Deadline) => r.outcome = AccountOutcome::Stopped,
+            Err(e) => {
+                r.outcome = AccountOutcome::Failed;
+                r.error = Some(e.to_string());
+            }
+        }
+        self.report
+    }
+
+    async fn stages(&mut self) -> Result<(), Stop> {
+        let (store, app, account) = (self.store, self.app, self.account);
+        let stage = match self.run {
+            Some(run) => {
+                retried(self.deadline(), || {
+                    checkpoint::stage(store, app, account, run)
+                })
+                .await?
+            }
+            None => Stage::Start,
+        };
+        let cursor = match stage {
+            Stage::Done => {
+                self.report.outcome = AccountOutcome::AlreadyDone;
+                return Ok(());
+            }
+            Stage::Messages { msg_cursor } => msg_cursor,
+            Stage::Start => {
+                if !self.profile().await? {
+                    self.report.outcome = AccountOutcome::NotFound;
+                    return self.save(&Stage::Done).await;
+                }
+                self.subscribers().await?;
+                self.save(&Stage::Messages { msg_cursor: None }).await?;
+                None
+            }
+        };
+        self.messages(cursor).await?;
+        self.save(&Stage::Done).await?;
+        // The comparison the issue asks for: the stored counter against Tencent's.
+        if let Ok(Some(item)) = retried(self.deadline(), || store.account(app, account)).await {
+            self.report.stored_subscriber_count = items::from_item::<ProfileItem>(item)
+                .ok()
+                .and_then(|p| p.subscriber_count);
+        }
         Ok(())
     }
-}
 
-/// Runs REST call `fut` under the deadline.
-async fn rest<T>(
-    deadline: Instant,
-    fut: impl std::future::Future<Output = Result<T, RestError>>,
-) -> Result<T, Stop> {
-    check_deadline(deadline)?;
-    match tokio::time::timeout_at(deadline, fut).await {
-        Ok(r) => Ok(r?),
-        Err(_) => Err(Stop::Deadline),
+    fn deadline(&self) -> Instant {
+        self.budget.deadline()
     }
-}
 
-/// Applies events, `concurrency` at a time.
-async fn apply_all(
-    store: &Store,
-    events: Vec<Event>,
-    budget: &Budget,
-    concurrency: usize,
-) -> Result<(), Stop> {
-    futures_util::stream::iter(events)
-        .map(|e| async move { store.apply(&e, budget).await.map(|_| ()) })
-        .buffer_unordered(concurrency.max(1))
-        .try_collect::<Vec<()>>()
-        .await?;
-    Ok(())
-}
-
-fn skew_ms(options: &SyncOptions) -> u64 {
-    u64::try_from(options.skew.as_millis()).unwrap_or(u64::MAX)
-}
-
-async fn stored_profile(
-    store: &Store,
-    app: &str,
-    account: &str,
-    deadline: Instant,
-) -> Result<Option<Profile>, Stop> {
-    let item = retried(deadline, || store.account(app, account)).await?;
-    item.map(|i| {
-        items::from_item::<ProfileItem>(i)
-            .map(|p| p.to_state())
-            .map_err(|e| Stop::Store(e.to_string()))
-    })
-    .transpose()
-}
-
-/// The profile stage; false when Tencent does not know the account.
-async fn sync_profile(
-    store: &Store,
-    client: &RestClient,
-    app: &str,
-    account: &str,
-    budget: &Budget,
-    options: &SyncOptions,
-    report: &mut AccountReport,
-) -> Result<bool, Stop> {
-    let t = now_ms();
-    let infos = rest(
-        budget.deadline(),
-        client.get_official_account_info(&[account.to_owned()]),
-    )
-    .await?;
-    let f = t.saturating_sub(skew_ms(options));
-    let stored = stored_profile(store, app, account, budget.deadline()).await?;
-    let info = infos.into_iter().find(|i| i.official_account == account);
-    let events = match info {
-        Some(info) if info.error_code == 0 => {
-            report.tencent_subscriber_num = info.subscriber_num;
-            facts::profile_events(app, stored.as_ref(), &info, f)
-        }
-        Some(info) if info.error_code != crate::tencent::rest::NO_SUCH_ACCOUNT => {
-            return Err(Stop::Rest(RestError::Api {
-                code: info.error_code,
-                info: info.error_info.unwrap_or_default(),
-            }))
-        }
-        _ => {
-            let gone = facts::gone_event(app, account, stored.as_ref(), f);
-            report.profile_events = u32::from(gone.is_some());
-            apply_all(store, gone.into_iter().collect(), budget, 1).await?;
-            return Ok(false);
-        }
-    };
-    report.profile_events = events.len() as u32;
-    // In order: a create before the info change (each is order-free anyway).
-    apply_all(store, events, budget, 1).await?;
-    Ok(true)
-}
-
-async fn sync_subscribers(
-    store: &Store,
-    client: &RestClient,
-    app: &str,
-    account: &str,
-    budget: &Budget,
-    options: &SyncOptions,
-    report: &mut AccountReport,
-) -> Result<(), Stop> {
-    let t = now_ms();
-    let mut listed: HashMap<String, u64> = HashMap::new();
-    let mut next = String::new();
-    loop {
-        let page = rest(
-            budget.deadline(),
-            client.get_subscriber_info(account, &next, crate::tencent::rest::SUBSCRIBERS_PER_PAGE),
-        )
-        .await?;
-        report.tencent_subscriber_num = Some(page.subscriber_num);
-        for s in page.subscriber_list {
-            if s.subscriber_account.is_empty() || s.subscriber_account.len() > MAX_MEMBER_BYTES {
-                report.skipped += 1;
-                continue;
-            }
-            listed.insert(s.subscriber_account, s.subscribe_time);
-        }
-        if page.next.is_empty() || page.next == next {
-            break;
-        }
-        next = page.next;
+    /// `F` for a fact read at `t` (ms): `t` less the allowed skew.
+    fn floor(&self, t: u64) -> u64 {
+        t.saturating_sub(u64::try_from(self.options.skew.as_millis()).unwrap_or(u64::MAX))
     }
-    let f = t.saturating_sub(skew_ms(options));
-    report.subscribers_listed = listed.len() as u32;
-    let stored: HashMap<String, Subscription> =
-        retried(budget.deadline(), || store.subscribers(app, account))
-            .await?
-            .into_iter()
-            .filter_map(|i| items::from_item::<SubscriptionItem>(i).ok())
-            .map(|s| (s.subscriber_account.clone(), s.to_state()))
-            .collect();
-    let plan = facts::plan_subscribers(&listed, &stored, f);
-    report.subscribers_added = plan.added;
-    report.subscribers_resubscribed = plan.resubscribed;
-    report.subscribers_removed = plan.unsubscribe.len() as u32;
-    report.kept_newer += plan.kept_newer;
-    // One account's facts through the per-account writer (store/writer.rs): folded
-    // per user, then at most 99 users and the counter update a transaction, one
-    // transaction at a time (each updates the account's `subscriber_count`, so concurrent
-    // ones would only conflict on that item).
-    let mut writes = AccountWrites::new(app, account);
-    for (user, event_time) in plan.subscribe {
-        writes.fold(&user, Change::Subscribe.state(event_time, None));
-    }
-    for user in &plan.unsubscribe {
-        writes.fold(user, Change::Unsubscribe.state(f, None));
-    }
-    store.write_account(&writes, budget).await?;
-    Ok(())
-}
 
-#[derive(serde::Deserialize)]
-struct StoredMessageItem {
-    msg_key: String,
-    #[serde(default)]
-    event_time: Option<u64>,
-    #[serde(default)]
-    withdrawn: Option<bool>,
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn sync_messages(
-    store: &Store,
-    client: &RestClient,
-    app: &str,
-    account: &str,
-    mut cursor: Option<String>,
-    run: Option<u64>,
-    budget: &Budget,
-    options: &SyncOptions,
-    report: &mut AccountReport,
-) -> Result<(), Stop> {
-    let stored: HashMap<String, StoredMessage> =
-        retried(budget.deadline(), || store.messages(app, account))
-            .await?
-            .into_iter()
-            .filter_map(|i| items::from_item::<StoredMessageItem>(i).ok())
-            .map(|m| {
-                (
-                    m.msg_key,
-                    StoredMessage {
-                        sent: m.event_time.is_some(),
-                        withdrawn: m.withdrawn == Some(true),
-                    },
-                )
-            })
-            .collect();
-    loop {
-        let t = now_ms();
-        let page = rest(
-            budget.deadline(),
-            client.official_account_msg_get_simple(account, cursor.as_deref()),
-        )
-        .await?;
-        let f = t.saturating_sub(skew_ms(options));
-        let mut sends = Vec::new();
-        let mut withdrawals = Vec::new();
-        report.messages_listed += page.rsp_msg_list.len() as u32;
-        for m in &page.rsp_msg_list {
-            if m.msg_key.is_empty() || m.msg_key.len() > MAX_MEMBER_BYTES {
-                report.skipped += 1;
-                continue;
-            }
-            if m.is_place_msg == PLACE_DELETED {
-                report.messages_expired += 1;
-                continue;
-            }
-            let recalled = m.is_place_msg == PLACE_RECALLED;
-            let known = stored.get(&m.msg_key).cloned().unwrap_or_default();
-            if !known.sent {
-                let body = if recalled { None } else { m.msg_body.clone() };
-                let mut send =
-                    facts::send_event(app, account, &m.msg_key, m.msg_time_stamp, body, f);
-                // A body DynamoDB cannot hold: the message without it.
-                if limits::check(&send).is_err() {
-                    if let crate::events::EventKind::MessageSent(msg) = &mut send.kind {
-                        msg.msg_body = None;
-                    }
-                    report.skipped += 1;
-                }
-                sends.push(send);
-            }
-            if recalled && !known.withdrawn {
-                withdrawals.push(m.msg_key.clone());
-            }
-        }
-        report.messages_added += sends.len() as u32;
-        report.messages_withdrawn += withdrawals.len() as u32;
-        apply_all(store, sends, budget, options.concurrency).await?;
-        let withdraw = facts::withdraw_event(app, account, withdrawals, f);
-        apply_all(store, withdraw.into_iter().collect(), budget, 1).await?;
-        let done = page.is_finished != 0
-            || page.last_msg_key.is_empty()
-            || page.rsp_msg_list.is_empty()
-            || cursor.as_deref() == Some(page.last_msg_key.as_str());
-        if done {
+    /// Records the account's stage in the run (nothing without checkpoints).
+    async fn save(&self, stage: &Stage) -> Result<(), Stop> {
+        let Some(run) = self.run else {
             return Ok(());
-        }
-        cursor = Some(page.last_msg_key);
-        if let Some(run) = run {
-            let stage = Stage::Messages(cursor.clone());
-            retried(budget.deadline(), || {
-                checkpoint::save(store, app, account, run, &stage)
-            })
+        };
+        let (store, app, account) = (self.store, self.app, self.account);
+        retried(self.deadline(), || {
+            checkpoint::save(store, app, account, run, stage)
+        })
+        .await
+    }
+
+    /// Applies events, `concurrency` at a time.
+    async fn apply(&self, events: Vec<Event>, concurrency: usize) -> Result<(), Stop> {
+        futures_util::stream::iter(events)
+            .map(|e| async move { self.store.apply(&e, &self.budget).await.map(|_| ()) })
+            .buffer_unordered(concurrency.max(1))
+            .try_collect::<Vec<()>>()
             .await?;
+        Ok(())
+    }
+
+    /// The profile stage; false when Tencent does not know the account.
+    async fn profile(&mut self) -> Result<bool, Stop> {
+        let (store, app, account) = (self.store, self.app, self.account);
+        let t = Clock::system().now_ms();
+        let asked = [account.to_owned()];
+        let infos = self.client.get_official_account_info(&asked);
+        let infos = within(self.deadline(), infos).await??;
+        let f = self.floor(t);
+        let stored: Option<Profile> = retried(self.deadline(), || store.account(app, account))
+            .await?
+            .map(|i| items::from_item::<ProfileItem>(i).map(|p| p.to_state()))
+            .transpose()
+            .map_err(|e| Stop::Store(e.to_string()))?;
+        let (events, known) = match infos.into_iter().find(|i| i.official_account == account) {
+            Some(info) if info.error_code == 0 => {
+                self.report.tencent_subscriber_num = info.subscriber_num;
+                (facts::profile_events(app, stored.as_ref(), &info, f), true)
+            }
+            Some(info) if info.error_code != NO_SUCH_ACCOUNT => {
+                return Err(Stop::Rest(RestError::Api {
+                    code: info.error_code,
+                    info: info.error_info.unwrap_or_default(),
+                }))
+            }
+            _ => {
+                let gone = facts::gone_event(app, account, stored.as_ref(), f);
+                (gone.into_iter().collect(), false)
+            }
+        };
+        self.report.profile_events = events.len() as u32;
+        // In order: a create before the info change (each is order-free anyway).
+        self.apply(events, 1).await?;
+        Ok(known)
+    }
+
+    async fn subscribers(&mut self) -> Result<(), Stop> {
+        let (store, app, account) = (self.store, self.app, self.account);
+        let t = Clock::system().now_ms();
+        let f = self.floor(t);
+        let report = &mut self.report;
+        let mut listed: HashMap<String, u64> = HashMap::new();
+        let mut next = String::new();
+        loop {
+            let page = self
+                .client
+                .get_subscriber_info(account, &next, SUBSCRIBERS_PER_PAGE);
+            let page = within(self.budget.deadline(), page).await??;
+            report.tencent_subscriber_num = Some(page.subscriber_num);
+            for s in page.subscriber_list {
+                if s.subscriber_account.is_empty() || s.subscriber_account.len() > MAX_MEMBER_BYTES
+                {
+                    report.skipped += 1;
+                    continue;
+                }
+                listed.insert(s.subscriber_account, s.subscribe_time);
+            }
+            if page.next.is_empty() || page.next == next {
+                break;
+            }
+            next = page.next;
+        }
+        report.subscribers_listed = listed.len() as u32;
+        let stored: HashMap<String, Subscription> =
+            retried(self.budget.deadline(), || store.subscribers(app, account))
+                .await?
+                .into_iter()
+                .filter_map(|i| items::from_item::<SubscriptionItem>(i).ok())
+                .map(|s| (s.subscriber_account.clone(), s.to_state()))
+                .collect();
+        let plan = facts::plan_subscribers(&listed, &stored, f);
+        report.subscribers_added = plan.added;
+        report.subscribers_resubscribed = plan.resubscribed;
+        report.subscribers_removed = plan.unsubscribe.len() as u32;
+        report.kept_newer += plan.kept_newer;
+        // Through the per-account writer (store/writer.rs): folded per user, its transactions
+        // one at a time, as each updates `subscriber_count` (docs/sync.md, "Bench").
+        let mut writes = AccountWrites::new(app, account);
+        for (user, event_time) in plan.subscribe {
+            writes.fold(&user, Change::Subscribe.state(event_time, None));
+        }
+        for user in &plan.unsubscribe {
+            writes.fold(user, Change::Unsubscribe.state(f, None));
+        }
+        store.write_account(&writes, &self.budget).await?;
+        Ok(())
+    }
+
+    /// The message stage, from `cursor` (`None`: the newest page), each page's cursor
+    /// checkpointed.
+    async fn messages(&mut self, mut cursor: Option<String>) -> Result<(), Stop> {
+        let (store, app, account) = (self.store, self.app, self.account);
+        let stored: HashMap<String, StoredMessage> =
+            retried(self.deadline(), || store.messages(app, account))
+                .await?
+                .into_iter()
+                .filter_map(|i| items::from_item::<StoredMessage>(i).ok())
+                .map(|m| (m.msg_key.clone(), m))
+                .collect();
+        loop {
+            let t = Clock::system().now_ms();
+            let page = self
+                .client
+                .official_account_msg_get_simple(account, cursor.as_deref());
+            let page = within(self.deadline(), page).await??;
+            let f = self.floor(t);
+            let report = &mut self.report;
+            let mut sends = Vec::new();
+            let mut withdrawals = Vec::new();
+            report.messages_listed += page.rsp_msg_list.len() as u32;
+            for m in &page.rsp_msg_list {
+                if m.msg_key.is_empty() || m.msg_key.len() > MAX_MEMBER_BYTES {
+                    report.skipped += 1;
+                    continue;
+                }
+                if m.is_place_msg == PLACE_DELETED {
+                    report.messages_expired += 1;
+                    continue;
+                }
+                let recalled = m.is_place_msg == PLACE_RECALLED;
+                let known = stored.get(&m.msg_key);
+                if known.is_none_or(|k| k.event_time.is_none()) {
+                    let body = if recalled { None } else { m.msg_body.clone() };
+                    let mut send =
+                        facts::send_event(app, account, &m.msg_key, m.msg_time_stamp, body, f);
+                    // A body DynamoDB cannot hold: the message without it.
+                    if limits::check(&send).is_err() {
+                        if let crate::events::EventKind::MessageSent(msg) = &mut send.kind {
+                            msg.msg_body = None;
+                        }
+                        report.skipped += 1;
+                    }
+                    sends.push(send);
+                }
+                if recalled && known.is_none_or(|k| k.withdrawn != Some(true)) {
+                    withdrawals.push(m.msg_key.clone());
+                }
+            }
+            report.messages_added += sends.len() as u32;
+            report.messages_withdrawn += withdrawals.len() as u32;
+            self.apply(sends, self.options.concurrency).await?;
+            let withdraw = facts::withdraw_event(app, account, withdrawals, f);
+            self.apply(withdraw.into_iter().collect(), 1).await?;
+            let done = page.is_finished != 0
+                || page.last_msg_key.is_empty()
+                || page.rsp_msg_list.is_empty()
+                || cursor.as_deref() == Some(page.last_msg_key.as_str());
+            if done {
+                return Ok(());
+            }
+            cursor = Some(page.last_msg_key);
+            let msg_cursor = cursor.clone();
+            self.save(&Stage::Messages { msg_cursor }).await?;
         }
     }
+}
+
+/// A stored message's item, as far as a sync needs it.
+#[derive(serde::Deserialize)]
+struct StoredMessage {
+    msg_key: String,
+    /// Set once a send event is stored (the item may exist from a withdrawal alone).
+    event_time: Option<u64>,
+    withdrawn: Option<bool>,
 }

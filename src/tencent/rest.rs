@@ -1,21 +1,12 @@
-//! The REST client: the three calls a sync makes (protocol.md section 7), signed with a
-//! cached UserSig, sent through the HTTPS connector the AWS SDK already brings (hyper 1,
-//! rustls with ring; `aws-smithy-http-client`), no second HTTP stack.
-//!
-//! Every call: `POST {base}/v4/official_account_open_http_svc/{command}?sdkappid=
-//! &identifier=&usersig=&random=&contenttype=json` with a JSON body. The outcome is in
-//! the body's `ActionStatus`/`ErrorCode`/`ErrorInfo`.
-//!
-//! - each attempt has its own timeout ([`RestSettings::call_timeout`]);
-//! - busy answers (60007, 60011, 60018, 60019), internal errors (10004, 20005), HTTP 5xx,
-//!   timeouts and connection failures are retried with capped exponential backoff and
-//!   full jitter, up to [`RestSettings::max_attempts`];
-//! - an expired UserSig (70001) is made again and the call retried once;
-//! - a limiter spaces the calls of each command so that no command exceeds
-//!   [`RestSettings::calls_per_second`] (190 by default, under Tencent's 200).
+//! The REST client: the three calls a sync makes (their URL and bodies: docs/protocol.md
+//! section 7), signed with a cached UserSig, sent through the HTTPS connector the AWS SDK
+//! already brings (hyper 1, rustls with ring; `aws-smithy-http-client`), no second HTTP
+//! stack. Timeouts, retries, the UserSig renewal and the rate limit: docs/sync.md, "REST
+//! calls" (values: [`RestSettings`]).
 
 use super::usersig::{SecretKey, SigCache};
 use crate::clients::sdk::TrustRoots;
+use crate::clock::Clock;
 use crate::config::{ConfigError, Env};
 use aws_smithy_async::rt::sleep::{SharedAsyncSleep, TokioSleep};
 use aws_smithy_http_client::{Connector, ConnectorBuilder};
@@ -25,6 +16,7 @@ use aws_smithy_types::body::SdkBody;
 use aws_smithy_types::byte_stream::ByteStream;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -70,8 +62,6 @@ pub enum RestError {
     NoSuchAccount,
     #[error("REST API error {code}: {info}")]
     Api { code: i64, info: String },
-    #[error("the sync's deadline passed")]
-    Deadline,
 }
 
 impl RestError {
@@ -121,10 +111,6 @@ impl TencentSettings {
     pub const KEY: &'static str = "TENCENT_SECRET_KEY";
     pub(crate) const KEY_ARN: &'static str = "TENCENT_SECRET_KEY_ARN";
 
-    pub fn from_env() -> Result<TencentSettings, ConfigError> {
-        Self::read(&Env::process())
-    }
-
     /// Reads the sync's settings from `env`. `TENCENT_SECRET_KEY` wins over
     /// `TENCENT_SECRET_KEY_ARN` when both are set.
     pub fn read<L: Fn(&str) -> Option<String>>(
@@ -167,10 +153,7 @@ impl TencentSettings {
             KeySource::SecretArn(arn) => {
                 super::secret::fetch(sdk, &arn, self.secrets_endpoint.as_deref())
                     .await
-                    .map_err(|e| ConfigError {
-                        variable: Self::KEY_ARN,
-                        problem: e.to_string(),
-                    })?
+                    .map_err(|e| ConfigError::new(Self::KEY_ARN, e.to_string()))?
             }
         };
         Ok(TencentConfig {
@@ -253,10 +236,6 @@ pub struct RestClient {
     pub stats: RestStats,
 }
 
-fn now_secs() -> u64 {
-    crate::clock::Clock::system().now_secs()
-}
-
 impl RestClient {
     pub fn new(config: &TencentConfig, sdkappid: u64, settings: RestSettings) -> RestClient {
         // Tencent's endpoints do not chain to the Amazon roots: the platform's store.
@@ -278,30 +257,20 @@ impl RestClient {
         }
     }
 
-    pub fn sdkappid(&self) -> u64 {
-        self.sigs.sdkappid()
-    }
-
     fn url(&self, command: &str) -> String {
         let query = form_urlencoded::Serializer::new(String::new())
-            .append_pair("sdkappid", &self.sigs.sdkappid().to_string())
-            .append_pair("identifier", self.sigs.identifier())
-            .append_pair("usersig", &self.sigs.get(now_secs()))
+            .append_pair("sdkappid", &self.sigs.sdkappid.to_string())
+            .append_pair("identifier", &self.sigs.identifier)
+            .append_pair("usersig", &self.sigs.get(Clock::system().now_secs()))
             .append_pair("random", &fastrand::u32(..).to_string())
             .append_pair("contenttype", "json")
             .finish();
-        format!(
-            "{}/v4/official_account_open_http_svc/{command}?{query}",
-            self.base_url
-        )
+        let base = &self.base_url;
+        format!("{base}/v4/official_account_open_http_svc/{command}?{query}")
     }
 
     /// One attempt: the answer's JSON when `ErrorCode` is 0, else the error.
-    async fn attempt(
-        &self,
-        command: &'static str,
-        body: &[u8],
-    ) -> Result<serde_json::Value, RestError> {
+    async fn attempt(&self, command: &'static str, body: &[u8]) -> Result<Value, RestError> {
         self.limiter.wait(command).await;
         self.stats.calls.fetch_add(1, Ordering::Relaxed);
         let request = http::Request::builder()
@@ -332,18 +301,15 @@ impl RestClient {
         if status != 200 {
             return Err(RestError::Http(status));
         }
-        let value: serde_json::Value =
+        let value: Value =
             serde_json::from_slice(&bytes).map_err(|e| RestError::Unreadable(e.to_string()))?;
-        let code = value
-            .get("ErrorCode")
-            .and_then(serde_json::Value::as_i64)
-            .unwrap_or(0);
+        // Indexing a JSON value never panics: a missing field reads as null.
+        let code = value["ErrorCode"].as_i64().unwrap_or(0);
         if code == 0 {
             return Ok(value);
         }
-        let info = value
-            .get("ErrorInfo")
-            .and_then(serde_json::Value::as_str)
+        let info = value["ErrorInfo"]
+            .as_str()
             .unwrap_or("")
             .chars()
             .take(200)
@@ -362,47 +328,38 @@ impl RestClient {
         request: &Req,
     ) -> Result<T, RestError> {
         let body = serde_json::to_vec(request).map_err(|e| RestError::Unreadable(e.to_string()))?;
-        let mut attempt = 0;
+        let mut attempts = 0;
         let mut renewed = false;
         loop {
-            attempt += 1;
+            attempts += 1;
+            let last = attempts >= self.settings.max_attempts;
             let err = match self.attempt(command, &body).await {
                 Ok(v) => {
                     return serde_json::from_value(v)
                         .map_err(|e| RestError::Unreadable(format!("{command}: {e}")))
                 }
-                Err(e) => e,
-            };
-            if let RestError::Auth {
-                code: SIG_EXPIRED, ..
-            } = err
-            {
-                if !renewed {
+                Err(RestError::Auth {
+                    code: SIG_EXPIRED, ..
+                }) if !renewed => {
                     renewed = true;
                     self.sigs.invalidate();
                     continue;
                 }
-            }
-            if !err.retryable() {
-                return Err(err);
-            }
-            if attempt >= self.settings.max_attempts {
-                return Err(match err {
-                    RestError::Api { code, .. } => RestError::Busy {
-                        code,
-                        attempts: attempt,
-                    },
-                    e => e,
-                });
-            }
+                Err(e) if !e.retryable() => return Err(e),
+                Err(RestError::Api { code, .. }) if last => {
+                    return Err(RestError::Busy { code, attempts })
+                }
+                Err(e) if last => return Err(e),
+                Err(e) => e,
+            };
             self.stats.retries.fetch_add(1, Ordering::Relaxed);
             let backoff = crate::retry::Backoff {
                 base: self.settings.backoff_base,
                 cap: self.settings.backoff_cap,
                 jitter: crate::retry::Jitter::Full,
             };
-            tracing::debug!(command, attempt, error = %err, "REST call retried");
-            tokio::time::sleep(backoff.wait(attempt)).await;
+            tracing::debug!(command, attempt = attempts, error = %err, "REST call retried");
+            tokio::time::sleep(backoff.wait(attempts)).await;
         }
     }
 
@@ -460,6 +417,7 @@ impl RestClient {
 }
 
 // ---- Request and answer bodies (shared with the stand-in) ----
+// Tencent's names are PascalCase, except the `*_Account` ones, named field by field.
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AccountId {
@@ -468,92 +426,82 @@ pub struct AccountId {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct AccountInfoRequest {
-    #[serde(rename = "OfficialAccountIdList")]
     pub official_account_id_list: Vec<AccountId>,
 }
 
 /// One account of `get_official_account_info`'s answer: its own error code (130004 when
 /// it does not exist), else its profile.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, rename_all = "PascalCase")]
 pub struct AccountInfo {
-    #[serde(rename = "ActionStatus", skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub action_status: Option<String>,
-    #[serde(rename = "ErrorCode")]
     pub error_code: i64,
-    #[serde(rename = "ErrorInfo", skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub error_info: Option<String>,
     #[serde(rename = "Official_Account")]
     pub official_account: String,
-    #[serde(rename = "Name", skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     #[serde(rename = "Owner_Account", skip_serializing_if = "Option::is_none")]
     pub owner_account: Option<String>,
     /// Unix seconds.
-    #[serde(rename = "CreateTime", skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub create_time: Option<u64>,
-    #[serde(rename = "Introduction", skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub introduction: Option<String>,
-    #[serde(rename = "FaceUrl", skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub face_url: Option<String>,
-    #[serde(rename = "Organization", skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub organization: Option<String>,
-    #[serde(rename = "SubscriberNum", skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub subscriber_num: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, rename_all = "PascalCase")]
 pub(crate) struct AccountInfoAnswer {
-    #[serde(rename = "OfficialAccountInfoList")]
     pub official_account_info_list: Vec<AccountInfo>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct SubscriberRequest {
     #[serde(rename = "Official_Account")]
     pub official_account: String,
-    #[serde(rename = "Limit")]
     pub limit: u32,
-    #[serde(rename = "Next", default)]
+    #[serde(default)]
     pub next: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, rename_all = "PascalCase")]
 pub struct Subscriber {
     #[serde(rename = "Subscriber_Account")]
     pub subscriber_account: String,
     /// Unix seconds.
-    #[serde(rename = "SubscribeTime")]
     pub subscribe_time: u64,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, rename_all = "PascalCase")]
 pub struct SubscriberPage {
-    #[serde(rename = "Next")]
     pub next: String,
-    #[serde(rename = "SubscriberNum")]
     pub subscriber_num: u64,
-    #[serde(rename = "SubscriberList")]
     pub subscriber_list: Vec<Subscriber>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct MessageRequest {
     #[serde(rename = "Official_Account")]
     pub official_account: String,
-    #[serde(rename = "ReqMsgNumber")]
     pub req_msg_number: u32,
-    #[serde(
-        rename = "LastMsgKey",
-        skip_serializing_if = "Option::is_none",
-        default
-    )]
+    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub last_msg_key: Option<String>,
-    #[serde(rename = "WithRecalledMsg", default)]
+    #[serde(default)]
     pub with_recalled_msg: u32,
 }
 
@@ -562,32 +510,25 @@ pub(crate) const PLACE_DELETED: i64 = 1;
 pub const PLACE_RECALLED: i64 = 2;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, rename_all = "PascalCase")]
 pub struct HistoryMessage {
-    #[serde(rename = "MsgKey")]
     pub msg_key: String,
-    #[serde(rename = "MsgSeq")]
     pub msg_seq: u64,
     /// Unix seconds.
-    #[serde(rename = "MsgTimeStamp")]
     pub msg_time_stamp: u64,
     #[serde(rename = "From_Account", skip_serializing_if = "Option::is_none")]
     pub from_account: Option<String>,
-    #[serde(rename = "IsPlaceMsg")]
     pub is_place_msg: i64,
-    #[serde(rename = "MsgBody", skip_serializing_if = "Option::is_none")]
-    pub msg_body: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub msg_body: Option<Value>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, rename_all = "PascalCase")]
 pub struct MessagePage {
     /// 1 complete, 0 cut (ask again with `LastMsgKey`), 2 older messages expired.
-    #[serde(rename = "IsFinished")]
     pub is_finished: i64,
-    #[serde(rename = "LastMsgKey")]
     pub last_msg_key: String,
-    #[serde(rename = "RspMsgList")]
     pub rsp_msg_list: Vec<HistoryMessage>,
 }
 
@@ -596,11 +537,8 @@ mod tests {
     use super::*;
 
     fn lookup(vars: &[(&str, &str)]) -> Result<TencentSettings, ConfigError> {
-        let vars: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        TencentSettings::read(&Env::new(move |k| vars.get(k).cloned()))
+        let vars: HashMap<&str, &str> = vars.iter().copied().collect();
+        TencentSettings::read(&Env::new(|k| vars.get(k).map(|v| v.to_string())))
     }
 
     #[test]
@@ -613,46 +551,34 @@ mod tests {
         .expect("valid");
         assert_eq!(ok.base_url, "https://adminapisgp.im.qcloud.com");
         assert!(!format!("{ok:?}").contains("s3cr3t-key"));
-        let e = lookup(&[("TENCENT_API_BASE_URL", "https://x")]).unwrap_err();
-        assert_eq!(e.variable, "TENCENT_ADMIN_IDENTIFIER");
-        let e = lookup(&[
-            ("TENCENT_API_BASE_URL", "https://x"),
-            ("TENCENT_ADMIN_IDENTIFIER", "a"),
-        ])
-        .unwrap_err();
-        assert_eq!(e.variable, "TENCENT_SECRET_KEY");
-        let e = lookup(&[
-            ("TENCENT_API_BASE_URL", "ftp://x"),
-            ("TENCENT_ADMIN_IDENTIFIER", "a"),
-            ("TENCENT_SECRET_KEY", "k"),
-        ])
-        .unwrap_err();
-        assert_eq!(e.variable, "TENCENT_API_BASE_URL");
+        let base = ("TENCENT_API_BASE_URL", "https://x");
+        let admin = ("TENCENT_ADMIN_IDENTIFIER", "a");
         let arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:tencent-AbCdEf";
-        let by_arn = lookup(&[
-            ("TENCENT_API_BASE_URL", "https://x"),
-            ("TENCENT_ADMIN_IDENTIFIER", "a"),
-            ("TENCENT_SECRET_KEY_ARN", arn),
-        ])
-        .expect("valid");
+        let by_arn = lookup(&[base, admin, ("TENCENT_SECRET_KEY_ARN", arn)]).expect("valid");
         assert_eq!(by_arn.key, KeySource::SecretArn(arn.to_owned()));
-        let e = lookup(&[
-            ("TENCENT_API_BASE_URL", "https://x"),
-            ("TENCENT_ADMIN_IDENTIFIER", "a"),
-            ("TENCENT_SECRET_KEY_ARN", "tencent-key"),
-        ])
-        .unwrap_err();
-        assert_eq!(e.variable, "TENCENT_SECRET_KEY_ARN");
+        let ftp = ("TENCENT_API_BASE_URL", "ftp://x");
+        let cases: [(&[(&str, &str)], &str); 4] = [
+            (&[base], "TENCENT_ADMIN_IDENTIFIER"),
+            (&[base, admin], "TENCENT_SECRET_KEY"),
+            (
+                &[ftp, admin, ("TENCENT_SECRET_KEY", "k")],
+                "TENCENT_API_BASE_URL",
+            ),
+            (
+                &[base, admin, ("TENCENT_SECRET_KEY_ARN", "tencent-key")],
+                "TENCENT_SECRET_KEY_ARN",
+            ),
+        ];
+        for (vars, variable) in cases {
+            assert_eq!(lookup(vars).unwrap_err().variable, variable, "{vars:?}");
+        }
     }
 
     #[test]
     fn retryable_errors() {
+        let info = String::new;
         for code in BUSY_CODES.into_iter().chain(INTERNAL_CODES) {
-            assert!(RestError::Api {
-                code,
-                info: String::new()
-            }
-            .retryable());
+            assert!(RestError::Api { code, info: info() }.retryable(), "{code}");
         }
         assert!(RestError::Timeout.retryable());
         assert!(RestError::Http(503).retryable());
@@ -660,7 +586,7 @@ mod tests {
         assert!(!RestError::NoSuchAccount.retryable());
         assert!(!RestError::Auth {
             code: 70009,
-            info: String::new()
+            info: info()
         }
         .retryable());
     }

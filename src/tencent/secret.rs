@@ -1,10 +1,7 @@
 //! `TENCENT_SECRET_KEY_ARN`: the app's secret key from Secrets Manager, read once at start
 //! with the function's SDK settings and HTTPS client (no second stack).
-//!
-//! The secret's `SecretString` is either the key itself, or a JSON object with the key
-//! under `TENCENT_SECRET_KEY` (or `key`), as the console's key/value editor stores it.
-//! The endpoint is Secrets Manager's own, or `AWS_ENDPOINT_URL_SECRETS_MANAGER` (a
-//! DynamoDB override, `AWS_ENDPOINT_URL_DYNAMODB`, never applies to it).
+//! Its `SecretString` and endpoint: docs/sync.md (`TENCENT_SECRET_KEY_ARN`); a DynamoDB
+//! endpoint override (`AWS_ENDPOINT_URL_DYNAMODB`) never applies to it.
 
 use super::usersig::SecretKey;
 
@@ -29,8 +26,12 @@ pub(crate) async fn fetch(
     endpoint: Option<&str>,
 ) -> Result<SecretKey, SecretError> {
     let text = fetch_secret_string(sdk, arn, endpoint).await?;
-    key_from_secret_string(&text).ok_or(SecretError::Empty("key"))
+    let key = value_in_secret_string(&text, &KEY_NAMES).map(SecretKey::new);
+    key.ok_or(SecretError::Empty("key"))
 }
+
+/// Where a JSON `SecretString` holds the key, first found first.
+const KEY_NAMES: [&str; 2] = ["TENCENT_SECRET_KEY", "key"];
 
 /// The `SecretString` of the secret `arn` at Secrets Manager (or at `endpoint`), with the
 /// function's SDK settings and HTTPS client; the error names what failed (an AWS error
@@ -58,21 +59,12 @@ pub(crate) async fn fetch_secret_string(
 /// The value in a `SecretString`: the first of `keys` in a JSON object, else the whole
 /// string; trimmed; `None` when empty.
 pub(crate) fn value_in_secret_string(text: &str, keys: &[&str]) -> Option<String> {
-    let from_json = serde_json::from_str::<serde_json::Value>(text)
-        .ok()
-        .and_then(|v| {
-            keys.iter()
-                .find_map(|k| v.get(k).and_then(|s| s.as_str()).map(str::to_owned))
-        });
-    let value = from_json.unwrap_or_else(|| text.to_owned());
-    let value = value.trim();
+    let json = serde_json::from_str::<serde_json::Value>(text).ok();
+    let from_json = json
+        .as_ref()
+        .and_then(|v| keys.iter().find_map(|k| v[k].as_str()));
+    let value = from_json.unwrap_or(text).trim();
     (!value.is_empty()).then(|| value.to_owned())
-}
-
-/// The key in a `SecretString`: a JSON object's `TENCENT_SECRET_KEY` or `key`, else the
-/// whole string; trimmed; `None` when empty.
-pub(crate) fn key_from_secret_string(text: &str) -> Option<SecretKey> {
-    value_in_secret_string(text, &["TENCENT_SECRET_KEY", "key"]).map(SecretKey::new)
 }
 
 #[cfg(test)]
@@ -81,19 +73,15 @@ mod tests {
 
     #[test]
     fn plain_or_json_secret_strings() {
-        assert_eq!(
-            key_from_secret_string(" abc123\n"),
-            Some(SecretKey::new("abc123"))
-        );
-        assert_eq!(
-            key_from_secret_string(r#"{"TENCENT_SECRET_KEY":"k1"}"#),
-            Some(SecretKey::new("k1"))
-        );
-        assert_eq!(
-            key_from_secret_string(r#"{"key":"k2"}"#),
-            Some(SecretKey::new("k2"))
-        );
-        assert_eq!(key_from_secret_string("  "), None);
+        let cases = [
+            (" abc123\n", Some("abc123")),
+            (r#"{"TENCENT_SECRET_KEY":"k1"}"#, Some("k1")),
+            (r#"{"key":"k2"}"#, Some("k2")),
+            ("  ", None),
+        ];
+        for (text, key) in cases {
+            assert_eq!(value_in_secret_string(text, &KEY_NAMES).as_deref(), key);
+        }
     }
 
     /// The real SDK call, answered by a local endpoint that plays Secrets Manager.
@@ -109,56 +97,39 @@ mod tests {
             let (stream, _) = listener.accept().await.expect("accept");
             let service = hyper::service::service_fn(
                 |req: hyper::Request<hyper::body::Incoming>| async move {
-                    let target = req
-                        .headers()
-                        .get("x-amz-target")
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or("")
-                        .to_owned();
+                    let target = req.headers().get("x-amz-target").cloned();
                     let body = req.into_body().collect().await.expect("body").to_bytes();
                     let asked: serde_json::Value = serde_json::from_slice(&body).expect("json");
-                    let answer = if target == "secretsmanager.GetSecretValue"
+                    let answer = if target.is_some_and(|t| t == "secretsmanager.GetSecretValue")
                         && asked["SecretId"] == "arn:aws:secretsmanager:us-east-1:1:secret:t"
                     {
                         r#"{"ARN":"arn:aws:secretsmanager:us-east-1:1:secret:t","Name":"t","SecretString":"{\"TENCENT_SECRET_KEY\":\"from-the-secret\"}"}"#
                     } else {
                         r#"{"__type":"ResourceNotFoundException","message":"no"}"#
                     };
-                    Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(Bytes::from(
-                        answer,
-                    ))))
+                    let response = hyper::Response::new(Full::new(Bytes::from(answer)));
+                    Ok::<_, std::convert::Infallible>(response)
                 },
             );
             let _ = hyper::server::conn::http1::Builder::new()
                 .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
                 .await;
         });
-        let sdk = aws_config::SdkConfig::builder()
-            .behavior_version(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new("us-east-1"))
-            .credentials_provider(
-                aws_sdk_secretsmanager::config::SharedCredentialsProvider::new(
-                    aws_sdk_secretsmanager::config::Credentials::new(
-                        "test", "test", None, None, "test",
-                    ),
-                ),
-            )
-            .http_client(crate::clients::sdk::https_client(
-                crate::clients::sdk::TrustRoots::System,
-            ))
-            .sleep_impl(aws_sdk_secretsmanager::config::SharedAsyncSleep::new(
-                aws_smithy_async::rt::sleep::TokioSleep::new(),
-            ))
-            .endpoint_url(format!("http://{addr}"))
-            .build();
+        // The function's SDK settings, as read from its environment.
+        let url = format!("http://{addr}");
+        let vars = std::collections::HashMap::from([
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_ACCESS_KEY_ID", "test"),
+            ("AWS_SECRET_ACCESS_KEY", "test"),
+            ("AWS_ENDPOINT_URL_DYNAMODB", &url),
+        ]);
+        let env = crate::config::Env::new(|k| vars.get(k).map(|v| v.to_string()));
+        let sdk = crate::clients::sdk::AwsSettings::read(&env)
+            .expect("settings")
+            .sdk_config();
         // The SDK config's endpoint (a DynamoDB override) is replaced by Secrets Manager's.
-        let key = fetch(
-            &sdk,
-            "arn:aws:secretsmanager:us-east-1:1:secret:t",
-            Some(&format!("http://{addr}")),
-        )
-        .await
-        .expect("answered");
+        let arn = "arn:aws:secretsmanager:us-east-1:1:secret:t";
+        let key = fetch(&sdk, arn, Some(&url)).await.expect("answered");
         assert_eq!(key, SecretKey::new("from-the-secret"));
         server.abort();
     }

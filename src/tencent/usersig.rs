@@ -1,19 +1,11 @@
-//! UserSig (TLS-SigAPIv2), the ticket every REST call carries (protocol.md section 7).
-//!
-//! 1. `content = "TLS.identifier:{id}\nTLS.sdkappid:{app}\nTLS.time:{time}\nTLS.expire:{expire}\n"`
-//! 2. `sig = base64(HMAC-SHA256(secret key, content))` (standard alphabet, padded)
-//! 3. the JSON document `{"TLS.ver":"2.0","TLS.identifier":id,"TLS.sdkappid":app,
-//!    "TLS.time":time,"TLS.expire":expire,"TLS.sig":sig}` (numbers as numbers; the key
-//!    order of Tencent's Node library, `tls-sig-api-v2` 1.0.2)
-//! 4. zlib-compressed, base64-encoded, then `+` -> `*`, `/` -> `-`, `=` -> `_`.
-//!
-//! `expire` is a lifetime in seconds counted from `time`. The secret key is a
+//! UserSig (TLS-SigAPIv2), the ticket every REST call carries: made as docs/protocol.md
+//! section 7 says, the JSON keys in the order of Tencent's Node library (`tls-sig-api-v2`
+//! 1.0.2). `expire` is a lifetime in seconds counted from `time`. The secret key is a
 //! [`SecretKey`], whose `Debug` never shows it.
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use hmac::{KeyInit, Mac};
-use std::io::Write;
 
 type HmacSha256 = hmac::Hmac<sha2::Sha256>;
 
@@ -25,10 +17,6 @@ pub struct SecretKey(String);
 impl SecretKey {
     pub fn new(key: impl Into<String>) -> SecretKey {
         SecretKey(key.into())
-    }
-
-    fn bytes(&self) -> &[u8] {
-        self.0.as_bytes()
     }
 }
 
@@ -61,7 +49,7 @@ fn hmac_base64(key: &SecretKey, identifier: &str, sdkappid: u64, time: u64, expi
         "TLS.identifier:{identifier}\nTLS.sdkappid:{sdkappid}\nTLS.time:{time}\nTLS.expire:{expire}\n"
     );
     // HMAC accepts keys of any length.
-    let mut mac = HmacSha256::new_from_slice(key.bytes()).unwrap_or_else(|_| unreachable!());
+    let mut mac = HmacSha256::new_from_slice(key.0.as_bytes()).unwrap_or_else(|_| unreachable!());
     mac.update(content.as_bytes());
     STANDARD.encode(mac.finalize().into_bytes())
 }
@@ -83,34 +71,20 @@ pub fn gen_usersig(
         expire,
         sig: hmac_base64(key, identifier, sdkappid, time, expire),
     };
-    // Serializing a struct of strings and integers cannot fail.
-    let json = serde_json::to_vec(&doc).unwrap_or_default();
     let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
-    // Writing to a Vec cannot fail.
-    let _ = z.write_all(&json);
+    // Serializing a struct of strings and integers into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut z, &doc);
     let compressed = z.finish().unwrap_or_default();
-    escape(&STANDARD.encode(compressed))
-}
-
-fn escape(b64: &str) -> String {
-    b64.chars()
-        .map(|c| match c {
-            '+' => '*',
-            '/' => '-',
-            '=' => '_',
-            c => c,
-        })
-        .collect()
+    let b64 = STANDARD.encode(compressed);
+    b64.replace('+', "*").replace('/', "-").replace('=', "_")
 }
 
 /// One UserSig, reused until it nears its expiry, then made again.
 #[derive(Debug)]
 pub(crate) struct SigCache {
     key: SecretKey,
-    identifier: String,
-    sdkappid: u64,
-    /// Lifetime of each UserSig (seconds).
-    lifetime: u64,
+    pub identifier: String,
+    pub sdkappid: u64,
     current: std::sync::Mutex<Option<(String, u64)>>,
 }
 
@@ -123,24 +97,15 @@ impl SigCache {
             key,
             identifier: identifier.into(),
             sdkappid,
-            lifetime: Self::LIFETIME_SECS,
             current: std::sync::Mutex::new(None),
         }
-    }
-
-    pub fn identifier(&self) -> &str {
-        &self.identifier
-    }
-
-    pub fn sdkappid(&self) -> u64 {
-        self.sdkappid
     }
 
     /// A UserSig valid at `now` (Unix seconds) for at least half its lifetime.
     pub fn get(&self, now: u64) -> String {
         let mut current = self.current.lock().unwrap_or_else(|p| p.into_inner());
         if let Some((sig, made)) = current.as_ref() {
-            if now >= *made && now - made < self.lifetime / 2 {
+            if now >= *made && now - made < Self::LIFETIME_SECS / 2 {
                 return sig.clone();
             }
         }
@@ -149,7 +114,7 @@ impl SigCache {
             &self.identifier,
             self.sdkappid,
             now,
-            self.lifetime,
+            Self::LIFETIME_SECS,
         );
         *current = Some((sig.clone(), now));
         sig
@@ -183,15 +148,10 @@ mod tests {
 
     /// A UserSig's JSON document, decoded by hand: the alphabet undone, base64, inflate.
     fn inflate(usersig: &str) -> String {
-        let b64: String = usersig
-            .chars()
-            .map(|c| match c {
-                '*' => '+',
-                '-' => '/',
-                '_' => '=',
-                c => c,
-            })
-            .collect();
+        let b64 = usersig
+            .replace('*', "+")
+            .replace('-', "/")
+            .replace('_', "=");
         let z = STANDARD.decode(b64).expect("base64");
         let mut json = String::new();
         std::io::Read::read_to_string(&mut flate2::read::ZlibDecoder::new(&z[..]), &mut json)
@@ -201,24 +161,18 @@ mod tests {
 
     #[test]
     fn node_library_vector() {
-        // The HMAC is byte for byte Tencent's.
-        assert_eq!(
-            hmac_base64(
+        let node = |f: fn(&SecretKey, &str, u64, u64, u64) -> String| {
+            f(
                 &key(),
                 NODE_IDENTIFIER,
                 NODE_SDKAPPID,
                 NODE_TIME,
-                NODE_EXPIRE
-            ),
-            NODE_HMAC
-        );
-        let ours = gen_usersig(
-            &key(),
-            NODE_IDENTIFIER,
-            NODE_SDKAPPID,
-            NODE_TIME,
-            NODE_EXPIRE,
-        );
+                NODE_EXPIRE,
+            )
+        };
+        // The HMAC is byte for byte Tencent's.
+        assert_eq!(node(hmac_base64), NODE_HMAC);
+        let ours = node(gen_usersig);
         // The JSON documents are byte for byte the same (zlib encoders may compress the
         // same bytes differently, so the outer strings are compared after inflating).
         assert_eq!(inflate(&ours), inflate(NODE_USERSIG));

@@ -220,7 +220,7 @@ async fn backfill_into_an_empty_table_equals_the_standin() {
     assert_eq!(a.messages_withdrawn, 6, "3, 10, 17, 24, 31, 38");
     assert_eq!(a.profile_events, 2, "create + info");
     assert_eq!(a.tencent_subscriber_num, Some(450));
-    assert_eq!(a.count_matches(), Some(true), "{a:#?}");
+    assert_eq!(a.count_matches, Some(true), "{a:#?}");
     assert_eq!(
         report_of(&r, "@TOA#_unknown").outcome,
         AccountOutcome::NotFound
@@ -250,7 +250,7 @@ async fn backfill_into_an_empty_table_equals_the_standin() {
     let again = sync(&f, &client, &[OA, OA2], Duration::from_secs(120)).await;
     for a in &again.accounts {
         assert_eq!(a.outcome, AccountOutcome::Synced);
-        assert_eq!(a.found_missing(), 0, "{a:#?}");
+        assert_eq!(a.found_missing, 0, "{a:#?}");
         assert_eq!(a.dynamodb_writes, 0, "{a:#?}");
     }
 
@@ -351,8 +351,8 @@ async fn events_lost_then_a_sync_restores_the_table() {
     assert_eq!(a.messages_added, 1, "the third send");
     assert_eq!(a.messages_withdrawn, 1);
     assert_eq!(a.profile_events, 0, "the profile agreed");
-    assert_eq!(a.found_missing(), 5);
-    assert_eq!(a.count_matches(), Some(true));
+    assert_eq!(a.found_missing, 5);
+    assert_eq!(a.count_matches, Some(true));
     assert_table_equals_truth(&f, &standin, OA).await;
 
     // The same state as the table that saw every event, status for status.
@@ -551,7 +551,7 @@ async fn a_stopped_run_resumes_where_it_left_off() {
     assert!(again
         .accounts
         .iter()
-        .all(|a| a.outcome == AccountOutcome::Synced && a.found_missing() == 0));
+        .all(|a| a.outcome == AccountOutcome::Synced && a.found_missing == 0));
 }
 
 /// The scheduled sync's policy in `template.yaml` grants exactly the DynamoDB actions a
@@ -835,7 +835,7 @@ async fn property_case(seed: u64) {
     .await;
     assert!(r.complete, "seed {seed}: {r:#?}");
     assert_eq!(
-        report_of(&r, OA).count_matches(),
+        report_of(&r, OA).count_matches,
         Some(true),
         "seed {seed}: {r:#?}"
     );
