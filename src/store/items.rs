@@ -3,68 +3,52 @@
 //! Attribute names are the contract's. Two attributes are ours besides: `rev` on the
 //! profile (its optimistic-concurrency version) and `field_times` (the EventTime of the
 //! value each profile field holds, needed to keep "newest wins" under reordering).
+//! A `None` field is left out of the item (`skip_serializing_none`), never stored as NULL.
 
 use super::schema::*;
 use crate::state::{AccountStatus, Profile, Stamped, Subscription};
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
+use serde_with::skip_serializing_none;
 use std::collections::HashMap;
 
 pub type Item = HashMap<String, AttributeValue>;
 
+#[skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct FieldTimes {
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub owner_account: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub name: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub introduction: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub face_url: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub organization: Option<u64>,
 }
 
 /// The `PROFILE` item. `subscriber_count` is read here but written only as a counter.
+#[skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct ProfileItem {
     pub entity: String,
     pub sdk_app_id: String,
     pub official_account: String,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub gsi1pk: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub gsi1sk: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub gsi2pk: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub gsi2sk: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub status: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub owner_account: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub created_at: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub created_by: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub destroyed_at: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub introduction: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub face_url: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub organization: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub full_at: Option<u64>,
     #[serde(skip_serializing, default)]
     pub subscriber_count: Option<i64>,
     #[serde(default)]
     pub field_times: FieldTimes,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub rev: Option<u64>,
 }
 
@@ -152,6 +136,7 @@ impl ProfileItem {
 }
 
 /// A `SUB#{user}` item.
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct SubscriptionItem {
     pub pk: String,
@@ -162,11 +147,8 @@ pub(crate) struct SubscriptionItem {
     pub subscriber_account: String,
     pub status: String,
     pub event_time: u64,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub operator_account: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub gsi1pk: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub gsi1sk: Option<String>,
 }
 
@@ -197,23 +179,18 @@ impl SubscriptionItem {
 }
 
 /// The send-event part of a `MSG#{key}` item.
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct MessageItem {
     pub entity: String,
     pub sdk_app_id: String,
     pub official_account: String,
     pub msg_key: String,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub msg_time: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub event_time: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub online_only_flag: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub cloud_custom_data: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub withdrawn: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub withdrawn_at: Option<u64>,
 }
 
