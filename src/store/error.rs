@@ -34,3 +34,17 @@ pub enum StoreError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct ReadError(pub String);
+
+/// An item that does not have its type's shape (serde_dynamo's error, as it says it).
+impl From<serde_dynamo::Error> for StoreError {
+    fn from(e: serde_dynamo::Error) -> StoreError {
+        StoreError::Fatal(e.to_string())
+    }
+}
+
+/// A request the SDK's builder refused (a required field missing).
+impl From<aws_sdk_dynamodb::error::BuildError> for StoreError {
+    fn from(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
+        StoreError::Fatal(e.to_string())
+    }
+}

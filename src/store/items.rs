@@ -202,23 +202,12 @@ pub(crate) const MESSAGE_SEND_OPTIONAL: &[&str] = &[
     "cloud_custom_data",
 ];
 
-/// An item that does not have its type's shape (serde_dynamo's error, as it says it).
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub(crate) struct ItemError(#[from] serde_dynamo::Error);
-
-impl From<ItemError> for super::StoreError {
-    fn from(e: ItemError) -> super::StoreError {
-        super::StoreError::Fatal(e.to_string())
-    }
+pub(crate) fn to_item<T: Serialize>(value: &T) -> serde_dynamo::Result<Item> {
+    serde_dynamo::to_item(value)
 }
 
-pub(crate) fn to_item<T: Serialize>(value: &T) -> Result<Item, ItemError> {
-    Ok(serde_dynamo::to_item(value)?)
-}
-
-pub(crate) fn from_item<'a, T: Deserialize<'a>>(item: Item) -> Result<T, ItemError> {
-    Ok(serde_dynamo::from_item(item)?)
+pub(crate) fn from_item<'a, T: Deserialize<'a>>(item: Item) -> serde_dynamo::Result<T> {
+    serde_dynamo::from_item(item)
 }
 
 /// Builds `SET #a0 = :v0, ... REMOVE #a1, ... ADD #a2 :v1` for `set` and the `remove`
@@ -227,6 +216,7 @@ pub(crate) fn from_item<'a, T: Deserialize<'a>>(item: Item) -> Result<T, ItemErr
 ///
 /// Built for every write, so it keeps to a few allocations: the clauses are appended to
 /// three strings, and a name's placeholder is found by its position in `attrs`.
+#[derive(Default)]
 pub struct UpdateBuilder {
     sets: String,
     removes: String,
@@ -237,25 +227,15 @@ pub struct UpdateBuilder {
     pub values: HashMap<String, AttributeValue>,
 }
 
-/// Appends `, ` unless `clause` is empty.
-fn separate(clause: &mut String) {
+/// Appends `parts` to `clause`, after `, ` unless they are its first.
+fn push(clause: &mut String, parts: &[&str]) {
     if !clause.is_empty() {
         clause.push_str(", ");
     }
+    parts.iter().for_each(|part| clause.push_str(part));
 }
 
 impl UpdateBuilder {
-    pub fn new() -> Self {
-        UpdateBuilder {
-            sets: String::new(),
-            removes: String::new(),
-            adds: String::new(),
-            attrs: Vec::new(),
-            names: HashMap::new(),
-            values: HashMap::new(),
-        }
-    }
-
     /// A placeholder for an attribute name.
     pub fn name(&mut self, attr: &str) -> String {
         if let Some(i) = self.attrs.iter().position(|a| a == attr) {
@@ -275,39 +255,29 @@ impl UpdateBuilder {
     }
 
     pub fn set(&mut self, attr: &str, v: AttributeValue) -> &mut Self {
-        let n = self.name(attr);
-        let v = self.value(v);
-        separate(&mut self.sets);
-        for part in [n.as_str(), " = ", v.as_str()] {
-            self.sets.push_str(part);
-        }
+        let (n, v) = (self.name(attr), self.value(v));
+        push(&mut self.sets, &[&n, " = ", &v]);
         self
     }
 
     pub(crate) fn set_if_absent(&mut self, attr: &str, v: AttributeValue) -> &mut Self {
-        let n = self.name(attr);
-        let v = self.value(v);
-        separate(&mut self.sets);
-        for part in [n.as_str(), " = if_not_exists(", &n, ", ", &v, ")"] {
-            self.sets.push_str(part);
-        }
+        let (n, v) = (self.name(attr), self.value(v));
+        push(
+            &mut self.sets,
+            &[&n, " = if_not_exists(", &n, ", ", &v, ")"],
+        );
         self
     }
 
     pub fn add(&mut self, attr: &str, v: AttributeValue) -> &mut Self {
-        let n = self.name(attr);
-        let v = self.value(v);
-        separate(&mut self.adds);
-        for part in [n.as_str(), " ", &v] {
-            self.adds.push_str(part);
-        }
+        let (n, v) = (self.name(attr), self.value(v));
+        push(&mut self.adds, &[&n, " ", &v]);
         self
     }
 
     pub fn remove(&mut self, attr: &str) -> &mut Self {
         let n = self.name(attr);
-        separate(&mut self.removes);
-        self.removes.push_str(&n);
+        push(&mut self.removes, &[&n]);
         self
     }
 
@@ -347,12 +317,6 @@ impl UpdateBuilder {
     }
 }
 
-impl Default for UpdateBuilder {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 pub(crate) fn number_value(v: impl ToString) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
@@ -374,7 +338,7 @@ mod tests {
 
     #[test]
     fn update_expression_names_each_attribute_once() {
-        let mut u = UpdateBuilder::new();
+        let mut u = UpdateBuilder::default();
         u.set("name", string_value("a"))
             .set_if_absent("subscriber_count", number_value(0))
             .remove("status")
@@ -388,7 +352,7 @@ mod tests {
         assert_eq!(u.names.len(), 4);
         assert_eq!(u.names["#a1"], "subscriber_count");
         assert_eq!(u.values[":v2"], number_value(2));
-        assert_eq!(UpdateBuilder::new().expression(), "");
+        assert_eq!(UpdateBuilder::default().expression(), "");
     }
 
     #[test]
@@ -397,7 +361,7 @@ mod tests {
             ("b".to_owned(), string_value("1")),
             ("a".to_owned(), string_value("2")),
         ]);
-        let mut u = UpdateBuilder::new();
+        let mut u = UpdateBuilder::default();
         u.set_item(item, &["a", "z"]);
         assert_eq!(u.expression(), "SET #a1 = :v0, #a2 = :v1 REMOVE #a0");
         assert_eq!(u.names["#a0"], "z");

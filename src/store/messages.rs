@@ -34,11 +34,11 @@ pub(super) async fn send(
         withdrawn: None,
         withdrawn_at: None,
     };
-    let mut attrs = items::to_item(&item).map_err(StoreError::from)?;
+    let mut attrs = items::to_item(&item)?;
     if let Some(body) = &msg.msg_body {
         attrs.insert("msg_body".to_owned(), limits::to_attribute(body));
     }
-    let mut u = UpdateBuilder::new();
+    let mut u = UpdateBuilder::default();
     u.set_item(attrs, MESSAGE_SEND_OPTIONAL);
     // Every message item carries `withdrawn`; a withdrawal seen first keeps it true.
     u.set_if_absent("withdrawn", AttributeValue::Bool(false));
@@ -60,7 +60,7 @@ pub(super) async fn withdraw(
     let results: Vec<Applied> = futures_util::stream::iter(0..msg_keys.len())
         .map(|i| {
             let key = &msg_keys[i];
-            let mut u = UpdateBuilder::new();
+            let mut u = UpdateBuilder::default();
             u.set("entity", string_value(ENTITY_MESSAGE))
                 .set("sdk_app_id", string_value(event.app.as_str()))
                 .set("official_account", string_value(event.account.as_str()))

@@ -53,11 +53,8 @@ pub(super) async fn apply(
 
         let item =
             ProfileItem::from_state(&event.app, &event.account, &state, rev.unwrap_or(0) + 1);
-        let mut u = UpdateBuilder::new();
-        u.set_item(
-            items::to_item(&item).map_err(StoreError::from)?,
-            PROFILE_OPTIONAL,
-        );
+        let mut u = UpdateBuilder::default();
+        u.set_item(items::to_item(&item)?, PROFILE_OPTIONAL);
         u.set_if_absent("subscriber_count", number_value(0));
         let rev_name = u.name("rev");
         let condition = match rev {
