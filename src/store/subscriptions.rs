@@ -155,45 +155,29 @@ impl Store {
                 let mut contended = None;
                 let mut throttled = false;
                 let mut refused = false;
-                for (reason, user) in tc.cancellation_reasons().iter().zip(&targets) {
-                    match classify_code(reason.code()) {
-                        ErrorClass::Condition => {
+                // One reason per action, the counter update's last: it has no condition,
+                // so only contention, the ceiling or a transient failure cancels it.
+                let reasons = tc.cancellation_reasons().iter().take(targets.len() + 1);
+                for (i, reason) in reasons.enumerate() {
+                    let code = reason.code();
+                    match (classify_code(code), targets.get(i)) {
+                        (ErrorClass::Condition, Some(user)) => {
                             refused = true;
-                            let state = match reason.item() {
-                                Some(item) => Some(
-                                    items::from_item::<SubscriptionItem>(item.clone())
-                                        .map_err(StoreError::from)?
-                                        .to_state(),
-                                ),
-                                None => None,
-                            };
+                            let stored = reason.item().cloned().map(items::from_item);
+                            let state = stored.transpose()?.map(|s: SubscriptionItem| s.to_state());
                             known.insert((*user).clone(), state);
                         }
-                        ErrorClass::Transient => lost_race = true,
-                        ErrorClass::Contention if is_key_range_throttle(reason.code()) => {
-                            throttled = true;
-                            contended = reason.code();
+                        (ErrorClass::Transient, _) => lost_race = true,
+                        (ErrorClass::Contention, _) => {
+                            throttled |= is_key_range_throttle(code);
+                            contended = code;
                         }
-                        ErrorClass::Contention => contended = reason.code(),
-                        ErrorClass::Fatal if reason.code() == Some("None") => {}
-                        ErrorClass::Fatal => {
+                        (ErrorClass::Fatal, Some(_)) if code != Some("None") => {
                             return Err(StoreError::Fatal(format!(
                                 "transaction cancelled: {}",
-                                reason.code().unwrap_or("unknown")
+                                code.unwrap_or("unknown")
                             )))
                         }
-                    }
-                }
-                // The counter update has no condition: only contention, the ceiling or a
-                // transient failure cancels it.
-                if let Some(r) = tc.cancellation_reasons().get(targets.len()) {
-                    match classify_code(r.code()) {
-                        ErrorClass::Transient => lost_race = true,
-                        ErrorClass::Contention if is_key_range_throttle(r.code()) => {
-                            throttled = true;
-                            contended = r.code();
-                        }
-                        ErrorClass::Contention => contended = r.code(),
                         _ => {}
                     }
                 }
@@ -280,14 +264,10 @@ async fn read_first(
         if keys.is_empty() {
             break;
         }
-        let request = match KeysAndAttributes::builder()
+        let request = KeysAndAttributes::builder()
             .set_keys(Some(std::mem::take(&mut keys)))
             .consistent_read(true)
-            .build()
-        {
-            Ok(r) => r,
-            Err(e) => return Err(StoreError::Fatal(e.to_string())),
-        };
+            .build()?;
         let got = budget
             .call(
                 store
@@ -300,7 +280,6 @@ async fn read_first(
         let Ok(out) = got else {
             break;
         };
-        let mut found: Vec<&String> = Vec::new();
         for item in out
             .responses
             .as_ref()
@@ -314,11 +293,8 @@ async fn read_first(
             let Some(user) = by_sk.remove(sk.as_str()) else {
                 continue;
             };
-            let state = items::from_item::<SubscriptionItem>(item.clone())
-                .map_err(StoreError::from)?
-                .to_state();
+            let state = items::from_item::<SubscriptionItem>(item.clone())?.to_state();
             known.insert(user.clone(), Some(state));
-            found.push(user);
         }
         keys = out
             .unprocessed_keys
@@ -358,7 +334,6 @@ fn transaction<'u>(
     chunk: &[(&'u String, &Planned)],
     known: &Known,
 ) -> Result<Option<Chunk<'u>>, StoreError> {
-    let build = |e: aws_sdk_dynamodb::error::BuildError| StoreError::Fatal(e.to_string());
     let mut actions = Vec::with_capacity(chunk.len() + 1);
     let mut targets = Vec::with_capacity(chunk.len());
     let mut delta: i64 = 0;
@@ -388,20 +363,19 @@ fn transaction<'u>(
         let item = SubscriptionItem::new(app, account, user, new);
         let put = Put::builder()
             .table_name(store.table())
-            .set_item(Some(items::to_item(&item).map_err(StoreError::from)?))
+            .set_item(Some(items::to_item(&item)?))
             .condition_expression(condition)
             .set_expression_attribute_names(Some(names))
             .set_expression_attribute_values((!values.is_empty()).then_some(values))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .build()
-            .map_err(build)?;
+            .build()?;
         actions.push(TransactWriteItem::builder().put(put).build());
         targets.push(user);
     }
     if targets.is_empty() {
         return Ok(None);
     }
-    let mut u = UpdateBuilder::new();
+    let mut u = UpdateBuilder::default();
     u.set("entity", string_value(ENTITY_ACCOUNT))
         .set("sdk_app_id", string_value(app))
         .set("official_account", string_value(account))
@@ -414,8 +388,7 @@ fn transaction<'u>(
         .update_expression(u.expression())
         .set_expression_attribute_names(Some(u.names))
         .set_expression_attribute_values(Some(u.values))
-        .build()
-        .map_err(build)?;
+        .build()?;
     actions.push(TransactWriteItem::builder().update(update).build());
     Ok(Some((actions, targets)))
 }
@@ -428,7 +401,7 @@ type Condition = (
 );
 
 fn condition(build: impl FnOnce(&mut UpdateBuilder) -> String) -> Condition {
-    let mut u = UpdateBuilder::new();
+    let mut u = UpdateBuilder::default();
     let expression = build(&mut u);
     (expression, u.names, u.values)
 }
