@@ -63,44 +63,47 @@ pub fn check(event: &Event) -> Result<(), Unfit> {
         }
     };
     id("Official_Account", &event.account, MAX_ACCOUNT_BYTES)?;
-    let text_fits = |fields: &[(&str, Option<&String>)]| {
-        let total: usize = fields.iter().filter_map(|(_, v)| v.map(|s| s.len())).sum();
+    // Each field of a list, named by its index.
+    let ids = |list: &str, field: &str, values: &[String]| {
+        values
+            .iter()
+            .enumerate()
+            .try_for_each(|(i, v)| id(&format!("{list}[{i}].{field}"), v, MAX_MEMBER_BYTES))
+    };
+    // Whether fields of these sizes fit one item; else the largest is named (the last of
+    // equals).
+    let fits = |fields: &[(&str, usize)]| {
+        let total: usize = fields.iter().map(|(_, size)| size).sum();
         if total + ITEM_OVERHEAD_BYTES <= MAX_ITEM_BYTES {
             return Ok(());
         }
         let largest = fields
             .iter()
-            .max_by_key(|(_, v)| v.map_or(0, |s| s.len()))
+            .max_by_key(|(_, size)| *size)
             .map_or("the item", |(name, _)| *name);
         Err(Unfit::Unstorable(FieldError::new(
             largest,
             "is too large to store (a DynamoDB item holds at most 400 KB)",
         )))
     };
+    let len = |text: &Option<String>| text.as_ref().map_or(0, String::len);
     match &event.kind {
         EventKind::Created { owner, name, .. } | EventKind::Destroyed { owner, name } => {
             if let Some(o) = owner {
                 id("Owner_Account", o, MAX_OPERATOR_BYTES)?;
             }
-            text_fits(&[("Name", name.as_ref())])
+            fits(&[("Name", len(name))])
         }
-        EventKind::InfoChanged { fields, .. } => text_fits(&[
-            ("Name", fields.name.as_ref()),
-            ("Introduction", fields.introduction.as_ref()),
-            ("FaceUrl", fields.face_url.as_ref()),
-            ("Organization", fields.organization.as_ref()),
+        EventKind::InfoChanged { fields, .. } => fits(&[
+            ("Name", len(&fields.name)),
+            ("Introduction", len(&fields.introduction)),
+            ("FaceUrl", len(&fields.face_url)),
+            ("Organization", len(&fields.organization)),
         ]),
         EventKind::Full => Ok(()),
         EventKind::SubscribersAdded { subscribers, .. }
         | EventKind::SubscribersDeleted { subscribers, .. } => {
-            for (i, s) in subscribers.iter().enumerate() {
-                id(
-                    &format!("SubscribeAccountList[{i}].Subscriber_Account"),
-                    s,
-                    MAX_MEMBER_BYTES,
-                )?;
-            }
-            Ok(())
+            ids("SubscribeAccountList", "Subscriber_Account", subscribers)
         }
         EventKind::MessageSent(m) => {
             id("MsgKey", &m.msg_key, MAX_MEMBER_BYTES)?;
@@ -111,29 +114,13 @@ pub fn check(event: &Event) -> Result<(), Unfit> {
                     })?;
                 }
             }
-            let body_bytes = m.msg_body.as_ref().map(document_bytes);
-            let total =
-                body_bytes.unwrap_or(0) + m.cloud_custom_data.as_ref().map_or(0, String::len);
-            if total + ITEM_OVERHEAD_BYTES <= MAX_ITEM_BYTES {
-                return Ok(());
-            }
-            let field =
-                if body_bytes.unwrap_or(0) >= m.cloud_custom_data.as_ref().map_or(0, String::len) {
-                    "MsgBody"
-                } else {
-                    "CloudCustomData"
-                };
-            Err(Unfit::Unstorable(FieldError::new(
-                field,
-                "is too large to store (a DynamoDB item holds at most 400 KB)",
-            )))
+            // MsgBody last: it is named when the two are equal.
+            fits(&[
+                ("CloudCustomData", len(&m.cloud_custom_data)),
+                ("MsgBody", m.msg_body.as_ref().map_or(0, document_bytes)),
+            ])
         }
-        EventKind::MessagesWithdrawn { msg_keys } => {
-            for (i, k) in msg_keys.iter().enumerate() {
-                id(&format!("WithdrawMsgList[{i}].MsgKey"), k, MAX_MEMBER_BYTES)?;
-            }
-            Ok(())
-        }
+        EventKind::MessagesWithdrawn { msg_keys } => ids("WithdrawMsgList", "MsgKey", msg_keys),
     }
 }
 
@@ -221,10 +208,7 @@ pub(crate) fn fits_number(text: &str) -> bool {
         return false;
     }
     // The power of ten of the first significant digit.
-    let Ok(int_len) = i64::try_from(int.len()) else {
-        return false;
-    };
-    let Ok(first) = i64::try_from(first) else {
+    let (Ok(int_len), Ok(first)) = (i64::try_from(int.len()), i64::try_from(first)) else {
         return false;
     };
     let magnitude = exponent.saturating_add(int_len - 1 - first);
