@@ -7,7 +7,7 @@
 use crate::clients::describe;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use std::future::Future;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -125,7 +125,7 @@ pub struct Budget {
     requests: AtomicU32,
     retries: AtomicU32,
     /// Microseconds spent waiting on DynamoDB calls.
-    waited_us: std::sync::atomic::AtomicU64,
+    waited_us: AtomicU64,
 }
 
 const BACKOFF_BASE: Duration = Duration::from_millis(10);
@@ -142,7 +142,7 @@ impl Budget {
             limit: None,
             requests: AtomicU32::new(0),
             retries: AtomicU32::new(0),
-            waited_us: std::sync::atomic::AtomicU64::new(0),
+            waited_us: AtomicU64::new(0),
         }
     }
 
@@ -276,11 +276,7 @@ impl Budget {
             ErrorClass::Contention if self.contention == OnContention::GiveUp => {
                 Err(StoreError::Contention(describe(&err)))
             }
-            ErrorClass::Contention => self
-                .backoff(attempt)
-                .await
-                .map_err(|_| StoreError::Unavailable(describe(&err))),
-            ErrorClass::Condition | ErrorClass::Transient => self
+            ErrorClass::Contention | ErrorClass::Condition | ErrorClass::Transient => self
                 .backoff(attempt)
                 .await
                 .map_err(|_| StoreError::Unavailable(describe(&err))),
@@ -294,39 +290,30 @@ mod tests {
 
     #[test]
     fn codes() {
-        assert_eq!(
-            classify_code(Some("ConditionalCheckFailed")),
-            ErrorClass::Condition
-        );
-        assert_eq!(
-            classify_code(Some("TransactionConflict")),
-            ErrorClass::Contention
-        );
-        assert_eq!(
-            classify_code(Some("ProvisionedThroughputExceededException")),
-            ErrorClass::Contention
-        );
-        assert_eq!(
-            classify_code(Some("ThrottlingError")),
-            ErrorClass::Contention
-        );
-        assert_eq!(
-            classify_code(Some("ThrottlingException")),
-            ErrorClass::Transient
-        );
-        assert_eq!(classify_code(Some("ValidationError")), ErrorClass::Fatal);
-        assert_eq!(
-            classify_code(Some("ResourceNotFoundException")),
-            ErrorClass::Fatal
-        );
-        assert_eq!(classify_code(None), ErrorClass::Fatal);
+        for (code, class) in [
+            (Some("ConditionalCheckFailed"), ErrorClass::Condition),
+            (Some("TransactionConflict"), ErrorClass::Contention),
+            (
+                Some("ProvisionedThroughputExceededException"),
+                ErrorClass::Contention,
+            ),
+            (Some("ThrottlingError"), ErrorClass::Contention),
+            (Some("ThrottlingException"), ErrorClass::Transient),
+            (Some("ValidationError"), ErrorClass::Fatal),
+            (Some("ResourceNotFoundException"), ErrorClass::Fatal),
+            (None, ErrorClass::Fatal),
+        ] {
+            assert_eq!(classify_code(code), class, "{code:?}");
+        }
         // The ceiling, apart from a conflict; table-wide throttling is neither.
-        assert!(is_key_range_throttle(Some("ThrottlingError")));
-        assert!(is_key_range_throttle(Some(
-            "ProvisionedThroughputExceededException"
-        )));
-        assert!(!is_key_range_throttle(Some("TransactionConflict")));
-        assert!(!is_key_range_throttle(Some("ThrottlingException")));
+        for (code, ceiling) in [
+            ("ThrottlingError", true),
+            ("ProvisionedThroughputExceededException", true),
+            ("TransactionConflict", false),
+            ("ThrottlingException", false),
+        ] {
+            assert_eq!(is_key_range_throttle(Some(code)), ceiling, "{code}");
+        }
     }
 
     #[tokio::test]
