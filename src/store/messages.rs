@@ -91,25 +91,19 @@ async fn conditional_update(
     budget: &Budget,
 ) -> Result<Applied, StoreError> {
     let key = items::key(account_pk(&event.app, &event.account), message_sk(msg_key));
-    let expression = u.expression();
+    let request = store
+        .client()
+        .update_item()
+        .table_name(store.table())
+        .set_key(Some(key))
+        .update_expression(u.expression())
+        .condition_expression(condition)
+        .set_expression_attribute_names(Some(u.names))
+        .set_expression_attribute_values(Some(u.values));
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let sent = budget
-            .call(
-                store
-                    .client()
-                    .update_item()
-                    .table_name(store.table())
-                    .set_key(Some(key.clone()))
-                    .update_expression(expression.clone())
-                    .condition_expression(condition.clone())
-                    .set_expression_attribute_names(Some(u.names.clone()))
-                    .set_expression_attribute_values(Some(u.values.clone()))
-                    .send(),
-            )
-            .await?;
-        match sent {
+        match budget.call(request.clone().send()).await? {
             Ok(_) => return Ok(Applied { items_written: 1 }),
             Err(e) if classify(&e) == ErrorClass::Condition => return Ok(Applied::default()),
             Err(e) => budget.after_failure(e, attempt).await?,

@@ -7,7 +7,7 @@
 //! a wrong guess costs one more write, not a read and a write.
 
 use super::budget::{classify, Budget, ErrorClass, StoreError};
-use super::items::{self, number_value, Item, ProfileItem, UpdateBuilder, PROFILE_OPTIONAL};
+use super::items::{self, number_value, ProfileItem, UpdateBuilder, PROFILE_OPTIONAL};
 use super::schema::{account_pk, PROFILE_SK};
 use super::{Applied, Store};
 use crate::events::{Event, EventKind};
@@ -32,13 +32,22 @@ pub(super) async fn apply(
         attempt += 1;
         let current = match known.take() {
             Some(c) => c,
-            None => match read(store, &key, budget).await? {
-                Ok(c) => c,
-                Err(e) => {
-                    budget.after_failure(e, attempt).await?;
-                    continue;
+            None => {
+                let read = store
+                    .client()
+                    .get_item()
+                    .table_name(store.table())
+                    .set_key(Some(key.clone()))
+                    .consistent_read(true)
+                    .send();
+                match budget.call(read).await? {
+                    Ok(got) => got.item.map(items::from_item).transpose()?,
+                    Err(e) => {
+                        budget.after_failure(e, attempt).await?;
+                        continue;
+                    }
                 }
-            },
+            }
         };
         let rev = current.as_ref().and_then(|c| c.rev);
         let mut state = current
@@ -89,7 +98,7 @@ pub(super) async fn apply(
                 {
                     // Someone else wrote first (or our guess was wrong): start from
                     // what is stored now.
-                    known = c.item.clone().map(parse).transpose()?.map(Some);
+                    known = c.item.clone().map(items::from_item).transpose()?.map(Some);
                 }
                 if classify(&e) == ErrorClass::Condition && known.is_some() && attempt == 1 {
                     continue;
@@ -98,35 +107,4 @@ pub(super) async fn apply(
             }
         }
     }
-}
-
-type GetResult = Result<
-    Option<ProfileItem>,
-    aws_sdk_dynamodb::error::SdkError<
-        aws_sdk_dynamodb::operation::get_item::GetItemError,
-        aws_sdk_dynamodb::config::http::HttpResponse,
-    >,
->;
-
-/// Reads the `PROFILE` item (strongly consistent).
-async fn read(store: &Store, key: &Item, budget: &Budget) -> Result<GetResult, StoreError> {
-    let got = budget
-        .call(
-            store
-                .client()
-                .get_item()
-                .table_name(store.table())
-                .set_key(Some(key.clone()))
-                .consistent_read(true)
-                .send(),
-        )
-        .await?;
-    Ok(match got {
-        Ok(g) => Ok(g.item.map(parse).transpose()?),
-        Err(e) => Err(e),
-    })
-}
-
-fn parse(item: Item) -> Result<ProfileItem, StoreError> {
-    items::from_item(item).map_err(StoreError::from)
 }
