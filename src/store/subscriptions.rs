@@ -33,7 +33,7 @@
 use super::budget::{
     classify, classify_code, is_key_range_throttle, Budget, ErrorClass, StoreError,
 };
-use super::items::{self, number_value, string_value, SubscriptionItem, UpdateBuilder};
+use super::items::{self, number_value, string_value, Item, SubscriptionItem, UpdateBuilder};
 use super::pacing::Pacer;
 use super::schema::{
     account_pk, app_account_sk, app_pk, subscription_sk, ENTITY_ACCOUNT, GSI2_PK, GSI2_SK, PK,
@@ -256,7 +256,7 @@ async fn read_first(
 ) -> Result<(), StoreError> {
     let mut by_sk: HashMap<String, &String> =
         users.iter().map(|u| (subscription_sk(u), *u)).collect();
-    let mut keys: Vec<HashMap<String, AttributeValue>> = by_sk
+    let mut keys: Vec<Item> = by_sk
         .keys()
         .map(|sk| items::key(pk.to_owned(), sk.clone()))
         .collect();
@@ -280,20 +280,13 @@ async fn read_first(
         let Ok(out) = got else {
             break;
         };
-        for item in out
-            .responses
-            .as_ref()
-            .and_then(|r| r.get(store.table()))
-            .into_iter()
-            .flatten()
-        {
-            let Some(sk) = item.get(SK).and_then(|v| v.as_s().ok()) else {
+        let found = out.responses.and_then(|mut r| r.remove(store.table()));
+        for item in found.unwrap_or_default() {
+            let sk = item.get(SK).and_then(|v| v.as_s().ok());
+            let Some(user) = sk.and_then(|sk| by_sk.remove(sk.as_str())) else {
                 continue;
             };
-            let Some(user) = by_sk.remove(sk.as_str()) else {
-                continue;
-            };
-            let state = items::from_item::<SubscriptionItem>(item.clone())?.to_state();
+            let state = items::from_item::<SubscriptionItem>(item)?.to_state();
             known.insert(user.clone(), Some(state));
         }
         keys = out
@@ -302,17 +295,14 @@ async fn read_first(
             .map(|k| k.keys)
             .unwrap_or_default();
         // What was asked, not found and not left unprocessed: no item.
-        let unprocessed: Vec<String> = keys
-            .iter()
-            .filter_map(|k| k.get(SK).and_then(|v| v.as_s().ok()).cloned())
-            .collect();
+        let unprocessed: Vec<&String> =
+            keys.iter().filter_map(|k| k.get(SK)?.as_s().ok()).collect();
         by_sk.retain(|sk, user| {
-            if unprocessed.contains(sk) {
-                true
-            } else {
+            let unread = unprocessed.contains(&sk);
+            if !unread {
                 known.insert((*user).clone(), None);
-                false
             }
+            unread
         });
         if !keys.is_empty() {
             budget.backoff(1).await?;
@@ -397,7 +387,7 @@ fn transaction<'u>(
 type Condition = (
     String,
     HashMap<String, String>,
-    HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,
+    HashMap<String, AttributeValue>,
 );
 
 fn condition(build: impl FnOnce(&mut UpdateBuilder) -> String) -> Condition {
