@@ -57,11 +57,6 @@ impl Store {
         }
     }
 
-    /// The instance's per-account pacing (pacing.rs).
-    pub(crate) fn pacer(&self) -> &Pacer {
-        &self.pacer
-    }
-
     pub fn client(&self) -> &Client {
         &self.client
     }
@@ -80,10 +75,9 @@ impl Store {
             | EventKind::Destroyed { .. }
             | EventKind::Full => profile::apply(self, event, budget).await,
             EventKind::SubscribersAdded { .. } | EventKind::SubscribersDeleted { .. } => {
-                match AccountWrites::of_event(event) {
-                    Ok(writes) => self.write_account(&writes, budget).await,
-                    Err(e) => Err(StoreError::Fatal(e.to_string())),
-                }
+                let writes =
+                    AccountWrites::of_event(event).map_err(|e| StoreError::Fatal(e.to_string()))?;
+                self.write_account(&writes, budget).await
             }
             EventKind::MessageSent(msg) => messages::send(self, event, msg, budget).await,
             EventKind::MessagesWithdrawn { msg_keys } => {

@@ -84,7 +84,7 @@ impl Store {
         let pk = account_pk(writes.app(), writes.account());
         // The webhook never waits and never reads first: its cold path stays one call.
         let pacing = match budget.pacing() {
-            Pacing::PerAccount => Some((self.pacer(), format!("{}/{pk}", self.table()))),
+            Pacing::PerAccount => Some((&self.pacer, format!("{}/{pk}", self.table()))),
             Pacing::Off => None,
         };
         let planned: Vec<(&String, &Planned)> = writes.planned().collect();
@@ -121,34 +121,31 @@ impl Store {
                             .send(),
                     )
                     .await?;
-                let err = match sent {
-                    Ok(_) => {
-                        written += u32::try_from(targets.len()).unwrap_or(u32::MAX) + 1;
-                        if let Some((pacer, key)) = &pacing {
-                            pacer.succeeded(key, Instant::now());
-                        }
-                        break;
+                let Err(err) = sent else {
+                    written += u32::try_from(targets.len()).unwrap_or(u32::MAX) + 1;
+                    if let Some((pacer, key)) = &pacing {
+                        pacer.succeeded(key, Instant::now());
                     }
-                    Err(e) => e,
+                    break;
                 };
                 let Some(TransactWriteItemsError::TransactionCanceledException(tc)) =
                     err.as_service_error()
                 else {
-                    // The partition's ceiling as a whole-request refusal: wait for a turn.
-                    if let Some((pacer, key)) = &pacing {
-                        if classify(&err) == ErrorClass::Contention
-                            && is_key_range_throttle(err.code())
-                        {
-                            pacer.throttled(key, charged, Instant::now());
-                            forget(&mut known, chunk);
-                            continue;
-                        }
-                    }
                     // Unknown outcome (a timeout may hide a write that landed): forget what
                     // we knew of this chunk and guess again (or read, when contended).
                     forget(&mut known, chunk);
-                    attempt += 1;
-                    budget.after_failure(err, attempt).await?;
+                    let ceiling = classify(&err) == ErrorClass::Contention
+                        && is_key_range_throttle(err.code());
+                    match &pacing {
+                        // The partition's ceiling as a whole-request refusal: wait for a turn.
+                        Some((pacer, key)) if ceiling => {
+                            pacer.throttled(key, charged, Instant::now())
+                        }
+                        _ => {
+                            attempt += 1;
+                            budget.after_failure(err, attempt).await?;
+                        }
+                    }
                     continue;
                 };
                 let mut lost_race = false;
