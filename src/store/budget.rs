@@ -183,14 +183,14 @@ impl Budget {
     }
 
     /// The error that ends a write meeting contention under [`OnContention::GiveUp`];
-    /// `None` to back off and retry.
+    /// `Ok` to back off and retry.
     pub(crate) fn gives_up_on_contention(
         &self,
         what: impl FnOnce() -> String,
-    ) -> Option<StoreError> {
+    ) -> Result<(), StoreError> {
         match self.contention {
-            OnContention::GiveUp => Some(StoreError::Contention(what())),
-            OnContention::Retry => None,
+            OnContention::GiveUp => Err(StoreError::Contention(what())),
+            OnContention::Retry => Ok(()),
         }
     }
 

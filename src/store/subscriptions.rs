@@ -182,11 +182,7 @@ impl Store {
                 // ceiling (docs/contract.md section 5, "Contention"): the webhook's budget
                 // gives up at once; the others pace (a throttle) or back off (a conflict).
                 if let Some(code) = contended {
-                    if let Some(e) =
-                        budget.gives_up_on_contention(|| format!("transaction cancelled: {code}"))
-                    {
-                        return Err(e);
-                    }
+                    budget.gives_up_on_contention(|| format!("transaction cancelled: {code}"))?;
                 }
                 let now = Instant::now();
                 if let Some((pacer, key)) = &pacing {
@@ -203,13 +199,10 @@ impl Store {
                         pacer.contended(key, now);
                     }
                 }
-                if contended.is_some() {
-                    lost_race = true;
-                }
                 attempt += 1;
                 // A conflict, or a second wrong guess in a row (a race with another
                 // writer): back off before trying again.
-                if lost_race || attempt > 1 {
+                if lost_race || contended.is_some() || attempt > 1 {
                     budget.backoff(attempt).await?;
                 }
             }
