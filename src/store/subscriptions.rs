@@ -416,10 +416,7 @@ fn pinned_condition(u: &mut UpdateBuilder, old: Option<&Subscription>) -> String
     let st_v = u.value(string_value(old.status_str()));
     let op_cond = match &old.operator {
         None => format!("attribute_not_exists({op})"),
-        Some(o) => {
-            let v = u.value(string_value(o.as_str()));
-            format!("{op} = {v}")
-        }
+        Some(o) => format!("{op} = {}", u.value(string_value(o.as_str()))),
     };
     format!("{et} = {et_v} AND {st} = {st_v} AND {op_cond}")
 }
