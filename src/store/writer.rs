@@ -109,31 +109,26 @@ impl AccountWrites {
 
     /// Folds in `user`'s state `new` as it came (`delivery`): kept when it wins over what
     /// is folded already.
-    pub(crate) fn fold_delivered(&mut self, user: &str, new: Subscription, delivery: Delivery) {
+    fn fold_delivered(&mut self, user: &str, new: Subscription, delivery: Delivery) {
         let redelivered = match delivery {
             Delivery::Redelivered => Doubt::Redelivered,
             Delivery::First => Doubt::None,
         };
-        match self.subscriptions.get_mut(user) {
-            Some(old) => {
-                if new.subscribed != old.state.subscribed {
-                    old.doubt = Doubt::Contradicted;
-                } else if old.doubt == Doubt::None {
-                    old.doubt = redelivered;
-                }
-                if new.supersedes(Some(&old.state)) {
-                    old.state = new;
-                }
-            }
-            None => {
-                self.subscriptions.insert(
-                    user.to_owned(),
-                    Planned {
-                        state: new,
-                        doubt: redelivered,
-                    },
-                );
-            }
+        let Some(old) = self.subscriptions.get_mut(user) else {
+            let planned = Planned {
+                state: new,
+                doubt: redelivered,
+            };
+            self.subscriptions.insert(user.to_owned(), planned);
+            return;
+        };
+        if new.subscribed != old.state.subscribed {
+            old.doubt = Doubt::Contradicted;
+        } else if old.doubt == Doubt::None {
+            old.doubt = redelivered;
+        }
+        if new.supersedes(Some(&old.state)) {
+            old.state = new;
         }
     }
 
@@ -249,7 +244,8 @@ mod tests {
     }
 
     #[test]
-    fn other_accounts_and_kinds_are_refused_and_transactions_are_counted() {
+    fn other_accounts_and_kinds_are_refused_and_transactions_are_counted(
+    ) -> Result<(), NotSubscribers> {
         let mut w = AccountWrites::new("1", "b");
         assert_eq!(
             w.fold_event(&event(1, Change::Subscribe, &["u"]), Delivery::First),
@@ -264,24 +260,21 @@ mod tests {
         assert_eq!(w.transactions(), 0);
         let users: Vec<String> = (0..199).map(|i| format!("u{i}")).collect();
         let users: Vec<&str> = users.iter().map(String::as_str).collect();
-        w.fold_event(&event(1, Change::Subscribe, &users), Delivery::First)
-            .expect("a subscriber event");
+        w.fold_event(&event(1, Change::Subscribe, &users), Delivery::First)?;
         assert_eq!((w.len(), w.transactions()), (199, 3));
+        Ok(())
     }
 
     #[test]
-    fn a_user_any_of_whose_changes_came_again_or_contradict_each_other_is_doubted() {
+    fn a_user_any_of_whose_changes_came_again_or_contradict_each_other_is_doubted(
+    ) -> Result<(), NotSubscribers> {
         let mut w = AccountWrites::new("1", "a");
-        w.fold_event(&event(1, Change::Subscribe, &["u", "v"]), Delivery::First)
-            .expect("a subscriber event");
+        w.fold_event(&event(1, Change::Subscribe, &["u", "v"]), Delivery::First)?;
         // An older change, redelivered: it does not win, but the user is read first.
-        w.fold_event(&event(0, Change::Subscribe, &["u"]), Delivery::Redelivered)
-            .expect("a subscriber event");
+        w.fold_event(&event(0, Change::Subscribe, &["u"]), Delivery::Redelivered)?;
         // A delete and an add of another user: contradicted.
-        w.fold_event(&event(2, Change::Unsubscribe, &["z"]), Delivery::First)
-            .expect("a subscriber event");
-        w.fold_event(&event(1, Change::Subscribe, &["z"]), Delivery::First)
-            .expect("a subscriber event");
+        w.fold_event(&event(2, Change::Unsubscribe, &["z"]), Delivery::First)?;
+        w.fold_event(&event(1, Change::Subscribe, &["z"]), Delivery::First)?;
         let got: Vec<(&str, u64, Doubt)> = w
             .planned()
             .map(|(u, p)| (u.as_str(), p.state.event_time, p.doubt))
@@ -295,8 +288,8 @@ mod tests {
             ]
         );
         // One event's duplicate users fold into one item (one Put per item per transaction).
-        let one = AccountWrites::of_event(&event(3, Change::Unsubscribe, &["x", "x"]))
-            .expect("a subscriber event");
+        let one = AccountWrites::of_event(&event(3, Change::Unsubscribe, &["x", "x"]))?;
         assert_eq!(one.len(), 1);
+        Ok(())
     }
 }
