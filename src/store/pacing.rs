@@ -5,28 +5,24 @@
 //! Every item of an account shares its partition key (`OA#{app}#{oa}`), so a campaign
 //! meets one ceiling for the whole account. An instance that meets throttling on an
 //! account paces its writes to it instead of failing records back. The ceiling's bucket
-//! is the pace: a write that commits is followed by the next one at once, and a throttled
-//! one is tried again after the time the ceiling takes to refill what it asked
-//! ([`Pacer::throttled`]: its units at [`CEILING`] units a second, at least [`PROBE_MIN`]).
-//! A throttled attempt is free, so probing costs requests, not units; a bucket left full
-//! loses what flows over it, and a partition's holds about a second of its ceiling (burst
-//! capacity never raises a partition's ceiling: aws.md; the model,
-//! `tests/it/support/contention.rs`), so probes closer than that keep it drained whatever
-//! the partition's real ceiling, and however many instances write to the account without
-//! knowing of each other (the consumer's `MaximumConcurrency`, the sync). An account rate
-//! per instance (the previous
-//! design: cut on a throttle, grown on a success) left the bucket idle while each
-//! instance waited on its own guess of its share (docs/performance.md, "Hot account").
-//! Each write waits for its turn ([`Pacer::turn`]); other accounts are not paced. An
-//! account with no throttle for [`FORGET`] is forgotten (unpaced again).
+//! is the pace: a write that commits is followed by the next one at once, a throttled one
+//! is tried again once the ceiling has refilled what it asked ([`refill`]). A throttled
+//! attempt is free, so probing costs requests, not units; a bucket left full loses what
+//! flows over it, and a partition's holds about a second of its ceiling (burst capacity
+//! never raises it: aws.md; the model, `tests/it/support/contention.rs`), so probes
+//! closer than that keep it drained whatever the partition's real ceiling, and however
+//! many instances write to the account without knowing of each other (the consumer's
+//! `MaximumConcurrency`, the sync). An account rate per instance (the previous design:
+//! cut on a throttle, grown on a success) left the bucket idle while each instance waited
+//! on its own guess of its share (docs/performance.md, "Hot account"). Each write waits
+//! for its turn ([`Pacer::turn`]); other accounts are not paced. An account with no
+//! throttle for [`FORGET`] is forgotten (unpaced again).
 //!
 //! The pacer also remembers accounts whose writes met other writers (a cancelled guess, a
-//! transaction conflict): there, a guessed condition is likely stale, and the writer reads
+//! transaction conflict): there a guessed condition is likely stale, and the writer reads
 //! the items first ([`Pacer::is_contended`]; docs/delivery.md, "A hot account").
-//!
-//! The queue consumer and the sync write through the same per-account writer
-//! (`subscriptions.rs`), and so through the same pacer ([`super::Store`] holds one per
-//! instance). The webhook never waits on it: it hands a contended event off instead.
+//! [`super::Store`] holds one pacer per instance, which the queue consumer and the sync
+//! share through `subscriptions.rs`; the webhook never waits on it ([`super::Pacing`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -114,15 +110,12 @@ impl Pacer {
     /// `account`'s writes met other writers at `now` (a cancelled guess, a conflict): its
     /// guesses are likely stale for a while ([`Pacer::is_contended`]).
     pub(crate) fn contended(&self, account: &str, now: Instant) {
-        let mut accounts = self.lock();
-        let pace = entry(&mut accounts, account, now);
-        pace.hot_until = now + FORGET;
+        entry(&mut self.lock(), account, now).hot_until = now + FORGET;
     }
 
     /// Whether `account` met throttling or other writers within [`FORGET`] of `now`.
     pub(crate) fn is_contended(&self, account: &str, now: Instant) -> bool {
-        let accounts = self.lock();
-        accounts.get(account).is_some_and(|p| p.hot_until > now)
+        self.lock().get(account).is_some_and(|p| p.hot_until > now)
     }
 
     /// Throttles `account` met since its last commit, while remembered.
