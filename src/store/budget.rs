@@ -109,9 +109,7 @@ pub enum Pacing {
 /// The deadline and the counters of one request.
 #[derive(Debug)]
 pub struct Budget {
-    /// What contention does ([`OnContention`]).
     contention: OnContention,
-    /// Whether subscriber writes pace ([`Pacing`]).
     pacing: Pacing,
     /// When the budget was made: the request's arrival, for the webhook.
     started: Instant,

@@ -68,10 +68,7 @@ pub(super) async fn apply(
         let rev_name = u.name("rev");
         let condition = match rev {
             None => format!("attribute_not_exists({rev_name})"),
-            Some(r) => {
-                let v = u.value(number_value(r));
-                format!("{rev_name} = {v}")
-            }
+            Some(r) => format!("{rev_name} = {}", u.value(number_value(r))),
         };
         let put = budget
             .call(

@@ -15,20 +15,19 @@
 //! are read first (a strongly consistent `BatchGetItem`: one read unit per item, from the
 //! partition's separate 3000) and the transaction is decided on known states: a
 //! redelivered change, or one whose fold met an add and a delete of the user ([`Doubt`]),
-//! and every change of an account this
-//! instance found contended ([`Pacer::is_contended`]: throttled, or met by other writers,
-//! whose in-flight batches make guesses stale). When a guess is refused anyway, the
-//! cancelled transaction returns the items as they are
+//! and every change of an account this instance found contended ([`Pacer::is_contended`]:
+//! throttled, or met by other writers, whose in-flight batches make guesses stale). When a
+//! guess is refused anyway, the cancelled transaction returns the items as they are
 //! (`ReturnValuesOnConditionCheckFailure = ALL_OLD`); the chunk is then rewritten with
-//! conditions pinned to those exact states, or skipped where the stored state is newer.
-//! A chunk that already landed is a no-op on redelivery, which is what repairs a request
+//! conditions pinned to those exact states, or skipped where the stored state is newer. A
+//! chunk that already landed is a no-op on redelivery, which is what repairs a request
 //! that failed halfway.
 //!
 //! At the partition's ceiling (a transaction cancelled with `ThrottlingError`, a
-//! `ProvisionedThroughputExceededException`) the consumer and the sync wait for their
-//! turn ([`super::pacing`]) inside their budget ([`Pacing::PerAccount`]); the webhook
-//! hands the event off instead ([`super::OnContention::GiveUp`]). Table-wide throttling (`ThrottlingException`) is not one
-//! account's ceiling: it keeps the budget's retries.
+//! `ProvisionedThroughputExceededException`) the consumer and the sync wait for their turn
+//! ([`super::pacing`]) inside their budget ([`Pacing::PerAccount`]); the webhook hands the
+//! event off instead ([`super::OnContention::GiveUp`]). Table-wide throttling
+//! (`ThrottlingException`) is not one account's ceiling: it keeps the budget's retries.
 
 use super::budget::{
     classify, classify_code, is_key_range_throttle, Budget, ErrorClass, StoreError,
@@ -69,7 +68,7 @@ impl Store {
     /// Writes an account's folded subscriber changes, each only where it wins over the
     /// stored one, with `subscriber_count` kept exact; what is already stored (or newer)
     /// is left alone. Paced at the account's partition ceiling, with doubtful items read
-    /// first, under [`Pacing::PerAccount`] (see the module's comment). An error may leave some
+    /// first, under [`Pacing::PerAccount`] (the module's comment). An error may leave some
     /// transactions written: writing the same changes again repairs it. Errors:
     /// [`StoreError::Budget`] when the budget ends (also while waiting for a turn),
     /// [`StoreError::Contention`] under [`OnContention::GiveUp`], others as the SDK's.
