@@ -46,13 +46,8 @@ pub(crate) fn classify_code(code: Option<&str>) -> ErrorClass {
         // cancellation reason spells the codes without "Exception", and names an item
         // over its write rate `ThrottlingError` (API reference,
         // `TransactionCanceledException`): one item's throttling too.
-        Some(
-            "TransactionConflictException"
-            | "TransactionConflict"
-            | "ProvisionedThroughputExceededException"
-            | "ProvisionedThroughputExceeded"
-            | "ThrottlingError",
-        ) => ErrorClass::Contention,
+        Some("TransactionConflictException" | "TransactionConflict") => ErrorClass::Contention,
+        _ if is_key_range_throttle(code) => ErrorClass::Contention,
         // Table- or account-wide throttling (not one item's), and the service's own trouble.
         Some(
             "ThrottlingException"

@@ -70,24 +70,18 @@ pub(super) async fn apply(
             None => format!("attribute_not_exists({rev_name})"),
             Some(r) => format!("{rev_name} = {}", u.value(number_value(r))),
         };
-        let put = budget
-            .call(
-                store
-                    .client()
-                    .update_item()
-                    .table_name(store.table())
-                    .set_key(Some(key.clone()))
-                    .update_expression(u.expression())
-                    .condition_expression(condition)
-                    .set_expression_attribute_names(Some(u.names))
-                    .set_expression_attribute_values(Some(u.values))
-                    .return_values_on_condition_check_failure(
-                        ReturnValuesOnConditionCheckFailure::AllOld,
-                    )
-                    .send(),
-            )
-            .await?;
-        match put {
+        let put = store
+            .client()
+            .update_item()
+            .table_name(store.table())
+            .set_key(Some(key.clone()))
+            .update_expression(u.expression())
+            .condition_expression(condition)
+            .set_expression_attribute_names(Some(u.names))
+            .set_expression_attribute_values(Some(u.values))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send();
+        match budget.call(put).await? {
             Ok(_) => return Ok(Applied { items_written: 1 }),
             Err(e) => {
                 if let Some(UpdateItemError::ConditionalCheckFailedException(c)) =

@@ -112,15 +112,11 @@ impl Store {
                     break;
                 };
                 let charged = units(targets.len());
-                let sent = budget
-                    .call(
-                        self.client()
-                            .transact_write_items()
-                            .set_transact_items(Some(actions))
-                            .send(),
-                    )
-                    .await?;
-                let Err(err) = sent else {
+                let write = self
+                    .client()
+                    .transact_write_items()
+                    .set_transact_items(Some(actions));
+                let Err(err) = budget.call(write.send()).await? else {
                     written += u32::try_from(targets.len()).unwrap_or(u32::MAX) + 1;
                     if let Some((pacer, key)) = &pacing {
                         pacer.succeeded(key, Instant::now());
@@ -257,16 +253,11 @@ async fn read_first(
             .set_keys(Some(std::mem::take(&mut keys)))
             .consistent_read(true)
             .build()?;
-        let got = budget
-            .call(
-                store
-                    .client()
-                    .batch_get_item()
-                    .request_items(store.table(), request)
-                    .send(),
-            )
-            .await?;
-        let Ok(out) = got else {
+        let read = store
+            .client()
+            .batch_get_item()
+            .request_items(store.table(), request);
+        let Ok(out) = budget.call(read.send()).await? else {
             break;
         };
         let found = out.responses.and_then(|mut r| r.remove(store.table()));
