@@ -75,13 +75,6 @@ fn stamped(value: Option<String>, time: Option<u64>) -> Option<Stamped> {
     })
 }
 
-fn split(s: &Option<Stamped>) -> (Option<String>, Option<u64>) {
-    match s {
-        Some(s) => (Some(s.value.clone()), Some(s.time)),
-        None => (None, None),
-    }
-}
-
 impl ProfileItem {
     pub(crate) fn to_state(&self) -> Profile {
         let t = &self.field_times;
@@ -99,36 +92,33 @@ impl ProfileItem {
 
     /// The item for a state (without `subscriber_count`, which is a counter).
     pub(crate) fn from_state(app: &str, account: &str, p: &Profile, rev: u64) -> ProfileItem {
-        let (owner_account, owner_t) = split(&p.owner);
-        let (name, name_t) = split(&p.name);
-        let (introduction, intro_t) = split(&p.introduction);
-        let (face_url, face_t) = split(&p.face_url);
-        let (organization, org_t) = split(&p.organization);
+        let value = |s: &Option<Stamped>| s.as_ref().map(|s| s.value.clone());
+        let time = |s: &Option<Stamped>| s.as_ref().map(|s| s.time);
         ProfileItem {
             entity: ENTITY_ACCOUNT.to_owned(),
             sdk_app_id: app.to_owned(),
             official_account: account.to_owned(),
-            gsi1pk: owner_account.as_deref().map(|o| user_pk(app, o)),
-            gsi1sk: owner_account.as_ref().map(|_| owns_sk(account)),
+            gsi1pk: p.owner.as_ref().map(|o| user_pk(app, &o.value)),
+            gsi1sk: p.owner.as_ref().map(|_| owns_sk(account)),
             gsi2pk: Some(app_pk(app)),
             gsi2sk: Some(app_account_sk(account)),
             status: p.status().map(|s| AccountStatus::as_str(s).to_owned()),
-            owner_account,
+            owner_account: value(&p.owner),
             created_at: p.created.as_ref().map(|c| c.0),
             created_by: p.created.as_ref().and_then(|c| c.1.clone()),
             destroyed_at: p.destroyed_at,
-            name,
-            introduction,
-            face_url,
-            organization,
+            name: value(&p.name),
+            introduction: value(&p.introduction),
+            face_url: value(&p.face_url),
+            organization: value(&p.organization),
             full_at: p.full_at,
             subscriber_count: None,
             field_times: FieldTimes {
-                owner_account: owner_t,
-                name: name_t,
-                introduction: intro_t,
-                face_url: face_t,
-                organization: org_t,
+                owner_account: time(&p.owner),
+                name: time(&p.name),
+                introduction: time(&p.introduction),
+                face_url: time(&p.face_url),
+                organization: time(&p.organization),
             },
             rev: Some(rev),
         }
