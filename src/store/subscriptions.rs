@@ -106,8 +106,7 @@ impl Store {
                         read_first(self, &pk, &unread, &mut known, budget).await?;
                     }
                 }
-                let Some((actions, targets)) =
-                    transaction(self, writes.app(), writes.account(), &pk, chunk, &known)?
+                let Some((actions, targets)) = transaction(self, writes, &pk, chunk, &known)?
                 else {
                     break;
                 };
@@ -298,12 +297,12 @@ type Chunk<'u> = (Vec<TransactWriteItem>, Vec<&'u String>);
 /// then the counter update. `None` when nothing in the chunk can change.
 fn transaction<'u>(
     store: &Store,
-    app: &str,
-    account: &str,
+    writes: &AccountWrites,
     pk: &str,
     chunk: &[(&'u String, &Planned)],
     known: &Known,
 ) -> Result<Option<Chunk<'u>>, StoreError> {
+    let (app, account) = (writes.app(), writes.account());
     let mut actions = Vec::with_capacity(chunk.len() + 1);
     let mut targets = Vec::with_capacity(chunk.len());
     let mut delta: i64 = 0;
