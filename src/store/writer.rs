@@ -53,10 +53,9 @@ pub enum Delivery {
 pub(crate) struct NotSubscribers;
 
 /// Why the writer should not guess a user's stored state (and reads it first instead).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Doubt {
     /// Nothing says the guess is wrong: a new user's add, a known user's delete.
-    #[default]
     None,
     /// A change of the user came again ([`Delivery::Redelivered`]): likely stored already.
     Redelivered,
