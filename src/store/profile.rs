@@ -81,21 +81,17 @@ pub(super) async fn apply(
             .set_expression_attribute_values(Some(u.values))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send();
-        match budget.call(put).await? {
-            Ok(_) => return Ok(Applied { items_written: 1 }),
-            Err(e) => {
-                if let Some(UpdateItemError::ConditionalCheckFailedException(c)) =
-                    e.as_service_error()
-                {
-                    // Someone else wrote first (or our guess was wrong): start from
-                    // what is stored now.
-                    known = c.item.clone().map(items::from_item).transpose()?.map(Some);
-                }
-                if classify(&e) == ErrorClass::Condition && known.is_some() && attempt == 1 {
-                    continue;
-                }
-                budget.after_failure(e, attempt).await?;
-            }
+        let Err(e) = budget.call(put).await? else {
+            return Ok(Applied { items_written: 1 });
+        };
+        if let Some(UpdateItemError::ConditionalCheckFailedException(c)) = e.as_service_error() {
+            // Someone else wrote first (or our guess was wrong): start from what is
+            // stored now.
+            known = c.item.clone().map(items::from_item).transpose()?.map(Some);
         }
+        if classify(&e) == ErrorClass::Condition && known.is_some() && attempt == 1 {
+            continue;
+        }
+        budget.after_failure(e, attempt).await?;
     }
 }
