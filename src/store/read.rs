@@ -16,8 +16,7 @@ impl ReadError {
 impl Store {
     /// An account's `PROFILE` item.
     pub async fn account(&self, app: &str, account: &str) -> Result<Option<Item>, ReadError> {
-        let got = self
-            .client()
+        self.client()
             .get_item()
             .table_name(self.table())
             .set_key(Some(items::key(
@@ -27,8 +26,8 @@ impl Store {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| ReadError::of(&e))?;
-        Ok(got.item)
+            .map(|got| got.item)
+            .map_err(|e| ReadError::of(&e))
     }
 
     /// An account's subscription items (SUBSCRIBED and UNSUBSCRIBED, with `status`).
