@@ -180,8 +180,6 @@ pub(crate) struct MessageItem {
     pub event_time: Option<u64>,
     pub online_only_flag: Option<i64>,
     pub cloud_custom_data: Option<String>,
-    pub withdrawn: Option<bool>,
-    pub withdrawn_at: Option<u64>,
 }
 
 /// Attributes a send removes when its event has none (a newer send replaces an older).

@@ -31,8 +31,6 @@ pub(super) async fn send(
         event_time: Some(event.event_time),
         online_only_flag: msg.online_only_flag,
         cloud_custom_data: msg.cloud_custom_data.clone(),
-        withdrawn: None,
-        withdrawn_at: None,
     };
     let mut attrs = items::to_item(&item)?;
     if let Some(body) = &msg.msg_body {
