@@ -2,10 +2,8 @@
 //! account's subscriber changes, from one event (the webhook), any number of add and
 //! delete events (a queue batch) or sync facts, folded per subscriber by the section 3
 //! rules (the newest EventTime wins; a tie goes to UNSUBSCRIBED:
-//! [`Subscription::supersedes`]). `subscriptions.rs` writes them
-//! ([`super::Store::write_account`]): one path for the webhook, the queue and the sync, in
-//! transactions of at most [`CHUNK`] subscription items and the one `subscriber_count`
-//! update each.
+//! [`Subscription::supersedes`]). `subscriptions.rs` writes them, for all three
+//! ([`super::Store::write_account`]), in transactions of [`CHUNK`] items at most.
 //!
 //! Folding first is what makes a hot account cheap to catch up with: a thousand one-user
 //! events become ten transactions, not a thousand that all update the same `PROFILE`.
