@@ -28,9 +28,9 @@ pub enum StoreError {
     Unfit(Unfit),
 }
 
-/// A read or a sync checkpoint DynamoDB did not answer: the SDK error described (its code
-/// and message, as `store/read.rs`'s `ReadError::of` describes it). For tools, the sync and tests; the webhook
-/// path never reads here.
+/// A read or a sync checkpoint DynamoDB did not answer: the SDK error's code and message,
+/// as [`ReadError::of`] (store/read.rs) describes it. For tools, the sync and tests; the
+/// webhook path never reads here.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct ReadError(pub String);
