@@ -1,26 +1,9 @@
-//! Per-account pacing at the partition's ceiling (docs/contract.md section 8; aws.md: one
-//! partition key value takes at most 1000 write units a second, a throttled request is
-//! charged nothing).
-//!
-//! Every item of an account shares its partition key (`OA#{app}#{oa}`), so a campaign
-//! meets one ceiling for the whole account. An instance that meets throttling on an
-//! account paces its writes to it instead of failing records back. The ceiling's bucket
-//! is the pace: a write that commits is followed by the next one at once, a throttled one
-//! is tried again once the ceiling has refilled what it asked ([`refill`]). A throttled
-//! attempt is free, so probing costs requests, not units; a bucket left full loses what
-//! flows over it, and a partition's holds about a second of its ceiling (burst capacity
-//! never raises it: aws.md; the model, `tests/it/support/contention.rs`), so probes
-//! closer than that keep it drained whatever the partition's real ceiling, and however
-//! many instances write to the account without knowing of each other (the consumer's
-//! `MaximumConcurrency`, the sync). An account rate per instance (the previous design:
-//! cut on a throttle, grown on a success) left the bucket idle while each instance waited
-//! on its own guess of its share (docs/performance.md, "Hot account"). Each write waits
-//! for its turn ([`Pacer::turn`]); other accounts are not paced. An account with no
-//! throttle for [`FORGET`] is forgotten (unpaced again).
-//!
-//! The pacer also remembers accounts whose writes met other writers (a cancelled guess, a
-//! transaction conflict): there a guessed condition is likely stale, and the writer reads
-//! the items first ([`Pacer::is_contended`]; docs/delivery.md, "A hot account").
+//! Per-account pacing at the partition's ceiling (docs/contract.md section 8), as
+//! docs/delivery.md ("At the partition's ceiling") describes it: the partition's own
+//! bucket is the pace (a commit is followed by the next write at once, a throttled write
+//! tried again once the ceiling has refilled what it asked: `refill`), and an account
+//! with no throttle for `FORGET` is forgotten. The pacer also remembers accounts whose
+//! writes met other writers (`Pacer::is_contended`), where the writer reads first.
 //! [`super::Store`] holds one pacer per instance, which the queue consumer and the sync
 //! share through `subscriptions.rs`; the webhook never waits on it ([`super::Pacing`]).
 
@@ -75,9 +58,6 @@ impl Pacer {
     /// or whose last throttle's wait is over; else the end of that wait.
     pub(crate) fn turn(&self, account: &str, now: Instant) -> Instant {
         let mut accounts = self.lock();
-        if accounts.is_empty() {
-            return now;
-        }
         let Some(pace) = accounts.get_mut(account) else {
             return now;
         };
@@ -89,7 +69,7 @@ impl Pacer {
     }
 
     /// A write of `units` to `account` was throttled at `now` (the partition's ceiling):
-    /// the next write waits for the ceiling to refill `units` ([`refill`]).
+    /// the next write waits for the ceiling to refill `units` (`refill`).
     pub fn throttled(&self, account: &str, units: u32, now: Instant) {
         let mut accounts = self.lock();
         let pace = entry(&mut accounts, account, now);
