@@ -1,33 +1,20 @@
 //! The one subscriber write path (docs/contract.md sections 3, 5 and 8): the webhook's
 //! add and delete events, the queue consumer's folded batches and the sync's facts all
 //! go through [`Store::write_account`], one `SUB#{user}` item per user plus the
-//! account's exact `subscriber_count`.
-//!
-//! Subscriptions are written in transactions of at most 99 items plus one counter
-//! update on `PROFILE`. Each item is written under a condition that makes the change,
-//! and so the counter delta, exact:
+//! account's exact `subscriber_count`, in transactions of at most 99 items and the
+//! counter update. Each item is written under a condition that makes the change, and so
+//! the counter delta, exact (docs/consistency.md):
 //! - add: "absent, or UNSUBSCRIBED by an older event" (the count grows by one);
 //! - delete: "SUBSCRIBED by an older or equal event" (the count shrinks by one).
 //!
-//! Where nothing contradicts it the condition is a guess and nothing is read first (the
-//! webhook, a cold account). A guess refused by its condition is charged in full (aws.md:
-//! 200 write units for a 99-item transaction), so where a guess is likely wrong the items
-//! are read first (a strongly consistent `BatchGetItem`: one read unit per item, from the
-//! partition's separate 3000) and the transaction is decided on known states: a
-//! redelivered change, or one whose fold met an add and a delete of the user ([`Doubt`]),
-//! and every change of an account this instance found contended ([`Pacer::is_contended`]:
-//! throttled, or met by other writers, whose in-flight batches make guesses stale). When a
-//! guess is refused anyway, the cancelled transaction returns the items as they are
-//! (`ReturnValuesOnConditionCheckFailure = ALL_OLD`); the chunk is then rewritten with
-//! conditions pinned to those exact states, or skipped where the stored state is newer. A
-//! chunk that already landed is a no-op on redelivery, which is what repairs a request
-//! that failed halfway.
-//!
-//! At the partition's ceiling (a transaction cancelled with `ThrottlingError`, a
-//! `ProvisionedThroughputExceededException`) the consumer and the sync wait for their turn
-//! ([`super::pacing`]) inside their budget ([`Pacing::PerAccount`]); the webhook hands the
-//! event off instead ([`super::OnContention::GiveUp`]). Table-wide throttling
-//! (`ThrottlingException`) is not one account's ceiling: it keeps the budget's retries.
+//! The condition is a guess where nothing contradicts it; where a guess is likely wrong
+//! ([`Doubt`], or an account the pacer found contended) the items are read first, and
+//! the consumer and the sync pace at the partition's ceiling (docs/delivery.md, "At the
+//! partition's ceiling"). A refused guess returns the items as they are (`ALL_OLD`): the
+//! chunk is rewritten pinned to those states, or skipped where the stored state is
+//! newer, so a chunk that already landed is a no-op on redelivery (which is what repairs
+//! a request that failed halfway). The webhook hands a contended event off instead
+//! ([`super::OnContention::GiveUp`]).
 
 use super::budget::{
     classify, classify_code, is_key_range_throttle, Budget, ErrorClass, StoreError,
@@ -71,7 +58,7 @@ impl Store {
     /// first, under [`Pacing::PerAccount`] (the module's comment). An error may leave some
     /// transactions written: writing the same changes again repairs it. Errors:
     /// [`StoreError::Budget`] when the budget ends (also while waiting for a turn),
-    /// [`StoreError::Contention`] under [`OnContention::GiveUp`], others as the SDK's.
+    /// [`StoreError::Contention`] under [`super::OnContention::GiveUp`], others as the SDK's.
     pub async fn write_account(
         &self,
         writes: &AccountWrites,
