@@ -54,16 +54,18 @@ impl Store {
             .await
     }
 
-    /// `pk = :pk AND begins_with(sk, :prefix)` on the table or on `gsi1`, all pages.
-    async fn query(
+    /// `pk = :pk AND begins_with(sk, :prefix)` on the table (strongly consistent) or on
+    /// an index ([`GSI1`] or [`GSI2`]), all pages.
+    pub(crate) async fn query(
         &self,
         index: Option<&str>,
         pk: &str,
         prefix: &str,
     ) -> Result<Vec<Item>, ReadError> {
         let (pk_name, sk_name) = match index {
-            Some(_) => (GSI1_PK, GSI1_SK),
             None => (PK, SK),
+            Some(GSI2) => (GSI2_PK, GSI2_SK),
+            Some(_) => (GSI1_PK, GSI1_SK),
         };
         self.client()
             .query()
