@@ -77,7 +77,7 @@ pub(crate) fn is_key_range_throttle(code: Option<&str>) -> bool {
     )
 }
 
-/// What a write does when it meets contention on the account's items ([`ErrorClass::Contention`]).
+/// What a write does when it meets contention on the account's items (`ErrorClass::Contention`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum OnContention {
     /// Back off and try again until the deadline (the queue consumer, replay, the sync).
@@ -187,7 +187,7 @@ impl Budget {
         }
     }
 
-    /// See [`Budget::limited_to`].
+    /// See `Budget::limited_to`.
     pub fn limit(&self) -> Option<Instant> {
         self.limit
     }

@@ -2,8 +2,8 @@
 //! account's subscriber changes, from one event (the webhook), any number of add and
 //! delete events (a queue batch) or sync facts, folded per subscriber by the section 3
 //! rules (the newest EventTime wins; a tie goes to UNSUBSCRIBED:
-//! [`Subscription::supersedes`]). `subscriptions.rs` writes them, for all three
-//! ([`super::Store::write_account`]), in transactions of [`CHUNK`] items at most.
+//! `Subscription::supersedes`). `subscriptions.rs` writes them, for all three
+//! ([`super::Store::write_account`]), in transactions of `CHUNK` items at most.
 //!
 //! Folding first is what makes a hot account cheap to catch up with: a thousand one-user
 //! events become ten transactions, not a thousand that all update the same `PROFILE`.
@@ -177,7 +177,7 @@ impl AccountWrites {
     }
 
     /// The transactions a write takes when nothing stored contradicts the guess (at most
-    /// [`CHUNK`] users each): `ceil(len / 99)`.
+    /// `CHUNK` users each): `ceil(len / 99)`.
     pub fn transactions(&self) -> usize {
         self.len().div_ceil(CHUNK)
     }
@@ -224,17 +224,11 @@ mod tests {
             w
         };
         let want = fold(&[0, 1, 2, 3, 4]);
+        let states = ["u", "v", "w"].map(|u| want.subscriptions[u].state.clone());
+        let (sub, unsub) = (Change::Subscribe, Change::Unsubscribe);
         assert_eq!(
-            want.subscriptions["u"].state,
-            Change::Unsubscribe.state(5, None)
-        );
-        assert_eq!(
-            want.subscriptions["v"].state,
-            Change::Subscribe.state(5, None)
-        );
-        assert_eq!(
-            want.subscriptions["w"].state,
-            Change::Subscribe.state(9, None)
+            states,
+            [unsub.state(5, None), sub.state(5, None), sub.state(9, None)]
         );
         assert_eq!(fold(&[4, 3, 2, 1, 0]), want);
         assert_eq!(fold(&[1, 3, 0, 4, 2, 0, 1]), want);
