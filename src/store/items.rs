@@ -1,9 +1,6 @@
-//! The stored items, as serde structs mapped with `serde_dynamo`.
-//!
-//! Attribute names are the contract's. Two attributes are ours besides: `rev` on the
-//! profile (its optimistic-concurrency version) and `field_times` (the EventTime of the
-//! value each profile field holds, needed to keep "newest wins" under reordering).
-//! A `None` field is left out of the item (`skip_serializing_none`), never stored as NULL.
+//! The stored items (docs/table.md: the contract's attributes, and `rev` and
+//! `field_times` of ours), as serde structs mapped with `serde_dynamo`. A `None` field is
+//! left out of the item (`skip_serializing_none`), never stored as NULL.
 
 use super::schema::*;
 use crate::state::{AccountStatus, Profile, Stamped, Subscription};

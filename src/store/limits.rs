@@ -2,13 +2,8 @@
 //! exact conversion of `MsgBody` into a DynamoDB document. The protocol reader knows
 //! nothing of these; [`check`] runs before any write, so an event DynamoDB would refuse
 //! is answered at once, naming the field, instead of failing after the time budget.
-//!
-//! DynamoDB's limits: an item is at most 400 KB (names and values), a partition key at
-//! most 2048 bytes and a sort key at most 1024, documents nest at most 32 levels, a name
-//! (a map's keys are names) is at least one byte and less than 64 KB, and a number has at
-//! most 38 significant digits with a magnitude from 1E-130 to below 1E+126 (Amazon
-//! DynamoDB Developer Guide, "Service, account, and table quotas", "Data types" and
-//! "Naming rules").
+//! Each limit below is DynamoDB's (Amazon DynamoDB Developer Guide, "Service, account,
+//! and table quotas", "Data types" and "Naming rules").
 //!
 //! The local DynamoDB of the tests (moto) accepts documents nested deeper, empty map keys
 //! and keys of 64 KB or more (../shared/spec/aws.md, "The local DynamoDB"), so nothing but

@@ -1,16 +1,13 @@
 //! The DynamoDB store: the contract's table layout and how each event is written so
-//! that the table converges under duplicates, reordering and concurrency.
+//! that the table converges under duplicates, reordering and concurrency
+//! (docs/consistency.md). Nothing here knows about HTTP.
 //!
-//! Nothing here knows about HTTP. Writes are optimistic: read the items concerned, fold
-//! the event in ([`crate::state`]), and write back under a condition pinned to what was
-//! read; a lost race re-reads and tries again, until the request's [`Budget`] runs out.
-//! Contention on the account's items (another transaction holding one, a hot item's
-//! throttling) is retried the same way, or ends the write at once with
-//! [`StoreError::Contention`] when the budget says so ([`OnContention`]: the webhook's,
-//! which hands the event off instead; docs/contract.md section 5).
-//!
-//! [`writer`] is the per-account writer: a batch's (or a sync's) subscriber changes of
-//! one account, folded, in the fewest transactions.
+//! Writes are optimistic: read the items concerned, fold the event in ([`crate::state`]),
+//! and write back under a condition pinned to what was read; a lost race or contention
+//! re-reads and tries again until the request's [`Budget`] runs out, or ends the write at
+//! once with [`StoreError::Contention`] under [`OnContention::GiveUp`] (the webhook's,
+//! which hands the event off instead; docs/contract.md section 5). [`writer`] folds a
+//! batch's (or a sync's) subscriber changes of one account into the fewest transactions.
 
 pub mod budget;
 pub mod error;
