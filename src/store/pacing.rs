@@ -97,20 +97,6 @@ impl Pacer {
     pub(crate) fn is_contended(&self, account: &str, now: Instant) -> bool {
         self.lock().get(account).is_some_and(|p| p.hot_until > now)
     }
-
-    /// Throttles `account` met since its last commit, while remembered.
-    pub fn throttles(&self, account: &str) -> Option<u32> {
-        self.lock().get(account).map(|p| p.throttles)
-    }
-
-    /// Accounts remembered.
-    pub fn len(&self) -> usize {
-        self.lock().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 /// `account`'s entry, made room for: expired entries go first, then the one forgotten
@@ -151,7 +137,7 @@ mod tests {
         assert_eq!(p.turn("a", t0), t0);
         p.succeeded("a", t0);
         assert_eq!(p.turn("a", t0), t0, "not paced before a throttle");
-        assert!(p.is_empty(), "a commit alone is not remembered");
+        assert!(p.lock().is_empty(), "a commit alone is not remembered");
         p.throttled("a", 200, t0);
         // 200 units at the ceiling's 1000 a second: a fifth of a second.
         let fifth = Duration::from_millis(200);
@@ -162,12 +148,12 @@ mod tests {
         // A small write waits at least PROBE_MIN.
         p.throttled("a", 4, t0 + fifth * 2);
         assert_eq!(p.turn("a", t0 + fifth * 2), t0 + fifth * 2 + PROBE_MIN);
-        assert_eq!(p.throttles("a"), Some(2));
+        assert_eq!(p.lock().get("a").map(|p| p.throttles), Some(2));
         // A commit ends the wait of the throttle before it.
         p.throttled("a", 200, t0 + fifth * 3);
         p.succeeded("a", t0 + fifth * 3);
         assert_eq!(p.turn("a", t0 + fifth * 3), t0 + fifth * 3);
-        assert_eq!(p.throttles("a"), Some(0));
+        assert_eq!(p.lock().get("a").map(|p| p.throttles), Some(0));
         // Other accounts are not paced.
         assert_eq!(p.turn("b", t0), t0);
     }
@@ -181,7 +167,7 @@ mod tests {
         let later = t0 + FORGET;
         assert!(!p.is_contended("a", later));
         assert_eq!(p.turn("a", later), later);
-        assert!(p.is_empty());
+        assert!(p.lock().is_empty());
         // Commits alone never make an account contended.
         p.succeeded("c", later);
         assert!(!p.is_contended("c", later));
@@ -196,7 +182,7 @@ mod tests {
         p.contended("a", t0);
         assert!(p.is_contended("a", t0));
         assert_eq!(p.turn("a", t0), t0);
-        assert_eq!(p.throttles("a"), Some(0));
+        assert_eq!(p.lock().get("a").map(|p| p.throttles), Some(0));
     }
 
     #[test]
@@ -206,7 +192,7 @@ mod tests {
         for i in 0..(PACED_ACCOUNTS_MAX + 10) {
             p.contended(&format!("x{i}"), t0 + Duration::from_millis(i as u64));
         }
-        assert_eq!(p.len(), PACED_ACCOUNTS_MAX);
+        assert_eq!(p.lock().len(), PACED_ACCOUNTS_MAX);
         let newest = format!("x{}", PACED_ACCOUNTS_MAX + 9);
         assert!(p.is_contended(&newest, t0 + Duration::from_secs(1)));
         assert!(!p.is_contended("x0", t0 + Duration::from_secs(1)));
