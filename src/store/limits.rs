@@ -48,14 +48,11 @@ pub enum Unfit {
 /// Whether every item the event writes fits DynamoDB.
 pub fn check(event: &Event) -> Result<(), Unfit> {
     let id = |name: &str, value: &str, max: usize| {
-        if value.len() > max {
-            Err(Unfit::Invalid(FieldError::new(
-                name,
-                &format!("is longer than {max} bytes"),
-            )))
-        } else {
-            Ok(())
+        if value.len() <= max {
+            return Ok(());
         }
+        let why = format!("is longer than {max} bytes");
+        Err(Unfit::Invalid(FieldError::new(name, &why)))
     };
     id("Official_Account", &event.account, MAX_ACCOUNT_BYTES)?;
     // Each field of a list, named by its index.
