@@ -1,10 +1,7 @@
-//! Account-level events (create, info changed, destroyed, full): fold the event into
-//! the `PROFILE` item's state and write it back under `rev` (optimistic concurrency).
-//!
-//! A create usually comes first, so it is written straight away, conditioned on "no
-//! account event stored yet" (one request). Other events read the item first (two
-//! requests). A failed condition returns the stored item (`ALL_OLD`), so a lost race or
-//! a wrong guess costs one more write, not a read and a write.
+//! Account-level events (create, info changed, destroyed, full): the event folded into
+//! the `PROFILE` item's state and written back under `rev`, as docs/consistency.md
+//! describes (a create straight away, the others after a read; a failed condition's
+//! `ALL_OLD` item is the next try's start, not another read).
 
 use super::budget::{classify, Budget, ErrorClass, StoreError};
 use super::items::{self, number_value, ProfileItem, UpdateBuilder, PROFILE_OPTIONAL};

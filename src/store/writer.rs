@@ -1,12 +1,9 @@
 //! The per-account writer's input (docs/contract.md section 5, "Per account"): one
-//! account's subscriber changes, from one event (the webhook), any number of add and
-//! delete events (a queue batch) or sync facts, folded per subscriber by the section 3
-//! rules (the newest EventTime wins; a tie goes to UNSUBSCRIBED:
-//! `Subscription::supersedes`). `subscriptions.rs` writes them, for all three
-//! ([`super::Store::write_account`]), in transactions of `CHUNK` items at most.
-//!
-//! Folding first is what makes a hot account cheap to catch up with: a thousand one-user
-//! events become ten transactions, not a thousand that all update the same `PROFILE`.
+//! account's subscriber changes, from one event (the webhook), a queue batch or sync
+//! facts, folded per subscriber by the section 3 rules, for
+//! [`super::Store::write_account`]. Folding first is what makes a hot account cheap to
+//! catch up with: a thousand one-user events become ten transactions, not a thousand
+//! that all update the same `PROFILE`.
 
 use crate::events::{Event, EventKind};
 use crate::state::Subscription;
