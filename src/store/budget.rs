@@ -42,10 +42,8 @@ pub(crate) fn classify<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> Erro
 pub(crate) fn classify_code(code: Option<&str>) -> ErrorClass {
     match code {
         Some("ConditionalCheckFailedException" | "ConditionalCheckFailed") => ErrorClass::Condition,
-        // A hot item: ../shared/spec/aws.md (per-item 1000 WCU/s, transaction conflicts). A
-        // cancellation reason spells the codes without "Exception", and names an item
-        // over its write rate `ThrottlingError` (API reference,
-        // `TransactionCanceledException`): one item's throttling too.
+        // A hot item (../shared/spec/aws.md: per-item 1000 WCU/s, transaction conflicts); a
+        // cancellation reason spells the codes without "Exception".
         Some("TransactionConflictException" | "TransactionConflict") => ErrorClass::Contention,
         _ if is_key_range_throttle(code) => ErrorClass::Contention,
         // Table- or account-wide throttling (not one item's), and the service's own trouble.
@@ -63,9 +61,10 @@ pub(crate) fn classify_code(code: Option<&str>) -> ErrorClass {
 }
 
 /// Whether a [`ErrorClass::Contention`] code is the partition's (or an item's) write ceiling
-/// rather than another transaction: a cancellation reason's `ThrottlingError`, or a
-/// request's `ProvisionedThroughputExceededException` (aws.md, "Throttling: key range
-/// limit exceeded"). The writer paces on these (`pacing.rs`) and backs off on the others.
+/// rather than another transaction: a cancellation reason's `ThrottlingError` (API
+/// reference, `TransactionCanceledException`), or a request's
+/// `ProvisionedThroughputExceededException` (aws.md, "Throttling: key range limit
+/// exceeded"). The writer paces on these (`pacing.rs`) and backs off on the others.
 pub(crate) fn is_key_range_throttle(code: Option<&str>) -> bool {
     matches!(
         code,

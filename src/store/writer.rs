@@ -32,9 +32,7 @@ impl Change {
 }
 
 /// How a change reached the writer: its first delivery, or again (an SQS record with
-/// `ApproximateReceiveCount` above 1). A redelivered change was likely written already,
-/// in part: the writer reads its item before deciding the transaction, rather than pay a
-/// refused one (a guess refused by its condition is charged in full: aws.md).
+/// `ApproximateReceiveCount` above 1), when its item is read first ([`Doubt::Redelivered`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Delivery {
     #[default]
@@ -52,7 +50,8 @@ pub(crate) struct NotSubscribers;
 pub enum Doubt {
     /// Nothing says the guess is wrong: a new user's add, a known user's delete.
     None,
-    /// A change of the user came again ([`Delivery::Redelivered`]): likely stored already.
+    /// A change of the user came again ([`Delivery::Redelivered`]): likely stored already,
+    /// in part, and a guess refused by its condition is charged in full (aws.md).
     Redelivered,
     /// The fold met an add and a delete of the user: the guess (the winning change's
     /// condition) is likely wrong, e.g. a delete of a user whose add was folded away and
