@@ -13,7 +13,6 @@
 use crate::events::{Event, EventKind, FieldError};
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::Value;
-use std::collections::HashMap;
 
 /// Longest `Official_Account`, in bytes: it appears in sort keys as `OWNS#{oa}`.
 pub(crate) const MAX_ACCOUNT_BYTES: usize = 1024 - "OWNS#".len();
@@ -174,7 +173,7 @@ pub(crate) fn to_attribute(v: &Value) -> AttributeValue {
         Value::Object(m) => AttributeValue::M(
             m.iter()
                 .map(|(k, v)| (k.clone(), to_attribute(v)))
-                .collect::<HashMap<_, _>>(),
+                .collect(),
         ),
     }
 }

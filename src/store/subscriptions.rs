@@ -45,12 +45,6 @@ type Known = HashMap<String, Option<Subscription>>;
 /// still unread after them is guessed).
 const READ_ROUNDS: usize = 3;
 
-/// Write units a transaction of `items` subscription items and the counter update is
-/// charged, at 2 units per item under 1 KB (aws.md): what the pacer is told.
-fn units(items: usize) -> u32 {
-    u32::try_from(2 * (items + 1)).unwrap_or(u32::MAX)
-}
-
 impl Store {
     /// Writes an account's folded subscriber changes, each only where it wins over the
     /// stored one, with `subscriber_count` kept exact; what is already stored (or newer)
@@ -97,7 +91,9 @@ impl Store {
                 else {
                     break;
                 };
-                let charged = units(targets.len());
+                // The write units its items and the counter update are charged, 2 each
+                // under 1 KB (aws.md): what the pacer is told.
+                let charged = u32::try_from(2 * (targets.len() + 1)).unwrap_or(u32::MAX);
                 let write = self
                     .client()
                     .transact_write_items()
