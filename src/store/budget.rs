@@ -105,14 +105,9 @@ pub enum Pacing {
 pub struct Budget {
     contention: OnContention,
     pacing: Pacing,
-    /// When the budget was made: the request's arrival, for the webhook.
     started: Instant,
-    /// When the store must stop.
     deadline: Instant,
-    /// When the reply is due: the deadline, or later when [`Budget::reserving`] kept
-    /// time after the store for something else (the hand-off).
     end: Instant,
-    /// The latest any reply may leave (a Lambda deadline), if known.
     limit: Option<Instant>,
     requests: AtomicU32,
     retries: AtomicU32,
@@ -186,11 +181,12 @@ impl Budget {
         }
     }
 
-    /// See `Budget::limited_to`.
+    /// The latest any reply may leave (a Lambda deadline), if known: `Budget::limited_to`.
     pub fn limit(&self) -> Option<Instant> {
         self.limit
     }
 
+    /// When the store must stop.
     pub fn deadline(&self) -> Instant {
         self.deadline
     }
@@ -200,7 +196,8 @@ impl Budget {
         self.started
     }
 
-    /// When the reply is due (the store's deadline plus any reserve).
+    /// When the reply is due: the store's deadline, or later when `Budget::reserving`
+    /// kept time after the store for something else (the hand-off).
     pub fn end(&self) -> Instant {
         self.end
     }

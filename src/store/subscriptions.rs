@@ -62,7 +62,6 @@ impl Store {
             return Ok(Applied::default());
         }
         let pk = account_pk(writes.app(), writes.account());
-        // The webhook never waits and never reads first: its cold path stays one call.
         let pacing = match budget.pacing() {
             Pacing::PerAccount => Some((&self.pacer, format!("{}/{pk}", self.table()))),
             Pacing::Off => None,
