@@ -80,8 +80,7 @@ impl Pacer {
 
     /// A write to `account` committed at `now`: the next one need not wait.
     pub fn succeeded(&self, account: &str, now: Instant) {
-        let mut accounts = self.lock();
-        if let Some(pace) = accounts.get_mut(account) {
+        if let Some(pace) = self.lock().get_mut(account) {
             pace.throttles = 0;
             pace.next_at = pace.next_at.min(now);
         }
