@@ -7,7 +7,7 @@
 use crate::clients::describe;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use std::future::Future;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -42,17 +42,10 @@ pub(crate) fn classify<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> Erro
 pub(crate) fn classify_code(code: Option<&str>) -> ErrorClass {
     match code {
         Some("ConditionalCheckFailedException" | "ConditionalCheckFailed") => ErrorClass::Condition,
-        // A hot item: ../shared/spec/aws.md (per-item 1000 WCU/s, transaction conflicts). A
-        // cancellation reason spells the codes without "Exception", and names an item
-        // over its write rate `ThrottlingError` (API reference,
-        // `TransactionCanceledException`): one item's throttling too.
-        Some(
-            "TransactionConflictException"
-            | "TransactionConflict"
-            | "ProvisionedThroughputExceededException"
-            | "ProvisionedThroughputExceeded"
-            | "ThrottlingError",
-        ) => ErrorClass::Contention,
+        // A hot item (../shared/spec/aws.md: per-item 1000 WCU/s, transaction conflicts); a
+        // cancellation reason spells the codes without "Exception".
+        Some("TransactionConflictException" | "TransactionConflict") => ErrorClass::Contention,
+        _ if is_key_range_throttle(code) => ErrorClass::Contention,
         // Table- or account-wide throttling (not one item's), and the service's own trouble.
         Some(
             "ThrottlingException"
@@ -68,9 +61,10 @@ pub(crate) fn classify_code(code: Option<&str>) -> ErrorClass {
 }
 
 /// Whether a [`ErrorClass::Contention`] code is the partition's (or an item's) write ceiling
-/// rather than another transaction: a cancellation reason's `ThrottlingError`, or a
-/// request's `ProvisionedThroughputExceededException` (aws.md, "Throttling: key range
-/// limit exceeded"). The writer paces on these (`pacing.rs`) and backs off on the others.
+/// rather than another transaction: a cancellation reason's `ThrottlingError` (API
+/// reference, `TransactionCanceledException`), or a request's
+/// `ProvisionedThroughputExceededException` (aws.md, "Throttling: key range limit
+/// exceeded"). The writer paces on these (`pacing.rs`) and backs off on the others.
 pub(crate) fn is_key_range_throttle(code: Option<&str>) -> bool {
     matches!(
         code,
@@ -82,7 +76,7 @@ pub(crate) fn is_key_range_throttle(code: Option<&str>) -> bool {
     )
 }
 
-/// What a write does when it meets contention on the account's items ([`ErrorClass::Contention`]).
+/// What a write does when it meets contention on the account's items (`ErrorClass::Contention`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum OnContention {
     /// Back off and try again until the deadline (the queue consumer, replay, the sync).
@@ -109,23 +103,16 @@ pub enum Pacing {
 /// The deadline and the counters of one request.
 #[derive(Debug)]
 pub struct Budget {
-    /// What contention does ([`OnContention`]).
     contention: OnContention,
-    /// Whether subscriber writes pace ([`Pacing`]).
     pacing: Pacing,
-    /// When the budget was made: the request's arrival, for the webhook.
     started: Instant,
-    /// When the store must stop.
     deadline: Instant,
-    /// When the reply is due: the deadline, or later when [`Budget::reserving`] kept
-    /// time after the store for something else (the hand-off).
     end: Instant,
-    /// The latest any reply may leave (a Lambda deadline), if known.
     limit: Option<Instant>,
     requests: AtomicU32,
     retries: AtomicU32,
     /// Microseconds spent waiting on DynamoDB calls.
-    waited_us: std::sync::atomic::AtomicU64,
+    waited_us: AtomicU64,
 }
 
 const BACKOFF_BASE: Duration = Duration::from_millis(10);
@@ -142,7 +129,7 @@ impl Budget {
             limit: None,
             requests: AtomicU32::new(0),
             retries: AtomicU32::new(0),
-            waited_us: std::sync::atomic::AtomicU64::new(0),
+            waited_us: AtomicU64::new(0),
         }
     }
 
@@ -183,22 +170,23 @@ impl Budget {
     }
 
     /// The error that ends a write meeting contention under [`OnContention::GiveUp`];
-    /// `None` to back off and retry.
+    /// `Ok` to back off and retry.
     pub(crate) fn gives_up_on_contention(
         &self,
         what: impl FnOnce() -> String,
-    ) -> Option<StoreError> {
+    ) -> Result<(), StoreError> {
         match self.contention {
-            OnContention::GiveUp => Some(StoreError::Contention(what())),
-            OnContention::Retry => None,
+            OnContention::GiveUp => Err(StoreError::Contention(what())),
+            OnContention::Retry => Ok(()),
         }
     }
 
-    /// See [`Budget::limited_to`].
+    /// The latest any reply may leave (a Lambda deadline), if known: `Budget::limited_to`.
     pub fn limit(&self) -> Option<Instant> {
         self.limit
     }
 
+    /// When the store must stop.
     pub fn deadline(&self) -> Instant {
         self.deadline
     }
@@ -208,7 +196,8 @@ impl Budget {
         self.started
     }
 
-    /// When the reply is due (the store's deadline plus any reserve).
+    /// When the reply is due: the store's deadline, or later when `Budget::reserving`
+    /// kept time after the store for something else (the hand-off).
     pub fn end(&self) -> Instant {
         self.end
     }
@@ -276,11 +265,7 @@ impl Budget {
             ErrorClass::Contention if self.contention == OnContention::GiveUp => {
                 Err(StoreError::Contention(describe(&err)))
             }
-            ErrorClass::Contention => self
-                .backoff(attempt)
-                .await
-                .map_err(|_| StoreError::Unavailable(describe(&err))),
-            ErrorClass::Condition | ErrorClass::Transient => self
+            ErrorClass::Contention | ErrorClass::Condition | ErrorClass::Transient => self
                 .backoff(attempt)
                 .await
                 .map_err(|_| StoreError::Unavailable(describe(&err))),
@@ -294,39 +279,30 @@ mod tests {
 
     #[test]
     fn codes() {
-        assert_eq!(
-            classify_code(Some("ConditionalCheckFailed")),
-            ErrorClass::Condition
-        );
-        assert_eq!(
-            classify_code(Some("TransactionConflict")),
-            ErrorClass::Contention
-        );
-        assert_eq!(
-            classify_code(Some("ProvisionedThroughputExceededException")),
-            ErrorClass::Contention
-        );
-        assert_eq!(
-            classify_code(Some("ThrottlingError")),
-            ErrorClass::Contention
-        );
-        assert_eq!(
-            classify_code(Some("ThrottlingException")),
-            ErrorClass::Transient
-        );
-        assert_eq!(classify_code(Some("ValidationError")), ErrorClass::Fatal);
-        assert_eq!(
-            classify_code(Some("ResourceNotFoundException")),
-            ErrorClass::Fatal
-        );
-        assert_eq!(classify_code(None), ErrorClass::Fatal);
+        for (code, class) in [
+            (Some("ConditionalCheckFailed"), ErrorClass::Condition),
+            (Some("TransactionConflict"), ErrorClass::Contention),
+            (
+                Some("ProvisionedThroughputExceededException"),
+                ErrorClass::Contention,
+            ),
+            (Some("ThrottlingError"), ErrorClass::Contention),
+            (Some("ThrottlingException"), ErrorClass::Transient),
+            (Some("ValidationError"), ErrorClass::Fatal),
+            (Some("ResourceNotFoundException"), ErrorClass::Fatal),
+            (None, ErrorClass::Fatal),
+        ] {
+            assert_eq!(classify_code(code), class, "{code:?}");
+        }
         // The ceiling, apart from a conflict; table-wide throttling is neither.
-        assert!(is_key_range_throttle(Some("ThrottlingError")));
-        assert!(is_key_range_throttle(Some(
-            "ProvisionedThroughputExceededException"
-        )));
-        assert!(!is_key_range_throttle(Some("TransactionConflict")));
-        assert!(!is_key_range_throttle(Some("ThrottlingException")));
+        for (code, ceiling) in [
+            ("ThrottlingError", true),
+            ("ProvisionedThroughputExceededException", true),
+            ("TransactionConflict", false),
+            ("ThrottlingException", false),
+        ] {
+            assert_eq!(is_key_range_throttle(Some(code)), ceiling, "{code}");
+        }
     }
 
     #[tokio::test]

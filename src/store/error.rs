@@ -28,9 +28,23 @@ pub enum StoreError {
     Unfit(Unfit),
 }
 
-/// A read or a sync checkpoint DynamoDB did not answer: the SDK error described (its code
-/// and message, as `store/read.rs`'s `ReadError::of` describes it). For tools, the sync and tests; the webhook
-/// path never reads here.
+/// A read or a sync checkpoint DynamoDB did not answer: the SDK error's code and message,
+/// as [`ReadError::of`] (store/read.rs) describes it. For tools, the sync and tests; the
+/// webhook path never reads here.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct ReadError(pub String);
+
+/// An item that does not have its type's shape (serde_dynamo's error, as it says it).
+impl From<serde_dynamo::Error> for StoreError {
+    fn from(e: serde_dynamo::Error) -> StoreError {
+        StoreError::Fatal(e.to_string())
+    }
+}
+
+/// A request the SDK's builder refused (a required field missing).
+impl From<aws_sdk_dynamodb::error::BuildError> for StoreError {
+    fn from(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
+        StoreError::Fatal(e.to_string())
+    }
+}

@@ -1,70 +1,51 @@
-//! The stored items, as serde structs mapped with `serde_dynamo`.
-//!
-//! Attribute names are the contract's. Two attributes are ours besides: `rev` on the
-//! profile (its optimistic-concurrency version) and `field_times` (the EventTime of the
-//! value each profile field holds, needed to keep "newest wins" under reordering).
+//! The stored items (docs/table.md: the contract's attributes, and `rev` and
+//! `field_times` of ours), as serde structs mapped with `serde_dynamo`. A `None` field is
+//! left out of the item (`skip_serializing_none`), never stored as NULL.
 
 use super::schema::*;
 use crate::state::{AccountStatus, Profile, Stamped, Subscription};
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
+use serde_with::skip_serializing_none;
 use std::collections::HashMap;
 
 pub type Item = HashMap<String, AttributeValue>;
 
+#[skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct FieldTimes {
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub owner_account: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub name: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub introduction: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub face_url: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub organization: Option<u64>,
 }
 
 /// The `PROFILE` item. `subscriber_count` is read here but written only as a counter.
+#[skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct ProfileItem {
     pub entity: String,
     pub sdk_app_id: String,
     pub official_account: String,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub gsi1pk: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub gsi1sk: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub gsi2pk: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub gsi2sk: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub status: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub owner_account: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub created_at: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub created_by: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub destroyed_at: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub introduction: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub face_url: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub organization: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub full_at: Option<u64>,
     #[serde(skip_serializing, default)]
     pub subscriber_count: Option<i64>,
     #[serde(default)]
     pub field_times: FieldTimes,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub rev: Option<u64>,
 }
 
@@ -91,13 +72,6 @@ fn stamped(value: Option<String>, time: Option<u64>) -> Option<Stamped> {
     })
 }
 
-fn split(s: &Option<Stamped>) -> (Option<String>, Option<u64>) {
-    match s {
-        Some(s) => (Some(s.value.clone()), Some(s.time)),
-        None => (None, None),
-    }
-}
-
 impl ProfileItem {
     pub(crate) fn to_state(&self) -> Profile {
         let t = &self.field_times;
@@ -115,36 +89,33 @@ impl ProfileItem {
 
     /// The item for a state (without `subscriber_count`, which is a counter).
     pub(crate) fn from_state(app: &str, account: &str, p: &Profile, rev: u64) -> ProfileItem {
-        let (owner_account, owner_t) = split(&p.owner);
-        let (name, name_t) = split(&p.name);
-        let (introduction, intro_t) = split(&p.introduction);
-        let (face_url, face_t) = split(&p.face_url);
-        let (organization, org_t) = split(&p.organization);
+        let value = |s: &Option<Stamped>| s.as_ref().map(|s| s.value.clone());
+        let time = |s: &Option<Stamped>| s.as_ref().map(|s| s.time);
         ProfileItem {
             entity: ENTITY_ACCOUNT.to_owned(),
             sdk_app_id: app.to_owned(),
             official_account: account.to_owned(),
-            gsi1pk: owner_account.as_deref().map(|o| user_pk(app, o)),
-            gsi1sk: owner_account.as_ref().map(|_| owns_sk(account)),
+            gsi1pk: p.owner.as_ref().map(|o| user_pk(app, &o.value)),
+            gsi1sk: p.owner.as_ref().map(|_| owns_sk(account)),
             gsi2pk: Some(app_pk(app)),
             gsi2sk: Some(app_account_sk(account)),
             status: p.status().map(|s| AccountStatus::as_str(s).to_owned()),
-            owner_account,
+            owner_account: value(&p.owner),
             created_at: p.created.as_ref().map(|c| c.0),
             created_by: p.created.as_ref().and_then(|c| c.1.clone()),
             destroyed_at: p.destroyed_at,
-            name,
-            introduction,
-            face_url,
-            organization,
+            name: value(&p.name),
+            introduction: value(&p.introduction),
+            face_url: value(&p.face_url),
+            organization: value(&p.organization),
             full_at: p.full_at,
             subscriber_count: None,
             field_times: FieldTimes {
-                owner_account: owner_t,
-                name: name_t,
-                introduction: intro_t,
-                face_url: face_t,
-                organization: org_t,
+                owner_account: time(&p.owner),
+                name: time(&p.name),
+                introduction: time(&p.introduction),
+                face_url: time(&p.face_url),
+                organization: time(&p.organization),
             },
             rev: Some(rev),
         }
@@ -152,6 +123,7 @@ impl ProfileItem {
 }
 
 /// A `SUB#{user}` item.
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct SubscriptionItem {
     pub pk: String,
@@ -162,11 +134,8 @@ pub(crate) struct SubscriptionItem {
     pub subscriber_account: String,
     pub status: String,
     pub event_time: u64,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub operator_account: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub gsi1pk: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub gsi1sk: Option<String>,
 }
 
@@ -197,24 +166,17 @@ impl SubscriptionItem {
 }
 
 /// The send-event part of a `MSG#{key}` item.
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct MessageItem {
     pub entity: String,
     pub sdk_app_id: String,
     pub official_account: String,
     pub msg_key: String,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub msg_time: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub event_time: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub online_only_flag: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub cloud_custom_data: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub withdrawn: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub withdrawn_at: Option<u64>,
 }
 
 /// Attributes a send removes when its event has none (a newer send replaces an older).
@@ -225,23 +187,12 @@ pub(crate) const MESSAGE_SEND_OPTIONAL: &[&str] = &[
     "cloud_custom_data",
 ];
 
-/// An item that does not have its type's shape (serde_dynamo's error, as it says it).
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub(crate) struct ItemError(#[from] serde_dynamo::Error);
-
-impl From<ItemError> for super::StoreError {
-    fn from(e: ItemError) -> super::StoreError {
-        super::StoreError::Fatal(e.to_string())
-    }
+pub(crate) fn to_item<T: Serialize>(value: &T) -> serde_dynamo::Result<Item> {
+    serde_dynamo::to_item(value)
 }
 
-pub(crate) fn to_item<T: Serialize>(value: &T) -> Result<Item, ItemError> {
-    Ok(serde_dynamo::to_item(value)?)
-}
-
-pub(crate) fn from_item<'a, T: Deserialize<'a>>(item: Item) -> Result<T, ItemError> {
-    Ok(serde_dynamo::from_item(item)?)
+pub(crate) fn from_item<'a, T: Deserialize<'a>>(item: Item) -> serde_dynamo::Result<T> {
+    serde_dynamo::from_item(item)
 }
 
 /// Builds `SET #a0 = :v0, ... REMOVE #a1, ... ADD #a2 :v1` for `set` and the `remove`
@@ -250,6 +201,7 @@ pub(crate) fn from_item<'a, T: Deserialize<'a>>(item: Item) -> Result<T, ItemErr
 ///
 /// Built for every write, so it keeps to a few allocations: the clauses are appended to
 /// three strings, and a name's placeholder is found by its position in `attrs`.
+#[derive(Default)]
 pub struct UpdateBuilder {
     sets: String,
     removes: String,
@@ -260,25 +212,15 @@ pub struct UpdateBuilder {
     pub values: HashMap<String, AttributeValue>,
 }
 
-/// Appends `, ` unless `clause` is empty.
-fn separate(clause: &mut String) {
+/// Appends `parts` to `clause`, after `, ` unless they are its first.
+fn push(clause: &mut String, parts: &[&str]) {
     if !clause.is_empty() {
         clause.push_str(", ");
     }
+    parts.iter().for_each(|part| clause.push_str(part));
 }
 
 impl UpdateBuilder {
-    pub fn new() -> Self {
-        UpdateBuilder {
-            sets: String::new(),
-            removes: String::new(),
-            adds: String::new(),
-            attrs: Vec::new(),
-            names: HashMap::new(),
-            values: HashMap::new(),
-        }
-    }
-
     /// A placeholder for an attribute name.
     pub fn name(&mut self, attr: &str) -> String {
         if let Some(i) = self.attrs.iter().position(|a| a == attr) {
@@ -298,39 +240,29 @@ impl UpdateBuilder {
     }
 
     pub fn set(&mut self, attr: &str, v: AttributeValue) -> &mut Self {
-        let n = self.name(attr);
-        let v = self.value(v);
-        separate(&mut self.sets);
-        for part in [n.as_str(), " = ", v.as_str()] {
-            self.sets.push_str(part);
-        }
+        let (n, v) = (self.name(attr), self.value(v));
+        push(&mut self.sets, &[&n, " = ", &v]);
         self
     }
 
     pub(crate) fn set_if_absent(&mut self, attr: &str, v: AttributeValue) -> &mut Self {
-        let n = self.name(attr);
-        let v = self.value(v);
-        separate(&mut self.sets);
-        for part in [n.as_str(), " = if_not_exists(", &n, ", ", &v, ")"] {
-            self.sets.push_str(part);
-        }
+        let (n, v) = (self.name(attr), self.value(v));
+        push(
+            &mut self.sets,
+            &[&n, " = if_not_exists(", &n, ", ", &v, ")"],
+        );
         self
     }
 
     pub fn add(&mut self, attr: &str, v: AttributeValue) -> &mut Self {
-        let n = self.name(attr);
-        let v = self.value(v);
-        separate(&mut self.adds);
-        for part in [n.as_str(), " ", &v] {
-            self.adds.push_str(part);
-        }
+        let (n, v) = (self.name(attr), self.value(v));
+        push(&mut self.adds, &[&n, " ", &v]);
         self
     }
 
     pub fn remove(&mut self, attr: &str) -> &mut Self {
         let n = self.name(attr);
-        separate(&mut self.removes);
-        self.removes.push_str(&n);
+        push(&mut self.removes, &[&n]);
         self
     }
 
@@ -370,12 +302,6 @@ impl UpdateBuilder {
     }
 }
 
-impl Default for UpdateBuilder {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 pub(crate) fn number_value(v: impl ToString) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
@@ -397,7 +323,7 @@ mod tests {
 
     #[test]
     fn update_expression_names_each_attribute_once() {
-        let mut u = UpdateBuilder::new();
+        let mut u = UpdateBuilder::default();
         u.set("name", string_value("a"))
             .set_if_absent("subscriber_count", number_value(0))
             .remove("status")
@@ -411,7 +337,7 @@ mod tests {
         assert_eq!(u.names.len(), 4);
         assert_eq!(u.names["#a1"], "subscriber_count");
         assert_eq!(u.values[":v2"], number_value(2));
-        assert_eq!(UpdateBuilder::new().expression(), "");
+        assert_eq!(UpdateBuilder::default().expression(), "");
     }
 
     #[test]
@@ -420,7 +346,7 @@ mod tests {
             ("b".to_owned(), string_value("1")),
             ("a".to_owned(), string_value("2")),
         ]);
-        let mut u = UpdateBuilder::new();
+        let mut u = UpdateBuilder::default();
         u.set_item(item, &["a", "z"]);
         assert_eq!(u.expression(), "SET #a1 = :v0, #a2 = :v1 REMOVE #a0");
         assert_eq!(u.names["#a0"], "z");

@@ -2,13 +2,8 @@
 //! exact conversion of `MsgBody` into a DynamoDB document. The protocol reader knows
 //! nothing of these; [`check`] runs before any write, so an event DynamoDB would refuse
 //! is answered at once, naming the field, instead of failing after the time budget.
-//!
-//! DynamoDB's limits: an item is at most 400 KB (names and values), a partition key at
-//! most 2048 bytes and a sort key at most 1024, documents nest at most 32 levels, a name
-//! (a map's keys are names) is at least one byte and less than 64 KB, and a number has at
-//! most 38 significant digits with a magnitude from 1E-130 to below 1E+126 (Amazon
-//! DynamoDB Developer Guide, "Service, account, and table quotas", "Data types" and
-//! "Naming rules").
+//! Each limit below is DynamoDB's (Amazon DynamoDB Developer Guide, "Service, account,
+//! and table quotas", "Data types" and "Naming rules").
 //!
 //! The local DynamoDB of the tests (moto) accepts documents nested deeper, empty map keys
 //! and keys of 64 KB or more (../shared/spec/aws.md, "The local DynamoDB"), so nothing but
@@ -18,7 +13,6 @@
 use crate::events::{Event, EventKind, FieldError};
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::Value;
-use std::collections::HashMap;
 
 /// Longest `Official_Account`, in bytes: it appears in sort keys as `OWNS#{oa}`.
 pub(crate) const MAX_ACCOUNT_BYTES: usize = 1024 - "OWNS#".len();
@@ -53,54 +47,54 @@ pub enum Unfit {
 /// Whether every item the event writes fits DynamoDB.
 pub fn check(event: &Event) -> Result<(), Unfit> {
     let id = |name: &str, value: &str, max: usize| {
-        if value.len() > max {
-            Err(Unfit::Invalid(FieldError::new(
-                name,
-                &format!("is longer than {max} bytes"),
-            )))
-        } else {
-            Ok(())
+        if value.len() <= max {
+            return Ok(());
         }
+        let why = format!("is longer than {max} bytes");
+        Err(Unfit::Invalid(FieldError::new(name, &why)))
     };
     id("Official_Account", &event.account, MAX_ACCOUNT_BYTES)?;
-    let text_fits = |fields: &[(&str, Option<&String>)]| {
-        let total: usize = fields.iter().filter_map(|(_, v)| v.map(|s| s.len())).sum();
+    // Each field of a list, named by its index.
+    let ids = |list: &str, field: &str, values: &[String]| {
+        values
+            .iter()
+            .enumerate()
+            .try_for_each(|(i, v)| id(&format!("{list}[{i}].{field}"), v, MAX_MEMBER_BYTES))
+    };
+    // Whether fields of these sizes fit one item; else the largest is named (the last of
+    // equals).
+    let fits = |fields: &[(&str, usize)]| {
+        let total: usize = fields.iter().map(|(_, size)| size).sum();
         if total + ITEM_OVERHEAD_BYTES <= MAX_ITEM_BYTES {
             return Ok(());
         }
         let largest = fields
             .iter()
-            .max_by_key(|(_, v)| v.map_or(0, |s| s.len()))
+            .max_by_key(|(_, size)| *size)
             .map_or("the item", |(name, _)| *name);
         Err(Unfit::Unstorable(FieldError::new(
             largest,
             "is too large to store (a DynamoDB item holds at most 400 KB)",
         )))
     };
+    let len = |text: &Option<String>| text.as_ref().map_or(0, String::len);
     match &event.kind {
         EventKind::Created { owner, name, .. } | EventKind::Destroyed { owner, name } => {
             if let Some(o) = owner {
                 id("Owner_Account", o, MAX_OPERATOR_BYTES)?;
             }
-            text_fits(&[("Name", name.as_ref())])
+            fits(&[("Name", len(name))])
         }
-        EventKind::InfoChanged { fields, .. } => text_fits(&[
-            ("Name", fields.name.as_ref()),
-            ("Introduction", fields.introduction.as_ref()),
-            ("FaceUrl", fields.face_url.as_ref()),
-            ("Organization", fields.organization.as_ref()),
+        EventKind::InfoChanged { fields, .. } => fits(&[
+            ("Name", len(&fields.name)),
+            ("Introduction", len(&fields.introduction)),
+            ("FaceUrl", len(&fields.face_url)),
+            ("Organization", len(&fields.organization)),
         ]),
         EventKind::Full => Ok(()),
         EventKind::SubscribersAdded { subscribers, .. }
         | EventKind::SubscribersDeleted { subscribers, .. } => {
-            for (i, s) in subscribers.iter().enumerate() {
-                id(
-                    &format!("SubscribeAccountList[{i}].Subscriber_Account"),
-                    s,
-                    MAX_MEMBER_BYTES,
-                )?;
-            }
-            Ok(())
+            ids("SubscribeAccountList", "Subscriber_Account", subscribers)
         }
         EventKind::MessageSent(m) => {
             id("MsgKey", &m.msg_key, MAX_MEMBER_BYTES)?;
@@ -111,29 +105,13 @@ pub fn check(event: &Event) -> Result<(), Unfit> {
                     })?;
                 }
             }
-            let body_bytes = m.msg_body.as_ref().map(document_bytes);
-            let total =
-                body_bytes.unwrap_or(0) + m.cloud_custom_data.as_ref().map_or(0, String::len);
-            if total + ITEM_OVERHEAD_BYTES <= MAX_ITEM_BYTES {
-                return Ok(());
-            }
-            let field =
-                if body_bytes.unwrap_or(0) >= m.cloud_custom_data.as_ref().map_or(0, String::len) {
-                    "MsgBody"
-                } else {
-                    "CloudCustomData"
-                };
-            Err(Unfit::Unstorable(FieldError::new(
-                field,
-                "is too large to store (a DynamoDB item holds at most 400 KB)",
-            )))
+            // MsgBody last: it is named when the two are equal.
+            fits(&[
+                ("CloudCustomData", len(&m.cloud_custom_data)),
+                ("MsgBody", m.msg_body.as_ref().map_or(0, document_bytes)),
+            ])
         }
-        EventKind::MessagesWithdrawn { msg_keys } => {
-            for (i, k) in msg_keys.iter().enumerate() {
-                id(&format!("WithdrawMsgList[{i}].MsgKey"), k, MAX_MEMBER_BYTES)?;
-            }
-            Ok(())
-        }
+        EventKind::MessagesWithdrawn { msg_keys } => ids("WithdrawMsgList", "MsgKey", msg_keys),
     }
 }
 
@@ -195,7 +173,7 @@ pub(crate) fn to_attribute(v: &Value) -> AttributeValue {
         Value::Object(m) => AttributeValue::M(
             m.iter()
                 .map(|(k, v)| (k.clone(), to_attribute(v)))
-                .collect::<HashMap<_, _>>(),
+                .collect(),
         ),
     }
 }
@@ -221,10 +199,7 @@ pub(crate) fn fits_number(text: &str) -> bool {
         return false;
     }
     // The power of ten of the first significant digit.
-    let Ok(int_len) = i64::try_from(int.len()) else {
-        return false;
-    };
-    let Ok(first) = i64::try_from(first) else {
+    let (Ok(int_len), Ok(first)) = (i64::try_from(int.len()), i64::try_from(first)) else {
         return false;
     };
     let magnitude = exponent.saturating_add(int_len - 1 - first);

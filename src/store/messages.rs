@@ -31,14 +31,12 @@ pub(super) async fn send(
         event_time: Some(event.event_time),
         online_only_flag: msg.online_only_flag,
         cloud_custom_data: msg.cloud_custom_data.clone(),
-        withdrawn: None,
-        withdrawn_at: None,
     };
-    let mut attrs = items::to_item(&item).map_err(StoreError::from)?;
+    let mut attrs = items::to_item(&item)?;
     if let Some(body) = &msg.msg_body {
         attrs.insert("msg_body".to_owned(), limits::to_attribute(body));
     }
-    let mut u = UpdateBuilder::new();
+    let mut u = UpdateBuilder::default();
     u.set_item(attrs, MESSAGE_SEND_OPTIONAL);
     // Every message item carries `withdrawn`; a withdrawal seen first keeps it true.
     u.set_if_absent("withdrawn", AttributeValue::Bool(false));
@@ -60,7 +58,7 @@ pub(super) async fn withdraw(
     let results: Vec<Applied> = futures_util::stream::iter(0..msg_keys.len())
         .map(|i| {
             let key = &msg_keys[i];
-            let mut u = UpdateBuilder::new();
+            let mut u = UpdateBuilder::default();
             u.set("entity", string_value(ENTITY_MESSAGE))
                 .set("sdk_app_id", string_value(event.app.as_str()))
                 .set("official_account", string_value(event.account.as_str()))
@@ -91,25 +89,19 @@ async fn conditional_update(
     budget: &Budget,
 ) -> Result<Applied, StoreError> {
     let key = items::key(account_pk(&event.app, &event.account), message_sk(msg_key));
-    let expression = u.expression();
+    let request = store
+        .client()
+        .update_item()
+        .table_name(store.table())
+        .set_key(Some(key))
+        .update_expression(u.expression())
+        .condition_expression(condition)
+        .set_expression_attribute_names(Some(u.names))
+        .set_expression_attribute_values(Some(u.values));
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let sent = budget
-            .call(
-                store
-                    .client()
-                    .update_item()
-                    .table_name(store.table())
-                    .set_key(Some(key.clone()))
-                    .update_expression(expression.clone())
-                    .condition_expression(condition.clone())
-                    .set_expression_attribute_names(Some(u.names.clone()))
-                    .set_expression_attribute_values(Some(u.values.clone()))
-                    .send(),
-            )
-            .await?;
-        match sent {
+        match budget.call(request.clone().send()).await? {
             Ok(_) => return Ok(Applied { items_written: 1 }),
             Err(e) if classify(&e) == ErrorClass::Condition => return Ok(Applied::default()),
             Err(e) => budget.after_failure(e, attempt).await?,

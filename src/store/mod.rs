@@ -1,16 +1,13 @@
 //! The DynamoDB store: the contract's table layout and how each event is written so
-//! that the table converges under duplicates, reordering and concurrency.
+//! that the table converges under duplicates, reordering and concurrency
+//! (docs/consistency.md). Nothing here knows about HTTP.
 //!
-//! Nothing here knows about HTTP. Writes are optimistic: read the items concerned, fold
-//! the event in ([`crate::state`]), and write back under a condition pinned to what was
-//! read; a lost race re-reads and tries again, until the request's [`Budget`] runs out.
-//! Contention on the account's items (another transaction holding one, a hot item's
-//! throttling) is retried the same way, or ends the write at once with
-//! [`StoreError::Contention`] when the budget says so ([`OnContention`]: the webhook's,
-//! which hands the event off instead; docs/contract.md section 5).
-//!
-//! [`writer`] is the per-account writer: a batch's (or a sync's) subscriber changes of
-//! one account, folded, in the fewest transactions.
+//! Writes are optimistic: read the items concerned, fold the event in ([`crate::state`]),
+//! and write back under a condition pinned to what was read; a lost race or contention
+//! re-reads and tries again until the request's [`Budget`] runs out, or ends the write at
+//! once with [`StoreError::Contention`] under [`OnContention::GiveUp`] (the webhook's,
+//! which hands the event off instead; docs/contract.md section 5). [`writer`] folds a
+//! batch's (or a sync's) subscriber changes of one account into the fewest transactions.
 
 pub mod budget;
 pub mod error;
@@ -57,11 +54,6 @@ impl Store {
         }
     }
 
-    /// The instance's per-account pacing (pacing.rs).
-    pub(crate) fn pacer(&self) -> &Pacer {
-        &self.pacer
-    }
-
     pub fn client(&self) -> &Client {
         &self.client
     }
@@ -80,10 +72,9 @@ impl Store {
             | EventKind::Destroyed { .. }
             | EventKind::Full => profile::apply(self, event, budget).await,
             EventKind::SubscribersAdded { .. } | EventKind::SubscribersDeleted { .. } => {
-                match AccountWrites::of_event(event) {
-                    Ok(writes) => self.write_account(&writes, budget).await,
-                    Err(e) => Err(StoreError::Fatal(e.to_string())),
-                }
+                let writes =
+                    AccountWrites::of_event(event).map_err(|e| StoreError::Fatal(e.to_string()))?;
+                self.write_account(&writes, budget).await
             }
             EventKind::MessageSent(msg) => messages::send(self, event, msg, budget).await,
             EventKind::MessagesWithdrawn { msg_keys } => {

@@ -1,32 +1,11 @@
-//! Per-account pacing at the partition's ceiling (docs/contract.md section 8; aws.md: one
-//! partition key value takes at most 1000 write units a second, a throttled request is
-//! charged nothing).
-//!
-//! Every item of an account shares its partition key (`OA#{app}#{oa}`), so a campaign
-//! meets one ceiling for the whole account. An instance that meets throttling on an
-//! account paces its writes to it instead of failing records back. The ceiling's bucket
-//! is the pace: a write that commits is followed by the next one at once, and a throttled
-//! one is tried again after the time the ceiling takes to refill what it asked
-//! ([`Pacer::throttled`]: its units at [`CEILING`] units a second, at least [`PROBE_MIN`]).
-//! A throttled attempt is free, so probing costs requests, not units; a bucket left full
-//! loses what flows over it, and a partition's holds about a second of its ceiling (burst
-//! capacity never raises a partition's ceiling: aws.md; the model,
-//! `tests/it/support/contention.rs`), so probes closer than that keep it drained whatever
-//! the partition's real ceiling, and however many instances write to the account without
-//! knowing of each other (the consumer's `MaximumConcurrency`, the sync). An account rate
-//! per instance (the previous
-//! design: cut on a throttle, grown on a success) left the bucket idle while each
-//! instance waited on its own guess of its share (docs/performance.md, "Hot account").
-//! Each write waits for its turn ([`Pacer::turn`]); other accounts are not paced. An
-//! account with no throttle for [`FORGET`] is forgotten (unpaced again).
-//!
-//! The pacer also remembers accounts whose writes met other writers (a cancelled guess, a
-//! transaction conflict): there, a guessed condition is likely stale, and the writer reads
-//! the items first ([`Pacer::is_contended`]; docs/delivery.md, "A hot account").
-//!
-//! The queue consumer and the sync write through the same per-account writer
-//! (`subscriptions.rs`), and so through the same pacer ([`super::Store`] holds one per
-//! instance). The webhook never waits on it: it hands a contended event off instead.
+//! Per-account pacing at the partition's ceiling (docs/contract.md section 8), as
+//! docs/delivery.md ("At the partition's ceiling") describes it: the partition's own
+//! bucket is the pace (a commit is followed by the next write at once, a throttled write
+//! tried again once the ceiling has refilled what it asked: `refill`), and an account
+//! with no throttle for `FORGET` is forgotten. The pacer also remembers accounts whose
+//! writes met other writers (`Pacer::is_contended`), where the writer reads first.
+//! [`super::Store`] holds one pacer per instance, which the queue consumer and the sync
+//! share through `subscriptions.rs`; the webhook never waits on it ([`super::Pacing`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -79,9 +58,6 @@ impl Pacer {
     /// or whose last throttle's wait is over; else the end of that wait.
     pub(crate) fn turn(&self, account: &str, now: Instant) -> Instant {
         let mut accounts = self.lock();
-        if accounts.is_empty() {
-            return now;
-        }
         let Some(pace) = accounts.get_mut(account) else {
             return now;
         };
@@ -93,7 +69,7 @@ impl Pacer {
     }
 
     /// A write of `units` to `account` was throttled at `now` (the partition's ceiling):
-    /// the next write waits for the ceiling to refill `units` ([`refill`]).
+    /// the next write waits for the ceiling to refill `units` (`refill`).
     pub fn throttled(&self, account: &str, units: u32, now: Instant) {
         let mut accounts = self.lock();
         let pace = entry(&mut accounts, account, now);
@@ -104,8 +80,7 @@ impl Pacer {
 
     /// A write to `account` committed at `now`: the next one need not wait.
     pub fn succeeded(&self, account: &str, now: Instant) {
-        let mut accounts = self.lock();
-        if let Some(pace) = accounts.get_mut(account) {
+        if let Some(pace) = self.lock().get_mut(account) {
             pace.throttles = 0;
             pace.next_at = pace.next_at.min(now);
         }
@@ -114,29 +89,12 @@ impl Pacer {
     /// `account`'s writes met other writers at `now` (a cancelled guess, a conflict): its
     /// guesses are likely stale for a while ([`Pacer::is_contended`]).
     pub(crate) fn contended(&self, account: &str, now: Instant) {
-        let mut accounts = self.lock();
-        let pace = entry(&mut accounts, account, now);
-        pace.hot_until = now + FORGET;
+        entry(&mut self.lock(), account, now).hot_until = now + FORGET;
     }
 
     /// Whether `account` met throttling or other writers within [`FORGET`] of `now`.
     pub(crate) fn is_contended(&self, account: &str, now: Instant) -> bool {
-        let accounts = self.lock();
-        accounts.get(account).is_some_and(|p| p.hot_until > now)
-    }
-
-    /// Throttles `account` met since its last commit, while remembered.
-    pub fn throttles(&self, account: &str) -> Option<u32> {
-        self.lock().get(account).map(|p| p.throttles)
-    }
-
-    /// Accounts remembered.
-    pub fn len(&self) -> usize {
-        self.lock().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.lock().get(account).is_some_and(|p| p.hot_until > now)
     }
 }
 
@@ -178,7 +136,7 @@ mod tests {
         assert_eq!(p.turn("a", t0), t0);
         p.succeeded("a", t0);
         assert_eq!(p.turn("a", t0), t0, "not paced before a throttle");
-        assert!(p.is_empty(), "a commit alone is not remembered");
+        assert!(p.lock().is_empty(), "a commit alone is not remembered");
         p.throttled("a", 200, t0);
         // 200 units at the ceiling's 1000 a second: a fifth of a second.
         let fifth = Duration::from_millis(200);
@@ -189,12 +147,12 @@ mod tests {
         // A small write waits at least PROBE_MIN.
         p.throttled("a", 4, t0 + fifth * 2);
         assert_eq!(p.turn("a", t0 + fifth * 2), t0 + fifth * 2 + PROBE_MIN);
-        assert_eq!(p.throttles("a"), Some(2));
+        assert_eq!(p.lock().get("a").map(|p| p.throttles), Some(2));
         // A commit ends the wait of the throttle before it.
         p.throttled("a", 200, t0 + fifth * 3);
         p.succeeded("a", t0 + fifth * 3);
         assert_eq!(p.turn("a", t0 + fifth * 3), t0 + fifth * 3);
-        assert_eq!(p.throttles("a"), Some(0));
+        assert_eq!(p.lock().get("a").map(|p| p.throttles), Some(0));
         // Other accounts are not paced.
         assert_eq!(p.turn("b", t0), t0);
     }
@@ -208,7 +166,7 @@ mod tests {
         let later = t0 + FORGET;
         assert!(!p.is_contended("a", later));
         assert_eq!(p.turn("a", later), later);
-        assert!(p.is_empty());
+        assert!(p.lock().is_empty());
         // Commits alone never make an account contended.
         p.succeeded("c", later);
         assert!(!p.is_contended("c", later));
@@ -223,7 +181,7 @@ mod tests {
         p.contended("a", t0);
         assert!(p.is_contended("a", t0));
         assert_eq!(p.turn("a", t0), t0);
-        assert_eq!(p.throttles("a"), Some(0));
+        assert_eq!(p.lock().get("a").map(|p| p.throttles), Some(0));
     }
 
     #[test]
@@ -233,7 +191,7 @@ mod tests {
         for i in 0..(PACED_ACCOUNTS_MAX + 10) {
             p.contended(&format!("x{i}"), t0 + Duration::from_millis(i as u64));
         }
-        assert_eq!(p.len(), PACED_ACCOUNTS_MAX);
+        assert_eq!(p.lock().len(), PACED_ACCOUNTS_MAX);
         let newest = format!("x{}", PACED_ACCOUNTS_MAX + 9);
         assert!(p.is_contended(&newest, t0 + Duration::from_secs(1)));
         assert!(!p.is_contended("x0", t0 + Duration::from_secs(1)));

@@ -1,13 +1,10 @@
-//! Account-level events (create, info changed, destroyed, full): fold the event into
-//! the `PROFILE` item's state and write it back under `rev` (optimistic concurrency).
-//!
-//! A create usually comes first, so it is written straight away, conditioned on "no
-//! account event stored yet" (one request). Other events read the item first (two
-//! requests). A failed condition returns the stored item (`ALL_OLD`), so a lost race or
-//! a wrong guess costs one more write, not a read and a write.
+//! Account-level events (create, info changed, destroyed, full): the event folded into
+//! the `PROFILE` item's state and written back under `rev`, as docs/consistency.md
+//! describes (a create straight away, the others after a read; a failed condition's
+//! `ALL_OLD` item is the next try's start, not another read).
 
 use super::budget::{classify, Budget, ErrorClass, StoreError};
-use super::items::{self, number_value, Item, ProfileItem, UpdateBuilder, PROFILE_OPTIONAL};
+use super::items::{self, number_value, ProfileItem, UpdateBuilder, PROFILE_OPTIONAL};
 use super::schema::{account_pk, PROFILE_SK};
 use super::{Applied, Store};
 use crate::events::{Event, EventKind};
@@ -32,13 +29,22 @@ pub(super) async fn apply(
         attempt += 1;
         let current = match known.take() {
             Some(c) => c,
-            None => match read(store, &key, budget).await? {
-                Ok(c) => c,
-                Err(e) => {
-                    budget.after_failure(e, attempt).await?;
-                    continue;
+            None => {
+                let read = store
+                    .client()
+                    .get_item()
+                    .table_name(store.table())
+                    .set_key(Some(key.clone()))
+                    .consistent_read(true)
+                    .send();
+                match budget.call(read).await? {
+                    Ok(got) => got.item.map(items::from_item).transpose()?,
+                    Err(e) => {
+                        budget.after_failure(e, attempt).await?;
+                        continue;
+                    }
                 }
-            },
+            }
         };
         let rev = current.as_ref().and_then(|c| c.rev);
         let mut state = current
@@ -53,83 +59,36 @@ pub(super) async fn apply(
 
         let item =
             ProfileItem::from_state(&event.app, &event.account, &state, rev.unwrap_or(0) + 1);
-        let mut u = UpdateBuilder::new();
-        u.set_item(
-            items::to_item(&item).map_err(StoreError::from)?,
-            PROFILE_OPTIONAL,
-        );
+        let mut u = UpdateBuilder::default();
+        u.set_item(items::to_item(&item)?, PROFILE_OPTIONAL);
         u.set_if_absent("subscriber_count", number_value(0));
         let rev_name = u.name("rev");
         let condition = match rev {
             None => format!("attribute_not_exists({rev_name})"),
-            Some(r) => {
-                let v = u.value(number_value(r));
-                format!("{rev_name} = {v}")
-            }
+            Some(r) => format!("{rev_name} = {}", u.value(number_value(r))),
         };
-        let put = budget
-            .call(
-                store
-                    .client()
-                    .update_item()
-                    .table_name(store.table())
-                    .set_key(Some(key.clone()))
-                    .update_expression(u.expression())
-                    .condition_expression(condition)
-                    .set_expression_attribute_names(Some(u.names))
-                    .set_expression_attribute_values(Some(u.values))
-                    .return_values_on_condition_check_failure(
-                        ReturnValuesOnConditionCheckFailure::AllOld,
-                    )
-                    .send(),
-            )
-            .await?;
-        match put {
-            Ok(_) => return Ok(Applied { items_written: 1 }),
-            Err(e) => {
-                if let Some(UpdateItemError::ConditionalCheckFailedException(c)) =
-                    e.as_service_error()
-                {
-                    // Someone else wrote first (or our guess was wrong): start from
-                    // what is stored now.
-                    known = c.item.clone().map(parse).transpose()?.map(Some);
-                }
-                if classify(&e) == ErrorClass::Condition && known.is_some() && attempt == 1 {
-                    continue;
-                }
-                budget.after_failure(e, attempt).await?;
-            }
+        let put = store
+            .client()
+            .update_item()
+            .table_name(store.table())
+            .set_key(Some(key.clone()))
+            .update_expression(u.expression())
+            .condition_expression(condition)
+            .set_expression_attribute_names(Some(u.names))
+            .set_expression_attribute_values(Some(u.values))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send();
+        let Err(e) = budget.call(put).await? else {
+            return Ok(Applied { items_written: 1 });
+        };
+        if let Some(UpdateItemError::ConditionalCheckFailedException(c)) = e.as_service_error() {
+            // Someone else wrote first (or our guess was wrong): start from what is
+            // stored now.
+            known = c.item.clone().map(items::from_item).transpose()?.map(Some);
         }
+        if classify(&e) == ErrorClass::Condition && known.is_some() && attempt == 1 {
+            continue;
+        }
+        budget.after_failure(e, attempt).await?;
     }
-}
-
-type GetResult = Result<
-    Option<ProfileItem>,
-    aws_sdk_dynamodb::error::SdkError<
-        aws_sdk_dynamodb::operation::get_item::GetItemError,
-        aws_sdk_dynamodb::config::http::HttpResponse,
-    >,
->;
-
-/// Reads the `PROFILE` item (strongly consistent).
-async fn read(store: &Store, key: &Item, budget: &Budget) -> Result<GetResult, StoreError> {
-    let got = budget
-        .call(
-            store
-                .client()
-                .get_item()
-                .table_name(store.table())
-                .set_key(Some(key.clone()))
-                .consistent_read(true)
-                .send(),
-        )
-        .await?;
-    Ok(match got {
-        Ok(g) => Ok(g.item.map(parse).transpose()?),
-        Err(e) => Err(e),
-    })
-}
-
-fn parse(item: Item) -> Result<ProfileItem, StoreError> {
-    items::from_item(item).map_err(StoreError::from)
 }

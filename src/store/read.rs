@@ -16,8 +16,7 @@ impl ReadError {
 impl Store {
     /// An account's `PROFILE` item.
     pub async fn account(&self, app: &str, account: &str) -> Result<Option<Item>, ReadError> {
-        let got = self
-            .client()
+        self.client()
             .get_item()
             .table_name(self.table())
             .set_key(Some(items::key(
@@ -27,8 +26,8 @@ impl Store {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| ReadError::of(&e))?;
-        Ok(got.item)
+            .map(|got| got.item)
+            .map_err(|e| ReadError::of(&e))
     }
 
     /// An account's subscription items (SUBSCRIBED and UNSUBSCRIBED, with `status`).
@@ -55,16 +54,18 @@ impl Store {
             .await
     }
 
-    /// `pk = :pk AND begins_with(sk, :prefix)` on the table or on `gsi1`, all pages.
-    async fn query(
+    /// `pk = :pk AND begins_with(sk, :prefix)` on the table (strongly consistent) or on
+    /// an index ([`GSI1`] or [`GSI2`]), all pages.
+    pub(crate) async fn query(
         &self,
         index: Option<&str>,
         pk: &str,
         prefix: &str,
     ) -> Result<Vec<Item>, ReadError> {
         let (pk_name, sk_name) = match index {
-            Some(_) => (GSI1_PK, GSI1_SK),
             None => (PK, SK),
+            Some(GSI2) => (GSI2_PK, GSI2_SK),
+            Some(_) => (GSI1_PK, GSI1_SK),
         };
         self.client()
             .query()

@@ -1,39 +1,25 @@
 //! The one subscriber write path (docs/contract.md sections 3, 5 and 8): the webhook's
 //! add and delete events, the queue consumer's folded batches and the sync's facts all
 //! go through [`Store::write_account`], one `SUB#{user}` item per user plus the
-//! account's exact `subscriber_count`.
-//!
-//! Subscriptions are written in transactions of at most 99 items plus one counter
-//! update on `PROFILE`. Each item is written under a condition that makes the change,
-//! and so the counter delta, exact:
+//! account's exact `subscriber_count`, in transactions of at most 99 items and the
+//! counter update. Each item is written under a condition that makes the change, and so
+//! the counter delta, exact (docs/consistency.md):
 //! - add: "absent, or UNSUBSCRIBED by an older event" (the count grows by one);
 //! - delete: "SUBSCRIBED by an older or equal event" (the count shrinks by one).
 //!
-//! Where nothing contradicts it the condition is a guess and nothing is read first (the
-//! webhook, a cold account). A guess refused by its condition is charged in full (aws.md:
-//! 200 write units for a 99-item transaction), so where a guess is likely wrong the items
-//! are read first (a strongly consistent `BatchGetItem`: one read unit per item, from the
-//! partition's separate 3000) and the transaction is decided on known states: a
-//! redelivered change, or one whose fold met an add and a delete of the user ([`Doubt`]),
-//! and every change of an account this
-//! instance found contended ([`Pacer::is_contended`]: throttled, or met by other writers,
-//! whose in-flight batches make guesses stale). When a guess is refused anyway, the
-//! cancelled transaction returns the items as they are
-//! (`ReturnValuesOnConditionCheckFailure = ALL_OLD`); the chunk is then rewritten with
-//! conditions pinned to those exact states, or skipped where the stored state is newer.
-//! A chunk that already landed is a no-op on redelivery, which is what repairs a request
-//! that failed halfway.
-//!
-//! At the partition's ceiling (a transaction cancelled with `ThrottlingError`, a
-//! `ProvisionedThroughputExceededException`) the consumer and the sync wait for their
-//! turn ([`super::pacing`]) inside their budget ([`Pacing::PerAccount`]); the webhook
-//! hands the event off instead ([`super::OnContention::GiveUp`]). Table-wide throttling (`ThrottlingException`) is not one
-//! account's ceiling: it keeps the budget's retries.
+//! The condition is a guess where nothing contradicts it; where a guess is likely wrong
+//! ([`Doubt`], or an account the pacer found contended) the items are read first, and
+//! the consumer and the sync pace at the partition's ceiling (docs/delivery.md, "At the
+//! partition's ceiling"). A refused guess returns the items as they are (`ALL_OLD`): the
+//! chunk is rewritten pinned to those states, or skipped where the stored state is
+//! newer, so a chunk that already landed is a no-op on redelivery (which is what repairs
+//! a request that failed halfway). The webhook hands a contended event off instead
+//! ([`super::OnContention::GiveUp`]).
 
 use super::budget::{
     classify, classify_code, is_key_range_throttle, Budget, ErrorClass, StoreError,
 };
-use super::items::{self, number_value, string_value, SubscriptionItem, UpdateBuilder};
+use super::items::{self, number_value, string_value, Item, SubscriptionItem, UpdateBuilder};
 use super::pacing::Pacer;
 use super::schema::{
     account_pk, app_account_sk, app_pk, subscription_sk, ENTITY_ACCOUNT, GSI2_PK, GSI2_SK, PK,
@@ -59,20 +45,14 @@ type Known = HashMap<String, Option<Subscription>>;
 /// still unread after them is guessed).
 const READ_ROUNDS: usize = 3;
 
-/// Write units a transaction of `items` subscription items and the counter update is
-/// charged, at 2 units per item under 1 KB (aws.md): what the pacer is told.
-fn units(items: usize) -> u32 {
-    u32::try_from(2 * (items + 1)).unwrap_or(u32::MAX)
-}
-
 impl Store {
     /// Writes an account's folded subscriber changes, each only where it wins over the
     /// stored one, with `subscriber_count` kept exact; what is already stored (or newer)
     /// is left alone. Paced at the account's partition ceiling, with doubtful items read
-    /// first, under [`Pacing::PerAccount`] (see the module's comment). An error may leave some
+    /// first, under [`Pacing::PerAccount`] (the module's comment). An error may leave some
     /// transactions written: writing the same changes again repairs it. Errors:
     /// [`StoreError::Budget`] when the budget ends (also while waiting for a turn),
-    /// [`StoreError::Contention`] under [`OnContention::GiveUp`], others as the SDK's.
+    /// [`StoreError::Contention`] under [`super::OnContention::GiveUp`], others as the SDK's.
     pub async fn write_account(
         &self,
         writes: &AccountWrites,
@@ -82,9 +62,8 @@ impl Store {
             return Ok(Applied::default());
         }
         let pk = account_pk(writes.app(), writes.account());
-        // The webhook never waits and never reads first: its cold path stays one call.
         let pacing = match budget.pacing() {
-            Pacing::PerAccount => Some((self.pacer(), format!("{}/{pk}", self.table()))),
+            Pacing::PerAccount => Some((&self.pacer, format!("{}/{pk}", self.table()))),
             Pacing::Off => None,
         };
         let planned: Vec<(&String, &Planned)> = writes.planned().collect();
@@ -107,93 +86,71 @@ impl Store {
                         read_first(self, &pk, &unread, &mut known, budget).await?;
                     }
                 }
-                let Some((actions, targets)) =
-                    transaction(self, writes.app(), writes.account(), &pk, chunk, &known)?
+                let Some((actions, targets)) = transaction(self, writes, &pk, chunk, &known)?
                 else {
                     break;
                 };
-                let charged = units(targets.len());
-                let sent = budget
-                    .call(
-                        self.client()
-                            .transact_write_items()
-                            .set_transact_items(Some(actions))
-                            .send(),
-                    )
-                    .await?;
-                let err = match sent {
-                    Ok(_) => {
-                        written += u32::try_from(targets.len()).unwrap_or(u32::MAX) + 1;
-                        if let Some((pacer, key)) = &pacing {
-                            pacer.succeeded(key, Instant::now());
-                        }
-                        break;
+                // The write units its items and the counter update are charged, 2 each
+                // under 1 KB (aws.md): what the pacer is told.
+                let charged = u32::try_from(2 * (targets.len() + 1)).unwrap_or(u32::MAX);
+                let write = self
+                    .client()
+                    .transact_write_items()
+                    .set_transact_items(Some(actions));
+                let Err(err) = budget.call(write.send()).await? else {
+                    written += u32::try_from(targets.len()).unwrap_or(u32::MAX) + 1;
+                    if let Some((pacer, key)) = &pacing {
+                        pacer.succeeded(key, Instant::now());
                     }
-                    Err(e) => e,
+                    break;
                 };
                 let Some(TransactWriteItemsError::TransactionCanceledException(tc)) =
                     err.as_service_error()
                 else {
-                    // The partition's ceiling as a whole-request refusal: wait for a turn.
-                    if let Some((pacer, key)) = &pacing {
-                        if classify(&err) == ErrorClass::Contention
-                            && is_key_range_throttle(err.code())
-                        {
-                            pacer.throttled(key, charged, Instant::now());
-                            forget(&mut known, chunk);
-                            continue;
-                        }
-                    }
                     // Unknown outcome (a timeout may hide a write that landed): forget what
                     // we knew of this chunk and guess again (or read, when contended).
                     forget(&mut known, chunk);
-                    attempt += 1;
-                    budget.after_failure(err, attempt).await?;
+                    let ceiling = classify(&err) == ErrorClass::Contention
+                        && is_key_range_throttle(err.code());
+                    match &pacing {
+                        // The partition's ceiling as a whole-request refusal: wait for a turn.
+                        Some((pacer, key)) if ceiling => {
+                            pacer.throttled(key, charged, Instant::now())
+                        }
+                        _ => {
+                            attempt += 1;
+                            budget.after_failure(err, attempt).await?;
+                        }
+                    }
                     continue;
                 };
                 let mut lost_race = false;
                 let mut contended = None;
                 let mut throttled = false;
                 let mut refused = false;
-                for (reason, user) in tc.cancellation_reasons().iter().zip(&targets) {
-                    match classify_code(reason.code()) {
-                        ErrorClass::Condition => {
+                // One reason per action, the counter update's last: it has no condition,
+                // so only contention, the ceiling or a transient failure cancels it.
+                let reasons = tc.cancellation_reasons().iter().take(targets.len() + 1);
+                for (i, reason) in reasons.enumerate() {
+                    let code = reason.code();
+                    match (classify_code(code), targets.get(i)) {
+                        (ErrorClass::Condition, Some(user)) => {
                             refused = true;
-                            let state = match reason.item() {
-                                Some(item) => Some(
-                                    items::from_item::<SubscriptionItem>(item.clone())
-                                        .map_err(StoreError::from)?
-                                        .to_state(),
-                                ),
-                                None => None,
-                            };
+                            let stored = reason.item().cloned().map(items::from_item);
+                            let state = stored.transpose()?.map(|s: SubscriptionItem| s.to_state());
                             known.insert((*user).clone(), state);
                         }
-                        ErrorClass::Transient => lost_race = true,
-                        ErrorClass::Contention if is_key_range_throttle(reason.code()) => {
-                            throttled = true;
-                            contended = reason.code();
+                        (ErrorClass::Transient, _) => lost_race = true,
+                        (ErrorClass::Contention, _) => {
+                            throttled |= is_key_range_throttle(code);
+                            contended = code;
                         }
-                        ErrorClass::Contention => contended = reason.code(),
-                        ErrorClass::Fatal if reason.code() == Some("None") => {}
-                        ErrorClass::Fatal => {
+                        (ErrorClass::Fatal, Some(_)) if code != Some("None") => {
                             return Err(StoreError::Fatal(format!(
                                 "transaction cancelled: {}",
-                                reason.code().unwrap_or("unknown")
+                                code.unwrap_or("unknown")
                             )))
                         }
-                    }
-                }
-                // The counter update has no condition: only contention, the ceiling or a
-                // transient failure cancels it.
-                if let Some(r) = tc.cancellation_reasons().get(targets.len()) {
-                    match classify_code(r.code()) {
-                        ErrorClass::Transient => lost_race = true,
-                        ErrorClass::Contention if is_key_range_throttle(r.code()) => {
-                            throttled = true;
-                            contended = r.code();
-                        }
-                        ErrorClass::Contention => contended = r.code(),
                         _ => {}
                     }
                 }
@@ -201,11 +158,7 @@ impl Store {
                 // ceiling (docs/contract.md section 5, "Contention"): the webhook's budget
                 // gives up at once; the others pace (a throttle) or back off (a conflict).
                 if let Some(code) = contended {
-                    if let Some(e) =
-                        budget.gives_up_on_contention(|| format!("transaction cancelled: {code}"))
-                    {
-                        return Err(e);
-                    }
+                    budget.gives_up_on_contention(|| format!("transaction cancelled: {code}"))?;
                 }
                 let now = Instant::now();
                 if let Some((pacer, key)) = &pacing {
@@ -222,13 +175,10 @@ impl Store {
                         pacer.contended(key, now);
                     }
                 }
-                if contended.is_some() {
-                    lost_race = true;
-                }
                 attempt += 1;
                 // A conflict, or a second wrong guess in a row (a race with another
                 // writer): back off before trying again.
-                if lost_race || attempt > 1 {
+                if lost_race || contended.is_some() || attempt > 1 {
                     budget.backoff(attempt).await?;
                 }
             }
@@ -272,7 +222,7 @@ async fn read_first(
 ) -> Result<(), StoreError> {
     let mut by_sk: HashMap<String, &String> =
         users.iter().map(|u| (subscription_sk(u), *u)).collect();
-    let mut keys: Vec<HashMap<String, AttributeValue>> = by_sk
+    let mut keys: Vec<Item> = by_sk
         .keys()
         .map(|sk| items::key(pk.to_owned(), sk.clone()))
         .collect();
@@ -280,45 +230,25 @@ async fn read_first(
         if keys.is_empty() {
             break;
         }
-        let request = match KeysAndAttributes::builder()
+        let request = KeysAndAttributes::builder()
             .set_keys(Some(std::mem::take(&mut keys)))
             .consistent_read(true)
-            .build()
-        {
-            Ok(r) => r,
-            Err(e) => return Err(StoreError::Fatal(e.to_string())),
-        };
-        let got = budget
-            .call(
-                store
-                    .client()
-                    .batch_get_item()
-                    .request_items(store.table(), request)
-                    .send(),
-            )
-            .await?;
-        let Ok(out) = got else {
+            .build()?;
+        let read = store
+            .client()
+            .batch_get_item()
+            .request_items(store.table(), request);
+        let Ok(out) = budget.call(read.send()).await? else {
             break;
         };
-        let mut found: Vec<&String> = Vec::new();
-        for item in out
-            .responses
-            .as_ref()
-            .and_then(|r| r.get(store.table()))
-            .into_iter()
-            .flatten()
-        {
-            let Some(sk) = item.get(SK).and_then(|v| v.as_s().ok()) else {
+        let found = out.responses.and_then(|mut r| r.remove(store.table()));
+        for item in found.unwrap_or_default() {
+            let sk = item.get(SK).and_then(|v| v.as_s().ok());
+            let Some(user) = sk.and_then(|sk| by_sk.remove(sk.as_str())) else {
                 continue;
             };
-            let Some(user) = by_sk.remove(sk.as_str()) else {
-                continue;
-            };
-            let state = items::from_item::<SubscriptionItem>(item.clone())
-                .map_err(StoreError::from)?
-                .to_state();
+            let state = items::from_item::<SubscriptionItem>(item)?.to_state();
             known.insert(user.clone(), Some(state));
-            found.push(user);
         }
         keys = out
             .unprocessed_keys
@@ -326,17 +256,14 @@ async fn read_first(
             .map(|k| k.keys)
             .unwrap_or_default();
         // What was asked, not found and not left unprocessed: no item.
-        let unprocessed: Vec<String> = keys
-            .iter()
-            .filter_map(|k| k.get(SK).and_then(|v| v.as_s().ok()).cloned())
-            .collect();
+        let unprocessed: Vec<&String> =
+            keys.iter().filter_map(|k| k.get(SK)?.as_s().ok()).collect();
         by_sk.retain(|sk, user| {
-            if unprocessed.contains(sk) {
-                true
-            } else {
+            let unread = unprocessed.contains(&sk);
+            if !unread {
                 known.insert((*user).clone(), None);
-                false
             }
+            unread
         });
         if !keys.is_empty() {
             budget.backoff(1).await?;
@@ -352,13 +279,12 @@ type Chunk<'u> = (Vec<TransactWriteItem>, Vec<&'u String>);
 /// then the counter update. `None` when nothing in the chunk can change.
 fn transaction<'u>(
     store: &Store,
-    app: &str,
-    account: &str,
+    writes: &AccountWrites,
     pk: &str,
     chunk: &[(&'u String, &Planned)],
     known: &Known,
 ) -> Result<Option<Chunk<'u>>, StoreError> {
-    let build = |e: aws_sdk_dynamodb::error::BuildError| StoreError::Fatal(e.to_string());
+    let (app, account) = (writes.app(), writes.account());
     let mut actions = Vec::with_capacity(chunk.len() + 1);
     let mut targets = Vec::with_capacity(chunk.len());
     let mut delta: i64 = 0;
@@ -388,20 +314,19 @@ fn transaction<'u>(
         let item = SubscriptionItem::new(app, account, user, new);
         let put = Put::builder()
             .table_name(store.table())
-            .set_item(Some(items::to_item(&item).map_err(StoreError::from)?))
+            .set_item(Some(items::to_item(&item)?))
             .condition_expression(condition)
             .set_expression_attribute_names(Some(names))
             .set_expression_attribute_values((!values.is_empty()).then_some(values))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .build()
-            .map_err(build)?;
+            .build()?;
         actions.push(TransactWriteItem::builder().put(put).build());
         targets.push(user);
     }
     if targets.is_empty() {
         return Ok(None);
     }
-    let mut u = UpdateBuilder::new();
+    let mut u = UpdateBuilder::default();
     u.set("entity", string_value(ENTITY_ACCOUNT))
         .set("sdk_app_id", string_value(app))
         .set("official_account", string_value(account))
@@ -414,8 +339,7 @@ fn transaction<'u>(
         .update_expression(u.expression())
         .set_expression_attribute_names(Some(u.names))
         .set_expression_attribute_values(Some(u.values))
-        .build()
-        .map_err(build)?;
+        .build()?;
     actions.push(TransactWriteItem::builder().update(update).build());
     Ok(Some((actions, targets)))
 }
@@ -424,11 +348,11 @@ fn transaction<'u>(
 type Condition = (
     String,
     HashMap<String, String>,
-    HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,
+    HashMap<String, AttributeValue>,
 );
 
 fn condition(build: impl FnOnce(&mut UpdateBuilder) -> String) -> Condition {
-    let mut u = UpdateBuilder::new();
+    let mut u = UpdateBuilder::default();
     let expression = build(&mut u);
     (expression, u.names, u.values)
 }
@@ -463,10 +387,7 @@ fn pinned_condition(u: &mut UpdateBuilder, old: Option<&Subscription>) -> String
     let st_v = u.value(string_value(old.status_str()));
     let op_cond = match &old.operator {
         None => format!("attribute_not_exists({op})"),
-        Some(o) => {
-            let v = u.value(string_value(o.as_str()));
-            format!("{op} = {v}")
-        }
+        Some(o) => format!("{op} = {}", u.value(string_value(o.as_str()))),
     };
     format!("{et} = {et_v} AND {st} = {st_v} AND {op_cond}")
 }

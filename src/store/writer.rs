@@ -1,14 +1,9 @@
 //! The per-account writer's input (docs/contract.md section 5, "Per account"): one
-//! account's subscriber changes, from one event (the webhook), any number of add and
-//! delete events (a queue batch) or sync facts, folded per subscriber by the section 3
-//! rules (the newest EventTime wins; a tie goes to UNSUBSCRIBED:
-//! [`Subscription::supersedes`]). `subscriptions.rs` writes them
-//! ([`super::Store::write_account`]): one path for the webhook, the queue and the sync, in
-//! transactions of at most [`CHUNK`] subscription items and the one `subscriber_count`
-//! update each.
-//!
-//! Folding first is what makes a hot account cheap to catch up with: a thousand one-user
-//! events become ten transactions, not a thousand that all update the same `PROFILE`.
+//! account's subscriber changes, from one event (the webhook), a queue batch or sync
+//! facts, folded per subscriber by the section 3 rules, for
+//! [`super::Store::write_account`]. Folding first is what makes a hot account cheap to
+//! catch up with: a thousand one-user events become ten transactions, not a thousand
+//! that all update the same `PROFILE`.
 
 use crate::events::{Event, EventKind};
 use crate::state::Subscription;
@@ -37,9 +32,7 @@ impl Change {
 }
 
 /// How a change reached the writer: its first delivery, or again (an SQS record with
-/// `ApproximateReceiveCount` above 1). A redelivered change was likely written already,
-/// in part: the writer reads its item before deciding the transaction, rather than pay a
-/// refused one (a guess refused by its condition is charged in full: aws.md).
+/// `ApproximateReceiveCount` above 1), when its item is read first ([`Doubt::Redelivered`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Delivery {
     #[default]
@@ -53,12 +46,12 @@ pub enum Delivery {
 pub(crate) struct NotSubscribers;
 
 /// Why the writer should not guess a user's stored state (and reads it first instead).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Doubt {
     /// Nothing says the guess is wrong: a new user's add, a known user's delete.
-    #[default]
     None,
-    /// A change of the user came again ([`Delivery::Redelivered`]): likely stored already.
+    /// A change of the user came again ([`Delivery::Redelivered`]): likely stored already,
+    /// in part, and a guess refused by its condition is charged in full (aws.md).
     Redelivered,
     /// The fold met an add and a delete of the user: the guess (the winning change's
     /// condition) is likely wrong, e.g. a delete of a user whose add was folded away and
@@ -109,31 +102,26 @@ impl AccountWrites {
 
     /// Folds in `user`'s state `new` as it came (`delivery`): kept when it wins over what
     /// is folded already.
-    pub(crate) fn fold_delivered(&mut self, user: &str, new: Subscription, delivery: Delivery) {
+    fn fold_delivered(&mut self, user: &str, new: Subscription, delivery: Delivery) {
         let redelivered = match delivery {
             Delivery::Redelivered => Doubt::Redelivered,
             Delivery::First => Doubt::None,
         };
-        match self.subscriptions.get_mut(user) {
-            Some(old) => {
-                if new.subscribed != old.state.subscribed {
-                    old.doubt = Doubt::Contradicted;
-                } else if old.doubt == Doubt::None {
-                    old.doubt = redelivered;
-                }
-                if new.supersedes(Some(&old.state)) {
-                    old.state = new;
-                }
-            }
-            None => {
-                self.subscriptions.insert(
-                    user.to_owned(),
-                    Planned {
-                        state: new,
-                        doubt: redelivered,
-                    },
-                );
-            }
+        let Some(old) = self.subscriptions.get_mut(user) else {
+            let planned = Planned {
+                state: new,
+                doubt: redelivered,
+            };
+            self.subscriptions.insert(user.to_owned(), planned);
+            return;
+        };
+        if new.subscribed != old.state.subscribed {
+            old.doubt = Doubt::Contradicted;
+        } else if old.doubt == Doubt::None {
+            old.doubt = redelivered;
+        }
+        if new.supersedes(Some(&old.state)) {
+            old.state = new;
         }
     }
 
@@ -185,7 +173,7 @@ impl AccountWrites {
     }
 
     /// The transactions a write takes when nothing stored contradicts the guess (at most
-    /// [`CHUNK`] users each): `ceil(len / 99)`.
+    /// `CHUNK` users each): `ceil(len / 99)`.
     pub fn transactions(&self) -> usize {
         self.len().div_ceil(CHUNK)
     }
@@ -232,24 +220,19 @@ mod tests {
             w
         };
         let want = fold(&[0, 1, 2, 3, 4]);
+        let states = ["u", "v", "w"].map(|u| want.subscriptions[u].state.clone());
+        let (sub, unsub) = (Change::Subscribe, Change::Unsubscribe);
         assert_eq!(
-            want.subscriptions["u"].state,
-            Change::Unsubscribe.state(5, None)
-        );
-        assert_eq!(
-            want.subscriptions["v"].state,
-            Change::Subscribe.state(5, None)
-        );
-        assert_eq!(
-            want.subscriptions["w"].state,
-            Change::Subscribe.state(9, None)
+            states,
+            [unsub.state(5, None), sub.state(5, None), sub.state(9, None)]
         );
         assert_eq!(fold(&[4, 3, 2, 1, 0]), want);
         assert_eq!(fold(&[1, 3, 0, 4, 2, 0, 1]), want);
     }
 
     #[test]
-    fn other_accounts_and_kinds_are_refused_and_transactions_are_counted() {
+    fn other_accounts_and_kinds_are_refused_and_transactions_are_counted(
+    ) -> Result<(), NotSubscribers> {
         let mut w = AccountWrites::new("1", "b");
         assert_eq!(
             w.fold_event(&event(1, Change::Subscribe, &["u"]), Delivery::First),
@@ -264,24 +247,21 @@ mod tests {
         assert_eq!(w.transactions(), 0);
         let users: Vec<String> = (0..199).map(|i| format!("u{i}")).collect();
         let users: Vec<&str> = users.iter().map(String::as_str).collect();
-        w.fold_event(&event(1, Change::Subscribe, &users), Delivery::First)
-            .expect("a subscriber event");
+        w.fold_event(&event(1, Change::Subscribe, &users), Delivery::First)?;
         assert_eq!((w.len(), w.transactions()), (199, 3));
+        Ok(())
     }
 
     #[test]
-    fn a_user_any_of_whose_changes_came_again_or_contradict_each_other_is_doubted() {
+    fn a_user_any_of_whose_changes_came_again_or_contradict_each_other_is_doubted(
+    ) -> Result<(), NotSubscribers> {
         let mut w = AccountWrites::new("1", "a");
-        w.fold_event(&event(1, Change::Subscribe, &["u", "v"]), Delivery::First)
-            .expect("a subscriber event");
+        w.fold_event(&event(1, Change::Subscribe, &["u", "v"]), Delivery::First)?;
         // An older change, redelivered: it does not win, but the user is read first.
-        w.fold_event(&event(0, Change::Subscribe, &["u"]), Delivery::Redelivered)
-            .expect("a subscriber event");
+        w.fold_event(&event(0, Change::Subscribe, &["u"]), Delivery::Redelivered)?;
         // A delete and an add of another user: contradicted.
-        w.fold_event(&event(2, Change::Unsubscribe, &["z"]), Delivery::First)
-            .expect("a subscriber event");
-        w.fold_event(&event(1, Change::Subscribe, &["z"]), Delivery::First)
-            .expect("a subscriber event");
+        w.fold_event(&event(2, Change::Unsubscribe, &["z"]), Delivery::First)?;
+        w.fold_event(&event(1, Change::Subscribe, &["z"]), Delivery::First)?;
         let got: Vec<(&str, u64, Doubt)> = w
             .planned()
             .map(|(u, p)| (u.as_str(), p.state.event_time, p.doubt))
@@ -295,8 +275,8 @@ mod tests {
             ]
         );
         // One event's duplicate users fold into one item (one Put per item per transaction).
-        let one = AccountWrites::of_event(&event(3, Change::Unsubscribe, &["x", "x"]))
-            .expect("a subscriber event");
+        let one = AccountWrites::of_event(&event(3, Change::Unsubscribe, &["x", "x"]))?;
         assert_eq!(one.len(), 1);
+        Ok(())
     }
 }

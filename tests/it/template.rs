@@ -2,9 +2,9 @@
 //! policy grants exactly the operations the function sends (least privilege).
 
 use crate::common::*;
-use oa_webhook::store::schema;
 use serde_yaml::Value as Yaml;
 use std::collections::BTreeSet;
+use tencent_standin::table::definition;
 
 fn template() -> Yaml {
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/template.yaml"))
@@ -35,7 +35,7 @@ fn table_definition_matches_the_code() {
     let table = resource(&t, "WebhookTable");
     assert_eq!(table["Type"], "AWS::DynamoDB::Table");
     let p = &table["Properties"];
-    let def = schema::definition();
+    let def = definition();
 
     assert_eq!(p["BillingMode"].as_str(), Some(def.billing_mode.as_str()));
     let attrs: BTreeSet<(String, String)> = def

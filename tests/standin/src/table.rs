@@ -1,12 +1,52 @@
-//! The table created from [`definition`] (src/store/schema.rs) for the tests, the
-//! benches and `make run` (examples/create_table.rs); the deployed table is the template's.
+//! The table's [`definition`], from the key names of src/store/schema.rs, created for the
+//! tests, the benches and `make run` (examples/create_table.rs); the deployed table is the
+//! template's (tests/it/template.rs holds the two equal).
 
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType,
 };
 use aws_sdk_dynamodb::Client;
 use oa_webhook::store::error::ReadError;
-use oa_webhook::store::schema::definition;
+use oa_webhook::store::schema::{GSI1, GSI1_PK, GSI1_SK, GSI2, GSI2_PK, GSI2_SK, PK, SK};
+
+/// An index besides `gsi1`: name, key, projection.
+pub type IndexDefinition = (&'static str, [(&'static str, KeyType); 2], ProjectionType);
+
+/// The table definition, as attribute definitions, key schema and index.
+pub struct TableDefinition {
+    pub attributes: Vec<(&'static str, ScalarAttributeType)>,
+    pub key: [(&'static str, KeyType); 2],
+    pub index_name: &'static str,
+    pub index_key: [(&'static str, KeyType); 2],
+    pub index_projection: ProjectionType,
+    /// Indexes besides `gsi1`: name, key, projection.
+    pub more_indexes: Vec<IndexDefinition>,
+    pub billing_mode: BillingMode,
+}
+
+pub fn definition() -> TableDefinition {
+    TableDefinition {
+        attributes: vec![
+            (PK, ScalarAttributeType::S),
+            (SK, ScalarAttributeType::S),
+            (GSI1_PK, ScalarAttributeType::S),
+            (GSI1_SK, ScalarAttributeType::S),
+            (GSI2_PK, ScalarAttributeType::S),
+            (GSI2_SK, ScalarAttributeType::S),
+        ],
+        key: [(PK, KeyType::Hash), (SK, KeyType::Range)],
+        index_name: GSI1,
+        index_key: [(GSI1_PK, KeyType::Hash), (GSI1_SK, KeyType::Range)],
+        index_projection: ProjectionType::All,
+        more_indexes: vec![(
+            GSI2,
+            [(GSI2_PK, KeyType::Hash), (GSI2_SK, KeyType::Range)],
+            ProjectionType::KeysOnly,
+        )],
+        billing_mode: BillingMode::PayPerRequest,
+    }
+}
 
 fn key_schema(key: &[(&'static str, KeyType); 2]) -> Result<Vec<KeySchemaElement>, TableError> {
     key.iter()
