@@ -66,10 +66,10 @@ impl TrustRoots {
             }),
             Some(v) if v.eq_ignore_ascii_case("amazon") => Ok(TrustRoots::Amazon),
             Some(v) if v.eq_ignore_ascii_case("system") => Ok(TrustRoots::System),
-            Some(_) => Err(ConfigError {
-                variable: Self::VARIABLE,
-                problem: "must be `amazon` or `system` (or unset)".to_owned(),
-            }),
+            Some(_) => Err(ConfigError::new(
+                Self::VARIABLE,
+                "must be `amazon` or `system` (or unset)",
+            )),
         }
     }
 
@@ -292,18 +292,10 @@ mod tests {
 
     /// `LAMBDA`, with `vars` set over it ("" unsets).
     fn settings(vars: &[(&str, &str)]) -> Result<AwsSettings, ConfigError> {
-        let mut map: HashMap<String, String> = LAMBDA
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        for (k, v) in vars {
-            if v.is_empty() {
-                map.remove(*k);
-            } else {
-                map.insert((*k).to_owned(), (*v).to_owned());
-            }
-        }
-        AwsSettings::from_lookup(|k| map.get(k).cloned())
+        let mut map: HashMap<&str, &str> = LAMBDA.iter().copied().collect();
+        map.extend(vars.iter().copied());
+        map.retain(|_, v| !v.is_empty());
+        AwsSettings::from_lookup(|k| map.get(k).map(|v| (*v).to_owned()))
     }
 
     fn roots(vars: &[(&str, &str)]) -> Result<TrustRoots, ConfigError> {
@@ -321,16 +313,14 @@ mod tests {
     fn lambda_environment() {
         let s = settings(&[]).expect("Lambda's variables suffice");
         assert_eq!(s.region, "eu-west-1");
-        assert_eq!(
-            s.credentials,
-            CredentialSource::Environment(Credentials::new(
-                "ASIAEXAMPLE",
-                "secret",
-                Some("session".to_owned()),
-                None,
-                "environment"
-            ))
+        let keys = Credentials::new(
+            "ASIAEXAMPLE",
+            "secret",
+            Some("session".into()),
+            None,
+            "environment",
         );
+        assert_eq!(s.credentials, CredentialSource::Environment(keys));
         assert_eq!(s.endpoint_url, None);
         assert!(!s.use_fips && !s.use_dual_stack);
         assert_eq!(s.roots, TrustRoots::Amazon);
@@ -342,26 +332,38 @@ mod tests {
     }
 
     #[test]
-    fn region_and_credentials_are_required() {
-        assert_eq!(problem(&[("AWS_REGION", "")]), "AWS_REGION");
+    fn invalid_or_missing_settings_name_their_variable() {
+        let no_keys = [("AWS_ACCESS_KEY_ID", ""), ("AWS_SECRET_ACCESS_KEY", "")];
+        let cases: [(&[(&str, &str)], &str); 6] = [
+            (&[("AWS_REGION", "")], "AWS_REGION"),
+            (&[("AWS_REGION", " ")], "AWS_REGION"),
+            (&no_keys, "AWS_ACCESS_KEY_ID"),
+            (&[("AWS_SECRET_ACCESS_KEY", "")], "AWS_SECRET_ACCESS_KEY"),
+            (&[("AWS_USE_FIPS_ENDPOINT", "yes")], "AWS_USE_FIPS_ENDPOINT"),
+            (
+                &[("AWS_USE_DUALSTACK_ENDPOINT", "1")],
+                "AWS_USE_DUALSTACK_ENDPOINT",
+            ),
+        ];
+        for (vars, variable) in cases {
+            assert_eq!(problem(vars), variable, "{vars:?}");
+        }
+        let err = settings(&[("TLS_TRUST_STORE", "none")]).unwrap_err();
+        assert_eq!(err.variable, "TLS_TRUST_STORE");
+        assert!(err.to_string().contains("`amazon` or `system`"), "{err}");
+    }
+
+    #[test]
+    fn region_and_credentials() {
         let s = settings(&[("AWS_REGION", ""), ("AWS_DEFAULT_REGION", "us-west-2")]);
         assert_eq!(s.map(|s| s.region).as_deref(), Ok("us-west-2"));
-        assert_eq!(problem(&[("AWS_REGION", " ")]), "AWS_REGION");
-
-        let no_keys = [("AWS_ACCESS_KEY_ID", ""), ("AWS_SECRET_ACCESS_KEY", "")];
-        assert_eq!(problem(&no_keys), "AWS_ACCESS_KEY_ID");
-        assert_eq!(
-            problem(&[("AWS_SECRET_ACCESS_KEY", "")]),
-            "AWS_SECRET_ACCESS_KEY"
-        );
         for var in [
             "AWS_CONTAINER_CREDENTIALS_FULL_URI",
             "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
         ] {
-            let mut vars = no_keys.to_vec();
-            vars.push((var, "http://127.0.0.1:9001/creds"));
-            let s = settings(&vars).expect(var);
-            assert_eq!(s.credentials, CredentialSource::Container, "{var}");
+            let (id, key) = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY");
+            let s = settings(&[(id, ""), (key, ""), (var, "http://127.0.0.1:9001/creds")]);
+            assert_eq!(s.expect(var).credentials, CredentialSource::Container);
         }
         // Keys in the environment win over a container endpoint.
         let s = settings(&[("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://127.0.0.1/")]);
@@ -369,90 +371,70 @@ mod tests {
             s.map(|s| s.credentials),
             Ok(CredentialSource::Environment(_))
         ));
-    }
-
-    #[test]
-    fn endpoint_override_and_flags() {
-        let ddb = ("AWS_ENDPOINT_URL_DYNAMODB", "http://127.0.0.1:8000");
-        let all = ("AWS_ENDPOINT_URL", "http://127.0.0.1:4566");
-        let url = |vars: &[(&str, &str)]| settings(vars).map(|s| s.endpoint_url);
-        assert_eq!(url(&[ddb]), Ok(Some(ddb.1.to_owned())));
-        assert_eq!(url(&[all]), Ok(Some(all.1.to_owned())));
-        assert_eq!(url(&[all, ddb]), Ok(Some(ddb.1.to_owned())));
-        let ignore = ("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "TRUE");
-        assert_eq!(url(&[all, ddb, ignore]), Ok(None));
-        let sqs = ("AWS_ENDPOINT_URL_SQS", "http://127.0.0.1:5000");
-        let sqs_url = |vars: &[(&str, &str)]| settings(vars).map(|s| s.sqs_endpoint_url);
-        assert_eq!(sqs_url(&[ddb]), Ok(None));
-        assert_eq!(sqs_url(&[ddb, sqs]), Ok(Some(sqs.1.to_owned())));
-        assert_eq!(sqs_url(&[all]), Ok(Some(all.1.to_owned())));
-        assert_eq!(sqs_url(&[sqs, ignore]), Ok(None));
-        assert_eq!(url(&[sqs]), Ok(None));
-        assert_eq!(roots(&[sqs]), Ok(TrustRoots::System));
-
         let s = settings(&[
             ("AWS_USE_FIPS_ENDPOINT", "true"),
             ("AWS_USE_DUALSTACK_ENDPOINT", "false"),
         ])
         .expect("valid flags");
         assert!(s.use_fips && !s.use_dual_stack);
-        assert_eq!(
-            problem(&[("AWS_USE_FIPS_ENDPOINT", "yes")]),
-            "AWS_USE_FIPS_ENDPOINT"
-        );
-        assert_eq!(
-            problem(&[("AWS_USE_DUALSTACK_ENDPOINT", "1")]),
-            "AWS_USE_DUALSTACK_ENDPOINT"
-        );
+    }
+
+    #[test]
+    fn endpoint_overrides() {
+        let ddb = ("AWS_ENDPOINT_URL_DYNAMODB", "http://127.0.0.1:8000");
+        let all = ("AWS_ENDPOINT_URL", "http://127.0.0.1:4566");
+        let sqs = ("AWS_ENDPOINT_URL_SQS", "http://127.0.0.1:5000");
+        let ignore = ("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "TRUE");
+        // (variables, DynamoDB's override, SQS's override)
+        let cases: [(&[(&str, &str)], _, _); 7] = [
+            (&[ddb], Some(ddb.1), None),
+            (&[all], Some(all.1), Some(all.1)),
+            (&[all, ddb], Some(ddb.1), Some(all.1)),
+            (&[all, ddb, ignore], None, None),
+            (&[ddb, sqs], Some(ddb.1), Some(sqs.1)),
+            (&[sqs, ignore], None, None),
+            (&[sqs], None, Some(sqs.1)),
+        ];
+        for (vars, dynamodb, sqs) in cases {
+            let s = settings(vars).expect("valid");
+            let urls = (s.endpoint_url.as_deref(), s.sqs_endpoint_url.as_deref());
+            assert_eq!(urls, (dynamodb, sqs), "{vars:?}");
+        }
     }
 
     #[test]
     fn amazon_roots_by_default_system_for_overrides_and_china() {
-        assert_eq!(roots(&[]), Ok(TrustRoots::Amazon));
-        assert_eq!(
-            roots(&[("AWS_REGION", "cn-north-1")]),
-            Ok(TrustRoots::System)
-        );
-        assert_eq!(
-            roots(&[("AWS_REGION", ""), ("AWS_DEFAULT_REGION", "cn-northwest-1")]),
-            Ok(TrustRoots::System)
-        );
-        for var in ["AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB"] {
-            assert_eq!(
-                roots(&[(var, "https://ddb.example")]),
-                Ok(TrustRoots::System),
-                "{var}"
-            );
-            assert_eq!(roots(&[(var, " ")]), Ok(TrustRoots::Amazon), "{var} blank");
-        }
-        // An ignored override is no override.
-        assert_eq!(
-            roots(&[
-                ("AWS_ENDPOINT_URL", "https://ddb.example"),
-                ("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true")
-            ]),
-            Ok(TrustRoots::Amazon)
-        );
-    }
-
-    #[test]
-    fn the_variable_wins_and_is_validated() {
+        use TrustRoots::{Amazon, System};
         let china = ("AWS_REGION", "cn-north-1");
-        assert_eq!(
-            roots(&[china, ("TLS_TRUST_STORE", "amazon")]),
-            Ok(TrustRoots::Amazon)
-        );
-        assert_eq!(
-            roots(&[("TLS_TRUST_STORE", " System ")]),
-            Ok(TrustRoots::System)
-        );
-        assert_eq!(
-            roots(&[china, ("TLS_TRUST_STORE", "")]),
-            Ok(TrustRoots::System)
-        );
-        let err = settings(&[("TLS_TRUST_STORE", "none")]).unwrap_err();
-        assert_eq!(err.variable, "TLS_TRUST_STORE");
-        assert!(err.to_string().contains("`amazon` or `system`"), "{err}");
+        let endpoint = ("AWS_ENDPOINT_URL", "https://ddb.example");
+        let cases: [(&[(&str, &str)], TrustRoots); 12] = [
+            (&[], Amazon),
+            (&[china], System),
+            (
+                &[("AWS_REGION", ""), ("AWS_DEFAULT_REGION", "cn-northwest-1")],
+                System,
+            ),
+            (&[endpoint], System),
+            (&[("AWS_ENDPOINT_URL", " ")], Amazon),
+            (
+                &[("AWS_ENDPOINT_URL_DYNAMODB", "https://ddb.example")],
+                System,
+            ),
+            (&[("AWS_ENDPOINT_URL_DYNAMODB", " ")], Amazon),
+            (&[("AWS_ENDPOINT_URL_SQS", "http://127.0.0.1:5000")], System),
+            // An ignored override is no override.
+            (
+                &[endpoint, ("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true")],
+                Amazon,
+            ),
+            // TLS_TRUST_STORE wins; blank is unset.
+            (&[china, ("TLS_TRUST_STORE", "amazon")], Amazon),
+            (&[("TLS_TRUST_STORE", " System ")], System),
+            (&[china, ("TLS_TRUST_STORE", "")], System),
+        ];
+        for (vars, expected) in cases {
+            assert_eq!(roots(vars), Ok(expected), "{vars:?}");
+        }
     }
 
     #[test]
