@@ -27,7 +27,7 @@ use metrique::unit::{Count, Millisecond};
 use metrique::unit_of_work::metrics;
 use metrique::writer::format::Format;
 use metrique::writer::Unit;
-use metrique::{CloseValue, RootEntry};
+use metrique::{CloseValue, InflectableEntry, RootEntry};
 use std::io::Write;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -221,7 +221,6 @@ impl RequestLog {
             dynamodb_retries: m.dynamodb_retries,
             fields_dropped: m.fields_dropped,
         };
-        let mut out = Vec::with_capacity(1024);
         let mut formatters = self
             .formatters
             .lock()
@@ -231,13 +230,8 @@ impl RequestLog {
         } else {
             &mut formatters.plain
         };
-        if let Err(e) = emf.format(&RootEntry::new(line.close()), &mut out) {
-            // Only an entry that fails metrique's validation (a debug-build check) gets here.
-            tracing::warn!(error = %e, "request line not rendered as EMF");
-            out.clear();
-            out.extend_from_slice(b"{\"level\":\"INFO\",\"message\":\"webhook\"}\n");
-        }
-        out
+        emf_line(emf, line, "request line")
+            .unwrap_or_else(|| b"{\"level\":\"INFO\",\"message\":\"webhook\"}\n".to_vec())
     }
 }
 
@@ -293,17 +287,26 @@ struct Line<'a> {
     fields_dropped: u32,
 }
 
-/// One account's sync as counts: the figures of its EMF line ([`sync_line`]).
+/// One account's sync as counts: the metrics of its EMF line ([`sync_line`]), each
+/// named with a `sync_` prefix.
+#[metrics(subfield)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct SyncCounts {
+    #[metrics(unit = Count)]
     pub found_missing: u32,
+    #[metrics(unit = Count)]
     pub subscribers_added: u32,
+    #[metrics(unit = Count)]
     pub subscribers_removed: u32,
+    #[metrics(unit = Count)]
     pub messages_added: u32,
+    #[metrics(unit = Count)]
     pub messages_withdrawn: u32,
     /// 1 when the stored `subscriber_count` differed from the REST API's.
+    #[metrics(unit = Count)]
     pub count_mismatch: u32,
     /// 1 when the account's sync failed.
+    #[metrics(unit = Count)]
     pub failed: u32,
 }
 
@@ -316,20 +319,10 @@ pub(crate) fn sync_line(app: &str, account: &str, counts: &SyncCounts, clock: &C
         door: "sync",
         sdk_app_id: app,
         official_account: account,
-        sync_found_missing: counts.found_missing,
-        sync_subscribers_added: counts.subscribers_added,
-        sync_subscribers_removed: counts.subscribers_removed,
-        sync_messages_added: counts.messages_added,
-        sync_messages_withdrawn: counts.messages_withdrawn,
-        sync_count_mismatch: counts.count_mismatch,
-        sync_failed: counts.failed,
+        counts,
     };
     let mut emf = Emf::builder(NAMESPACE.to_owned(), vec![vec!["Door".to_owned()]]).build();
-    let mut out = Vec::with_capacity(512);
-    if let Err(e) = emf.format(&RootEntry::new(line.close()), &mut out) {
-        tracing::warn!(error = %e, "sync line not rendered as EMF");
-        out.clear();
-    }
+    let out = emf_line(&mut emf, line, "sync line").unwrap_or_default();
     String::from_utf8_lossy(&out).trim_end().to_owned()
 }
 
@@ -341,20 +334,26 @@ struct SyncLine<'a> {
     door: &'static str,
     sdk_app_id: &'a str,
     official_account: &'a str,
-    #[metrics(unit = Count)]
-    sync_found_missing: u32,
-    #[metrics(unit = Count)]
-    sync_subscribers_added: u32,
-    #[metrics(unit = Count)]
-    sync_subscribers_removed: u32,
-    #[metrics(unit = Count)]
-    sync_messages_added: u32,
-    #[metrics(unit = Count)]
-    sync_messages_withdrawn: u32,
-    #[metrics(unit = Count)]
-    sync_count_mismatch: u32,
-    #[metrics(unit = Count)]
-    sync_failed: u32,
+    #[metrics(flatten, exact_prefix = "sync_")]
+    counts: &'a SyncCounts,
+}
+
+/// `line` as one EMF document (newline included) through `emf`, the one writer of both
+/// lines; `None`, logged, only for an entry that fails metrique's validation (a
+/// debug-build check).
+fn emf_line(
+    emf: &mut Emf,
+    line: impl CloseValue<Closed: InflectableEntry>,
+    what: &str,
+) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(1024);
+    match emf.format(&RootEntry::new(line.close()), &mut out) {
+        Ok(()) => Some(out),
+        Err(e) => {
+            tracing::warn!(error = %e, "{what} not rendered as EMF");
+            None
+        }
+    }
 }
 
 /// A bounded label for a command ([`CommandKind::label`]); `none` without one.
@@ -398,23 +397,15 @@ mod tests {
 
     #[test]
     fn command_labels_are_bounded() {
-        assert_eq!(
-            command_label(Some("OfficialAccount.CallbackAfterSendMsg")),
-            "AfterSendMsg"
-        );
-        assert_eq!(
-            command_label(Some("OfficialAccount.CallbackBeforeSendMsg")),
-            "Before"
-        );
-        assert_eq!(
-            command_label(Some("OfficialAccount.Whatever")),
-            "OfficialAccountOther"
-        );
-        assert_eq!(
-            command_label(Some("Group.CallbackAfterNewMemberJoin")),
-            "OtherProduct"
-        );
-        assert_eq!(command_label(None), "none");
+        for (command, label) in [
+            (Some("OfficialAccount.CallbackAfterSendMsg"), "AfterSendMsg"),
+            (Some("OfficialAccount.CallbackBeforeSendMsg"), "Before"),
+            (Some("OfficialAccount.Whatever"), "OfficialAccountOther"),
+            (Some("Group.CallbackAfterNewMemberJoin"), "OtherProduct"),
+            (None, "none"),
+        ] {
+            assert_eq!(command_label(command), label, "{command:?}");
+        }
     }
 
     fn figures(outcome: &Outcome, requests: u32) -> RequestMetrics<'_> {
