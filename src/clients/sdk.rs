@@ -290,23 +290,15 @@ mod tests {
         ("AWS_SESSION_TOKEN", "session"),
     ];
 
+    /// Variables: name, value.
+    type Vars<'a> = [(&'a str, &'a str)];
+
     /// `LAMBDA`, with `vars` set over it ("" unsets).
-    fn settings(vars: &[(&str, &str)]) -> Result<AwsSettings, ConfigError> {
+    fn settings(vars: &Vars) -> Result<AwsSettings, ConfigError> {
         let mut map: HashMap<&str, &str> = LAMBDA.iter().copied().collect();
         map.extend(vars.iter().copied());
         map.retain(|_, v| !v.is_empty());
         AwsSettings::from_lookup(|k| map.get(k).map(|v| (*v).to_owned()))
-    }
-
-    fn roots(vars: &[(&str, &str)]) -> Result<TrustRoots, ConfigError> {
-        settings(vars).map(|s| s.roots)
-    }
-
-    fn problem(vars: &[(&str, &str)]) -> &'static str {
-        match settings(vars) {
-            Err(e) => e.variable,
-            Ok(s) => panic!("expected an error for {vars:?}, got {s:?}"),
-        }
     }
 
     #[test]
@@ -329,28 +321,6 @@ mod tests {
             !debug.contains("secret") && !debug.contains("ASIA"),
             "{debug}"
         );
-    }
-
-    #[test]
-    fn invalid_or_missing_settings_name_their_variable() {
-        let no_keys = [("AWS_ACCESS_KEY_ID", ""), ("AWS_SECRET_ACCESS_KEY", "")];
-        let cases: [(&[(&str, &str)], &str); 6] = [
-            (&[("AWS_REGION", "")], "AWS_REGION"),
-            (&[("AWS_REGION", " ")], "AWS_REGION"),
-            (&no_keys, "AWS_ACCESS_KEY_ID"),
-            (&[("AWS_SECRET_ACCESS_KEY", "")], "AWS_SECRET_ACCESS_KEY"),
-            (&[("AWS_USE_FIPS_ENDPOINT", "yes")], "AWS_USE_FIPS_ENDPOINT"),
-            (
-                &[("AWS_USE_DUALSTACK_ENDPOINT", "1")],
-                "AWS_USE_DUALSTACK_ENDPOINT",
-            ),
-        ];
-        for (vars, variable) in cases {
-            assert_eq!(problem(vars), variable, "{vars:?}");
-        }
-        let err = settings(&[("TLS_TRUST_STORE", "none")]).unwrap_err();
-        assert_eq!(err.variable, "TLS_TRUST_STORE");
-        assert!(err.to_string().contains("`amazon` or `system`"), "{err}");
     }
 
     #[test]
@@ -386,7 +356,7 @@ mod tests {
         let sqs = ("AWS_ENDPOINT_URL_SQS", "http://127.0.0.1:5000");
         let ignore = ("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "TRUE");
         // (variables, DynamoDB's override, SQS's override)
-        let cases: [(&[(&str, &str)], _, _); 7] = [
+        let cases: [(&Vars, _, _); 7] = [
             (&[ddb], Some(ddb.1), None),
             (&[all], Some(all.1), Some(all.1)),
             (&[all, ddb], Some(ddb.1), Some(all.1)),
@@ -402,39 +372,50 @@ mod tests {
         }
     }
 
+    /// The roots chosen, or the variable an error names, for variables set over `LAMBDA`.
     #[test]
-    fn amazon_roots_by_default_system_for_overrides_and_china() {
+    fn roots_by_default_by_the_variable_and_errors() {
         use TrustRoots::{Amazon, System};
-        let china = ("AWS_REGION", "cn-north-1");
-        let endpoint = ("AWS_ENDPOINT_URL", "https://ddb.example");
-        let cases: [(&[(&str, &str)], TrustRoots); 12] = [
-            (&[], Amazon),
-            (&[china], System),
-            (
-                &[("AWS_REGION", ""), ("AWS_DEFAULT_REGION", "cn-northwest-1")],
-                System,
-            ),
-            (&[endpoint], System),
-            (&[("AWS_ENDPOINT_URL", " ")], Amazon),
-            (
-                &[("AWS_ENDPOINT_URL_DYNAMODB", "https://ddb.example")],
-                System,
-            ),
-            (&[("AWS_ENDPOINT_URL_DYNAMODB", " ")], Amazon),
-            (&[("AWS_ENDPOINT_URL_SQS", "http://127.0.0.1:5000")], System),
+        let region = |r| ("AWS_REGION", r);
+        let all = |url| ("AWS_ENDPOINT_URL", url);
+        let ddb = |url| ("AWS_ENDPOINT_URL_DYNAMODB", url);
+        let sqs = ("AWS_ENDPOINT_URL_SQS", "http://127.0.0.1:5000");
+        let ignore = ("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true");
+        let tls = |v| ("TLS_TRUST_STORE", v);
+        let (url, china) = ("https://ddb.example", region("cn-north-1"));
+        let china_default = [region(""), ("AWS_DEFAULT_REGION", "cn-northwest-1")];
+        let no_keys = [("AWS_ACCESS_KEY_ID", ""), ("AWS_SECRET_ACCESS_KEY", "")];
+        let (fips, dual) = ("AWS_USE_FIPS_ENDPOINT", "AWS_USE_DUALSTACK_ENDPOINT");
+        let no_secret = ("AWS_SECRET_ACCESS_KEY", "");
+        let cases: [(&Vars, Result<TrustRoots, &str>); 19] = [
+            (&[], Ok(Amazon)),
+            (&[china], Ok(System)),
+            (&china_default, Ok(System)),
+            (&[all(url)], Ok(System)),
+            (&[all(" ")], Ok(Amazon)),
+            (&[ddb(url)], Ok(System)),
+            (&[ddb(" ")], Ok(Amazon)),
+            (&[sqs], Ok(System)),
             // An ignored override is no override.
-            (
-                &[endpoint, ("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true")],
-                Amazon,
-            ),
+            (&[all(url), ignore], Ok(Amazon)),
             // TLS_TRUST_STORE wins; blank is unset.
-            (&[china, ("TLS_TRUST_STORE", "amazon")], Amazon),
-            (&[("TLS_TRUST_STORE", " System ")], System),
-            (&[china, ("TLS_TRUST_STORE", "")], System),
+            (&[china, tls("amazon")], Ok(Amazon)),
+            (&[tls(" System ")], Ok(System)),
+            (&[china, tls("")], Ok(System)),
+            (&[tls("none")], Err("TLS_TRUST_STORE")),
+            (&[region("")], Err("AWS_REGION")),
+            (&[region(" ")], Err("AWS_REGION")),
+            (&no_keys, Err("AWS_ACCESS_KEY_ID")),
+            (&[no_secret], Err("AWS_SECRET_ACCESS_KEY")),
+            (&[(fips, "yes")], Err(fips)),
+            (&[(dual, "1")], Err(dual)),
         ];
         for (vars, expected) in cases {
-            assert_eq!(roots(vars), Ok(expected), "{vars:?}");
+            let got = settings(vars).map(|s| s.roots).map_err(|e| e.variable);
+            assert_eq!(got, expected, "{vars:?}");
         }
+        let err = settings(&[tls("none")]).unwrap_err();
+        assert!(err.to_string().contains("`amazon` or `system`"), "{err}");
     }
 
     #[test]
