@@ -135,30 +135,24 @@ impl RequestLog {
             set.extend_from_slice(extra);
             set
         };
-        let count = |name| MetricDefinition {
-            name,
-            unit: Unit::Count,
-            storage_resolution: None,
-        };
-        let requests = MetricDirective {
-            dimensions: vec![dims(&["callback", "outcome"])],
-            metrics: vec![count("requests")],
-            namespace: NAMESPACE,
-        };
-        let rejections = MetricDirective {
-            dimensions: vec![dims(&["reason"])],
-            metrics: vec![count("rejections")],
+        // A count under a dimension set of its own.
+        let count_by = |name, extra: &[&'static str]| MetricDirective {
+            dimensions: vec![dims(extra)],
+            metrics: vec![MetricDefinition {
+                name,
+                unit: Unit::Count,
+                storage_resolution: None,
+            }],
             namespace: NAMESPACE,
         };
         // The per-request figures: the fields of `Line` that are metrics, under the default
         // dimension set.
-        let base = || {
-            let set = dims(&[]).into_iter().map(str::to_owned).collect();
-            Emf::builder(NAMESPACE.to_owned(), vec![set]).directive(requests.clone())
-        };
+        let set = dims(&[]).into_iter().map(str::to_owned).collect();
+        let plain = Emf::builder(NAMESPACE.to_owned(), vec![set])
+            .directive(count_by("requests", &["callback", "outcome"]));
         let formatters = Formatters {
-            plain: base().build(),
-            rejected: base().directive(rejections).build(),
+            plain: plain.clone().build(),
+            rejected: plain.directive(count_by("rejections", &["reason"])).build(),
         };
         RequestLog {
             sink,
@@ -171,19 +165,13 @@ impl RequestLog {
     /// Writes one request line (nothing when off). A failed write becomes a `tracing`
     /// warning and is otherwise ignored: the reply does not depend on it.
     pub fn write(&self, m: &RequestMetrics<'_>) {
-        if matches!(self.sink, Sink::Off) {
-            return;
-        }
-        let line = self.render(m);
         let result = match &self.sink {
-            Sink::Off => Ok(()),
-            Sink::Stdout => std::io::stdout().lock().write_all(&line),
-            Sink::Buffer(b) => {
-                if let Ok(mut b) = b.lock() {
-                    b.extend_from_slice(&line);
-                }
-                Ok(())
-            }
+            Sink::Off => return,
+            Sink::Stdout => std::io::stdout().write_all(&self.render(m)),
+            Sink::Buffer(b) => match b.lock() {
+                Ok(mut b) => b.write_all(&self.render(m)),
+                Err(_) => Ok(()),
+            },
         };
         if let Err(e) = result {
             tracing::warn!(error = %e, "request line not written");
