@@ -353,6 +353,7 @@ pub(crate) fn command_label(command: Option<&str>) -> &'static str {
 mod tests {
     use super::*;
     use crate::outcome::{Failure, Reason};
+    use crate::protocol::signature::AuthError;
     use serde_json::Value;
 
     #[test]
@@ -368,17 +369,23 @@ mod tests {
         let directive = &v["_aws"]["CloudWatchMetrics"][0];
         assert_eq!(directive["Namespace"], NAMESPACE, "{line}");
         assert_eq!(directive["Dimensions"][0][0], "Door", "{line}");
-        let names: Vec<&str> = directive["Metrics"]
-            .as_array()
-            .expect("metrics")
-            .iter()
-            .filter_map(|m| m["Name"].as_str())
-            .collect();
-        assert!(names.contains(&"sync_found_missing"), "{line}");
+        assert!(declared(&v).contains(&"sync_found_missing"), "{line}");
         assert_eq!(v["Door"], "sync");
         assert_eq!(v["official_account"], "@TOA#_a");
         assert_eq!(v["sync_found_missing"], 3);
         assert_eq!(v["sync_failed"], 1);
+    }
+
+    /// The metric names `v`'s directives declare.
+    fn declared(v: &Value) -> Vec<&str> {
+        let directives = v["_aws"]["CloudWatchMetrics"]
+            .as_array()
+            .into_iter()
+            .flatten();
+        directives
+            .flat_map(|d| d["Metrics"].as_array().into_iter().flatten())
+            .filter_map(|m| m["Name"].as_str())
+            .collect()
     }
 
     const STORED: Outcome = Outcome::Stored { items_written: 1 };
@@ -451,16 +458,8 @@ mod tests {
     #[test]
     fn rejections_and_requests_without_dynamodb() {
         let log = RequestLog::buffer(Arc::default(), None, 1);
-        let v = parse(
-            &log,
-            &figures(
-                &Outcome::rejected(
-                    Reason::Auth(crate::protocol::signature::AuthError::BadSign),
-                    "x",
-                ),
-                0,
-            ),
-        );
+        let rejected = Outcome::rejected(Reason::Auth(AuthError::BadSign), "x");
+        let v = parse(&log, &figures(&rejected, 0));
         let directives = v["_aws"]["CloudWatchMetrics"]
             .as_array()
             .expect("directives");
@@ -469,12 +468,7 @@ mod tests {
         assert_eq!(v["rejections"], 1);
         assert!(v.get("dynamodb_time").is_none(), "{v}");
         assert!(v.get("FunctionName").is_none(), "{v}");
-        let declared: Vec<&str> = directives
-            .iter()
-            .flat_map(|d| d["Metrics"].as_array().into_iter().flatten())
-            .filter_map(|m| m["Name"].as_str())
-            .collect();
-        assert!(!declared.contains(&"dynamodb_time"), "{declared:?}");
+        assert!(!declared(&v).contains(&"dynamodb_time"), "{v}");
         let failed = parse(&log, &figures(&Outcome::Failed(Failure::StoreTimeout), 2));
         assert_eq!(failed["server_errors"], 1);
         assert!(failed.get("rejections").is_none(), "{failed}");
