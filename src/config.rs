@@ -101,10 +101,6 @@ impl ForwardUrl {
         };
         format!("{}{sep}{raw_query}", self.0)
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
 // The URL may carry credentials (`user:pass@`, a key in its query): logs see its scheme

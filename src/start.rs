@@ -31,10 +31,7 @@ pub async fn run(command: Option<Command>) -> Result<(), Error> {
         let endpoint = config.secrets_manager_endpoint.as_deref();
         match CallbackToken::from_secret(&sdk, arn, endpoint, Clock::system().now_secs()).await {
             Ok(token) => config.callback_token = Some(token),
-            Err(e) => stop(&ConfigError {
-                variable: "CALLBACK_TOKEN_ARN",
-                problem: e.to_string(),
-            }),
+            Err(e) => stop(&ConfigError::new("CALLBACK_TOKEN_ARN", e.to_string())),
         }
     }
     // The consumer and the commands are free of the webhook's 2-second limit: longer

@@ -151,17 +151,15 @@ fn timeouts(connect_ms: u64, attempt_ms: u64, call_ms: u64) -> TimeoutConfig {
 #[derive(Debug, Clone, Copy)]
 struct NoRetryOnHotItem;
 
-/// The error code a hot item's throttling comes with (../shared/spec/aws.md: "Throttling: key range
-/// limit exceeded"; also on on-demand tables).
-pub(crate) const HOT_ITEM_THROTTLING: &str = "ProvisionedThroughputExceededException";
-
 impl ClassifyRetry for NoRetryOnHotItem {
     fn classify_retry(&self, ctx: &InterceptorContext) -> RetryAction {
         let Some(Err(err)) = ctx.output_or_error() else {
             return RetryAction::NoActionIndicated;
         };
         match err.as_operation_error().and_then(error_code) {
-            Some(HOT_ITEM_THROTTLING) => RetryAction::RetryForbidden,
+            // A hot item's throttling (../shared/spec/aws.md: "Throttling: key range limit
+            // exceeded"; also on on-demand tables).
+            Some("ProvisionedThroughputExceededException") => RetryAction::RetryForbidden,
             _ => RetryAction::NoActionIndicated,
         }
     }

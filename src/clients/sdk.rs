@@ -59,11 +59,8 @@ impl TrustRoots {
         region: &str,
     ) -> Result<Self, ConfigError> {
         match env.get(Self::VARIABLE).as_deref() {
-            None => Ok(if overridden || region.starts_with("cn-") {
-                TrustRoots::System
-            } else {
-                TrustRoots::Amazon
-            }),
+            None if overridden || region.starts_with("cn-") => Ok(TrustRoots::System),
+            None => Ok(TrustRoots::Amazon),
             Some(v) if v.eq_ignore_ascii_case("amazon") => Ok(TrustRoots::Amazon),
             Some(v) if v.eq_ignore_ascii_case("system") => Ok(TrustRoots::System),
             Some(_) => Err(ConfigError::new(
@@ -270,9 +267,7 @@ impl AwsSettings {
             .credentials_provider(credentials)
             .use_fips(self.use_fips)
             .use_dual_stack(self.use_dual_stack);
-        if let Some(url) = endpoint_url {
-            builder = builder.endpoint_url(url);
-        }
+        builder.set_endpoint_url(endpoint_url.map(str::to_owned));
         builder.build()
     }
 }
