@@ -19,13 +19,7 @@
 //! was most of the CPU a cold start spent before its first reply (docs/performance.md), for
 //! endpoints that all chain to five roots. So by default the client trusts only those
 //! five, compiled in: Amazon Root CA 1-4 and Starfield Services Root CA G2, the roots AWS
-//! service endpoints present certificates from. `TLS_TRUST_STORE` chooses:
-//!
-//! | value | trusts |
-//! |---|---|
-//! | unset | `amazon`, except `system` when an endpoint override is in effect (`AWS_ENDPOINT_URL_DYNAMODB`, `AWS_ENDPOINT_URL`) or the region is a China region (`cn-*`) |
-//! | `amazon` | the five roots compiled in |
-//! | `system` | the platform's store (the SDK's default behaviour; `SSL_CERT_FILE` is honoured) |
+//! service endpoints present certificates from. `TLS_TRUST_STORE` chooses ([`AwsSettings`]).
 
 use crate::config::{ConfigError, Env};
 use aws_config::{BehaviorVersion, Region, SdkConfig};
@@ -149,7 +143,7 @@ impl std::fmt::Debug for CredentialSource {
 /// | `AWS_ENDPOINT_URL_DYNAMODB` (else `AWS_ENDPOINT_URL`) | endpoint override (a local DynamoDB); ignored when `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true` |
 /// | `AWS_ENDPOINT_URL_SQS` (else `AWS_ENDPOINT_URL`) | the same for SQS (a local SQS), [`AwsSettings::sqs_sdk_config`] |
 /// | `AWS_USE_FIPS_ENDPOINT`, `AWS_USE_DUALSTACK_ENDPOINT` | `true` or `false` (default) |
-/// | `TLS_TRUST_STORE` | see the module documentation |
+/// | `TLS_TRUST_STORE` | `amazon` (the five roots compiled in) or `system` (the platform's store, the SDK's default; `SSL_CERT_FILE` is honoured); unset: `amazon`, except `system` when an endpoint override above is in effect or the region is a China region (`cn-*`) |
 ///
 /// Profile files (`AWS_PROFILE`, `~/.aws/config`), SSO, web identity and IMDS are not
 /// read: none of them exists on Lambda. For a local run against real AWS, put the
