@@ -49,11 +49,12 @@ impl ForwardUrl {
     pub fn parse(text: &str) -> Result<ForwardUrl, ConfigError> {
         let err = |problem: &str| ConfigError::new(Self::VARIABLE, problem);
         let text = text.trim();
-        let rest = if text.len() > 8 && text[..8].eq_ignore_ascii_case("https://") {
-            &text[8..]
-        } else if text.len() > 7 && text[..7].eq_ignore_ascii_case("http://") {
-            &text[7..]
-        } else {
+        // `get`, not `[..n]`: a multi-byte character there is an error, not a panic.
+        let scheme = ["https://", "http://"].into_iter().find(|s| {
+            text.get(..s.len())
+                .is_some_and(|t| t.eq_ignore_ascii_case(s))
+        });
+        let Some(rest) = scheme.map(|s| &text[s.len()..]).filter(|r| !r.is_empty()) else {
             return Err(err("must be an absolute http:// or https:// URL"));
         };
         let authority = rest.split(['/', '?']).next().unwrap_or("");
@@ -463,6 +464,7 @@ mod tests {
             "https://h:80x/",
             "https://h:/",
             "https://h/\"q\"",
+            "http:/é/",
         ] {
             assert_eq!(forward(bad).unwrap_err().variable, "FORWARD_URL", "{bad}");
         }
