@@ -42,10 +42,8 @@ pub async fn run(command: Option<Command>) -> Result<(), Error> {
         false => clients::consumer_dynamodb(&sdk),
     };
     let store = Store::new(dynamodb, config.table_name.clone());
-    let queues = match (
-        command.is_some(),
-        config.handoff_queue_url.is_some() || config.dead_letter_queue_url.is_some(),
-    ) {
+    let queued = config.handoff_queue_url.is_some() || config.dead_letter_queue_url.is_some();
+    let queues = match (command.is_some(), queued) {
         (_, false) => Queues::none(),
         (true, true) => Queues::new(clients::operator_sqs(&aws.sqs_sdk_config()), &config),
         (false, true) => Queues::new(clients::webhook_sqs(&aws.sqs_sdk_config()), &config),
