@@ -2,24 +2,11 @@
 //! gives it: one HTTPS client whose trust store is chosen here, the region, the
 //! credentials, and an optional endpoint override.
 //!
-//! ## Settings from the environment, not the default chains
-//!
-//! `aws_config::load_from_env()` links every credential source AWS knows (profile files,
-//! SSO, `aws login`, web identity and assume-role through STS, IMDS, processes) and
-//! probes them in turn. On Lambda the credentials are always in `AWS_ACCESS_KEY_ID`,
-//! `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN` and the region in `AWS_REGION`. Reading
-//! only those (and the container-credentials endpoint some Lambda environments use
-//! instead) leaves the rest out of the binary, with a smaller binary and peak RSS
-//! (figures in docs/performance.md). See [`AwsSettings`] for what is read.
-//!
-//! ## Trust store
-//!
-//! The SDK's default HTTPS client loads the platform's whole trust store (every file of
-//! `/etc/ssl/certs`, every certificate PEM-decoded) when the first client is built. That
-//! was most of the CPU a cold start spent before its first reply (docs/performance.md), for
-//! endpoints that all chain to five roots. So by default the client trusts only those
-//! five, compiled in: Amazon Root CA 1-4 and Starfield Services Root CA G2, the roots AWS
-//! service endpoints present certificates from. `TLS_TRUST_STORE` chooses ([`AwsSettings`]).
+//! The settings come from the variables README's "Configuration" lists, not from the
+//! SDK's default chains (profile files, SSO, STS, IMDS, processes): none exists on Lambda,
+//! and leaving them out makes a smaller binary and peak RSS (docs/performance.md). The
+//! trust store is by default the five roots AWS endpoints chain to, compiled in, not the
+//! platform's whole store (docs/decisions.md, "The TLS trust store is five Amazon roots").
 
 use crate::config::{ConfigError, Env};
 use aws_config::{BehaviorVersion, Region, SdkConfig};
@@ -46,7 +33,8 @@ pub enum TrustRoots {
 impl TrustRoots {
     pub(crate) const VARIABLE: &'static str = "TLS_TRUST_STORE";
 
-    /// Reads `TLS_TRUST_STORE` from `env`; `overridden` and `region` decide the default.
+    /// Reads `TLS_TRUST_STORE` from `env`; unset: `System` when an endpoint is
+    /// `overridden` or `region` is a China region (`cn-*`), else `Amazon`.
     fn read<L: Fn(&str) -> Option<String>>(
         env: &Env<L>,
         overridden: bool,
@@ -132,22 +120,9 @@ impl std::fmt::Debug for CredentialSource {
     }
 }
 
-/// The AWS settings the function reads at start. A missing or invalid one is a
-/// [`ConfigError`] naming it, like the function's own variables:
-///
-/// | variable | meaning |
-/// |---|---|
-/// | `AWS_REGION` (else `AWS_DEFAULT_REGION`) | required; Lambda sets it |
-/// | `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN` | credentials; Lambda sets them. Without the key id, the container endpoint below; without either, the start fails |
-/// | `AWS_CONTAINER_CREDENTIALS_FULL_URI`, `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI` | the container-credentials endpoint |
-/// | `AWS_ENDPOINT_URL_DYNAMODB` (else `AWS_ENDPOINT_URL`) | endpoint override (a local DynamoDB); ignored when `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true` |
-/// | `AWS_ENDPOINT_URL_SQS` (else `AWS_ENDPOINT_URL`) | the same for SQS (a local SQS), [`AwsSettings::sqs_sdk_config`] |
-/// | `AWS_USE_FIPS_ENDPOINT`, `AWS_USE_DUALSTACK_ENDPOINT` | `true` or `false` (default) |
-/// | `TLS_TRUST_STORE` | `amazon` (the five roots compiled in) or `system` (the platform's store, the SDK's default; `SSL_CERT_FILE` is honoured); unset: `amazon`, except `system` when an endpoint override above is in effect or the region is a China region (`cn-*`) |
-///
-/// Profile files (`AWS_PROFILE`, `~/.aws/config`), SSO, web identity and IMDS are not
-/// read: none of them exists on Lambda. For a local run against real AWS, put the
-/// credentials in the environment (`eval "$(aws configure export-credentials --format env)"`).
+/// The AWS settings the function reads at start: the `AWS_*` variables and
+/// `TLS_TRUST_STORE` of README's "Configuration", with their defaults. A missing or
+/// invalid one is a [`ConfigError`] naming it, like the function's own variables.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AwsSettings {
     pub region: String,
