@@ -1,22 +1,12 @@
 //! The request line: one JSON line per request on stdout, which is at once the log line
 //! (request id, command, outcome, status, timings) and the request's CloudWatch metrics in
 //! Embedded Metric Format (the `_aws` member; CloudWatch Logs extracts the metrics, no API
-//! call). One line, rendered into one buffer by `metrique`'s EMF formatter
-//! (`metrique::emf::Emf`) and written with one `write`, because on a 128 MB Lambda every
-//! microsecond of CPU is about fourteen of billed time (Lambda gives a 128 MB function a
-//! fourteenth of a vCPU), and the logging crates' several lines and many small writes per
-//! request cost more than the request's own logic (docs/performance.md).
-//!
-//! Metrics (namespace [`NAMESPACE`]; every dimension set also has `FunctionName` when
-//! `AWS_LAMBDA_FUNCTION_NAME` is set):
-//! - `requests` (Count) by `callback` (a bounded label of the command, [`command_label`])
-//!   and `outcome`;
-//! - `requests_total`, `server_errors` (Count), `duration` (Milliseconds),
-//!   `dynamodb_requests`, `dynamodb_retries` (Count), and `dynamodb_time` (Milliseconds,
-//!   only for requests that called DynamoDB), with no other dimension;
-//! - `rejections` (Count) by `reason`, on rejected requests;
-//! - `fields_dropped` (Count): optional fields of after-events left out because they
-//!   could not be read (docs/contract.md section 2, "Reading fields").
+//! call). One line, rendered into one buffer by `metrique`'s EMF formatter and written with
+//! one `write`: on a 128 MB Lambda the logging crates' several lines and small writes per
+//! request cost more than the request's own logic (docs/performance.md; docs/decisions.md,
+//! "metrique for the EMF line"). Its fields, metrics and dimension sets are listed in
+//! docs/operations.md ("Logs", "Metrics and alarms"); the metric names are [`METRIC_NAMES`],
+//! `fields_dropped` counting optional fields left out (docs/contract.md section 2).
 
 use crate::clock::Clock;
 use crate::events::CommandKind;
@@ -66,7 +56,7 @@ pub struct RequestMetrics<'a> {
 }
 
 /// Where request lines go.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 enum Sink {
     Off,
     Stdout,
@@ -74,7 +64,7 @@ enum Sink {
 }
 
 /// Writes the request line; built once per instance.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct RequestLog {
     sink: Sink,
     function_name: Option<String>,
@@ -92,18 +82,6 @@ struct Formatters {
     plain: Emf,
     /// The same and `rejections` by `reason`.
     rejected: Emf,
-}
-
-impl std::fmt::Debug for Formatters {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Formatters")
-    }
-}
-
-impl Default for RequestLog {
-    fn default() -> Self {
-        RequestLog::off()
-    }
 }
 
 impl RequestLog {
