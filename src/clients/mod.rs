@@ -58,9 +58,9 @@ pub fn configure_webhook_dynamodb(
         .retry_classifier(NoRetryOnHotItem)
 }
 
-/// The queue consumer's, `replay`'s and the sync's DynamoDB client: three attempts,
-/// backoff 10-100 ms, the SDK's own classification (a hot item's throttling is retried:
-/// the consumer has no 2-second limit), and timeouts sized to a record's budget.
+/// The queue consumer's, `replay`'s and the sync's DynamoDB client: backoff 10-100 ms,
+/// the SDK's own classification (a hot item's throttling is retried: the consumer has no
+/// 2-second limit).
 pub fn consumer_dynamodb(sdk: &SdkConfig) -> aws_sdk_dynamodb::Client {
     aws_sdk_dynamodb::Client::from_conf(
         configure_consumer_dynamodb(aws_sdk_dynamodb::config::Builder::from(sdk)).build(),
@@ -79,8 +79,7 @@ pub fn configure_consumer_dynamodb(
         .retry_config(three_attempts(100))
 }
 
-/// The sync's DynamoDB client: `client`'s, with timeouts for a run that has minutes, not
-/// the webhook's 2 seconds (connect 3 s, attempt 10 s, call 30 s, 5 attempts).
+/// The sync's DynamoDB client: `client`'s, with the sync's timeouts and attempts.
 pub(crate) fn sync_dynamodb(client: &aws_sdk_dynamodb::Client) -> aws_sdk_dynamodb::Client {
     let config = client
         .config()
@@ -103,16 +102,15 @@ pub(crate) fn secrets_manager(
     aws_sdk_secretsmanager::Client::from_conf(config.build())
 }
 
-/// The webhook's SQS client (the same SdkConfig, HTTPS client and credentials as
-/// DynamoDB): see [`configure_webhook_sqs`].
+/// The webhook's SQS client: see [`configure_webhook_sqs`].
 pub fn webhook_sqs(sdk: &SdkConfig) -> aws_sdk_sqs::Client {
     aws_sdk_sqs::Client::from_conf(
         configure_webhook_sqs(aws_sdk_sqs::config::Builder::from(sdk)).build(),
     )
 }
 
-/// Timeouts sized to the hand-off's share of the budget (a connection 200 ms, an attempt
-/// 250 ms, three attempts, backoff 10-50 ms); the caller's deadline bounds the whole call.
+/// The webhook's SQS profile on any SQS config builder (backoff 10-50 ms); the caller's
+/// deadline bounds the whole call.
 pub fn configure_webhook_sqs(
     builder: aws_sdk_sqs::config::Builder,
 ) -> aws_sdk_sqs::config::Builder {
