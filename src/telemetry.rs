@@ -68,32 +68,28 @@ enum Sink {
 pub struct RequestLog {
     sink: Sink,
     function_name: Option<String>,
-    /// The EMF formatters; `Emf::format` takes `&mut self` (it reuses its buffers), and
-    /// one process may serve several invocations at once (docs/contract.md section 9).
-    formatters: Arc<Mutex<Formatters>>,
+    /// The EMF formatters: `plain` declares `requests` by `callback` and `outcome` besides
+    /// the per-request figures, `rejected` also `rejections` by `reason` (on rejected
+    /// requests' lines alone). In a `Mutex`: `Emf::format` takes `&mut self` (it reuses its
+    /// buffers), and one process may serve several invocations at once (docs/contract.md
+    /// section 9).
+    plain: Arc<Mutex<Emf>>,
+    rejected: Arc<Mutex<Emf>>,
     /// The `Timestamp`'s clock (a set one in tests).
     clock: Clock,
-}
-
-/// The two formatters a line may go through: they differ only in the directive of
-/// `rejections` by `reason`, declared on lines of rejected requests alone.
-struct Formatters {
-    /// `requests` by `callback` and `outcome` besides the per-request figures.
-    plain: Emf,
-    /// The same and `rejections` by `reason`.
-    rejected: Emf,
 }
 
 impl RequestLog {
     /// Writes nothing (the default for an `App` built in tests).
     pub fn off() -> RequestLog {
-        RequestLog::new(Sink::Off, None)
+        RequestLog::new(Sink::Off, None, Clock::system())
     }
 
     /// To stdout, with `FunctionName` from `AWS_LAMBDA_FUNCTION_NAME` (read through `env`,
     /// [`Env::process`](crate::config::Env::process) in the binary).
     pub fn stdout<L: Fn(&str) -> Option<String>>(env: &crate::config::Env<L>) -> RequestLog {
-        RequestLog::new(Sink::Stdout, env.get("AWS_LAMBDA_FUNCTION_NAME"))
+        let function_name = env.get("AWS_LAMBDA_FUNCTION_NAME");
+        RequestLog::new(Sink::Stdout, function_name, Clock::system())
     }
 
     /// Into `buffer` (tests), with a fixed timestamp and an optional function name.
@@ -102,12 +98,15 @@ impl RequestLog {
         function_name: Option<&str>,
         timestamp_ms: u64,
     ) -> RequestLog {
-        let mut log = RequestLog::new(Sink::Buffer(buffer), function_name.map(str::to_owned));
-        log.clock = Clock::at_ms(timestamp_ms);
-        log
+        let function_name = function_name.map(str::to_owned);
+        RequestLog::new(
+            Sink::Buffer(buffer),
+            function_name,
+            Clock::at_ms(timestamp_ms),
+        )
     }
 
-    fn new(sink: Sink, function_name: Option<String>) -> RequestLog {
+    fn new(sink: Sink, function_name: Option<String>, clock: Clock) -> RequestLog {
         let dims = |extra: &[&'static str]| -> Vec<&'static str> {
             let mut set: Vec<&'static str> = function_name.iter().map(|_| "FunctionName").collect();
             set.extend_from_slice(extra);
@@ -128,15 +127,13 @@ impl RequestLog {
         let set = dims(&[]).into_iter().map(str::to_owned).collect();
         let plain = Emf::builder(NAMESPACE.to_owned(), vec![set])
             .directive(count_by("requests", &["callback", "outcome"]));
-        let formatters = Formatters {
-            plain: plain.clone().build(),
-            rejected: plain.directive(count_by("rejections", &["reason"])).build(),
-        };
+        let rejected = plain.clone().directive(count_by("rejections", &["reason"]));
         RequestLog {
             sink,
             function_name,
-            formatters: Arc::new(Mutex::new(formatters)),
-            clock: Clock::system(),
+            plain: Arc::new(Mutex::new(plain.build())),
+            rejected: Arc::new(Mutex::new(rejected.build())),
+            clock,
         }
     }
 
@@ -187,16 +184,13 @@ impl RequestLog {
             dynamodb_retries: m.dynamodb_retries,
             fields_dropped: m.fields_dropped,
         };
-        let mut formatters = self
-            .formatters
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
         let emf = if rejected {
-            &mut formatters.rejected
+            &self.rejected
         } else {
-            &mut formatters.plain
+            &self.plain
         };
-        emf_line(emf, line, "request line")
+        let mut emf = emf.lock().unwrap_or_else(PoisonError::into_inner);
+        emf_line(&mut emf, line, "request line")
             .unwrap_or_else(|| b"{\"level\":\"INFO\",\"message\":\"webhook\"}\n".to_vec())
     }
 }
@@ -354,13 +348,17 @@ mod tests {
         assert_eq!(v["sync_failed"], 1);
     }
 
+    /// `v`'s metric directives.
+    fn directives(v: &Value) -> &[Value] {
+        v["_aws"]["CloudWatchMetrics"]
+            .as_array()
+            .expect("directives")
+    }
+
     /// The metric names `v`'s directives declare.
     fn declared(v: &Value) -> Vec<&str> {
-        let directives = v["_aws"]["CloudWatchMetrics"]
-            .as_array()
-            .into_iter()
-            .flatten();
-        directives
+        directives(v)
+            .iter()
             .flat_map(|d| d["Metrics"].as_array().into_iter().flatten())
             .filter_map(|m| m["Name"].as_str())
             .collect()
@@ -415,9 +413,7 @@ mod tests {
         assert_eq!(v["duration"], 1.234);
         assert_eq!(v["dynamodb_time"], 0.9);
         // Every declared metric has a number; every dimension a string.
-        let directives = v["_aws"]["CloudWatchMetrics"]
-            .as_array()
-            .expect("directives");
+        let directives = directives(&v);
         assert_eq!(directives.len(), 2, "no rejection directive: {v}");
         for d in directives {
             assert_eq!(d["Namespace"], NAMESPACE);
@@ -438,9 +434,7 @@ mod tests {
         let log = RequestLog::buffer(Arc::default(), None, 1);
         let rejected = Outcome::rejected(Reason::Auth(AuthError::BadSign), "x");
         let v = parse(&log, &figures(&rejected, 0));
-        let directives = v["_aws"]["CloudWatchMetrics"]
-            .as_array()
-            .expect("directives");
+        let directives = directives(&v);
         assert_eq!(directives.len(), 3);
         assert_eq!(directives[2]["Dimensions"], serde_json::json!([["reason"]]));
         assert_eq!(v["rejections"], 1);
