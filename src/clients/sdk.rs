@@ -30,36 +30,6 @@ pub enum TrustRoots {
     System,
 }
 
-impl TrustRoots {
-    pub(crate) const VARIABLE: &'static str = "TLS_TRUST_STORE";
-
-    /// Reads `TLS_TRUST_STORE` from `env`; unset: `System` when an endpoint is
-    /// `overridden` or `region` is a China region (`cn-*`), else `Amazon`.
-    fn read<L: Fn(&str) -> Option<String>>(
-        env: &Env<L>,
-        overridden: bool,
-        region: &str,
-    ) -> Result<Self, ConfigError> {
-        match env.get(Self::VARIABLE).as_deref() {
-            None if overridden || region.starts_with("cn-") => Ok(TrustRoots::System),
-            None => Ok(TrustRoots::Amazon),
-            Some(v) if v.eq_ignore_ascii_case("amazon") => Ok(TrustRoots::Amazon),
-            Some(v) if v.eq_ignore_ascii_case("system") => Ok(TrustRoots::System),
-            Some(_) => Err(ConfigError::new(
-                Self::VARIABLE,
-                "must be `amazon` or `system` (or unset)",
-            )),
-        }
-    }
-
-    fn trust_store(self) -> TrustStore {
-        match self {
-            TrustRoots::Amazon => TrustStore::empty().with_pem_certificate(AMAZON_ROOTS_PEM),
-            TrustRoots::System => TrustStore::default(),
-        }
-    }
-}
-
 /// The TLS provider of every HTTPS connection the function opens (AWS, the relay,
 /// Tencent's REST API): rustls with ring, not the SDK's default aws-lc. Why, and what it
 /// costs (no post-quantum hybrid key exchange): docs/decisions.md "rustls with ring".
@@ -75,8 +45,12 @@ pub(crate) fn https_connector(mut conn: ConnectorBuilder, roots: TrustRoots) -> 
     conn.set_proxy_config(Some(ProxyConfig::from_env()));
     // `build` cannot fail today (it only stores its arguments); should it ever, fall back to
     // the defaults rather than refuse to start.
+    let store = match roots {
+        TrustRoots::Amazon => TrustStore::empty().with_pem_certificate(AMAZON_ROOTS_PEM),
+        TrustRoots::System => TrustStore::default(),
+    };
     let context = TlsContext::builder()
-        .with_trust_store(roots.trust_store())
+        .with_trust_store(store)
         .build()
         .unwrap_or_default();
     conn.tls_provider(tls_provider())
@@ -187,8 +161,18 @@ impl AwsSettings {
                 get("AWS_ENDPOINT_URL_SQS").or_else(|| get("AWS_ENDPOINT_URL")),
             )
         };
+        // Unset: the platform's store when an endpoint is overridden or in a China region.
         let overridden = endpoint_url.is_some() || sqs_endpoint_url.is_some();
-        let roots = TrustRoots::read(env, overridden, &region)?;
+        let roots = match get("TLS_TRUST_STORE").as_deref() {
+            None if overridden || region.starts_with("cn-") => TrustRoots::System,
+            None => TrustRoots::Amazon,
+            Some(v) if v.eq_ignore_ascii_case("amazon") => TrustRoots::Amazon,
+            Some(v) if v.eq_ignore_ascii_case("system") => TrustRoots::System,
+            Some(_) => {
+                let problem = "must be `amazon` or `system` (or unset)";
+                return Err(err("TLS_TRUST_STORE", problem));
+            }
+        };
         Ok(AwsSettings {
             region,
             credentials,
