@@ -143,10 +143,9 @@ impl RequestLog {
         let result = match &self.sink {
             Sink::Off => return,
             Sink::Stdout => std::io::stdout().write_all(&self.render(m)),
-            Sink::Buffer(b) => match b.lock() {
-                Ok(mut b) => b.write_all(&self.render(m)),
-                Err(_) => Ok(()),
-            },
+            Sink::Buffer(b) => b
+                .lock()
+                .map_or(Ok(()), |mut b| b.write_all(&self.render(m))),
         };
         if let Err(e) = result {
             tracing::warn!(error = %e, "request line not written");
@@ -155,11 +154,9 @@ impl RequestLog {
 
     /// The line, newline included.
     pub(crate) fn render(&self, m: &RequestMetrics<'_>) -> Vec<u8> {
-        let timestamp = UNIX_EPOCH + Duration::from_millis(self.clock.now_ms());
         let rejected = m.outcome.is_rejected();
-        let called_dynamodb = m.dynamodb_requests > 0;
         let line = Line {
-            timestamp,
+            timestamp: UNIX_EPOCH + Duration::from_millis(self.clock.now_ms()),
             level: "INFO",
             message: "webhook",
             request_id: m.request_id,
@@ -179,7 +176,7 @@ impl RequestLog {
             server_errors: u8::from(m.status >= 500),
             rejections: rejected.then_some(1),
             duration: micros(m.duration),
-            dynamodb_time: called_dynamodb.then(|| micros(m.dynamodb_time)),
+            dynamodb_time: (m.dynamodb_requests > 0).then(|| micros(m.dynamodb_time)),
             dynamodb_requests: m.dynamodb_requests,
             dynamodb_retries: m.dynamodb_retries,
             fields_dropped: m.fields_dropped,
