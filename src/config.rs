@@ -354,11 +354,17 @@ mod tests {
         assert_eq!(c.sdk_app_ids, vec!["1400000001"]);
         assert_eq!(c.callback_token, None);
         assert_eq!(c.max_skew_secs, 60);
+        assert_eq!((c.handoff_queue_url, c.dead_letter_queue_url), (None, None));
+        assert_eq!(c.queue_record_budget_ms, DEFAULT_QUEUE_RECORD_BUDGET_MS);
+        let url = "https://sqs.eu-west-1.amazonaws.com/123456789012/oa-handoff";
         let c = cfg(&[
             ("TABLE_NAME", "t-1"),
             ("SDKAPPID", "1400000001, 1400000002"),
             ("CALLBACK_TOKEN", "xxxxyyyy"),
             ("CALLBACK_MAX_SKEW_SECS", "120"),
+            ("HANDOFF_QUEUE_URL", url),
+            ("DEAD_LETTER_QUEUE_URL", " "),
+            ("QUEUE_RECORD_BUDGET_MS", "5000"),
         ])
         .unwrap();
         assert_eq!(c.sdk_app_ids, vec!["1400000001", "1400000002"]);
@@ -366,19 +372,6 @@ mod tests {
         assert!(!c.is_configured_app("1400000003"));
         assert_eq!(c.max_skew_secs, 120);
         assert!(!format!("{c:?}").contains("xxxxyyyy"));
-        assert_eq!((c.handoff_queue_url, c.dead_letter_queue_url), (None, None));
-        assert_eq!(c.queue_record_budget_ms, DEFAULT_QUEUE_RECORD_BUDGET_MS);
-    }
-
-    #[test]
-    fn queues() {
-        let url = "https://sqs.eu-west-1.amazonaws.com/123456789012/oa-handoff";
-        let c = with(&[
-            ("HANDOFF_QUEUE_URL", url),
-            ("DEAD_LETTER_QUEUE_URL", " "),
-            ("QUEUE_RECORD_BUDGET_MS", "5000"),
-        ])
-        .unwrap();
         assert_eq!(c.handoff_queue_url.as_deref(), Some(url));
         assert_eq!(c.dead_letter_queue_url, None);
         assert_eq!(c.queue_record_budget_ms, 5000);
