@@ -8,27 +8,20 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Wall-clock time, Unix milliseconds. Cheap to clone; clones of a set clock share it.
+/// `None`: the system clock; `Some`: a time that moves only when set ([`Clock::set_ms`],
+/// [`Clock::advance`]).
 #[derive(Debug, Clone, Default)]
-pub struct Clock(Source);
-
-#[derive(Debug, Clone, Default)]
-enum Source {
-    /// The system clock.
-    #[default]
-    System,
-    /// A time that moves only when set ([`Clock::set_ms`], [`Clock::advance`]).
-    Set(Arc<AtomicU64>),
-}
+pub struct Clock(Option<Arc<AtomicU64>>);
 
 impl Clock {
     /// The system clock.
     pub fn system() -> Clock {
-        Clock(Source::System)
+        Clock(None)
     }
 
     /// A clock standing at `ms` (Unix milliseconds) until it is set or advanced.
     pub fn at_ms(ms: u64) -> Clock {
-        Clock(Source::Set(Arc::new(AtomicU64::new(ms))))
+        Clock(Some(Arc::new(AtomicU64::new(ms))))
     }
 
     /// A clock standing at `secs` (Unix seconds).
@@ -39,10 +32,10 @@ impl Clock {
     /// Now, Unix milliseconds (0 before 1970).
     pub fn now_ms(&self) -> u64 {
         match &self.0 {
-            Source::System => SystemTime::now()
+            None => SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
-            Source::Set(ms) => ms.load(Ordering::Relaxed),
+            Some(ms) => ms.load(Ordering::Relaxed),
         }
     }
 
@@ -63,7 +56,7 @@ impl Clock {
 
     /// Moves a set clock to `ms`; the system clock is not moved.
     pub fn set_ms(&self, ms: u64) {
-        if let Source::Set(now) = &self.0 {
+        if let Some(now) = &self.0 {
             now.store(ms, Ordering::Relaxed);
         }
     }

@@ -9,7 +9,8 @@ pub(crate) const DEFAULT_MAX_SKEW_SECS: u64 = 60;
 /// says otherwise (docs/contract.md section 5; the consumer's Lambda timeout is 30 s).
 pub(crate) const DEFAULT_QUEUE_RECORD_BUDGET_MS: u64 = 20_000;
 
-#[derive(Clone, PartialEq, Eq)]
+/// `Debug` shows no token: [`CallbackToken`]'s own `Debug` hides it.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     pub table_name: String,
     /// Configured SdkAppids (digits).
@@ -46,16 +47,14 @@ impl ForwardUrl {
     pub(crate) const VARIABLE: &'static str = "FORWARD_URL";
 
     pub fn parse(text: &str) -> Result<ForwardUrl, ConfigError> {
-        let err = |problem: &str| ConfigError {
-            variable: Self::VARIABLE,
-            problem: problem.to_owned(),
-        };
+        let err = |problem: &str| ConfigError::new(Self::VARIABLE, problem);
         let text = text.trim();
-        let rest = if text.len() > 8 && text[..8].eq_ignore_ascii_case("https://") {
-            &text[8..]
-        } else if text.len() > 7 && text[..7].eq_ignore_ascii_case("http://") {
-            &text[7..]
-        } else {
+        // `get`, not `[..n]`: a multi-byte character there is an error, not a panic.
+        let scheme = ["https://", "http://"].into_iter().find(|s| {
+            text.get(..s.len())
+                .is_some_and(|t| t.eq_ignore_ascii_case(s))
+        });
+        let Some(rest) = scheme.map(|s| &text[s.len()..]).filter(|r| !r.is_empty()) else {
             return Err(err("must be an absolute http:// or https:// URL"));
         };
         let authority = rest.split(['/', '?']).next().unwrap_or("");
@@ -96,20 +95,12 @@ impl ForwardUrl {
         if raw_query.is_empty() {
             return self.0.clone();
         }
-        let sep = if self.0.contains('?') {
-            if self.0.ends_with('?') || self.0.ends_with('&') {
-                ""
-            } else {
-                "&"
-            }
-        } else {
-            "?"
+        let sep = match self.0.contains('?') {
+            false => "?",
+            true if self.0.ends_with(['?', '&']) => "",
+            true => "&",
         };
         format!("{}{sep}{raw_query}", self.0)
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
     }
 }
 
@@ -143,45 +134,13 @@ impl Default for Config {
     }
 }
 
-// The token must never reach a log, not even through `{:?}`.
-impl fmt::Debug for Config {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Config")
-            .field("table_name", &self.table_name)
-            .field("sdk_app_ids", &self.sdk_app_ids)
-            .field(
-                "callback_token",
-                &self.callback_token.as_ref().map(|_| "<set>"),
-            )
-            .field("callback_token_arn", &self.callback_token_arn)
-            .field("max_skew_secs", &self.max_skew_secs)
-            .field("allowed_sources", &self.allowed_sources)
-            .field("forward_url", &self.forward_url)
-            .field("handoff_queue_url", &self.handoff_queue_url)
-            .field("dead_letter_queue_url", &self.dead_letter_queue_url)
-            .field("queue_record_budget_ms", &self.queue_record_budget_ms)
-            .finish()
-    }
-}
-
 /// A missing or invalid variable: the message names it and never echoes a secret.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid configuration: {variable} {problem}")]
 pub struct ConfigError {
     pub variable: &'static str,
     pub problem: String,
 }
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "invalid configuration: {} {}",
-            self.variable, self.problem
-        )
-    }
-}
-
-impl std::error::Error for ConfigError {}
 
 impl ConfigError {
     pub fn new(variable: &'static str, problem: impl Into<String>) -> ConfigError {
@@ -230,6 +189,24 @@ impl<L: Fn(&str) -> Option<String>> Env<L> {
             Some(_) => Err(ConfigError::new(name, "must be `true` or `false`")),
         }
     }
+
+    /// A whole number in `range`; unset or blank: `default`; else an error with `problem`.
+    fn number(
+        &self,
+        name: &'static str,
+        default: u64,
+        range: std::ops::RangeInclusive<u64>,
+        problem: &str,
+    ) -> Result<u64, ConfigError> {
+        match self.get(name) {
+            None => Ok(default),
+            Some(s) => s
+                .parse()
+                .ok()
+                .filter(|n| range.contains(n))
+                .ok_or_else(|| ConfigError::new(name, problem)),
+        }
+    }
 }
 
 impl Config {
@@ -238,18 +215,11 @@ impl Config {
         Config::read(&Env::process())
     }
 
-    /// Reads configuration through `lookup` (a map in tests).
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
-        Config::read(&Env::new(lookup))
-    }
-
     /// Reads configuration from `env`.
     pub fn read<L: Fn(&str) -> Option<String>>(env: &Env<L>) -> Result<Config, ConfigError> {
-        let lookup = |name: &str| env.raw(name);
         let err = ConfigError::new;
-        let table_name = lookup("TABLE_NAME")
-            .map(|s| s.trim().to_owned())
-            .filter(|s| !s.is_empty())
+        let table_name = env
+            .get("TABLE_NAME")
             .ok_or_else(|| err("TABLE_NAME", "is required (the DynamoDB table name)"))?;
         let valid_table = (3..=255).contains(&table_name.len())
             && table_name
@@ -262,8 +232,9 @@ impl Config {
             ));
         }
 
-        let raw_ids = lookup("SDKAPPID").unwrap_or_default();
-        let sdk_app_ids: Vec<String> = raw_ids
+        let sdk_app_ids: Vec<String> = env
+            .raw("SDKAPPID")
+            .unwrap_or_default()
             .split(',')
             .map(str::trim)
             .filter(|s| !s.is_empty())
@@ -279,13 +250,11 @@ impl Config {
             .iter()
             .find(|s| s.len() > 20 || !s.bytes().all(|b| b.is_ascii_digit()))
         {
-            return Err(ConfigError {
-                variable: "SDKAPPID",
-                problem: format!("must be digits separated by commas; got {bad:?}"),
-            });
+            let problem = format!("must be digits separated by commas; got {bad:?}");
+            return Err(ConfigError::new("SDKAPPID", problem));
         }
 
-        let callback_token = lookup("CALLBACK_TOKEN").filter(|s| !s.is_empty());
+        let callback_token = env.raw("CALLBACK_TOKEN").filter(|s| !s.is_empty());
         if callback_token
             .as_deref()
             .is_some_and(|t| t.trim() != t || t.chars().any(char::is_control))
@@ -295,9 +264,7 @@ impl Config {
                 "has leading/trailing spaces or control characters (value not shown)",
             ));
         }
-        let callback_token_arn = lookup("CALLBACK_TOKEN_ARN")
-            .map(|s| s.trim().to_owned())
-            .filter(|s| !s.is_empty());
+        let callback_token_arn = env.get("CALLBACK_TOKEN_ARN");
         if let Some(arn) = &callback_token_arn {
             if callback_token.is_some() {
                 return Err(err(
@@ -312,84 +279,52 @@ impl Config {
                 ));
             }
         }
-        let secrets_manager_endpoint = lookup("AWS_ENDPOINT_URL_SECRETS_MANAGER")
-            .map(|s| s.trim().to_owned())
-            .filter(|s| !s.is_empty());
 
-        let max_skew_secs = match lookup("CALLBACK_MAX_SKEW_SECS")
-            .map(|s| s.trim().to_owned())
-            .filter(|s| !s.is_empty())
-        {
-            None => DEFAULT_MAX_SKEW_SECS,
-            Some(s) => s
-                .parse::<u64>()
-                .ok()
-                .filter(|n| (1..=86_400).contains(n))
-                .ok_or_else(|| {
-                    err(
-                        "CALLBACK_MAX_SKEW_SECS",
-                        "must be a whole number of seconds from 1 to 86400",
-                    )
-                })?,
-        };
-
-        let queue_url = |variable: &'static str| -> Result<Option<String>, ConfigError> {
-            match lookup(variable).map(|s| s.trim().to_owned()) {
-                None => Ok(None),
-                Some(s) if s.is_empty() => Ok(None),
-                Some(s)
-                    if (s.starts_with("https://") || s.starts_with("http://"))
-                        && !s.chars().any(|c| c.is_whitespace() || c.is_control()) =>
-                {
-                    Ok(Some(s))
-                }
-                Some(_) => Err(err(variable, "must be an SQS queue URL (https://...)")),
+        let queue_url = |variable: &'static str| match env.get(variable) {
+            Some(s)
+                if !(s.starts_with("https://") || s.starts_with("http://"))
+                    || s.chars().any(|c| c.is_whitespace() || c.is_control()) =>
+            {
+                Err(err(variable, "must be an SQS queue URL (https://...)"))
             }
-        };
-        let handoff_queue_url = queue_url("HANDOFF_QUEUE_URL")?;
-        let dead_letter_queue_url = queue_url("DEAD_LETTER_QUEUE_URL")?;
-        let queue_record_budget_ms = match lookup("QUEUE_RECORD_BUDGET_MS")
-            .map(|s| s.trim().to_owned())
-            .filter(|s| !s.is_empty())
-        {
-            None => DEFAULT_QUEUE_RECORD_BUDGET_MS,
-            Some(s) => s
-                .parse::<u64>()
-                .ok()
-                .filter(|n| (100..=900_000).contains(n))
-                .ok_or_else(|| {
-                    err(
-                        "QUEUE_RECORD_BUDGET_MS",
-                        "must be a whole number of milliseconds from 100 to 900000",
-                    )
-                })?,
+            url => Ok(url),
         };
 
-        let allowed_sources = SourceAllowList::parse(
-            &lookup("ALLOWED_SOURCE_CIDRS").unwrap_or_default(),
-        )
-        .map_err(|problem| ConfigError {
-            variable: "ALLOWED_SOURCE_CIDRS",
-            problem: format!("must be comma-separated CIDRs: {problem}"),
-        })?;
-
-        let forward_url = match lookup(ForwardUrl::VARIABLE).filter(|s| !s.trim().is_empty()) {
-            None => None,
-            Some(s) => Some(ForwardUrl::parse(&s)?),
-        };
-
+        // In the order of the variables' checks: the first invalid one is the error.
         Ok(Config {
             table_name,
             sdk_app_ids,
             callback_token: callback_token.as_deref().map(CallbackToken::from),
             callback_token_arn,
-            secrets_manager_endpoint,
-            max_skew_secs,
-            allowed_sources,
-            forward_url,
-            handoff_queue_url,
-            dead_letter_queue_url,
-            queue_record_budget_ms,
+            secrets_manager_endpoint: env.get("AWS_ENDPOINT_URL_SECRETS_MANAGER"),
+            max_skew_secs: env.number(
+                "CALLBACK_MAX_SKEW_SECS",
+                DEFAULT_MAX_SKEW_SECS,
+                1..=86_400,
+                "must be a whole number of seconds from 1 to 86400",
+            )?,
+            handoff_queue_url: queue_url("HANDOFF_QUEUE_URL")?,
+            dead_letter_queue_url: queue_url("DEAD_LETTER_QUEUE_URL")?,
+            queue_record_budget_ms: env.number(
+                "QUEUE_RECORD_BUDGET_MS",
+                DEFAULT_QUEUE_RECORD_BUDGET_MS,
+                100..=900_000,
+                "must be a whole number of milliseconds from 100 to 900000",
+            )?,
+            allowed_sources: SourceAllowList::parse(
+                &env.raw("ALLOWED_SOURCE_CIDRS").unwrap_or_default(),
+            )
+            .map_err(|p| {
+                ConfigError::new(
+                    "ALLOWED_SOURCE_CIDRS",
+                    format!("must be comma-separated CIDRs: {p}"),
+                )
+            })?,
+            forward_url: env
+                .get(ForwardUrl::VARIABLE)
+                .as_deref()
+                .map(ForwardUrl::parse)
+                .transpose()?,
         })
     }
 
@@ -401,14 +336,16 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
 
+    /// `vars` as the environment (a later value wins).
     fn cfg(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let m: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        Config::from_lookup(|k| m.get(k).cloned())
+        let lookup = |k: &str| vars.iter().rev().find(|(n, _)| *n == k).map(|v| v.1.into());
+        Config::read(&Env::new(lookup))
+    }
+
+    /// A valid `TABLE_NAME` and `SDKAPPID`, then `extra`.
+    fn with(extra: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        cfg(&[&[("TABLE_NAME", "tbl"), ("SDKAPPID", "1")], extra].concat())
     }
 
     #[test]
@@ -417,11 +354,17 @@ mod tests {
         assert_eq!(c.sdk_app_ids, vec!["1400000001"]);
         assert_eq!(c.callback_token, None);
         assert_eq!(c.max_skew_secs, 60);
+        assert_eq!((c.handoff_queue_url, c.dead_letter_queue_url), (None, None));
+        assert_eq!(c.queue_record_budget_ms, DEFAULT_QUEUE_RECORD_BUDGET_MS);
+        let url = "https://sqs.eu-west-1.amazonaws.com/123456789012/oa-handoff";
         let c = cfg(&[
             ("TABLE_NAME", "t-1"),
             ("SDKAPPID", "1400000001, 1400000002"),
             ("CALLBACK_TOKEN", "xxxxyyyy"),
             ("CALLBACK_MAX_SKEW_SECS", "120"),
+            ("HANDOFF_QUEUE_URL", url),
+            ("DEAD_LETTER_QUEUE_URL", " "),
+            ("QUEUE_RECORD_BUDGET_MS", "5000"),
         ])
         .unwrap();
         assert_eq!(c.sdk_app_ids, vec!["1400000001", "1400000002"]);
@@ -429,106 +372,57 @@ mod tests {
         assert!(!c.is_configured_app("1400000003"));
         assert_eq!(c.max_skew_secs, 120);
         assert!(!format!("{c:?}").contains("xxxxyyyy"));
-        assert_eq!((c.handoff_queue_url, c.dead_letter_queue_url), (None, None));
-        assert_eq!(c.queue_record_budget_ms, DEFAULT_QUEUE_RECORD_BUDGET_MS);
-    }
-
-    #[test]
-    fn queues() {
-        let base = [("TABLE_NAME", "t-1"), ("SDKAPPID", "1400000001")];
-        let with = |extra: &[(&'static str, &'static str)]| {
-            let mut v = base.to_vec();
-            v.extend_from_slice(extra);
-            cfg(&v)
-        };
-        let url = "https://sqs.eu-west-1.amazonaws.com/123456789012/oa-handoff";
-        let c = with(&[
-            ("HANDOFF_QUEUE_URL", url),
-            ("DEAD_LETTER_QUEUE_URL", " "),
-            ("QUEUE_RECORD_BUDGET_MS", "5000"),
-        ])
-        .unwrap();
         assert_eq!(c.handoff_queue_url.as_deref(), Some(url));
         assert_eq!(c.dead_letter_queue_url, None);
         assert_eq!(c.queue_record_budget_ms, 5000);
-        let v = |extra| with(extra).unwrap_err().variable;
-        assert_eq!(
-            v(&[("HANDOFF_QUEUE_URL", "oa-handoff")]),
-            "HANDOFF_QUEUE_URL"
-        );
-        assert_eq!(
-            v(&[("DEAD_LETTER_QUEUE_URL", "https://x/ y")]),
-            "DEAD_LETTER_QUEUE_URL"
-        );
-        assert_eq!(
-            v(&[("QUEUE_RECORD_BUDGET_MS", "0")]),
-            "QUEUE_RECORD_BUDGET_MS"
-        );
     }
 
     #[test]
     fn errors_name_the_variable() {
-        let v = |vars: &[(&str, &str)]| cfg(vars).unwrap_err().variable;
-        assert_eq!(v(&[("SDKAPPID", "1")]), "TABLE_NAME");
-        assert_eq!(v(&[("TABLE_NAME", "a b"), ("SDKAPPID", "1")]), "TABLE_NAME");
-        assert_eq!(v(&[("TABLE_NAME", "tbl")]), "SDKAPPID");
-        assert_eq!(v(&[("TABLE_NAME", "tbl"), ("SDKAPPID", "14x")]), "SDKAPPID");
-        assert_eq!(v(&[("TABLE_NAME", "tbl"), ("SDKAPPID", " , ")]), "SDKAPPID");
-        assert_eq!(
-            v(&[
-                ("TABLE_NAME", "tbl"),
-                ("SDKAPPID", "1"),
-                ("CALLBACK_MAX_SKEW_SECS", "-5")
-            ]),
-            "CALLBACK_MAX_SKEW_SECS"
-        );
-        assert_eq!(
-            v(&[
-                ("TABLE_NAME", "tbl"),
-                ("SDKAPPID", "1"),
-                ("CALLBACK_TOKEN", " secret ")
-            ]),
-            "CALLBACK_TOKEN"
-        );
-        let e = cfg(&[
-            ("TABLE_NAME", "tbl"),
-            ("SDKAPPID", "1"),
-            ("CALLBACK_TOKEN", "sec\nret"),
-        ])
-        .unwrap_err();
+        let cases: [(&[(&str, &str)], &str); 5] = [
+            (&[("SDKAPPID", "1")], "TABLE_NAME"),
+            (&[("TABLE_NAME", "a b"), ("SDKAPPID", "1")], "TABLE_NAME"),
+            (&[("TABLE_NAME", "tbl")], "SDKAPPID"),
+            (&[("TABLE_NAME", "tbl"), ("SDKAPPID", "14x")], "SDKAPPID"),
+            (&[("TABLE_NAME", "tbl"), ("SDKAPPID", " , ")], "SDKAPPID"),
+        ];
+        for (vars, variable) in cases {
+            assert_eq!(cfg(vars).unwrap_err().variable, variable, "{vars:?}");
+        }
+        // Each of these, set over a valid base, is the error.
+        for (name, value) in [
+            ("CALLBACK_MAX_SKEW_SECS", "-5"),
+            ("CALLBACK_TOKEN", " secret "),
+            ("HANDOFF_QUEUE_URL", "oa-handoff"),
+            ("DEAD_LETTER_QUEUE_URL", "https://x/ y"),
+            ("QUEUE_RECORD_BUDGET_MS", "0"),
+        ] {
+            assert_eq!(with(&[(name, value)]).unwrap_err().variable, name);
+        }
+        let e = with(&[("CALLBACK_TOKEN", "sec\nret")]).unwrap_err();
         assert!(!e.to_string().contains("sec"));
     }
 
     #[test]
     fn allowed_source_cidrs() {
-        let base = [("TABLE_NAME", "tbl"), ("SDKAPPID", "1")];
-        let with = |v: &str| {
-            let mut vars = base.to_vec();
-            vars.push(("ALLOWED_SOURCE_CIDRS", v));
-            cfg(&vars)
-        };
-        assert_eq!(cfg(&base).unwrap().allowed_sources, None);
-        assert_eq!(with(" ").unwrap().allowed_sources, None);
-        let c = with("203.0.113.0/24, 2001:db8::/32").unwrap();
+        let cidrs = |v: &str| with(&[("ALLOWED_SOURCE_CIDRS", v)]);
+        assert_eq!(with(&[]).unwrap().allowed_sources, None);
+        assert_eq!(cidrs(" ").unwrap().allowed_sources, None);
+        let c = cidrs("203.0.113.0/24, 2001:db8::/32").unwrap();
         let list = c.allowed_sources.expect("set");
         assert!(list.contains("203.0.113.9".parse().unwrap()));
         assert!(list.contains("2001:db8::9".parse().unwrap()));
-        let e = with("203.0.113.0/24,not-a-cidr").unwrap_err();
+        let e = cidrs("203.0.113.0/24,not-a-cidr").unwrap_err();
         assert_eq!(e.variable, "ALLOWED_SOURCE_CIDRS");
         assert!(e.to_string().contains("not-a-cidr"), "{e}");
     }
 
     #[test]
     fn forward_url() {
-        let base = [("TABLE_NAME", "tbl"), ("SDKAPPID", "1")];
-        let with = |v: &str| {
-            let mut vars = base.to_vec();
-            vars.push(("FORWARD_URL", v));
-            cfg(&vars)
-        };
-        assert_eq!(cfg(&base).unwrap().forward_url, None);
-        assert_eq!(with("").unwrap().forward_url, None);
-        let u = with("https://im.example.com/callback")
+        let forward = |v: &str| with(&[("FORWARD_URL", v)]);
+        assert_eq!(with(&[]).unwrap().forward_url, None);
+        assert_eq!(forward("").unwrap().forward_url, None);
+        let u = forward("https://im.example.com/callback")
             .unwrap()
             .forward_url
             .unwrap();
@@ -563,8 +457,9 @@ mod tests {
             "https://h:80x/",
             "https://h:/",
             "https://h/\"q\"",
+            "http:/é/",
         ] {
-            assert_eq!(with(bad).unwrap_err().variable, "FORWARD_URL", "{bad}");
+            assert_eq!(forward(bad).unwrap_err().variable, "FORWARD_URL", "{bad}");
         }
     }
 }

@@ -31,10 +31,7 @@ pub async fn run(command: Option<Command>) -> Result<(), Error> {
         let endpoint = config.secrets_manager_endpoint.as_deref();
         match CallbackToken::from_secret(&sdk, arn, endpoint, Clock::system().now_secs()).await {
             Ok(token) => config.callback_token = Some(token),
-            Err(e) => stop(&ConfigError {
-                variable: "CALLBACK_TOKEN_ARN",
-                problem: e.to_string(),
-            }),
+            Err(e) => stop(&ConfigError::new("CALLBACK_TOKEN_ARN", e.to_string())),
         }
     }
     // The consumer and the commands are free of the webhook's 2-second limit: longer
@@ -45,10 +42,8 @@ pub async fn run(command: Option<Command>) -> Result<(), Error> {
         false => clients::consumer_dynamodb(&sdk),
     };
     let store = Store::new(dynamodb, config.table_name.clone());
-    let queues = match (
-        command.is_some(),
-        config.handoff_queue_url.is_some() || config.dead_letter_queue_url.is_some(),
-    ) {
+    let queued = config.handoff_queue_url.is_some() || config.dead_letter_queue_url.is_some();
+    let queues = match (command.is_some(), queued) {
         (_, false) => Queues::none(),
         (true, true) => Queues::new(clients::operator_sqs(&aws.sqs_sdk_config()), &config),
         (false, true) => Queues::new(clients::webhook_sqs(&aws.sqs_sdk_config()), &config),

@@ -44,32 +44,23 @@ pub fn webhook_dynamodb(sdk: &SdkConfig) -> aws_sdk_dynamodb::Client {
     )
 }
 
-/// The webhook's profile on any DynamoDB config builder (tests add interceptors or mocks
-/// to it): a connection 300 ms, an attempt 500 ms, a call with its SDK retries 1.2 s;
-/// three attempts, backoff 10-100 ms; and no SDK retry of a hot item's throttling
-/// (`ProvisionedThroughputExceededException`): the standard retry strategy counts it as
-/// throttling and would retry it, with throttling's longer backoff, inside the budget,
-/// where the contract wants the event handed off at once (section 5, "Contention").
+/// The webhook's profile (the table above) on any DynamoDB config builder (tests add
+/// interceptors or mocks to it): the consumer's, with its shorter timeouts, and no SDK
+/// retry of a hot item's throttling (`ProvisionedThroughputExceededException`): the
+/// standard retry strategy counts it as throttling and would retry it, with throttling's
+/// longer backoff, inside the budget, where the contract wants the event handed off at
+/// once (section 5, "Contention").
 pub fn configure_webhook_dynamodb(
     builder: aws_sdk_dynamodb::config::Builder,
 ) -> aws_sdk_dynamodb::config::Builder {
-    builder
-        .stalled_stream_protection(
-            aws_sdk_dynamodb::config::StalledStreamProtectionConfig::disabled(),
-        )
+    configure_consumer_dynamodb(builder)
         .timeout_config(timeouts(300, 500, 1200))
-        .retry_config(
-            RetryConfig::standard()
-                .with_max_attempts(3)
-                .with_initial_backoff(Duration::from_millis(10))
-                .with_max_backoff(Duration::from_millis(100)),
-        )
         .retry_classifier(NoRetryOnHotItem)
 }
 
-/// The queue consumer's, `replay`'s and the sync's DynamoDB client: the webhook's retry
-/// settings, the SDK's own classification (a hot item's throttling is retried: the
-/// consumer has no 2-second limit), and timeouts sized to a record's budget.
+/// The queue consumer's, `replay`'s and the sync's DynamoDB client: backoff 10-100 ms,
+/// the SDK's own classification (a hot item's throttling is retried: the consumer has no
+/// 2-second limit).
 pub fn consumer_dynamodb(sdk: &SdkConfig) -> aws_sdk_dynamodb::Client {
     aws_sdk_dynamodb::Client::from_conf(
         configure_consumer_dynamodb(aws_sdk_dynamodb::config::Builder::from(sdk)).build(),
@@ -85,16 +76,10 @@ pub fn configure_consumer_dynamodb(
             aws_sdk_dynamodb::config::StalledStreamProtectionConfig::disabled(),
         )
         .timeout_config(timeouts(1000, 5000, 15000))
-        .retry_config(
-            RetryConfig::standard()
-                .with_max_attempts(3)
-                .with_initial_backoff(Duration::from_millis(10))
-                .with_max_backoff(Duration::from_millis(100)),
-        )
+        .retry_config(three_attempts(100))
 }
 
-/// The sync's DynamoDB client: `client`'s, with timeouts for a run that has minutes, not
-/// the webhook's 2 seconds (connect 3 s, attempt 10 s, call 30 s, 5 attempts).
+/// The sync's DynamoDB client: `client`'s, with the sync's timeouts and attempts.
 pub(crate) fn sync_dynamodb(client: &aws_sdk_dynamodb::Client) -> aws_sdk_dynamodb::Client {
     let config = client
         .config()
@@ -117,28 +102,22 @@ pub(crate) fn secrets_manager(
     aws_sdk_secretsmanager::Client::from_conf(config.build())
 }
 
-/// The webhook's SQS client (the same SdkConfig, HTTPS client and credentials as
-/// DynamoDB): see [`configure_webhook_sqs`].
+/// The webhook's SQS client: see [`configure_webhook_sqs`].
 pub fn webhook_sqs(sdk: &SdkConfig) -> aws_sdk_sqs::Client {
     aws_sdk_sqs::Client::from_conf(
         configure_webhook_sqs(aws_sdk_sqs::config::Builder::from(sdk)).build(),
     )
 }
 
-/// Timeouts sized to the hand-off's share of the budget (a connection 200 ms, an attempt
-/// 250 ms, three attempts, backoff 10-50 ms); the caller's deadline bounds the whole call.
+/// The webhook's SQS profile on any SQS config builder (backoff 10-50 ms); the caller's
+/// deadline bounds the whole call.
 pub fn configure_webhook_sqs(
     builder: aws_sdk_sqs::config::Builder,
 ) -> aws_sdk_sqs::config::Builder {
     builder
         .stalled_stream_protection(aws_sdk_sqs::config::StalledStreamProtectionConfig::disabled())
         .timeout_config(timeouts(200, 250, 1000))
-        .retry_config(
-            RetryConfig::standard()
-                .with_max_attempts(3)
-                .with_initial_backoff(Duration::from_millis(10))
-                .with_max_backoff(Duration::from_millis(50)),
-        )
+        .retry_config(three_attempts(50))
 }
 
 /// `replay`'s and the local poller's SQS client: the webhook's, with room for long polls
@@ -147,6 +126,14 @@ pub fn operator_sqs(sdk: &SdkConfig) -> aws_sdk_sqs::Client {
     let builder = configure_webhook_sqs(aws_sdk_sqs::config::Builder::from(sdk))
         .timeout_config(timeouts(3000, 30_000, 60_000));
     aws_sdk_sqs::Client::from_conf(builder.build())
+}
+
+/// The standard retry strategy: three attempts, backoff from 10 ms to `max_backoff_ms`.
+fn three_attempts(max_backoff_ms: u64) -> RetryConfig {
+    RetryConfig::standard()
+        .with_max_attempts(3)
+        .with_initial_backoff(Duration::from_millis(10))
+        .with_max_backoff(Duration::from_millis(max_backoff_ms))
 }
 
 fn timeouts(connect_ms: u64, attempt_ms: u64, call_ms: u64) -> TimeoutConfig {
@@ -162,17 +149,15 @@ fn timeouts(connect_ms: u64, attempt_ms: u64, call_ms: u64) -> TimeoutConfig {
 #[derive(Debug, Clone, Copy)]
 struct NoRetryOnHotItem;
 
-/// The error code a hot item's throttling comes with (../shared/spec/aws.md: "Throttling: key range
-/// limit exceeded"; also on on-demand tables).
-pub(crate) const HOT_ITEM_THROTTLING: &str = "ProvisionedThroughputExceededException";
-
 impl ClassifyRetry for NoRetryOnHotItem {
     fn classify_retry(&self, ctx: &InterceptorContext) -> RetryAction {
         let Some(Err(err)) = ctx.output_or_error() else {
             return RetryAction::NoActionIndicated;
         };
         match err.as_operation_error().and_then(error_code) {
-            Some(HOT_ITEM_THROTTLING) => RetryAction::RetryForbidden,
+            // A hot item's throttling (../shared/spec/aws.md: "Throttling: key range limit
+            // exceeded"; also on on-demand tables).
+            Some("ProvisionedThroughputExceededException") => RetryAction::RetryForbidden,
             _ => RetryAction::NoActionIndicated,
         }
     }

@@ -2,30 +2,11 @@
 //! gives it: one HTTPS client whose trust store is chosen here, the region, the
 //! credentials, and an optional endpoint override.
 //!
-//! ## Settings from the environment, not the default chains
-//!
-//! `aws_config::load_from_env()` links every credential source AWS knows (profile files,
-//! SSO, `aws login`, web identity and assume-role through STS, IMDS, processes) and
-//! probes them in turn. On Lambda the credentials are always in `AWS_ACCESS_KEY_ID`,
-//! `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN` and the region in `AWS_REGION`. Reading
-//! only those (and the container-credentials endpoint some Lambda environments use
-//! instead) leaves the rest out of the binary, with a smaller binary and peak RSS
-//! (figures in docs/performance.md). See [`AwsSettings`] for what is read.
-//!
-//! ## Trust store
-//!
-//! The SDK's default HTTPS client loads the platform's whole trust store (every file of
-//! `/etc/ssl/certs`, every certificate PEM-decoded) when the first client is built. That
-//! was most of the CPU a cold start spent before its first reply (docs/performance.md), for
-//! endpoints that all chain to five roots. So by default the client trusts only those
-//! five, compiled in: Amazon Root CA 1-4 and Starfield Services Root CA G2, the roots AWS
-//! service endpoints present certificates from. `TLS_TRUST_STORE` chooses:
-//!
-//! | value | trusts |
-//! |---|---|
-//! | unset | `amazon`, except `system` when an endpoint override is in effect (`AWS_ENDPOINT_URL_DYNAMODB`, `AWS_ENDPOINT_URL`) or the region is a China region (`cn-*`) |
-//! | `amazon` | the five roots compiled in |
-//! | `system` | the platform's store (the SDK's default behaviour; `SSL_CERT_FILE` is honoured) |
+//! The settings come from the variables README's "Configuration" lists, not from the
+//! SDK's default chains (profile files, SSO, STS, IMDS, processes): none exists on Lambda,
+//! and leaving them out makes a smaller binary and peak RSS (docs/performance.md). The
+//! trust store is by default the five roots AWS endpoints chain to, compiled in, not the
+//! platform's whole store (docs/decisions.md, "The TLS trust store is five Amazon roots").
 
 use crate::config::{ConfigError, Env};
 use aws_config::{BehaviorVersion, Region, SdkConfig};
@@ -49,38 +30,6 @@ pub enum TrustRoots {
     System,
 }
 
-impl TrustRoots {
-    pub(crate) const VARIABLE: &'static str = "TLS_TRUST_STORE";
-
-    /// Reads `TLS_TRUST_STORE` from `env`; `overridden` and `region` decide the default.
-    fn read<L: Fn(&str) -> Option<String>>(
-        env: &Env<L>,
-        overridden: bool,
-        region: &str,
-    ) -> Result<Self, ConfigError> {
-        match env.get(Self::VARIABLE).as_deref() {
-            None => Ok(if overridden || region.starts_with("cn-") {
-                TrustRoots::System
-            } else {
-                TrustRoots::Amazon
-            }),
-            Some(v) if v.eq_ignore_ascii_case("amazon") => Ok(TrustRoots::Amazon),
-            Some(v) if v.eq_ignore_ascii_case("system") => Ok(TrustRoots::System),
-            Some(_) => Err(ConfigError {
-                variable: Self::VARIABLE,
-                problem: "must be `amazon` or `system` (or unset)".to_owned(),
-            }),
-        }
-    }
-
-    fn trust_store(self) -> TrustStore {
-        match self {
-            TrustRoots::Amazon => TrustStore::empty().with_pem_certificate(AMAZON_ROOTS_PEM),
-            TrustRoots::System => TrustStore::default(),
-        }
-    }
-}
-
 /// The TLS provider of every HTTPS connection the function opens (AWS, the relay,
 /// Tencent's REST API): rustls with ring, not the SDK's default aws-lc. Why, and what it
 /// costs (no post-quantum hybrid key exchange): docs/decisions.md "rustls with ring".
@@ -96,8 +45,12 @@ pub(crate) fn https_connector(mut conn: ConnectorBuilder, roots: TrustRoots) -> 
     conn.set_proxy_config(Some(ProxyConfig::from_env()));
     // `build` cannot fail today (it only stores its arguments); should it ever, fall back to
     // the defaults rather than refuse to start.
+    let store = match roots {
+        TrustRoots::Amazon => TrustStore::empty().with_pem_certificate(AMAZON_ROOTS_PEM),
+        TrustRoots::System => TrustStore::default(),
+    };
     let context = TlsContext::builder()
-        .with_trust_store(roots.trust_store())
+        .with_trust_store(store)
         .build()
         .unwrap_or_default();
     conn.tls_provider(tls_provider())
@@ -141,22 +94,9 @@ impl std::fmt::Debug for CredentialSource {
     }
 }
 
-/// The AWS settings the function reads at start. A missing or invalid one is a
-/// [`ConfigError`] naming it, like the function's own variables:
-///
-/// | variable | meaning |
-/// |---|---|
-/// | `AWS_REGION` (else `AWS_DEFAULT_REGION`) | required; Lambda sets it |
-/// | `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN` | credentials; Lambda sets them. Without the key id, the container endpoint below; without either, the start fails |
-/// | `AWS_CONTAINER_CREDENTIALS_FULL_URI`, `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI` | the container-credentials endpoint |
-/// | `AWS_ENDPOINT_URL_DYNAMODB` (else `AWS_ENDPOINT_URL`) | endpoint override (a local DynamoDB); ignored when `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true` |
-/// | `AWS_ENDPOINT_URL_SQS` (else `AWS_ENDPOINT_URL`) | the same for SQS (a local SQS), [`AwsSettings::sqs_sdk_config`] |
-/// | `AWS_USE_FIPS_ENDPOINT`, `AWS_USE_DUALSTACK_ENDPOINT` | `true` or `false` (default) |
-/// | `TLS_TRUST_STORE` | see the module documentation |
-///
-/// Profile files (`AWS_PROFILE`, `~/.aws/config`), SSO, web identity and IMDS are not
-/// read: none of them exists on Lambda. For a local run against real AWS, put the
-/// credentials in the environment (`eval "$(aws configure export-credentials --format env)"`).
+/// The AWS settings the function reads at start: the `AWS_*` variables and
+/// `TLS_TRUST_STORE` of README's "Configuration", with their defaults. A missing or
+/// invalid one is a [`ConfigError`] naming it, like the function's own variables.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AwsSettings {
     pub region: String,
@@ -221,8 +161,18 @@ impl AwsSettings {
                 get("AWS_ENDPOINT_URL_SQS").or_else(|| get("AWS_ENDPOINT_URL")),
             )
         };
+        // Unset: the platform's store when an endpoint is overridden or in a China region.
         let overridden = endpoint_url.is_some() || sqs_endpoint_url.is_some();
-        let roots = TrustRoots::read(env, overridden, &region)?;
+        let roots = match get("TLS_TRUST_STORE").as_deref() {
+            None if overridden || region.starts_with("cn-") => TrustRoots::System,
+            None => TrustRoots::Amazon,
+            Some(v) if v.eq_ignore_ascii_case("amazon") => TrustRoots::Amazon,
+            Some(v) if v.eq_ignore_ascii_case("system") => TrustRoots::System,
+            Some(_) => {
+                let problem = "must be `amazon` or `system` (or unset)";
+                return Err(err("TLS_TRUST_STORE", problem));
+            }
+        };
         Ok(AwsSettings {
             region,
             credentials,
@@ -270,9 +220,7 @@ impl AwsSettings {
             .credentials_provider(credentials)
             .use_fips(self.use_fips)
             .use_dual_stack(self.use_dual_stack);
-        if let Some(url) = endpoint_url {
-            builder = builder.endpoint_url(url);
-        }
+        builder.set_endpoint_url(endpoint_url.map(str::to_owned));
         builder.build()
     }
 }
@@ -290,47 +238,29 @@ mod tests {
         ("AWS_SESSION_TOKEN", "session"),
     ];
 
+    /// Variables: name, value.
+    type Vars<'a> = [(&'a str, &'a str)];
+
     /// `LAMBDA`, with `vars` set over it ("" unsets).
-    fn settings(vars: &[(&str, &str)]) -> Result<AwsSettings, ConfigError> {
-        let mut map: HashMap<String, String> = LAMBDA
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        for (k, v) in vars {
-            if v.is_empty() {
-                map.remove(*k);
-            } else {
-                map.insert((*k).to_owned(), (*v).to_owned());
-            }
-        }
-        AwsSettings::from_lookup(|k| map.get(k).cloned())
-    }
-
-    fn roots(vars: &[(&str, &str)]) -> Result<TrustRoots, ConfigError> {
-        settings(vars).map(|s| s.roots)
-    }
-
-    fn problem(vars: &[(&str, &str)]) -> &'static str {
-        match settings(vars) {
-            Err(e) => e.variable,
-            Ok(s) => panic!("expected an error for {vars:?}, got {s:?}"),
-        }
+    fn settings(vars: &Vars) -> Result<AwsSettings, ConfigError> {
+        let mut map: HashMap<&str, &str> = LAMBDA.iter().copied().collect();
+        map.extend(vars.iter().copied());
+        map.retain(|_, v| !v.is_empty());
+        AwsSettings::from_lookup(|k| map.get(k).map(|v| (*v).to_owned()))
     }
 
     #[test]
     fn lambda_environment() {
         let s = settings(&[]).expect("Lambda's variables suffice");
         assert_eq!(s.region, "eu-west-1");
-        assert_eq!(
-            s.credentials,
-            CredentialSource::Environment(Credentials::new(
-                "ASIAEXAMPLE",
-                "secret",
-                Some("session".to_owned()),
-                None,
-                "environment"
-            ))
+        let keys = Credentials::new(
+            "ASIAEXAMPLE",
+            "secret",
+            Some("session".into()),
+            None,
+            "environment",
         );
+        assert_eq!(s.credentials, CredentialSource::Environment(keys));
         assert_eq!(s.endpoint_url, None);
         assert!(!s.use_fips && !s.use_dual_stack);
         assert_eq!(s.roots, TrustRoots::Amazon);
@@ -342,26 +272,16 @@ mod tests {
     }
 
     #[test]
-    fn region_and_credentials_are_required() {
-        assert_eq!(problem(&[("AWS_REGION", "")]), "AWS_REGION");
+    fn region_and_credentials() {
         let s = settings(&[("AWS_REGION", ""), ("AWS_DEFAULT_REGION", "us-west-2")]);
         assert_eq!(s.map(|s| s.region).as_deref(), Ok("us-west-2"));
-        assert_eq!(problem(&[("AWS_REGION", " ")]), "AWS_REGION");
-
-        let no_keys = [("AWS_ACCESS_KEY_ID", ""), ("AWS_SECRET_ACCESS_KEY", "")];
-        assert_eq!(problem(&no_keys), "AWS_ACCESS_KEY_ID");
-        assert_eq!(
-            problem(&[("AWS_SECRET_ACCESS_KEY", "")]),
-            "AWS_SECRET_ACCESS_KEY"
-        );
         for var in [
             "AWS_CONTAINER_CREDENTIALS_FULL_URI",
             "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
         ] {
-            let mut vars = no_keys.to_vec();
-            vars.push((var, "http://127.0.0.1:9001/creds"));
-            let s = settings(&vars).expect(var);
-            assert_eq!(s.credentials, CredentialSource::Container, "{var}");
+            let (id, key) = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY");
+            let s = settings(&[(id, ""), (key, ""), (var, "http://127.0.0.1:9001/creds")]);
+            assert_eq!(s.expect(var).credentials, CredentialSource::Container);
         }
         // Keys in the environment win over a container endpoint.
         let s = settings(&[("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://127.0.0.1/")]);
@@ -369,89 +289,80 @@ mod tests {
             s.map(|s| s.credentials),
             Ok(CredentialSource::Environment(_))
         ));
-    }
-
-    #[test]
-    fn endpoint_override_and_flags() {
-        let ddb = ("AWS_ENDPOINT_URL_DYNAMODB", "http://127.0.0.1:8000");
-        let all = ("AWS_ENDPOINT_URL", "http://127.0.0.1:4566");
-        let url = |vars: &[(&str, &str)]| settings(vars).map(|s| s.endpoint_url);
-        assert_eq!(url(&[ddb]), Ok(Some(ddb.1.to_owned())));
-        assert_eq!(url(&[all]), Ok(Some(all.1.to_owned())));
-        assert_eq!(url(&[all, ddb]), Ok(Some(ddb.1.to_owned())));
-        let ignore = ("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "TRUE");
-        assert_eq!(url(&[all, ddb, ignore]), Ok(None));
-        let sqs = ("AWS_ENDPOINT_URL_SQS", "http://127.0.0.1:5000");
-        let sqs_url = |vars: &[(&str, &str)]| settings(vars).map(|s| s.sqs_endpoint_url);
-        assert_eq!(sqs_url(&[ddb]), Ok(None));
-        assert_eq!(sqs_url(&[ddb, sqs]), Ok(Some(sqs.1.to_owned())));
-        assert_eq!(sqs_url(&[all]), Ok(Some(all.1.to_owned())));
-        assert_eq!(sqs_url(&[sqs, ignore]), Ok(None));
-        assert_eq!(url(&[sqs]), Ok(None));
-        assert_eq!(roots(&[sqs]), Ok(TrustRoots::System));
-
         let s = settings(&[
             ("AWS_USE_FIPS_ENDPOINT", "true"),
             ("AWS_USE_DUALSTACK_ENDPOINT", "false"),
         ])
         .expect("valid flags");
         assert!(s.use_fips && !s.use_dual_stack);
-        assert_eq!(
-            problem(&[("AWS_USE_FIPS_ENDPOINT", "yes")]),
-            "AWS_USE_FIPS_ENDPOINT"
-        );
-        assert_eq!(
-            problem(&[("AWS_USE_DUALSTACK_ENDPOINT", "1")]),
-            "AWS_USE_DUALSTACK_ENDPOINT"
-        );
     }
 
     #[test]
-    fn amazon_roots_by_default_system_for_overrides_and_china() {
-        assert_eq!(roots(&[]), Ok(TrustRoots::Amazon));
-        assert_eq!(
-            roots(&[("AWS_REGION", "cn-north-1")]),
-            Ok(TrustRoots::System)
-        );
-        assert_eq!(
-            roots(&[("AWS_REGION", ""), ("AWS_DEFAULT_REGION", "cn-northwest-1")]),
-            Ok(TrustRoots::System)
-        );
-        for var in ["AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB"] {
-            assert_eq!(
-                roots(&[(var, "https://ddb.example")]),
-                Ok(TrustRoots::System),
-                "{var}"
-            );
-            assert_eq!(roots(&[(var, " ")]), Ok(TrustRoots::Amazon), "{var} blank");
+    fn endpoint_overrides() {
+        let ddb = ("AWS_ENDPOINT_URL_DYNAMODB", "http://127.0.0.1:8000");
+        let all = ("AWS_ENDPOINT_URL", "http://127.0.0.1:4566");
+        let sqs = ("AWS_ENDPOINT_URL_SQS", "http://127.0.0.1:5000");
+        let ignore = ("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "TRUE");
+        // (variables, DynamoDB's override, SQS's override)
+        let cases: [(&Vars, _, _); 7] = [
+            (&[ddb], Some(ddb.1), None),
+            (&[all], Some(all.1), Some(all.1)),
+            (&[all, ddb], Some(ddb.1), Some(all.1)),
+            (&[all, ddb, ignore], None, None),
+            (&[ddb, sqs], Some(ddb.1), Some(sqs.1)),
+            (&[sqs, ignore], None, None),
+            (&[sqs], None, Some(sqs.1)),
+        ];
+        for (vars, dynamodb, sqs) in cases {
+            let s = settings(vars).expect("valid");
+            let urls = (s.endpoint_url.as_deref(), s.sqs_endpoint_url.as_deref());
+            assert_eq!(urls, (dynamodb, sqs), "{vars:?}");
         }
-        // An ignored override is no override.
-        assert_eq!(
-            roots(&[
-                ("AWS_ENDPOINT_URL", "https://ddb.example"),
-                ("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true")
-            ]),
-            Ok(TrustRoots::Amazon)
-        );
     }
 
+    /// The roots chosen, or the variable an error names, for variables set over `LAMBDA`.
     #[test]
-    fn the_variable_wins_and_is_validated() {
-        let china = ("AWS_REGION", "cn-north-1");
-        assert_eq!(
-            roots(&[china, ("TLS_TRUST_STORE", "amazon")]),
-            Ok(TrustRoots::Amazon)
-        );
-        assert_eq!(
-            roots(&[("TLS_TRUST_STORE", " System ")]),
-            Ok(TrustRoots::System)
-        );
-        assert_eq!(
-            roots(&[china, ("TLS_TRUST_STORE", "")]),
-            Ok(TrustRoots::System)
-        );
-        let err = settings(&[("TLS_TRUST_STORE", "none")]).unwrap_err();
-        assert_eq!(err.variable, "TLS_TRUST_STORE");
+    fn roots_by_default_by_the_variable_and_errors() {
+        use TrustRoots::{Amazon, System};
+        let region = |r| ("AWS_REGION", r);
+        let all = |url| ("AWS_ENDPOINT_URL", url);
+        let ddb = |url| ("AWS_ENDPOINT_URL_DYNAMODB", url);
+        let sqs = ("AWS_ENDPOINT_URL_SQS", "http://127.0.0.1:5000");
+        let ignore = ("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true");
+        let tls = |v| ("TLS_TRUST_STORE", v);
+        let (url, china) = ("https://ddb.example", region("cn-north-1"));
+        let china_default = [region(""), ("AWS_DEFAULT_REGION", "cn-northwest-1")];
+        let no_keys = [("AWS_ACCESS_KEY_ID", ""), ("AWS_SECRET_ACCESS_KEY", "")];
+        let (fips, dual) = ("AWS_USE_FIPS_ENDPOINT", "AWS_USE_DUALSTACK_ENDPOINT");
+        let no_secret = ("AWS_SECRET_ACCESS_KEY", "");
+        let cases: [(&Vars, Result<TrustRoots, &str>); 19] = [
+            (&[], Ok(Amazon)),
+            (&[china], Ok(System)),
+            (&china_default, Ok(System)),
+            (&[all(url)], Ok(System)),
+            (&[all(" ")], Ok(Amazon)),
+            (&[ddb(url)], Ok(System)),
+            (&[ddb(" ")], Ok(Amazon)),
+            (&[sqs], Ok(System)),
+            // An ignored override is no override.
+            (&[all(url), ignore], Ok(Amazon)),
+            // TLS_TRUST_STORE wins; blank is unset.
+            (&[china, tls("amazon")], Ok(Amazon)),
+            (&[tls(" System ")], Ok(System)),
+            (&[china, tls("")], Ok(System)),
+            (&[tls("none")], Err("TLS_TRUST_STORE")),
+            (&[region("")], Err("AWS_REGION")),
+            (&[region(" ")], Err("AWS_REGION")),
+            (&no_keys, Err("AWS_ACCESS_KEY_ID")),
+            (&[no_secret], Err("AWS_SECRET_ACCESS_KEY")),
+            (&[(fips, "yes")], Err(fips)),
+            (&[(dual, "1")], Err(dual)),
+        ];
+        for (vars, expected) in cases {
+            let got = settings(vars).map(|s| s.roots).map_err(|e| e.variable);
+            assert_eq!(got, expected, "{vars:?}");
+        }
+        let err = settings(&[tls("none")]).unwrap_err();
         assert!(err.to_string().contains("`amazon` or `system`"), "{err}");
     }
 
