@@ -14,7 +14,8 @@ use crate::config::Config;
 use crate::outcome::{HandOffCause, Reason};
 use crate::protocol::query::{Param, Query};
 use crate::protocol::Callback;
-use aws_sdk_sqs::types::MessageAttributeValue;
+use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeName};
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
@@ -133,14 +134,16 @@ impl Envelope {
 
     /// The query the webhook saw (the parts admission reads).
     pub fn query(&self) -> Query<'_> {
-        let mut pairs = vec![(
-            Cow::Borrowed("SdkAppid"),
-            Cow::Borrowed(self.sdk_app_id.as_str()),
-        )];
-        if let Some(c) = &self.callback_command {
-            pairs.push((Cow::Borrowed("CallbackCommand"), Cow::Borrowed(c.as_str())));
-        }
-        Query::from_pairs(pairs)
+        let command = self.callback_command.as_deref();
+        let pairs = [
+            ("SdkAppid", Some(self.sdk_app_id.as_str())),
+            ("CallbackCommand", command),
+        ];
+        Query::from_pairs(
+            pairs
+                .into_iter()
+                .filter_map(|(k, v)| Some((Cow::Borrowed(k), Cow::Borrowed(v?)))),
+        )
     }
 }
 
@@ -191,6 +194,12 @@ pub enum QueueError {
     Sqs(String),
 }
 
+impl<E: ProvideErrorMetadata, R> From<SdkError<E, R>> for QueueError {
+    fn from(e: SdkError<E, R>) -> QueueError {
+        QueueError::Sqs(describe(&e))
+    }
+}
+
 /// The two queues of an instance (either may be absent). Cheap to clone.
 #[derive(Debug, Clone, Default)]
 pub struct Queues {
@@ -234,22 +243,19 @@ impl Queues {
     }
 
     pub fn can_hand_off(&self) -> bool {
-        self.client.is_some() && self.handoff.is_some()
+        self.client_and_url(QueueName::HandOff).is_ok()
     }
 
     pub(crate) fn can_dead_letter(&self) -> bool {
-        self.client.is_some() && self.dead_letters.is_some()
-    }
-
-    pub fn url(&self, queue: QueueName) -> Option<&str> {
-        match queue {
-            QueueName::HandOff => self.handoff.as_deref(),
-            QueueName::DeadLetters => self.dead_letters.as_deref(),
-        }
+        self.client_and_url(QueueName::DeadLetters).is_ok()
     }
 
     fn client_and_url(&self, queue: QueueName) -> Result<(&aws_sdk_sqs::Client, &str), QueueError> {
-        match (&self.client, self.url(queue)) {
+        let url = match queue {
+            QueueName::HandOff => &self.handoff,
+            QueueName::DeadLetters => &self.dead_letters,
+        };
+        match (&self.client, url) {
             (Some(c), Some(u)) => Ok((c, u)),
             _ => Err(QueueError::NotConfigured),
         }
@@ -265,14 +271,9 @@ impl Queues {
         deadline: Instant,
     ) -> Result<(), QueueError> {
         let attrs = [("cause", cause.label().to_owned())];
-        self.send(
-            self.handoff.as_deref(),
-            &env.to_json(),
-            Some(group),
-            &attrs,
-            deadline,
-        )
-        .await
+        let body = env.to_json();
+        self.send(QueueName::HandOff, &body, Some(group), &attrs, deadline)
+            .await
     }
 
     /// Sends a message body (an envelope, or a queued message that is not one) to the
@@ -290,21 +291,19 @@ impl Queues {
             ("reason", reason.label().to_owned()),
             ("info", info.chars().take(256).collect::<String>()),
         ];
-        self.send(self.dead_letters.as_deref(), body, group, &attrs, deadline)
+        self.send(QueueName::DeadLetters, body, group, &attrs, deadline)
             .await
     }
 
     async fn send(
         &self,
-        url: Option<&str>,
+        queue: QueueName,
         body: &str,
         group: Option<&str>,
         attrs: &[(&str, String)],
         deadline: Instant,
     ) -> Result<(), QueueError> {
-        let (Some(client), Some(url)) = (&self.client, url) else {
-            return Err(QueueError::NotConfigured);
-        };
+        let (client, url) = self.client_and_url(queue)?;
         let attr_bytes: usize = attrs.iter().map(|(k, v)| k.len() + v.len() + 6).sum();
         if body.len() + attr_bytes > SQS_MAX_MESSAGE_BYTES {
             return Err(QueueError::TooLarge);
@@ -314,10 +313,7 @@ impl Queues {
             .queue_url(url)
             .message_body(body)
             .set_message_group_id(group.map(str::to_owned));
-        for (name, value) in attrs {
-            if value.is_empty() {
-                continue;
-            }
+        for (name, value) in attrs.iter().filter(|(_, v)| !v.is_empty()) {
             let v = MessageAttributeValue::builder()
                 .data_type("String")
                 .string_value(value.as_str())
@@ -325,11 +321,10 @@ impl Queues {
                 .map_err(|e| QueueError::Sqs(e.to_string()))?;
             req = req.message_attributes(*name, v);
         }
-        match tokio::time::timeout_at(deadline, req.send()).await {
-            Err(_) => Err(QueueError::Budget),
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(QueueError::Sqs(describe(&e))),
-        }
+        tokio::time::timeout_at(deadline, req.send())
+            .await
+            .map_err(|_| QueueError::Budget)??;
+        Ok(())
     }
 
     /// Up to `max` (1-10) messages of `queue`, hidden from other readers for `hide`,
@@ -342,7 +337,6 @@ impl Queues {
         wait: Duration,
     ) -> Result<Vec<Received>, QueueError> {
         let (client, url) = self.client_and_url(queue)?;
-        let secs = |d: Duration| i32::try_from(d.as_secs()).unwrap_or(i32::MAX);
         let out = client
             .receive_message()
             .queue_url(url)
@@ -350,12 +344,9 @@ impl Queues {
             .visibility_timeout(secs(hide))
             .wait_time_seconds(secs(wait).min(20))
             .message_attribute_names("All")
-            .message_system_attribute_names(
-                aws_sdk_sqs::types::MessageSystemAttributeName::MessageGroupId,
-            )
+            .message_system_attribute_names(MessageSystemAttributeName::MessageGroupId)
             .send()
-            .await
-            .map_err(|e| QueueError::Sqs(describe(&e)))?;
+            .await?;
         Ok(out
             .messages
             .unwrap_or_default()
@@ -369,9 +360,7 @@ impl Queues {
                 group: m
                     .attributes
                     .as_ref()
-                    .and_then(|a| {
-                        a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::MessageGroupId)
-                    })
+                    .and_then(|a| a.get(&MessageSystemAttributeName::MessageGroupId))
                     .cloned(),
                 message_id: m.message_id.unwrap_or_default(),
                 receipt_handle: m.receipt_handle.unwrap_or_default(),
@@ -388,9 +377,8 @@ impl Queues {
             .queue_url(url)
             .receipt_handle(receipt_handle)
             .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| QueueError::Sqs(describe(&e)))
+            .await?;
+        Ok(())
     }
 
     /// Hides a received message of `queue` for `hide` from now (`ChangeMessageVisibility`):
@@ -403,34 +391,38 @@ impl Queues {
         hide: Duration,
         deadline: Instant,
     ) -> Result<(), QueueError> {
-        let (client, url) = self.client_and_url(queue)?;
-        let secs = i32::try_from(hide.as_secs()).unwrap_or(i32::MAX);
-        let sent = client
-            .change_message_visibility()
-            .queue_url(url)
-            .receipt_handle(receipt_handle)
-            .visibility_timeout(secs)
-            .send();
-        match tokio::time::timeout_at(deadline, sent).await {
-            Err(_) => Err(QueueError::Budget),
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(QueueError::Sqs(describe(&e))),
-        }
+        let hidden = self.visible_in(queue, receipt_handle, hide);
+        tokio::time::timeout_at(deadline, hidden)
+            .await
+            .map_err(|_| QueueError::Budget)?
     }
 
     /// Makes a received message visible again at once (one `replay` leaves in place).
     pub async fn release(&self, queue: QueueName, receipt_handle: &str) -> Result<(), QueueError> {
+        self.visible_in(queue, receipt_handle, Duration::ZERO).await
+    }
+
+    async fn visible_in(
+        &self,
+        queue: QueueName,
+        receipt_handle: &str,
+        after: Duration,
+    ) -> Result<(), QueueError> {
         let (client, url) = self.client_and_url(queue)?;
         client
             .change_message_visibility()
             .queue_url(url)
             .receipt_handle(receipt_handle)
-            .visibility_timeout(0)
+            .visibility_timeout(secs(after))
             .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| QueueError::Sqs(describe(&e)))
+            .await?;
+        Ok(())
     }
+}
+
+/// A duration as SQS's whole seconds.
+fn secs(d: Duration) -> i32 {
+    i32::try_from(d.as_secs()).unwrap_or(i32::MAX)
 }
 
 #[cfg(test)]

@@ -160,7 +160,8 @@ pub(crate) enum Unserved {
 /// A JSON error without the event's values: serde_json's message quotes them, and an
 /// event may carry a token, a `Sign` or a body, which never go to a log line or back to
 /// the invoker (docs/security.md). Its category and position only.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{category:?} error at line {line} column {column}")]
 pub struct JsonError {
     pub category: serde_json::error::Category,
     /// 1-based; 0 when serde_json had no position.
@@ -177,18 +178,6 @@ impl From<serde_json::Error> for JsonError {
         }
     }
 }
-
-impl std::fmt::Display for JsonError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{:?} error at line {} column {}",
-            self.category, self.line, self.column
-        )
-    }
-}
-
-impl std::error::Error for JsonError {}
 
 impl LambdaDoor {
     /// Serves one invocation with the door its payload's shape asks for.
@@ -254,32 +243,36 @@ mod tests {
 
     #[test]
     fn shapes() {
-        let read = |p: &str| std::fs::read_to_string(p).expect("event file");
-        let v2 = read(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/events/after-send-msg.json"
-        ));
-        assert_eq!(Shape::of(&v2), Shape::Http(http::Payload::V2));
-        let url = read(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/events/function-url-after-create-official-account.json"
-        ));
-        assert_eq!(Shape::of(&url), Shape::Http(http::Payload::V2));
-        let rest = read(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/events/rest-api-after-create-official-account.json"
-        ));
-        assert_eq!(Shape::of(&rest), Shape::Http(http::Payload::RestApi));
+        use super::http::Payload::{RestApi, V2};
+        for (file, shape) in [
+            ("after-send-msg.json", Shape::Http(V2)),
+            (
+                "function-url-after-create-official-account.json",
+                Shape::Http(V2),
+            ),
+            (
+                "rest-api-after-create-official-account.json",
+                Shape::Http(RestApi),
+            ),
+        ] {
+            let path = format!("{}/events/{file}", env!("CARGO_MANIFEST_DIR"));
+            let json = std::fs::read_to_string(path).expect("event file");
+            assert_eq!(Shape::of(&json), shape, "{file}");
+        }
         let sqs = r#"{"Records":[{"messageId":"m","body":"{}","eventSource":"aws:sqs"}]}"#;
-        assert_eq!(Shape::of(sqs), Shape::Sqs);
         let sns = r#"{"Records":[{"EventSource":"aws:sns","Sns":{}}]}"#;
-        assert_eq!(Shape::of(sns), Shape::Other);
         let cron = r#"{"version":"0","id":"x","detail-type":"Scheduled Event","source":"aws.events","time":"2026-01-01T00:00:00Z","detail":{}}"#;
-        assert_eq!(Shape::of(cron), Shape::Schedule);
-        assert_eq!(Shape::of("{}"), Shape::Other);
-        assert_eq!(Shape::of(r#"{"accounts":["@TOA#_a"]}"#), Shape::Other);
-        assert_eq!(Shape::of("\"text\""), Shape::Other);
-        assert_eq!(Shape::of("[1,2]"), Shape::Other);
+        for (json, shape) in [
+            (sqs, Shape::Sqs),
+            (sns, Shape::Other),
+            (cron, Shape::Schedule),
+            ("{}", Shape::Other),
+            (r#"{"accounts":["@TOA#_a"]}"#, Shape::Other),
+            ("\"text\"", Shape::Other),
+            ("[1,2]", Shape::Other),
+        ] {
+            assert_eq!(Shape::of(json), shape, "{json}");
+        }
     }
 
     #[test]
