@@ -136,7 +136,7 @@ pub(crate) fn account_in_body(body: &[u8]) -> Option<String> {
 }
 
 /// What became of a queued message.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
     /// Done with: stored, unchanged, not an event to store, or moved to the dead letters.
     Done,

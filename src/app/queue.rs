@@ -4,7 +4,7 @@
 
 use super::{account_in_body, outcome_of, unfit_rejection, App, Verdict};
 use crate::events::Event;
-use crate::handoff::{message_group, visibility_after, Envelope, QueueName};
+use crate::handoff::{message_group, visibility_after, Envelope, EnvelopeError, QueueName};
 use crate::outcome::{Failure, Outcome, Reason, Rejection};
 use crate::protocol::{self, Admission, Callback, Checks, Seen};
 use crate::store::limits;
@@ -60,7 +60,7 @@ pub struct Consumed {
 }
 
 impl Consumed {
-    fn new(outcome: Outcome, verdict: Verdict, seen: Seen) -> Consumed {
+    fn new(verdict: Verdict, outcome: Outcome, seen: Seen) -> Consumed {
         Consumed {
             outcome,
             verdict,
@@ -79,14 +79,6 @@ impl Consumed {
     }
 }
 
-/// A queued record after admission.
-enum Admitted {
-    /// An event to write.
-    Event(Event),
-    /// Nothing to write: its outcome (ignored, a probe, a refusal).
-    Answered(Outcome),
-}
-
 /// One account's share of a batch.
 struct AccountWork {
     writes: AccountWrites,
@@ -97,41 +89,26 @@ struct AccountWork {
 }
 
 impl App {
-    /// Writes an admitted event within `budget` (rows 11-13, before any hand-off).
-    async fn store_event(&self, event: &Event, budget: &Budget) -> Outcome {
-        outcome_of(self.store.apply(event, budget).await)
-    }
-
     /// A queued message admitted as the webhook admits it, with the checks of a queued
-    /// event ([`Checks::Queued`]: no source address, signature or relay).
-    fn admit_queued(&self, message: &str, seen: &mut Seen) -> Admitted {
-        let env = match Envelope::parse(message) {
-            Ok(env) => env,
-            Err(e) => return Admitted::Answered(Outcome::rejected(Reason::BadEnvelope, e.0)),
-        };
-        let body = match env.body_bytes() {
-            Ok(b) => b,
-            Err(e) => return Admitted::Answered(Outcome::rejected(Reason::BadEnvelope, e.0)),
-        };
+    /// event ([`Checks::Queued`]: no source address, signature or relay): the event to
+    /// write, or the outcome of one with nothing to write (ignored, a probe, a refusal).
+    fn admit_queued(&self, message: &str, seen: &mut Seen) -> Result<Event, Outcome> {
+        let bad = |e: EnvelopeError| Outcome::rejected(Reason::BadEnvelope, e.0);
+        let env = Envelope::parse(message).map_err(bad)?;
         let req = Callback {
             method: "POST",
             source_ip: None,
             query: env.query(),
             raw_query: Cow::Borrowed(""),
             relayed: false,
-            body,
+            body: env.body_bytes().map_err(bad)?,
         };
-        match protocol::admit_with(
-            &req,
-            &self.config,
-            Checks::Queued,
-            self.clock.now_secs(),
-            seen,
-        ) {
-            Admission::Answer(outcome) | Admission::Relay(outcome) => Admitted::Answered(outcome),
+        let now = self.clock.now_secs();
+        match protocol::admit_with(&req, &self.config, Checks::Queued, now, seen) {
+            Admission::Answer(outcome) | Admission::Relay(outcome) => Err(outcome),
             Admission::Store(event) => match limits::check(&event) {
-                Ok(()) => Admitted::Event(event),
-                Err(unfit) => Admitted::Answered(unfit_rejection(unfit)),
+                Ok(()) => Ok(event),
+                Err(unfit) => Err(unfit_rejection(unfit)),
             },
         }
     }
@@ -146,8 +123,8 @@ impl App {
         seen: &mut Seen,
     ) -> Outcome {
         match self.admit_queued(message, seen) {
-            Admitted::Answered(outcome) => outcome,
-            Admitted::Event(event) => self.store_event(&event, budget).await,
+            Ok(event) => outcome_of(self.store.apply(&event, budget).await),
+            Err(outcome) => outcome,
         }
     }
 
@@ -203,12 +180,11 @@ impl App {
             match self.admit_queued(record.body, &mut seen) {
                 // Whatever the reason (an app no longer configured, too): to the dead
                 // letters with it, never dropped.
-                Admitted::Answered(Outcome::Rejected(r)) => refused.push((i, r)),
-                Admitted::Answered(outcome) => {
-                    let verdict = Verdict::of(&outcome);
-                    done[i] = Some(Consumed::new(outcome, verdict, seen.clone()));
+                Err(Outcome::Rejected(r)) => refused.push((i, r)),
+                Err(outcome) => {
+                    done[i] = Some(Consumed::new(Verdict::of(&outcome), outcome, seen.clone()));
                 }
-                Admitted::Event(event) => {
+                Ok(event) => {
                     let work = accounts
                         .entry((event.app.clone(), event.account.clone()))
                         .or_insert_with(|| AccountWork {
@@ -233,7 +209,7 @@ impl App {
                     .await;
                 (
                     i,
-                    Consumed::new(Outcome::Rejected(r), verdict, seens[i].clone()),
+                    Consumed::new(verdict, Outcome::Rejected(r), seens[i].clone()),
                 )
             }));
         let writes = futures_util::stream::iter(accounts.into_values())
@@ -257,8 +233,8 @@ impl App {
                 c.unwrap_or_else(|| {
                     // Every record is decided above; this keeps a slip from acknowledging one.
                     Consumed::new(
-                        Outcome::Failed(Failure::Store),
                         Verdict::Retry,
+                        Outcome::Failed(Failure::Store),
                         seens[i].clone(),
                     )
                 })
@@ -294,44 +270,33 @@ impl App {
         seens: &[Seen],
     ) -> Vec<(usize, Consumed)> {
         let mut out = Vec::with_capacity(work.folded.len() + work.others.len());
-        if !work.folded.is_empty() {
+        if let Some((&head, tail)) = work.folded.split_first() {
             let b = Budget::until(Instant::now() + budget).paced(Pacing::PerAccount);
             let written = self.store.write_account(&work.writes, &b).await;
-            let (first, rest, verdict) = match written {
-                Ok(applied) => {
-                    let first = outcome_of(Ok(applied));
-                    let rest = match first {
-                        Outcome::Stored { .. } => Outcome::Stored { items_written: 0 },
-                        _ => Outcome::Unchanged,
-                    };
-                    (first, rest, Verdict::Done)
-                }
-                Err(e) => {
-                    let failed = outcome_of(Err(e));
-                    (failed.clone(), failed, Verdict::Retry)
-                }
+            let verdict = match written {
+                Ok(_) => Verdict::Done,
+                Err(_) => Verdict::Retry,
             };
-            for (n, &i) in work.folded.iter().enumerate() {
-                let outcome = if n == 0 { first.clone() } else { rest.clone() };
-                let consumed = Consumed::new(outcome, verdict.clone(), seens[i].clone());
-                out.push((
-                    i,
-                    if n == 0 {
-                        consumed.counting(&b)
-                    } else {
-                        consumed
-                    },
-                ));
-            }
+            // The account's figures and items are counted on its first record.
+            let first = outcome_of(written);
+            let rest = match &first {
+                Outcome::Stored { .. } => Outcome::Stored { items_written: 0 },
+                other => other.clone(),
+            };
+            out.push((
+                head,
+                Consumed::new(verdict, first, seens[head].clone()).counting(&b),
+            ));
+            out.extend(
+                tail.iter()
+                    .map(|&i| (i, Consumed::new(verdict, rest.clone(), seens[i].clone()))),
+            );
         }
         for (i, event) in work.others {
             let b = Budget::until(Instant::now() + budget);
-            let outcome = self.store_event(&event, &b).await;
-            let verdict = Verdict::of(&outcome);
-            out.push((
-                i,
-                Consumed::new(outcome, verdict, seens[i].clone()).counting(&b),
-            ));
+            let outcome = outcome_of(self.store.apply(&event, &b).await);
+            let consumed = Consumed::new(Verdict::of(&outcome), outcome, seens[i].clone());
+            out.push((i, consumed.counting(&b)));
         }
         out
     }
