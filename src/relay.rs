@@ -77,24 +77,12 @@ impl RelayFailure {
 }
 
 /// The relay client: one connection pool per function instance. Cheap to clone.
-#[derive(Clone, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Relay {
     connector: Arc<OnceLock<Connector>>,
 }
 
-impl std::fmt::Debug for Relay {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Relay")
-            .field("built", &self.connector.get().is_some())
-            .finish()
-    }
-}
-
 impl Relay {
-    pub fn new() -> Relay {
-        Relay::default()
-    }
-
     fn connector(&self) -> &Connector {
         self.connector.get_or_init(|| {
             crate::clients::sdk::https_connector(

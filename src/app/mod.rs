@@ -12,9 +12,9 @@ mod hot;
 mod queue;
 mod webhook;
 
-pub use hot::{HotAccounts, HOT_ACCOUNTS_MAX, HOT_HOLD};
+pub use hot::{HotAccounts, HOT_HOLD};
 pub use queue::{Consumed, QueuedRecord};
-pub use webhook::{too_large, HANDOFF_RESERVE, UP_FRONT_MAX_ENTRIES};
+pub use webhook::{HANDOFF_RESERVE, UP_FRONT_MAX_ENTRIES};
 
 use crate::clock::Clock;
 use crate::config::Config;
@@ -73,7 +73,7 @@ impl App {
             log: RequestLog::off(),
             queues: Queues::none(),
             last_resort: LAST_RESORT_AFTER,
-            relay: Relay::new(),
+            relay: Relay::default(),
             hot: HotAccounts::default(),
         }
     }
@@ -125,14 +125,13 @@ pub(crate) fn unfit_rejection(unfit: Unfit) -> Outcome {
 pub(crate) fn account_in_body(body: &[u8]) -> Option<String> {
     #[derive(serde::Deserialize)]
     struct Account {
+        // Any other type fails the parse: no account.
         #[serde(rename = "Official_Account")]
-        official_account: Option<serde_json::Value>,
+        official_account: Option<String>,
     }
-    let parsed: Account = serde_json::from_slice(body).ok()?;
-    match parsed.official_account? {
-        serde_json::Value::String(s) => Some(s),
-        _ => None,
-    }
+    serde_json::from_slice::<Account>(body)
+        .ok()?
+        .official_account
 }
 
 /// What became of a queued message.
