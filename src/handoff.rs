@@ -15,7 +15,7 @@ use crate::outcome::{HandOffCause, Reason};
 use crate::protocol::query::{Param, Query};
 use crate::protocol::Callback;
 use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeName};
+use aws_sdk_sqs::types::MessageAttributeValue;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
@@ -223,8 +223,6 @@ pub struct Received {
     pub body: String,
     /// The `reason` attribute, when the function sent it there itself.
     pub reason: Option<String>,
-    /// Its `MessageGroupId`, when it has one.
-    pub group: Option<String>,
 }
 
 impl Queues {
@@ -344,7 +342,6 @@ impl Queues {
             .visibility_timeout(secs(hide))
             .wait_time_seconds(secs(wait).min(20))
             .message_attribute_names("All")
-            .message_system_attribute_names(MessageSystemAttributeName::MessageGroupId)
             .send()
             .await?;
         Ok(out
@@ -357,11 +354,6 @@ impl Queues {
                     .as_ref()
                     .and_then(|a| a.get("reason"))
                     .and_then(|v| v.string_value.clone()),
-                group: m
-                    .attributes
-                    .as_ref()
-                    .and_then(|a| a.get(&MessageSystemAttributeName::MessageGroupId))
-                    .cloned(),
                 message_id: m.message_id.unwrap_or_default(),
                 receipt_handle: m.receipt_handle.unwrap_or_default(),
                 body: m.body.unwrap_or_default(),

@@ -60,11 +60,11 @@ pub struct Consumed {
 }
 
 impl Consumed {
-    fn new(verdict: Verdict, outcome: Outcome, seen: Seen) -> Consumed {
+    fn new(verdict: Verdict, outcome: Outcome) -> Consumed {
         Consumed {
             outcome,
             verdict,
-            seen,
+            seen: Seen::default(),
             dynamodb_time: Duration::ZERO,
             dynamodb_requests: 0,
             dynamodb_retries: 0,
@@ -171,18 +171,19 @@ impl App {
         records: &[QueuedRecord<'_>],
         budget: Duration,
     ) -> Vec<Consumed> {
-        let mut done: Vec<Option<Consumed>> = vec![None; records.len()];
+        let mut done = Vec::with_capacity(records.len());
         let mut accounts: HashMap<(String, String), AccountWork> = HashMap::new();
-        let mut seens: Vec<Seen> = Vec::with_capacity(records.len());
         let mut refused = Vec::new();
         for (i, record) in records.iter().enumerate() {
-            let mut seen = Seen::default();
-            match self.admit_queued(record.body, &mut seen) {
+            // Failed back until decided below: a slip never acknowledges a record.
+            let mut consumed = Consumed::new(Verdict::Retry, Outcome::Failed(Failure::Store));
+            match self.admit_queued(record.body, &mut consumed.seen) {
                 // Whatever the reason (an app no longer configured, too): to the dead
                 // letters with it, never dropped.
                 Err(Outcome::Rejected(r)) => refused.push((i, r)),
                 Err(outcome) => {
-                    done[i] = Some(Consumed::new(Verdict::of(&outcome), outcome, seen.clone()));
+                    consumed.verdict = Verdict::of(&outcome);
+                    consumed.outcome = outcome;
                 }
                 Ok(event) => {
                     let work = accounts
@@ -199,47 +200,29 @@ impl App {
                     }
                 }
             }
-            seens.push(seen);
+            done.push(consumed);
         }
-        let seens = &seens;
+        let seen = |i: usize| &done[i].seen;
         let dead_letters =
             futures_util::future::join_all(refused.into_iter().map(|(i, r)| async move {
-                let verdict = self
-                    .dead_letter_queued(records[i].body, &r, &seens[i])
-                    .await;
-                (
-                    i,
-                    Consumed::new(verdict, Outcome::Rejected(r), seens[i].clone()),
-                )
+                let verdict = self.dead_letter_queued(records[i].body, &r, seen(i)).await;
+                (i, Consumed::new(verdict, Outcome::Rejected(r)))
             }));
         let writes = futures_util::stream::iter(accounts.into_values())
-            .map(|work| self.write_account_work(work, budget, seens))
+            .map(|work| self.write_account_work(work, budget))
             .buffer_unordered(ACCOUNTS_AT_ONCE)
             .collect::<Vec<_>>();
         let (dead_letters, writes) = futures_util::future::join(dead_letters, writes).await;
-        for (i, consumed) in dead_letters.into_iter().chain(writes.into_iter().flatten()) {
-            done[i] = Some(consumed);
+        for (i, decided) in dead_letters.into_iter().chain(writes.into_iter().flatten()) {
+            let seen = std::mem::take(&mut done[i].seen);
+            done[i] = Consumed { seen, ..decided };
         }
         let retried = done.iter().zip(records).filter_map(|(c, r)| {
-            let retry = c.as_ref().is_none_or(|c| c.verdict == Verdict::Retry);
-            retry
-                .then_some(r)
-                .and_then(|r| Some((r.receipt_handle?, r.receive_count)))
+            let handle = r.receipt_handle.filter(|_| c.verdict == Verdict::Retry);
+            Some((handle?, r.receive_count))
         });
         self.hide_failed_back(retried).await;
-        done.into_iter()
-            .enumerate()
-            .map(|(i, c)| {
-                c.unwrap_or_else(|| {
-                    // Every record is decided above; this keeps a slip from acknowledging one.
-                    Consumed::new(
-                        Verdict::Retry,
-                        Outcome::Failed(Failure::Store),
-                        seens[i].clone(),
-                    )
-                })
-            })
-            .collect()
+        done
     }
 
     /// Hides each failed-back record for [`visibility_after`] its receive count (docs/delivery.md,
@@ -267,7 +250,6 @@ impl App {
         &self,
         work: AccountWork,
         budget: Duration,
-        seens: &[Seen],
     ) -> Vec<(usize, Consumed)> {
         let mut out = Vec::with_capacity(work.folded.len() + work.others.len());
         if let Some((&head, tail)) = work.folded.split_first() {
@@ -283,19 +265,16 @@ impl App {
                 Outcome::Stored { .. } => Outcome::Stored { items_written: 0 },
                 other => other.clone(),
             };
-            out.push((
-                head,
-                Consumed::new(verdict, first, seens[head].clone()).counting(&b),
-            ));
+            out.push((head, Consumed::new(verdict, first).counting(&b)));
             out.extend(
                 tail.iter()
-                    .map(|&i| (i, Consumed::new(verdict, rest.clone(), seens[i].clone()))),
+                    .map(|&i| (i, Consumed::new(verdict, rest.clone()))),
             );
         }
         for (i, event) in work.others {
             let b = Budget::until(Instant::now() + budget);
             let outcome = outcome_of(self.store.apply(&event, &b).await);
-            let consumed = Consumed::new(Verdict::of(&outcome), outcome, seens[i].clone());
+            let consumed = Consumed::new(Verdict::of(&outcome), outcome);
             out.push((i, consumed.counting(&b)));
         }
         out

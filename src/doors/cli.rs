@@ -115,11 +115,7 @@ pub async fn replay(
             .receive(QueueName::DeadLetters, want, HIDE, Duration::from_secs(1))
             .await
             .map_err(ReplayError::Receive)?;
-        if batch.is_empty() {
-            empty += 1;
-            continue;
-        }
-        empty = 0;
+        empty = if batch.is_empty() { empty + 1 } else { 0 };
         for m in batch {
             sum.received += 1;
             let what = summary(&m);

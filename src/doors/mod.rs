@@ -185,10 +185,16 @@ impl LambdaDoor {
         let LambdaEvent { payload, context } = event;
         let json = payload.get();
         let shape = Shape::of(json);
-        if let Some(intended) = self.door_for(shape).filter(|d| *d != self.intended) {
+        let asked = match shape {
+            Shape::Http(_) => Some(Door::Http),
+            Shape::Sqs => Some(Door::Queue),
+            Shape::Schedule if self.sync.is_some() => Some(Door::Sync),
+            Shape::Schedule | Shape::Other => None,
+        };
+        if let Some(door) = asked.filter(|d| *d != self.intended) {
             tracing::warn!(
                 ?shape,
-                door = ?intended,
+                ?door,
                 handler = ?self.intended,
                 "an event for another door: served by the door its shape asks for"
             );
@@ -215,16 +221,6 @@ impl LambdaDoor {
                 }
                 _ => Err(Unserved::NoDoor(shape).into()),
             },
-        }
-    }
-
-    /// The door a shape asks for, when this process has one.
-    fn door_for(&self, shape: Shape) -> Option<Door> {
-        match shape {
-            Shape::Http(_) => Some(Door::Http),
-            Shape::Sqs => Some(Door::Queue),
-            Shape::Schedule => self.sync.as_ref().map(|_| Door::Sync),
-            Shape::Other => None,
         }
     }
 }
