@@ -11,7 +11,7 @@
 
 use crate::clients::describe;
 use crate::config::Config;
-use crate::outcome::{HandOffCause, Reason};
+use crate::outcome::{HandOffCause, Rejection};
 use crate::protocol::query::{Param, Query};
 use crate::protocol::Callback;
 use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
@@ -259,38 +259,46 @@ impl Queues {
         }
     }
 
-    /// Sends `env` to the hand-off queue before `deadline`, in message group `group`
+    /// Sends `env` to the hand-off queue before `deadline`, in its account's message group
     /// ([`message_group`]), with the cause as its `cause` attribute.
     pub(crate) async fn hand_off(
         &self,
         env: &Envelope,
         cause: HandOffCause,
-        group: &str,
+        account: Option<&str>,
         deadline: Instant,
     ) -> Result<(), QueueError> {
         let attrs = [("cause", cause.label().to_owned())];
+        let group = message_group(&env.sdk_app_id, account);
         let body = env.to_json();
-        self.send(QueueName::HandOff, &body, Some(group), &attrs, deadline)
+        self.send(QueueName::HandOff, &body, Some(&group), &attrs, deadline)
             .await
     }
 
     /// Sends a message body (an envelope, or a queued message that is not one) to the
-    /// dead-letter queue before `deadline`, with the reason as attributes, in message
-    /// group `group` when its account (or at least its app) is known.
+    /// dead-letter queue before `deadline`, with the rejection's reason as attributes, in
+    /// the message group of what is known: its account, or its app ([`message_group`]).
     pub(crate) async fn dead_letter(
         &self,
         body: &str,
-        reason: Reason,
-        info: &str,
-        group: Option<&str>,
+        r: &Rejection,
+        app: Option<&str>,
+        account: Option<&str>,
         deadline: Instant,
     ) -> Result<(), QueueError> {
         let attrs = [
-            ("reason", reason.label().to_owned()),
-            ("info", info.chars().take(256).collect::<String>()),
+            ("reason", r.reason.label().to_owned()),
+            ("info", r.info.chars().take(256).collect::<String>()),
         ];
-        self.send(QueueName::DeadLetters, body, group, &attrs, deadline)
-            .await
+        let group = app.map(|app| message_group(app, account));
+        self.send(
+            QueueName::DeadLetters,
+            body,
+            group.as_deref(),
+            &attrs,
+            deadline,
+        )
+        .await
     }
 
     async fn send(

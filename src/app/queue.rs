@@ -4,7 +4,7 @@
 
 use super::{account_in_body, outcome_of, unfit_rejection, App, Verdict};
 use crate::events::Event;
-use crate::handoff::{message_group, visibility_after, Envelope, EnvelopeError, QueueName};
+use crate::handoff::{visibility_after, Envelope, EnvelopeError, QueueName};
 use crate::outcome::{Failure, Outcome, Reason, Rejection};
 use crate::protocol::{self, Admission, Callback, Checks, Seen};
 use crate::store::limits;
@@ -141,13 +141,10 @@ impl App {
             .as_ref()
             .and_then(|e| e.body_bytes().ok())
             .and_then(|b| account_in_body(&b));
-        // What is known: the account, or the app; nothing for a message that is not an
-        // envelope.
-        let group = app.map(|app| message_group(app, account.as_deref()));
         let deadline = Instant::now() + DEAD_LETTER_TIMEOUT;
         match self
             .queues
-            .dead_letter(message, r.reason, &r.info, group.as_deref(), deadline)
+            .dead_letter(message, r, app, account.as_deref(), deadline)
             .await
         {
             Ok(()) => Verdict::Done,

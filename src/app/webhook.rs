@@ -5,7 +5,7 @@
 
 use super::{account_in_body, outcome_of, App};
 use crate::events::{Event, EventKind};
-use crate::handoff::{message_group, Envelope, QueueError};
+use crate::handoff::{Envelope, QueueError};
 use crate::outcome::{Failure, HandOffCause, Outcome, Rejection};
 use crate::protocol::{self, Admission, Callback, Seen};
 use crate::store::{Budget, OnContention, StoreError};
@@ -141,10 +141,9 @@ impl App {
                 let account = account
                     .map(Cow::Borrowed)
                     .or_else(|| account_in_body(&req.body).map(Cow::Owned));
-                let group = message_group(&env.sdk_app_id, account.as_deref());
-                let (body, end) = (env.to_json(), budget.end());
+                let (body, app) = (env.to_json(), Some(env.sdk_app_id.as_str()));
                 self.queues
-                    .dead_letter(&body, r.reason, &r.info, Some(&group), end)
+                    .dead_letter(&body, r, app, account.as_deref(), budget.end())
                     .await
             }
             None => Err(QueueError::Sqs("no envelope".to_owned())),
@@ -171,11 +170,10 @@ impl App {
         let Some(env) = Envelope::of(req, self.clock.now_ms()) else {
             return Outcome::Failed(Failure::HandOff);
         };
-        let group = message_group(&env.sdk_app_id, account);
         let started = Instant::now();
         match self
             .queues
-            .hand_off(&env, cause, &group, budget.end())
+            .hand_off(&env, cause, account, budget.end())
             .await
         {
             Ok(()) => {

@@ -238,23 +238,16 @@ mod tests {
 
     #[test]
     fn replay_arguments() {
-        assert_eq!(
-            args(&[]).ok(),
-            Some(ReplayArgs {
-                dry_run: false,
-                max: REPLAY_DEFAULT_MAX
-            })
-        );
-        assert_eq!(
-            args(&["--dry-run", "--max", "5"]).ok(),
-            Some(ReplayArgs {
-                dry_run: true,
-                max: 5
-            })
-        );
-        assert!(args(&["--max"]).is_err());
-        assert!(args(&["--max", "0"]).is_err());
-        assert!(args(&["--force"]).is_err());
+        for (argv, want) in [
+            (&[][..], Some((false, REPLAY_DEFAULT_MAX))),
+            (&["--dry-run", "--max", "5"], Some((true, 5))),
+            (&["--max"], None),
+            (&["--max", "0"], None),
+            (&["--force"], None),
+        ] {
+            let got = args(argv).ok().map(|r| (r.dry_run, r.max));
+            assert_eq!(got, want, "{argv:?}");
+        }
     }
 
     #[test]
