@@ -16,6 +16,7 @@ use crate::protocol::query::{Param, Query};
 use crate::protocol::Callback;
 use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sqs::types::MessageAttributeValue;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
@@ -88,10 +89,7 @@ impl Envelope {
         let bytes: &[u8] = &req.body;
         let (body, body_base64) = match std::str::from_utf8(bytes) {
             Ok(text) if text.chars().all(sqs_can_carry) => (Some(text.to_owned()), None),
-            _ => (
-                None,
-                Some(base64::engine::general_purpose::STANDARD.encode(bytes)),
-            ),
+            _ => (None, Some(BASE64.encode(bytes))),
         };
         Some(Envelope {
             v: ENVELOPE_VERSION,

@@ -1,9 +1,6 @@
-//! The service every door calls (docs/contract.md section 5), split by job:
-//! - [`webhook`]: a webhook request's delivery decisions: write an admitted event, hand it
-//!   off (too large, contention on a hot account, a failed write), dead-letter what can
-//!   never be stored, answer 503 late as a last resort, relay what is not stored here;
-//! - [`queue`]: queued events applied again, a batch account by account;
-//! - [`hot`]: the accounts this instance found hot.
+//! The service every door calls (docs/contract.md section 5), split by job: [`webhook`]
+//! (a webhook request's delivery decisions), [`queue`] (queued events applied again, a
+//! batch account by account), [`hot`] (the accounts this instance found hot).
 //!
 //! The SQS adapter is `handoff.rs` (envelopes, queues); the table is `store/`; the SDK
 //! clients' profiles are `clients/`; every "now" comes from [`App::clock`].
@@ -14,7 +11,7 @@ mod webhook;
 
 pub use hot::{HotAccounts, HOT_HOLD};
 pub use queue::{Consumed, QueuedRecord};
-pub use webhook::{HANDOFF_RESERVE, UP_FRONT_MAX_ENTRIES};
+pub use webhook::UP_FRONT_MAX_ENTRIES;
 
 use crate::clock::Clock;
 use crate::config::Config;

@@ -106,16 +106,14 @@ impl App {
         let now = self.clock.now_secs();
         match protocol::admit_with(&req, &self.config, Checks::Queued, now, seen) {
             Admission::Answer(outcome) | Admission::Relay(outcome) => Err(outcome),
-            Admission::Store(event) => match limits::check(&event) {
-                Ok(()) => Ok(event),
-                Err(unfit) => Err(unfit_rejection(unfit)),
-            },
+            Admission::Store(event) => limits::check(&event)
+                .map(|()| event)
+                .map_err(unfit_rejection),
         }
     }
 
-    /// A queued message (an [`Envelope`]) applied again: admitted as the webhook admits
-    /// it, less the signature check, then written within `budget`. Nothing is sent to a
-    /// queue. `seen` collects what the log line shows.
+    /// A queued message (an [`Envelope`]) admitted ([`App::admit_queued`]), then written
+    /// within `budget`. Nothing is sent to a queue. `seen` collects what the log line shows.
     pub(crate) async fn redeliver(
         &self,
         message: &str,

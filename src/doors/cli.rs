@@ -93,7 +93,7 @@ pub enum ReplayError {
     #[error("DEAD_LETTER_QUEUE_URL is not set")]
     NoDeadLetterQueue,
     #[error("cannot read the dead-letter queue: {0}")]
-    Receive(QueueError),
+    Receive(#[from] QueueError),
 }
 
 /// Runs `replay`, printing to `out`.
@@ -105,6 +105,7 @@ pub async fn replay(
     if !app.queues.can_dead_letter() {
         return Err(ReplayError::NoDeadLetterQueue);
     }
+    let record_budget = Duration::from_millis(app.config.queue_record_budget_ms);
     let mut sum = ReplaySummary::default();
     let mut keep: Vec<String> = Vec::new();
     let mut empty = 0;
@@ -113,8 +114,7 @@ pub async fn replay(
         let batch = app
             .queues
             .receive(QueueName::DeadLetters, want, HIDE, Duration::from_secs(1))
-            .await
-            .map_err(ReplayError::Receive)?;
+            .await?;
         empty = if batch.is_empty() { empty + 1 } else { 0 };
         for m in batch {
             sum.received += 1;
@@ -125,10 +125,7 @@ pub async fn replay(
                 keep.push(m.receipt_handle);
                 continue;
             }
-            let budget = Budget::until(
-                tokio::time::Instant::now()
-                    + Duration::from_millis(app.config.queue_record_budget_ms),
-            );
+            let budget = Budget::until(tokio::time::Instant::now() + record_budget);
             let outcome = app.redeliver(&m.body, &budget, &mut Seen::default()).await;
             let result = match &outcome {
                 Outcome::Failed(_) | Outcome::HandedOff(_) => {
@@ -170,21 +167,17 @@ pub async fn replay(
             );
         }
     }
+    let listed = match args.dry_run {
+        true => format!(
+            ", {} listed (dry run: nothing applied or deleted)",
+            sum.listed
+        ),
+        false => String::new(),
+    };
     let _ = writeln!(
         out,
-        "replay: {} received, {} replayed, {} rejected, {} failed{}",
-        sum.received,
-        sum.replayed,
-        sum.rejected,
-        sum.failed,
-        if args.dry_run {
-            format!(
-                ", {} listed (dry run: nothing applied or deleted)",
-                sum.listed
-            )
-        } else {
-            String::new()
-        }
+        "replay: {} received, {} replayed, {} rejected, {} failed{listed}",
+        sum.received, sum.replayed, sum.rejected, sum.failed
     );
     Ok(sum)
 }
