@@ -64,32 +64,28 @@ pub enum Shape {
 /// The top-level keys [`Shape::of`] looks at; the values of the others are skipped
 /// unread, so this is one scan of the event with no allocation but `Records`' list.
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct Keys<'a> {
-    #[serde(rename = "Records", default)]
+    #[serde(rename = "Records")]
     records: Option<Vec<RecordKeys<'a>>>,
-    #[serde(rename = "requestContext", default)]
     request_context: Option<ContextKeys>,
-    #[serde(rename = "httpMethod", default)]
     http_method: Option<IgnoredAny>,
-    #[serde(default, borrow)]
+    #[serde(borrow)]
     version: Option<Cow<'a, str>>,
-    #[serde(rename = "routeKey", default)]
     route_key: Option<IgnoredAny>,
-    #[serde(rename = "detail-type", default)]
+    #[serde(rename = "detail-type")]
     detail_type: Option<IgnoredAny>,
-    #[serde(default)]
     source: Option<IgnoredAny>,
 }
 
 #[derive(Deserialize)]
 struct RecordKeys<'a> {
-    #[serde(rename = "eventSource", default, borrow)]
+    #[serde(rename = "eventSource", borrow)]
     event_source: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
 struct ContextKeys {
-    #[serde(default)]
     http: Option<IgnoredAny>,
 }
 
