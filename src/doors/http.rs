@@ -47,22 +47,10 @@ pub enum Payload {
     V2,
 }
 
-/// The event is not the JSON of its payload format (an invalid method or header value,
-/// a missing `requestContext`): API Gateway and function URLs never send one. Its
-/// category and position only ([`super::JsonError`]).
-#[derive(Debug, thiserror::Error)]
-#[error("the event is not an API Gateway or function URL request: {0}")]
-pub struct EventError(pub super::JsonError);
-
-impl From<serde_json::Error> for EventError {
-    fn from(e: serde_json::Error) -> EventError {
-        EventError(super::JsonError::from(e))
-    }
-}
-
 /// Reads `json`, an event of `payload`'s format, with one parse into `lambda_http`'s
-/// event type.
-pub fn read(json: &str, payload: Payload) -> Result<LambdaRequest, EventError> {
+/// event type. An error (an invalid method or header value, a missing `requestContext`:
+/// API Gateway and function URLs never send one) gives its category and position only.
+pub fn read(json: &str, payload: Payload) -> Result<LambdaRequest, super::JsonError> {
     Ok(match payload {
         Payload::V2 => {
             let mut e: ApiGatewayV2httpRequest = serde_json::from_str(json)?;

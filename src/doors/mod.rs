@@ -147,8 +147,8 @@ pub enum Served {
 pub(crate) enum Unserved {
     #[error("this function serves no door for this event ({0:?}): check the function's event sources and Handler")]
     NoDoor(Shape),
-    #[error(transparent)]
-    Http(#[from] http::EventError),
+    #[error("the event is not an API Gateway or function URL request: {0}")]
+    Http(JsonError),
     #[error("the SQS batch could not be read: {0}")]
     Sqs(JsonError),
 }
@@ -197,7 +197,7 @@ impl LambdaDoor {
         }
         match shape {
             Shape::Http(payload) => {
-                let event = http::read(json, payload).map_err(Unserved::from)?;
+                let event = http::read(json, payload).map_err(Unserved::Http)?;
                 let response = http::serve(&self.app, LambdaEvent::new(event, context)).await;
                 Ok(Served::Http(Box::new(response)))
             }
@@ -276,7 +276,7 @@ mod tests {
             .map_err(JsonError::from);
         let http_err = http::read(http, http::Payload::V2).map(|_| ());
         assert!(sqs_err.is_err() && http_err.is_err());
-        let http_text = http_err.as_ref().map_err(|e| e.to_string());
+        let http_text = http_err.map_err(|e| Unserved::Http(e).to_string());
         let shown = format!(
             "{sqs_err:?} {http_err:?} {http_text:?} {:?}",
             sqs_err.map_err(Unserved::Sqs)
