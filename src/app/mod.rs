@@ -38,8 +38,7 @@ pub const LAST_RESORT_AFTER: Duration = Duration::from_millis(2100);
 pub struct App {
     pub config: Arc<Config>,
     pub store: Store,
-    /// Every "now" of the service (Unix time): admission's `RequestTime` window, a
-    /// hand-off's `received_at_ms`, the queue door's Lambda deadline, the hot memory.
+    /// Every "now" of the service (Unix time; `clock.rs` says which).
     pub clock: Clock,
     /// The webhook's time budget (docs/contract.md section 2).
     pub(crate) budget: Duration,
@@ -48,8 +47,7 @@ pub struct App {
     /// The hand-off and dead-letter queues (section 5); none unless set (`main`: from
     /// the configuration).
     pub queues: Queues,
-    /// An after-event neither the table nor the hand-off queue took is answered 503 no
-    /// sooner than this after its arrival (section 5; injectable for tests).
+    /// [`LAST_RESORT_AFTER`], unless a test sets it.
     pub last_resort: Duration,
     /// The client for `FORWARD_URL` (contract section 7), built on first use.
     pub(crate) relay: Relay,

@@ -198,11 +198,10 @@ impl App {
         let Some(url) = &self.config.forward_url else {
             return fallback;
         };
-        let body: &[u8] = &req.body;
         let url = url.with_query(&req.raw_query);
         match self
             .relay
-            .forward(&url, req.method, body, budget.end())
+            .forward(&url, req.method, &req.body, budget.end())
             .await
         {
             Ok(reply) => Outcome::Relayed(Box::new(reply)),
