@@ -2,11 +2,10 @@
 //! in, over [`App::webhook`], the reply out, the way `lambda_http::run` serves them.
 //!
 //! The event is parsed once, into `lambda_http`'s own event type for the payload format
-//! [`super::Shape`] found ([`read`]); `lambda_http`'s `Adapter` converts it into its
-//! `Request`, calls [`answer`], and writes the reply into the front door's JSON through its
-//! response conversion ([`serve`]). The one step of ours: a payload 2.0 `rawQueryString`
-//! with bytes no URI may hold (a front door may pass them on undecoded) is
-//! percent-encoded first ([`query::url_safe`]: the same pairs once decoded).
+//! [`super::Shape`] found ([`read`]); `lambda_http`'s `Adapter` does the rest ([`serve`]).
+//! The one step of ours: a payload 2.0 `rawQueryString` with bytes no URI may hold (a
+//! front door may pass them on undecoded) is percent-encoded first ([`query::url_safe`]:
+//! the same pairs once decoded).
 //!
 //! What API Gateway and function URLs never send (a body marked base64 that is not, a
 //! `Host` no URL can hold) panics in `lambda_http`'s conversion, and `lambda_runtime`
