@@ -118,11 +118,8 @@ impl App {
         };
         if matches!(outcome, Outcome::Failed(_)) {
             // Never past the Lambda deadline: a reply is still better than none.
-            let mut until = budget.started() + self.last_resort;
-            if let Some(limit) = budget.limit() {
-                until = until.min(limit);
-            }
-            tokio::time::sleep_until(until).await;
+            let late = budget.started() + self.last_resort;
+            tokio::time::sleep_until(budget.limit().map_or(late, |limit| late.min(limit))).await;
         }
         outcome
     }
