@@ -122,7 +122,7 @@ impl Envelope {
     pub(crate) fn body_bytes(&self) -> Result<Cow<'_, [u8]>, EnvelopeError> {
         match (&self.body, &self.body_base64) {
             (Some(text), _) => Ok(Cow::Borrowed(text.as_bytes())),
-            (None, Some(b64)) => base64::engine::general_purpose::STANDARD
+            (None, Some(b64)) => BASE64
                 .decode(b64)
                 .map(Cow::Owned)
                 .map_err(|_| EnvelopeError("body_base64 is not base64")),
@@ -132,16 +132,12 @@ impl Envelope {
 
     /// The query the webhook saw (the parts admission reads).
     pub fn query(&self) -> Query<'_> {
-        let command = self.callback_command.as_deref();
-        let pairs = [
-            ("SdkAppid", Some(self.sdk_app_id.as_str())),
-            ("CallbackCommand", command),
-        ];
-        Query::from_pairs(
-            pairs
-                .into_iter()
-                .filter_map(|(k, v)| Some((Cow::Borrowed(k), Cow::Borrowed(v?)))),
-        )
+        let command = self
+            .callback_command
+            .as_deref()
+            .map(|c| ("CallbackCommand", c));
+        let pairs = std::iter::once(("SdkAppid", self.sdk_app_id.as_str())).chain(command);
+        Query::from_pairs(pairs.map(|(k, v)| (Cow::Borrowed(k), Cow::Borrowed(v))))
     }
 }
 
