@@ -264,9 +264,14 @@ impl Queues {
     ) -> Result<(), QueueError> {
         let attrs = [("cause", cause.label().to_owned())];
         let group = message_group(&env.sdk_app_id, account);
-        let body = env.to_json();
-        self.send(QueueName::HandOff, &body, Some(&group), &attrs, deadline)
-            .await
+        self.send(
+            QueueName::HandOff,
+            &env.to_json(),
+            Some(&group),
+            &attrs,
+            deadline,
+        )
+        .await
     }
 
     /// Sends a message body (an envelope, or a queued message that is not one) to the
@@ -285,14 +290,9 @@ impl Queues {
             ("info", r.info.chars().take(256).collect::<String>()),
         ];
         let group = app.map(|app| message_group(app, account));
-        self.send(
-            QueueName::DeadLetters,
-            body,
-            group.as_deref(),
-            &attrs,
-            deadline,
-        )
-        .await
+        let group = group.as_deref();
+        self.send(QueueName::DeadLetters, body, group, &attrs, deadline)
+            .await
     }
 
     async fn send(
@@ -375,9 +375,10 @@ impl Queues {
         Ok(())
     }
 
-    /// Hides a received message of `queue` for `hide` from now (`ChangeMessageVisibility`):
-    /// a record the consumer fails back comes again after [`visibility_after`], not the
-    /// queue's whole visibility timeout. Waits at most until `deadline`.
+    /// Hides a received message of `queue` for `hide` from now (`ChangeMessageVisibility`;
+    /// zero makes it visible again at once): a record the consumer fails back comes again
+    /// after [`visibility_after`], not the queue's whole visibility timeout; one `replay`
+    /// leaves in place comes back at once. Waits at most until `deadline`.
     pub async fn hide(
         &self,
         queue: QueueName,
@@ -385,31 +386,16 @@ impl Queues {
         hide: Duration,
         deadline: Instant,
     ) -> Result<(), QueueError> {
-        let hidden = self.visible_in(queue, receipt_handle, hide);
-        tokio::time::timeout_at(deadline, hidden)
-            .await
-            .map_err(|_| QueueError::Budget)?
-    }
-
-    /// Makes a received message visible again at once (one `replay` leaves in place).
-    pub async fn release(&self, queue: QueueName, receipt_handle: &str) -> Result<(), QueueError> {
-        self.visible_in(queue, receipt_handle, Duration::ZERO).await
-    }
-
-    async fn visible_in(
-        &self,
-        queue: QueueName,
-        receipt_handle: &str,
-        after: Duration,
-    ) -> Result<(), QueueError> {
         let (client, url) = self.client_and_url(queue)?;
-        client
+        let hidden = client
             .change_message_visibility()
             .queue_url(url)
             .receipt_handle(receipt_handle)
-            .visibility_timeout(secs(after))
-            .send()
-            .await?;
+            .visibility_timeout(secs(hide))
+            .send();
+        tokio::time::timeout_at(deadline, hidden)
+            .await
+            .map_err(|_| QueueError::Budget)??;
         Ok(())
     }
 }

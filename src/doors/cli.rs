@@ -55,8 +55,8 @@ pub struct ReplayArgs {
 
 pub(crate) const REPLAY_DEFAULT_MAX: usize = 1000;
 
-/// `oa-webhook replay`: prints to stdout; the exit status (0: every message replayed or
-/// listed, 1: some kept, or the queue could not be read).
+/// `oa-webhook replay`: prints to stdout; the exit status (0: nothing failed, still
+/// refused ones kept included; 1: some failed, or the queue could not be read).
 pub(crate) async fn replay_command(app: &App, args: &ReplayArgs) -> i32 {
     match replay(app, args, &mut std::io::stdout()).await {
         Ok(sum) => i32::from(sum.failed > 0),
@@ -160,7 +160,11 @@ pub async fn replay(
         }
     }
     for handle in keep {
-        if let Err(e) = app.queues.release(QueueName::DeadLetters, &handle).await {
+        let deadline = tokio::time::Instant::now() + HIDE;
+        let released = app
+            .queues
+            .hide(QueueName::DeadLetters, &handle, Duration::ZERO, deadline);
+        if let Err(e) = released.await {
             let _ = writeln!(
                 out,
                 "note: a kept message stays hidden until its timeout ({e})"
