@@ -140,11 +140,10 @@ impl App {
             .and_then(|e| e.body_bytes().ok())
             .and_then(|b| account_in_body(&b));
         let deadline = Instant::now() + DEAD_LETTER_TIMEOUT;
-        match self
+        let sent = self
             .queues
-            .dead_letter(message, r, app, account.as_deref(), deadline)
-            .await
-        {
+            .dead_letter(message, r, app, account.as_deref(), deadline);
+        match sent.await {
             Ok(()) => Verdict::Done,
             Err(e) => {
                 tracing::error!(error = %e, "dead letter not sent; left in the queue");

@@ -168,11 +168,8 @@ impl App {
             return Outcome::Failed(Failure::HandOff);
         };
         let started = Instant::now();
-        match self
-            .queues
-            .hand_off(&env, cause, account, budget.end())
-            .await
-        {
+        let sent = self.queues.hand_off(&env, cause, account, budget.end());
+        match sent.await {
             Ok(()) => {
                 tracing::info!(
                     cause = cause.label(),
@@ -196,11 +193,10 @@ impl App {
             return fallback;
         };
         let url = url.with_query(&req.raw_query);
-        match self
+        let relayed = self
             .relay
-            .forward(&url, req.method, &req.body, budget.end())
-            .await
-        {
+            .forward(&url, req.method, &req.body, budget.end());
+        match relayed.await {
             Ok(reply) => Outcome::Relayed(Box::new(reply)),
             Err(failure) => {
                 tracing::warn!(reason = failure.label(), "relay failed");

@@ -128,33 +128,34 @@ pub async fn replay(
             let budget = Budget::until(tokio::time::Instant::now() + record_budget);
             let outcome = app.redeliver(&m.body, &budget, &mut Seen::default()).await;
             let result = match &outcome {
-                Outcome::Failed(_) | Outcome::HandedOff(_) => {
-                    sum.failed += 1;
+                Outcome::Failed(_) | Outcome::HandedOff(_) | Outcome::Rejected(_) => {
+                    let (count, why) = match outcome {
+                        Outcome::Rejected(_) => (&mut sum.rejected, "rejected"),
+                        _ => (&mut sum.failed, "failed"),
+                    };
+                    *count += 1;
                     keep.push(m.receipt_handle);
-                    format!("kept (failed: {})", outcome.reason())
+                    format!("kept ({why}: {})", outcome.reason())
                 }
-                Outcome::Rejected(_) => {
-                    sum.rejected += 1;
-                    keep.push(m.receipt_handle);
-                    format!("kept (rejected: {})", outcome.reason())
+                _ => {
+                    let done = match &outcome {
+                        Outcome::Stored { items_written } => {
+                            format!("stored ({items_written} items)")
+                        }
+                        other => other.label().to_owned(),
+                    };
+                    let deleted = app.queues.delete(QueueName::DeadLetters, &m.receipt_handle);
+                    match deleted.await {
+                        Ok(()) => {
+                            sum.replayed += 1;
+                            format!("{done}, deleted")
+                        }
+                        Err(e) => {
+                            sum.failed += 1;
+                            format!("{done} but not deleted ({e}); a second replay is harmless")
+                        }
+                    }
                 }
-                _ => match app
-                    .queues
-                    .delete(QueueName::DeadLetters, &m.receipt_handle)
-                    .await
-                {
-                    Ok(()) => {
-                        sum.replayed += 1;
-                        format!("{}, deleted", label(&outcome))
-                    }
-                    Err(e) => {
-                        sum.failed += 1;
-                        format!(
-                            "{} but not deleted ({e}); a second replay is harmless",
-                            label(&outcome)
-                        )
-                    }
-                },
             };
             let _ = writeln!(out, "{what} -> {result}");
         }
@@ -184,13 +185,6 @@ pub async fn replay(
         sum.received, sum.replayed, sum.rejected, sum.failed
     );
     Ok(sum)
-}
-
-fn label(outcome: &Outcome) -> String {
-    match outcome {
-        Outcome::Stored { items_written } => format!("stored ({items_written} items)"),
-        other => other.label().to_owned(),
-    }
 }
 
 /// A message's id, command and app, and the reason it was dead-lettered: never its body.
