@@ -6,8 +6,7 @@
 //! A queued event is an [`Envelope`]: the request as received (SdkAppid, CallbackCommand,
 //! body), so that the consumer runs it through the same admission and store code as the
 //! webhook, with the signature check left out (it was checked on arrival, and
-//! `RequestTime` is long past by then). Every message carries its account as its
-//! `MessageGroupId` ([`message_group`]: SQS fair queues, section 5 "Fairness").
+//! `RequestTime` is long past by then), in its account's group ([`message_group`]).
 
 use crate::clients::describe;
 use crate::config::Config;

@@ -56,9 +56,8 @@ pub struct App {
 }
 
 impl App {
-    /// An instance over `config` and `store`, with the defaults: the system clock,
-    /// [`DEFAULT_BUDGET`], no request line, no queues, [`LAST_RESORT_AFTER`], a relay
-    /// built on first use, no hot accounts. The `with_*` methods set the others.
+    /// An instance over `config` and `store`, with the system clock, [`DEFAULT_BUDGET`] and
+    /// every other field at the default its doc names; the `with_*` methods set them.
     pub fn new(config: Config, store: Store) -> App {
         App {
             config: Arc::new(config),

@@ -1,8 +1,7 @@
 //! The HTTP door: API Gateway (HTTP API 2.0, REST API 1.0) and Lambda function URL events
 //! in, over [`App::webhook`], the reply out, the way `lambda_http::run` serves them.
 //!
-//! The event is parsed once, into `lambda_http`'s own event type for the payload format
-//! [`super::Shape`] found ([`read`]); `lambda_http`'s `Adapter` does the rest ([`serve`]).
+//! The event is parsed once ([`read`]); `lambda_http`'s `Adapter` does the rest ([`serve`]).
 //! The one step of ours: a payload 2.0 `rawQueryString` with bytes no URI may hold (a
 //! front door may pass them on undecoded) is percent-encoded first ([`query::url_safe`]:
 //! the same pairs once decoded).
