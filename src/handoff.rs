@@ -129,14 +129,22 @@ impl Envelope {
         }
     }
 
-    /// The query the webhook saw (the parts admission reads).
-    pub fn query(&self) -> Query<'_> {
+    /// The request the webhook saw, as admission reads it: a POST of the body with the
+    /// query's `SdkAppid` and `CallbackCommand`, from no known address, not relayed.
+    pub(crate) fn request(&self) -> Result<Callback<'_>, EnvelopeError> {
         let command = self
             .callback_command
             .as_deref()
             .map(|c| ("CallbackCommand", c));
         let pairs = std::iter::once(("SdkAppid", self.sdk_app_id.as_str())).chain(command);
-        Query::from_pairs(pairs.map(|(k, v)| (Cow::Borrowed(k), Cow::Borrowed(v))))
+        Ok(Callback {
+            method: "POST",
+            source_ip: None,
+            query: Query::from_pairs(pairs.map(|(k, v)| (Cow::Borrowed(k), Cow::Borrowed(v)))),
+            raw_query: Cow::Borrowed(""),
+            relayed: false,
+            body: self.body_bytes()?,
+        })
     }
 }
 
@@ -436,7 +444,9 @@ mod tests {
         let back = Envelope::parse(&env.to_json()).expect("parses");
         assert_eq!(back, env);
         assert_eq!(back.body_bytes().unwrap().as_ref(), body);
-        assert_eq!(back.query().get("sdkappid"), Param::One("1400000001"));
+        let req = back.request().expect("a request");
+        assert_eq!(req.query.get("sdkappid"), Param::One("1400000001"));
+        assert_eq!(req.body.as_ref(), body);
         assert!(!env.to_json().contains("Sign"));
     }
 

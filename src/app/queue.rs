@@ -6,11 +6,10 @@ use super::{account_in_body, outcome_of, unfit_rejection, App, Verdict};
 use crate::events::Event;
 use crate::handoff::{visibility_after, Envelope, EnvelopeError, QueueName};
 use crate::outcome::{Failure, Outcome, Reason, Rejection};
-use crate::protocol::{self, Admission, Callback, Checks, Seen};
+use crate::protocol::{self, Admission, Checks, Seen};
 use crate::store::limits;
 use crate::store::{AccountWrites, Budget, Delivery, Pacing};
 use futures_util::StreamExt;
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -95,14 +94,7 @@ impl App {
     fn admit_queued(&self, message: &str, seen: &mut Seen) -> Result<Event, Outcome> {
         let bad = |e: EnvelopeError| Outcome::rejected(Reason::BadEnvelope, e.0);
         let env = Envelope::parse(message).map_err(bad)?;
-        let req = Callback {
-            method: "POST",
-            source_ip: None,
-            query: env.query(),
-            raw_query: Cow::Borrowed(""),
-            relayed: false,
-            body: env.body_bytes().map_err(bad)?,
-        };
+        let req = env.request().map_err(bad)?;
         let now = self.clock.now_secs();
         match protocol::admit_with(&req, &self.config, Checks::Queued, now, seen) {
             Admission::Answer(outcome) | Admission::Relay(outcome) => Err(outcome),
@@ -153,13 +145,13 @@ impl App {
     }
 
     /// A batch of queued records applied account by account (docs/contract.md section 5,
-    /// "Per account"): each record admitted; an account's add and delete events folded
-    /// per subscriber and written together ([`crate::store::Store::write_account`]);
-    /// its other events applied one by one after; accounts concurrently, each under a
-    /// budget of `budget`. A record that can never be stored (a bad envelope, rows 11 and
-    /// 12a, any refusal) is dead-lettered alone. Returns one [`Consumed`] per record, in order: a
-    /// [`Verdict::Retry`] names exactly a record not applied (an account whose write
-    /// failed retries all of its folded records, which a redelivery repairs).
+    /// "Per account"): an account's subscriber changes folded and written together
+    /// ([`crate::store::Store::write_account`]), its other events one by one after;
+    /// accounts concurrently, each within `budget`. A record that can never be
+    /// stored (a bad envelope, rows 11 and 12a, any refusal) is dead-lettered alone.
+    /// Returns one [`Consumed`] per record, in order: a [`Verdict::Retry`] names exactly a
+    /// record not applied (an account whose write failed retries all of its folded
+    /// records, which a redelivery repairs).
     pub async fn consume_records(
         &self,
         records: &[QueuedRecord<'_>],

@@ -90,10 +90,8 @@ impl App {
         }
     }
 
-    /// Section 5, after admission and the write: an event the table did not take goes to
-    /// the hand-off queue (200 OK once SQS has it), one that can never be stored to the
-    /// dead-letter queue, and one that neither the table nor the queue took is answered
-    /// 503 no sooner than [`App::last_resort`] after arrival. Other outcomes pass
+    /// Section 5 after admission and the write: hand-off, dead letters, and the last
+    /// resort's 503 no sooner than [`App::last_resort`] after arrival. Other outcomes pass
     /// unchanged, at once. `account`: the event's, when admission read it.
     async fn deliver(
         &self,

@@ -2,12 +2,10 @@
 //! schedule, a command line) into calls on the core ([`crate::app::App`],
 //! [`crate::store`]) and its outcome into what the caller expects.
 //!
-//! One binary serves every door. On Lambda the event's shape picks the door
-//! ([`Shape::of`], [`LambdaDoor`]); the function's `Handler` setting (`_HANDLER`) names the
-//! door it was deployed for, which decides only what the shape does not (a scheduler's
-//! `Input`), and an event no door of this function serves fails its invocation, so that its
-//! source retries it (docs/contract.md section 9). From a shell, the command line names
-//! a command ([`cli`]).
+//! One binary serves every door (docs/contract.md section 9). On Lambda the event's shape
+//! picks the door ([`Shape::of`], [`LambdaDoor`]); the function's `Handler` ([`Door`])
+//! decides only what the shape does not (a scheduler's `Input`). From a shell, the
+//! command line names a command ([`cli`]).
 
 pub mod cli;
 pub mod http;
