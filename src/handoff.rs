@@ -85,10 +85,9 @@ impl Envelope {
             Param::One(c) => Some(c.to_owned()),
             _ => None,
         };
-        let bytes: &[u8] = &req.body;
-        let (body, body_base64) = match std::str::from_utf8(bytes) {
+        let (body, body_base64) = match std::str::from_utf8(&req.body) {
             Ok(text) if text.chars().all(sqs_can_carry) => (Some(text.to_owned()), None),
-            _ => (None, Some(BASE64.encode(bytes))),
+            _ => (None, Some(BASE64.encode(&req.body))),
         };
         Some(Envelope {
             v: ENVELOPE_VERSION,

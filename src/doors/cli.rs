@@ -172,12 +172,9 @@ pub async fn replay(
             );
         }
     }
-    let listed = match args.dry_run {
-        true => format!(
-            ", {} listed (dry run: nothing applied or deleted)",
-            sum.listed
-        ),
-        false => String::new(),
+    let listed = match (args.dry_run, sum.listed) {
+        (true, n) => format!(", {n} listed (dry run: nothing applied or deleted)"),
+        (false, _) => String::new(),
     };
     let _ = writeln!(
         out,

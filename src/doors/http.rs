@@ -92,11 +92,8 @@ impl Answer {
             }
             other => {
                 let reply = other.reply();
-                (
-                    reply.status,
-                    Some("application/json"),
-                    Body::Text(reply.body()),
-                )
+                let body = Body::Text(reply.body());
+                (reply.status, Some("application/json"), body)
             }
         };
         let mut response = lambda_http::Response::new(body);

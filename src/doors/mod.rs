@@ -209,9 +209,8 @@ impl LambdaDoor {
                 Some(door) if self.intended == Door::Sync => {
                     let value: serde_json::Value =
                         serde_json::from_str(json).map_err(JsonError::from)?;
-                    Ok(Served::Sync(
-                        sync::scheduled(door, LambdaEvent::new(value, context)).await?,
-                    ))
+                    let reports = sync::scheduled(door, LambdaEvent::new(value, context)).await?;
+                    Ok(Served::Sync(reports))
                 }
                 _ => Err(Unserved::NoDoor(shape).into()),
             },
