@@ -6,15 +6,16 @@
 //! A queued event is an [`Envelope`]: the request as received (SdkAppid, CallbackCommand,
 //! body), so that the consumer runs it through the same admission and store code as the
 //! webhook, with the signature check left out (it was checked on arrival, and
-//! `RequestTime` is long past by then). Every message carries its account as its
-//! `MessageGroupId` ([`message_group`]: SQS fair queues, section 5 "Fairness").
+//! `RequestTime` is long past by then), in its account's group ([`message_group`]).
 
 use crate::clients::describe;
 use crate::config::Config;
-use crate::outcome::{HandOffCause, Reason};
+use crate::outcome::{HandOffCause, Rejection};
 use crate::protocol::query::{Param, Query};
 use crate::protocol::Callback;
+use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sqs::types::MessageAttributeValue;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
@@ -84,13 +85,9 @@ impl Envelope {
             Param::One(c) => Some(c.to_owned()),
             _ => None,
         };
-        let bytes: &[u8] = &req.body;
-        let (body, body_base64) = match std::str::from_utf8(bytes) {
+        let (body, body_base64) = match std::str::from_utf8(&req.body) {
             Ok(text) if text.chars().all(sqs_can_carry) => (Some(text.to_owned()), None),
-            _ => (
-                None,
-                Some(base64::engine::general_purpose::STANDARD.encode(bytes)),
-            ),
+            _ => (None, Some(BASE64.encode(&req.body))),
         };
         Some(Envelope {
             v: ENVELOPE_VERSION,
@@ -123,7 +120,7 @@ impl Envelope {
     pub(crate) fn body_bytes(&self) -> Result<Cow<'_, [u8]>, EnvelopeError> {
         match (&self.body, &self.body_base64) {
             (Some(text), _) => Ok(Cow::Borrowed(text.as_bytes())),
-            (None, Some(b64)) => base64::engine::general_purpose::STANDARD
+            (None, Some(b64)) => BASE64
                 .decode(b64)
                 .map(Cow::Owned)
                 .map_err(|_| EnvelopeError("body_base64 is not base64")),
@@ -131,16 +128,22 @@ impl Envelope {
         }
     }
 
-    /// The query the webhook saw (the parts admission reads).
-    pub fn query(&self) -> Query<'_> {
-        let mut pairs = vec![(
-            Cow::Borrowed("SdkAppid"),
-            Cow::Borrowed(self.sdk_app_id.as_str()),
-        )];
-        if let Some(c) = &self.callback_command {
-            pairs.push((Cow::Borrowed("CallbackCommand"), Cow::Borrowed(c.as_str())));
-        }
-        Query::from_pairs(pairs)
+    /// The request the webhook saw, as admission reads it: a POST of the body with the
+    /// query's `SdkAppid` and `CallbackCommand`, from no known address, not relayed.
+    pub(crate) fn request(&self) -> Result<Callback<'_>, EnvelopeError> {
+        let command = self
+            .callback_command
+            .as_deref()
+            .map(|c| ("CallbackCommand", c));
+        let pairs = std::iter::once(("SdkAppid", self.sdk_app_id.as_str())).chain(command);
+        Ok(Callback {
+            method: "POST",
+            source_ip: None,
+            query: Query::from_pairs(pairs.map(|(k, v)| (Cow::Borrowed(k), Cow::Borrowed(v)))),
+            raw_query: Cow::Borrowed(""),
+            relayed: false,
+            body: self.body_bytes()?,
+        })
     }
 }
 
@@ -191,6 +194,12 @@ pub enum QueueError {
     Sqs(String),
 }
 
+impl<E: ProvideErrorMetadata, R> From<SdkError<E, R>> for QueueError {
+    fn from(e: SdkError<E, R>) -> QueueError {
+        QueueError::Sqs(describe(&e))
+    }
+}
+
 /// The two queues of an instance (either may be absent). Cheap to clone.
 #[derive(Debug, Clone, Default)]
 pub struct Queues {
@@ -214,8 +223,6 @@ pub struct Received {
     pub body: String,
     /// The `reason` attribute, when the function sent it there itself.
     pub reason: Option<String>,
-    /// Its `MessageGroupId`, when it has one.
-    pub group: Option<String>,
 }
 
 impl Queues {
@@ -234,41 +241,39 @@ impl Queues {
     }
 
     pub fn can_hand_off(&self) -> bool {
-        self.client.is_some() && self.handoff.is_some()
+        self.client_and_url(QueueName::HandOff).is_ok()
     }
 
     pub(crate) fn can_dead_letter(&self) -> bool {
-        self.client.is_some() && self.dead_letters.is_some()
-    }
-
-    pub fn url(&self, queue: QueueName) -> Option<&str> {
-        match queue {
-            QueueName::HandOff => self.handoff.as_deref(),
-            QueueName::DeadLetters => self.dead_letters.as_deref(),
-        }
+        self.client_and_url(QueueName::DeadLetters).is_ok()
     }
 
     fn client_and_url(&self, queue: QueueName) -> Result<(&aws_sdk_sqs::Client, &str), QueueError> {
-        match (&self.client, self.url(queue)) {
+        let url = match queue {
+            QueueName::HandOff => &self.handoff,
+            QueueName::DeadLetters => &self.dead_letters,
+        };
+        match (&self.client, url) {
             (Some(c), Some(u)) => Ok((c, u)),
             _ => Err(QueueError::NotConfigured),
         }
     }
 
-    /// Sends `env` to the hand-off queue before `deadline`, in message group `group`
+    /// Sends `env` to the hand-off queue before `deadline`, in its account's message group
     /// ([`message_group`]), with the cause as its `cause` attribute.
     pub(crate) async fn hand_off(
         &self,
         env: &Envelope,
         cause: HandOffCause,
-        group: &str,
+        account: Option<&str>,
         deadline: Instant,
     ) -> Result<(), QueueError> {
         let attrs = [("cause", cause.label().to_owned())];
+        let group = message_group(&env.sdk_app_id, account);
         self.send(
-            self.handoff.as_deref(),
+            QueueName::HandOff,
             &env.to_json(),
-            Some(group),
+            Some(&group),
             &attrs,
             deadline,
         )
@@ -276,35 +281,35 @@ impl Queues {
     }
 
     /// Sends a message body (an envelope, or a queued message that is not one) to the
-    /// dead-letter queue before `deadline`, with the reason as attributes, in message
-    /// group `group` when its account (or at least its app) is known.
+    /// dead-letter queue before `deadline`, with the rejection's reason as attributes, in
+    /// the message group of what is known: its account, or its app ([`message_group`]).
     pub(crate) async fn dead_letter(
         &self,
         body: &str,
-        reason: Reason,
-        info: &str,
-        group: Option<&str>,
+        r: &Rejection,
+        app: Option<&str>,
+        account: Option<&str>,
         deadline: Instant,
     ) -> Result<(), QueueError> {
         let attrs = [
-            ("reason", reason.label().to_owned()),
-            ("info", info.chars().take(256).collect::<String>()),
+            ("reason", r.reason.label().to_owned()),
+            ("info", r.info.chars().take(256).collect::<String>()),
         ];
-        self.send(self.dead_letters.as_deref(), body, group, &attrs, deadline)
+        let group = app.map(|app| message_group(app, account));
+        let group = group.as_deref();
+        self.send(QueueName::DeadLetters, body, group, &attrs, deadline)
             .await
     }
 
     async fn send(
         &self,
-        url: Option<&str>,
+        queue: QueueName,
         body: &str,
         group: Option<&str>,
         attrs: &[(&str, String)],
         deadline: Instant,
     ) -> Result<(), QueueError> {
-        let (Some(client), Some(url)) = (&self.client, url) else {
-            return Err(QueueError::NotConfigured);
-        };
+        let (client, url) = self.client_and_url(queue)?;
         let attr_bytes: usize = attrs.iter().map(|(k, v)| k.len() + v.len() + 6).sum();
         if body.len() + attr_bytes > SQS_MAX_MESSAGE_BYTES {
             return Err(QueueError::TooLarge);
@@ -314,10 +319,7 @@ impl Queues {
             .queue_url(url)
             .message_body(body)
             .set_message_group_id(group.map(str::to_owned));
-        for (name, value) in attrs {
-            if value.is_empty() {
-                continue;
-            }
+        for (name, value) in attrs.iter().filter(|(_, v)| !v.is_empty()) {
             let v = MessageAttributeValue::builder()
                 .data_type("String")
                 .string_value(value.as_str())
@@ -325,11 +327,10 @@ impl Queues {
                 .map_err(|e| QueueError::Sqs(e.to_string()))?;
             req = req.message_attributes(*name, v);
         }
-        match tokio::time::timeout_at(deadline, req.send()).await {
-            Err(_) => Err(QueueError::Budget),
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(QueueError::Sqs(describe(&e))),
-        }
+        tokio::time::timeout_at(deadline, req.send())
+            .await
+            .map_err(|_| QueueError::Budget)??;
+        Ok(())
     }
 
     /// Up to `max` (1-10) messages of `queue`, hidden from other readers for `hide`,
@@ -342,7 +343,6 @@ impl Queues {
         wait: Duration,
     ) -> Result<Vec<Received>, QueueError> {
         let (client, url) = self.client_and_url(queue)?;
-        let secs = |d: Duration| i32::try_from(d.as_secs()).unwrap_or(i32::MAX);
         let out = client
             .receive_message()
             .queue_url(url)
@@ -350,12 +350,8 @@ impl Queues {
             .visibility_timeout(secs(hide))
             .wait_time_seconds(secs(wait).min(20))
             .message_attribute_names("All")
-            .message_system_attribute_names(
-                aws_sdk_sqs::types::MessageSystemAttributeName::MessageGroupId,
-            )
             .send()
-            .await
-            .map_err(|e| QueueError::Sqs(describe(&e)))?;
+            .await?;
         Ok(out
             .messages
             .unwrap_or_default()
@@ -366,13 +362,6 @@ impl Queues {
                     .as_ref()
                     .and_then(|a| a.get("reason"))
                     .and_then(|v| v.string_value.clone()),
-                group: m
-                    .attributes
-                    .as_ref()
-                    .and_then(|a| {
-                        a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::MessageGroupId)
-                    })
-                    .cloned(),
                 message_id: m.message_id.unwrap_or_default(),
                 receipt_handle: m.receipt_handle.unwrap_or_default(),
                 body: m.body.unwrap_or_default(),
@@ -388,14 +377,14 @@ impl Queues {
             .queue_url(url)
             .receipt_handle(receipt_handle)
             .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| QueueError::Sqs(describe(&e)))
+            .await?;
+        Ok(())
     }
 
-    /// Hides a received message of `queue` for `hide` from now (`ChangeMessageVisibility`):
-    /// a record the consumer fails back comes again after [`visibility_after`], not the
-    /// queue's whole visibility timeout. Waits at most until `deadline`.
+    /// Hides a received message of `queue` for `hide` from now (`ChangeMessageVisibility`;
+    /// zero makes it visible again at once): a record the consumer fails back comes again
+    /// after [`visibility_after`], not the queue's whole visibility timeout; one `replay`
+    /// leaves in place comes back at once. Waits at most until `deadline`.
     pub async fn hide(
         &self,
         queue: QueueName,
@@ -404,33 +393,22 @@ impl Queues {
         deadline: Instant,
     ) -> Result<(), QueueError> {
         let (client, url) = self.client_and_url(queue)?;
-        let secs = i32::try_from(hide.as_secs()).unwrap_or(i32::MAX);
-        let sent = client
+        let hidden = client
             .change_message_visibility()
             .queue_url(url)
             .receipt_handle(receipt_handle)
-            .visibility_timeout(secs)
+            .visibility_timeout(secs(hide))
             .send();
-        match tokio::time::timeout_at(deadline, sent).await {
-            Err(_) => Err(QueueError::Budget),
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(QueueError::Sqs(describe(&e))),
-        }
-    }
-
-    /// Makes a received message visible again at once (one `replay` leaves in place).
-    pub async fn release(&self, queue: QueueName, receipt_handle: &str) -> Result<(), QueueError> {
-        let (client, url) = self.client_and_url(queue)?;
-        client
-            .change_message_visibility()
-            .queue_url(url)
-            .receipt_handle(receipt_handle)
-            .visibility_timeout(0)
-            .send()
+        tokio::time::timeout_at(deadline, hidden)
             .await
-            .map(|_| ())
-            .map_err(|e| QueueError::Sqs(describe(&e)))
+            .map_err(|_| QueueError::Budget)??;
+        Ok(())
     }
+}
+
+/// A duration as SQS's whole seconds.
+fn secs(d: Duration) -> i32 {
+    i32::try_from(d.as_secs()).unwrap_or(i32::MAX)
 }
 
 #[cfg(test)]
@@ -465,7 +443,9 @@ mod tests {
         let back = Envelope::parse(&env.to_json()).expect("parses");
         assert_eq!(back, env);
         assert_eq!(back.body_bytes().unwrap().as_ref(), body);
-        assert_eq!(back.query().get("sdkappid"), Param::One("1400000001"));
+        let req = back.request().expect("a request");
+        assert_eq!(req.query.get("sdkappid"), Param::One("1400000001"));
+        assert_eq!(req.body.as_ref(), body);
         assert!(!env.to_json().contains("Sign"));
     }
 

@@ -1,13 +1,9 @@
-//! Contract section 7: relaying the callbacks this function does not store (rows 8 and 9:
-//! another product's command, an `OfficialAccount` before-callback) to the app's existing
-//! webhook backend, `FORWARD_URL`.
-//!
-//! The request goes out as it came in: the same method, the query string as received
-//! (`Sign` and `RequestTime` included, so the backend can verify them), the body as
-//! received, `Content-Type: application/json`. The backend's status, body and content type
-//! are the reply. Redirects are not followed (a 3xx is the reply). A relay that cannot
-//! finish before the request's deadline, cannot connect, or whose reply is larger than
-//! [`MAX_REPLY_BYTES`] is a [`RelayFailure`] (answered 502 FAIL by the caller).
+//! Contract section 7: the callbacks this function does not store (rows 8 and 9) relayed
+//! to the app's own backend, `FORWARD_URL`, as they came in (method, query, body) with
+//! `Content-Type: application/json`; the backend's status, body and content type are the
+//! reply, a 3xx too (redirects are not followed). A relay that cannot connect or finish
+//! before the request's deadline, or whose reply is larger than [`MAX_REPLY_BYTES`], is a
+//! [`RelayFailure`] (answered 502 FAIL by the caller).
 //!
 //! The client is the HTTPS stack the AWS SDK already uses in this binary (hyper 1, rustls
 //! with ring, from `aws-smithy-http-client`; `clients::sdk::tls_provider`), with the
@@ -77,24 +73,12 @@ impl RelayFailure {
 }
 
 /// The relay client: one connection pool per function instance. Cheap to clone.
-#[derive(Clone, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Relay {
     connector: Arc<OnceLock<Connector>>,
 }
 
-impl std::fmt::Debug for Relay {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Relay")
-            .field("built", &self.connector.get().is_some())
-            .finish()
-    }
-}
-
 impl Relay {
-    pub fn new() -> Relay {
-        Relay::default()
-    }
-
     fn connector(&self) -> &Connector {
         self.connector.get_or_init(|| {
             crate::clients::sdk::https_connector(

@@ -29,12 +29,10 @@ impl HotAccounts {
     /// Whether `account` of `app` is hot at `now_ms`. No allocation while none is.
     pub(crate) fn is_hot(&self, app: &str, account: &str, now_ms: u64) -> bool {
         let until = self.until.lock().unwrap_or_else(|p| p.into_inner());
-        if until.is_empty() {
-            return false;
-        }
-        until
-            .get(&Self::key(app, account))
-            .is_some_and(|&t| now_ms < t)
+        !until.is_empty()
+            && until
+                .get(&Self::key(app, account))
+                .is_some_and(|&t| now_ms < t)
     }
 
     /// Remembers `account` of `app` as hot from `now_ms` for [`HOT_HOLD`].

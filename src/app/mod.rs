@@ -1,9 +1,6 @@
-//! The service every door calls (docs/contract.md section 5), split by job:
-//! - [`webhook`]: a webhook request's delivery decisions: write an admitted event, hand it
-//!   off (too large, contention on a hot account, a failed write), dead-letter what can
-//!   never be stored, answer 503 late as a last resort, relay what is not stored here;
-//! - [`queue`]: queued events applied again, a batch account by account;
-//! - [`hot`]: the accounts this instance found hot.
+//! The service every door calls (docs/contract.md section 5), split by job: [`webhook`]
+//! (a webhook request's delivery decisions), [`queue`] (queued events applied again, a
+//! batch account by account), [`hot`] (the accounts this instance found hot).
 //!
 //! The SQS adapter is `handoff.rs` (envelopes, queues); the table is `store/`; the SDK
 //! clients' profiles are `clients/`; every "now" comes from [`App::clock`].
@@ -12,9 +9,9 @@ mod hot;
 mod queue;
 mod webhook;
 
-pub use hot::{HotAccounts, HOT_ACCOUNTS_MAX, HOT_HOLD};
+pub use hot::{HotAccounts, HOT_HOLD};
 pub use queue::{Consumed, QueuedRecord};
-pub use webhook::{too_large, HANDOFF_RESERVE, UP_FRONT_MAX_ENTRIES};
+pub use webhook::UP_FRONT_MAX_ENTRIES;
 
 use crate::clock::Clock;
 use crate::config::Config;
@@ -41,8 +38,7 @@ pub const LAST_RESORT_AFTER: Duration = Duration::from_millis(2100);
 pub struct App {
     pub config: Arc<Config>,
     pub store: Store,
-    /// Every "now" of the service (Unix time): admission's `RequestTime` window, a
-    /// hand-off's `received_at_ms`, the queue door's Lambda deadline, the hot memory.
+    /// Every "now" of the service (Unix time; `clock.rs` says which).
     pub clock: Clock,
     /// The webhook's time budget (docs/contract.md section 2).
     pub(crate) budget: Duration,
@@ -51,8 +47,7 @@ pub struct App {
     /// The hand-off and dead-letter queues (section 5); none unless set (`main`: from
     /// the configuration).
     pub queues: Queues,
-    /// An after-event neither the table nor the hand-off queue took is answered 503 no
-    /// sooner than this after its arrival (section 5; injectable for tests).
+    /// [`LAST_RESORT_AFTER`], unless a test sets it.
     pub last_resort: Duration,
     /// The client for `FORWARD_URL` (contract section 7), built on first use.
     pub(crate) relay: Relay,
@@ -61,9 +56,8 @@ pub struct App {
 }
 
 impl App {
-    /// An instance over `config` and `store`, with the defaults: the system clock,
-    /// [`DEFAULT_BUDGET`], no request line, no queues, [`LAST_RESORT_AFTER`], a relay
-    /// built on first use, no hot accounts. The `with_*` methods set the others.
+    /// An instance over `config` and `store`, with the system clock, [`DEFAULT_BUDGET`] and
+    /// every other field at the default its doc names; the `with_*` methods set them.
     pub fn new(config: Config, store: Store) -> App {
         App {
             config: Arc::new(config),
@@ -73,7 +67,7 @@ impl App {
             log: RequestLog::off(),
             queues: Queues::none(),
             last_resort: LAST_RESORT_AFTER,
-            relay: Relay::new(),
+            relay: Relay::default(),
             hot: HotAccounts::default(),
         }
     }
@@ -125,18 +119,17 @@ pub(crate) fn unfit_rejection(unfit: Unfit) -> Outcome {
 pub(crate) fn account_in_body(body: &[u8]) -> Option<String> {
     #[derive(serde::Deserialize)]
     struct Account {
+        // Any other type fails the parse: no account.
         #[serde(rename = "Official_Account")]
-        official_account: Option<serde_json::Value>,
+        official_account: Option<String>,
     }
-    let parsed: Account = serde_json::from_slice(body).ok()?;
-    match parsed.official_account? {
-        serde_json::Value::String(s) => Some(s),
-        _ => None,
-    }
+    serde_json::from_slice::<Account>(body)
+        .ok()?
+        .official_account
 }
 
 /// What became of a queued message.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
     /// Done with: stored, unchanged, not an event to store, or moved to the dead letters.
     Done,

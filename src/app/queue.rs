@@ -4,13 +4,12 @@
 
 use super::{account_in_body, outcome_of, unfit_rejection, App, Verdict};
 use crate::events::Event;
-use crate::handoff::{message_group, visibility_after, Envelope, QueueName};
+use crate::handoff::{visibility_after, Envelope, EnvelopeError, QueueName};
 use crate::outcome::{Failure, Outcome, Reason, Rejection};
-use crate::protocol::{self, Admission, Callback, Checks, Seen};
+use crate::protocol::{self, Admission, Checks, Seen};
 use crate::store::limits;
 use crate::store::{AccountWrites, Budget, Delivery, Pacing};
 use futures_util::StreamExt;
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -60,11 +59,11 @@ pub struct Consumed {
 }
 
 impl Consumed {
-    fn new(outcome: Outcome, verdict: Verdict, seen: Seen) -> Consumed {
+    fn new(verdict: Verdict, outcome: Outcome) -> Consumed {
         Consumed {
             outcome,
             verdict,
-            seen,
+            seen: Seen::default(),
             dynamodb_time: Duration::ZERO,
             dynamodb_requests: 0,
             dynamodb_retries: 0,
@@ -79,14 +78,6 @@ impl Consumed {
     }
 }
 
-/// A queued record after admission.
-enum Admitted {
-    /// An event to write.
-    Event(Event),
-    /// Nothing to write: its outcome (ignored, a probe, a refusal).
-    Answered(Outcome),
-}
-
 /// One account's share of a batch.
 struct AccountWork {
     writes: AccountWrites,
@@ -97,48 +88,24 @@ struct AccountWork {
 }
 
 impl App {
-    /// Writes an admitted event within `budget` (rows 11-13, before any hand-off).
-    async fn store_event(&self, event: &Event, budget: &Budget) -> Outcome {
-        outcome_of(self.store.apply(event, budget).await)
-    }
-
     /// A queued message admitted as the webhook admits it, with the checks of a queued
-    /// event ([`Checks::Queued`]: no source address, signature or relay).
-    fn admit_queued(&self, message: &str, seen: &mut Seen) -> Admitted {
-        let env = match Envelope::parse(message) {
-            Ok(env) => env,
-            Err(e) => return Admitted::Answered(Outcome::rejected(Reason::BadEnvelope, e.0)),
-        };
-        let body = match env.body_bytes() {
-            Ok(b) => b,
-            Err(e) => return Admitted::Answered(Outcome::rejected(Reason::BadEnvelope, e.0)),
-        };
-        let req = Callback {
-            method: "POST",
-            source_ip: None,
-            query: env.query(),
-            raw_query: Cow::Borrowed(""),
-            relayed: false,
-            body,
-        };
-        match protocol::admit_with(
-            &req,
-            &self.config,
-            Checks::Queued,
-            self.clock.now_secs(),
-            seen,
-        ) {
-            Admission::Answer(outcome) | Admission::Relay(outcome) => Admitted::Answered(outcome),
-            Admission::Store(event) => match limits::check(&event) {
-                Ok(()) => Admitted::Event(event),
-                Err(unfit) => Admitted::Answered(unfit_rejection(unfit)),
-            },
+    /// event ([`Checks::Queued`]: no source address, signature or relay): the event to
+    /// write, or the outcome of one with nothing to write (ignored, a probe, a refusal).
+    fn admit_queued(&self, message: &str, seen: &mut Seen) -> Result<Event, Outcome> {
+        let bad = |e: EnvelopeError| Outcome::rejected(Reason::BadEnvelope, e.0);
+        let env = Envelope::parse(message).map_err(bad)?;
+        let req = env.request().map_err(bad)?;
+        let now = self.clock.now_secs();
+        match protocol::admit_with(&req, &self.config, Checks::Queued, now, seen) {
+            Admission::Answer(outcome) | Admission::Relay(outcome) => Err(outcome),
+            Admission::Store(event) => limits::check(&event)
+                .map(|()| event)
+                .map_err(unfit_rejection),
         }
     }
 
-    /// A queued message (an [`Envelope`]) applied again: admitted as the webhook admits
-    /// it, less the signature check, then written within `budget`. Nothing is sent to a
-    /// queue. `seen` collects what the log line shows.
+    /// A queued message (an [`Envelope`]) admitted ([`App::admit_queued`]), then written
+    /// within `budget`. Nothing is sent to a queue. `seen` collects what the log line shows.
     pub(crate) async fn redeliver(
         &self,
         message: &str,
@@ -146,8 +113,8 @@ impl App {
         seen: &mut Seen,
     ) -> Outcome {
         match self.admit_queued(message, seen) {
-            Admitted::Answered(outcome) => outcome,
-            Admitted::Event(event) => self.store_event(&event, budget).await,
+            Ok(event) => outcome_of(self.store.apply(&event, budget).await),
+            Err(outcome) => outcome,
         }
     }
 
@@ -164,15 +131,11 @@ impl App {
             .as_ref()
             .and_then(|e| e.body_bytes().ok())
             .and_then(|b| account_in_body(&b));
-        // What is known: the account, or the app; nothing for a message that is not an
-        // envelope.
-        let group = app.map(|app| message_group(app, account.as_deref()));
         let deadline = Instant::now() + DEAD_LETTER_TIMEOUT;
-        match self
+        let sent = self
             .queues
-            .dead_letter(message, r.reason, &r.info, group.as_deref(), deadline)
-            .await
-        {
+            .dead_letter(message, r, app, account.as_deref(), deadline);
+        match sent.await {
             Ok(()) => Verdict::Done,
             Err(e) => {
                 tracing::error!(error = %e, "dead letter not sent; left in the queue");
@@ -182,33 +145,33 @@ impl App {
     }
 
     /// A batch of queued records applied account by account (docs/contract.md section 5,
-    /// "Per account"): each record admitted; an account's add and delete events folded
-    /// per subscriber and written together ([`crate::store::Store::write_account`]);
-    /// its other events applied one by one after; accounts concurrently, each under a
-    /// budget of `budget`. A record that can never be stored (a bad envelope, rows 11 and
-    /// 12a, any refusal) is dead-lettered alone. Returns one [`Consumed`] per record, in order: a
-    /// [`Verdict::Retry`] names exactly a record not applied (an account whose write
-    /// failed retries all of its folded records, which a redelivery repairs).
+    /// "Per account"): an account's subscriber changes folded and written together
+    /// ([`crate::store::Store::write_account`]), its other events one by one after;
+    /// accounts concurrently, each within `budget`. A record that can never be
+    /// stored (a bad envelope, rows 11 and 12a, any refusal) is dead-lettered alone.
+    /// Returns one [`Consumed`] per record, in order: a [`Verdict::Retry`] names exactly a
+    /// record not applied (an account whose write failed retries all of its folded
+    /// records, which a redelivery repairs).
     pub async fn consume_records(
         &self,
         records: &[QueuedRecord<'_>],
         budget: Duration,
     ) -> Vec<Consumed> {
-        let mut done: Vec<Option<Consumed>> = vec![None; records.len()];
+        let mut done = Vec::with_capacity(records.len());
         let mut accounts: HashMap<(String, String), AccountWork> = HashMap::new();
-        let mut seens: Vec<Seen> = Vec::with_capacity(records.len());
         let mut refused = Vec::new();
         for (i, record) in records.iter().enumerate() {
-            let mut seen = Seen::default();
-            match self.admit_queued(record.body, &mut seen) {
+            // Failed back until decided below: a slip never acknowledges a record.
+            let mut consumed = Consumed::new(Verdict::Retry, Outcome::Failed(Failure::Store));
+            match self.admit_queued(record.body, &mut consumed.seen) {
                 // Whatever the reason (an app no longer configured, too): to the dead
                 // letters with it, never dropped.
-                Admitted::Answered(Outcome::Rejected(r)) => refused.push((i, r)),
-                Admitted::Answered(outcome) => {
-                    let verdict = Verdict::of(&outcome);
-                    done[i] = Some(Consumed::new(outcome, verdict, seen.clone()));
+                Err(Outcome::Rejected(r)) => refused.push((i, r)),
+                Err(outcome) => {
+                    consumed.verdict = Verdict::of(&outcome);
+                    consumed.outcome = outcome;
                 }
-                Admitted::Event(event) => {
+                Ok(event) => {
                     let work = accounts
                         .entry((event.app.clone(), event.account.clone()))
                         .or_insert_with(|| AccountWork {
@@ -223,47 +186,29 @@ impl App {
                     }
                 }
             }
-            seens.push(seen);
+            done.push(consumed);
         }
-        let seens = &seens;
+        let seen = |i: usize| &done[i].seen;
         let dead_letters =
             futures_util::future::join_all(refused.into_iter().map(|(i, r)| async move {
-                let verdict = self
-                    .dead_letter_queued(records[i].body, &r, &seens[i])
-                    .await;
-                (
-                    i,
-                    Consumed::new(Outcome::Rejected(r), verdict, seens[i].clone()),
-                )
+                let verdict = self.dead_letter_queued(records[i].body, &r, seen(i)).await;
+                (i, Consumed::new(verdict, Outcome::Rejected(r)))
             }));
         let writes = futures_util::stream::iter(accounts.into_values())
-            .map(|work| self.write_account_work(work, budget, seens))
+            .map(|work| self.write_account_work(work, budget))
             .buffer_unordered(ACCOUNTS_AT_ONCE)
             .collect::<Vec<_>>();
         let (dead_letters, writes) = futures_util::future::join(dead_letters, writes).await;
-        for (i, consumed) in dead_letters.into_iter().chain(writes.into_iter().flatten()) {
-            done[i] = Some(consumed);
+        for (i, decided) in dead_letters.into_iter().chain(writes.into_iter().flatten()) {
+            let seen = std::mem::take(&mut done[i].seen);
+            done[i] = Consumed { seen, ..decided };
         }
         let retried = done.iter().zip(records).filter_map(|(c, r)| {
-            let retry = c.as_ref().is_none_or(|c| c.verdict == Verdict::Retry);
-            retry
-                .then_some(r)
-                .and_then(|r| Some((r.receipt_handle?, r.receive_count)))
+            let handle = r.receipt_handle.filter(|_| c.verdict == Verdict::Retry);
+            Some((handle?, r.receive_count))
         });
         self.hide_failed_back(retried).await;
-        done.into_iter()
-            .enumerate()
-            .map(|(i, c)| {
-                c.unwrap_or_else(|| {
-                    // Every record is decided above; this keeps a slip from acknowledging one.
-                    Consumed::new(
-                        Outcome::Failed(Failure::Store),
-                        Verdict::Retry,
-                        seens[i].clone(),
-                    )
-                })
-            })
-            .collect()
+        done
     }
 
     /// Hides each failed-back record for [`visibility_after`] its receive count (docs/delivery.md,
@@ -291,47 +236,32 @@ impl App {
         &self,
         work: AccountWork,
         budget: Duration,
-        seens: &[Seen],
     ) -> Vec<(usize, Consumed)> {
         let mut out = Vec::with_capacity(work.folded.len() + work.others.len());
-        if !work.folded.is_empty() {
+        if let Some((&head, tail)) = work.folded.split_first() {
             let b = Budget::until(Instant::now() + budget).paced(Pacing::PerAccount);
             let written = self.store.write_account(&work.writes, &b).await;
-            let (first, rest, verdict) = match written {
-                Ok(applied) => {
-                    let first = outcome_of(Ok(applied));
-                    let rest = match first {
-                        Outcome::Stored { .. } => Outcome::Stored { items_written: 0 },
-                        _ => Outcome::Unchanged,
-                    };
-                    (first, rest, Verdict::Done)
-                }
-                Err(e) => {
-                    let failed = outcome_of(Err(e));
-                    (failed.clone(), failed, Verdict::Retry)
-                }
+            let verdict = match written {
+                Ok(_) => Verdict::Done,
+                Err(_) => Verdict::Retry,
             };
-            for (n, &i) in work.folded.iter().enumerate() {
-                let outcome = if n == 0 { first.clone() } else { rest.clone() };
-                let consumed = Consumed::new(outcome, verdict.clone(), seens[i].clone());
-                out.push((
-                    i,
-                    if n == 0 {
-                        consumed.counting(&b)
-                    } else {
-                        consumed
-                    },
-                ));
-            }
+            // The account's figures and items are counted on its first record.
+            let first = outcome_of(written);
+            let rest = match &first {
+                Outcome::Stored { .. } => Outcome::Stored { items_written: 0 },
+                other => other.clone(),
+            };
+            out.push((head, Consumed::new(verdict, first).counting(&b)));
+            out.extend(
+                tail.iter()
+                    .map(|&i| (i, Consumed::new(verdict, rest.clone()))),
+            );
         }
         for (i, event) in work.others {
             let b = Budget::until(Instant::now() + budget);
-            let outcome = self.store_event(&event, &b).await;
-            let verdict = Verdict::of(&outcome);
-            out.push((
-                i,
-                Consumed::new(outcome, verdict, seens[i].clone()).counting(&b),
-            ));
+            let outcome = outcome_of(self.store.apply(&event, &b).await);
+            let consumed = Consumed::new(Verdict::of(&outcome), outcome);
+            out.push((i, consumed.counting(&b)));
         }
         out
     }

@@ -5,8 +5,8 @@
 
 use super::{account_in_body, outcome_of, App};
 use crate::events::{Event, EventKind};
-use crate::handoff::{message_group, Envelope, QueueError};
-use crate::outcome::{Failure, HandOffCause, Outcome};
+use crate::handoff::{Envelope, QueueError};
+use crate::outcome::{Failure, HandOffCause, Outcome, Rejection};
 use crate::protocol::{self, Admission, Callback, Seen};
 use crate::store::{Budget, OnContention, StoreError};
 use std::borrow::Cow;
@@ -63,8 +63,12 @@ impl App {
         if can_hand_off && too_large(event) {
             return Outcome::HandedOff(HandOffCause::TooLarge);
         }
+        let subscribers = matches!(
+            event.kind,
+            EventKind::SubscribersAdded { .. } | EventKind::SubscribersDeleted { .. }
+        );
         if can_hand_off
-            && is_subscriber_event(event)
+            && subscribers
             && self
                 .hot
                 .is_hot(&event.app, &event.account, self.clock.now_ms())
@@ -86,10 +90,8 @@ impl App {
         }
     }
 
-    /// Section 5, after admission and the write: an event the table did not take goes to
-    /// the hand-off queue (200 OK once SQS has it), one that can never be stored to the
-    /// dead-letter queue, and one that neither the table nor the queue took is answered
-    /// 503 no sooner than [`App::last_resort`] after arrival. Other outcomes pass
+    /// Section 5 after admission and the write: hand-off, dead letters, and the last
+    /// resort's 503 no sooner than [`App::last_resort`] after arrival. Other outcomes pass
     /// unchanged, at once. `account`: the event's, when admission read it.
     async fn deliver(
         &self,
@@ -98,60 +100,56 @@ impl App {
         account: Option<&str>,
         budget: &Budget,
     ) -> Outcome {
-        match outcome {
+        let outcome = match outcome {
             // An up-front hand-off (too large, a hot account, contention) that SQS refused
             // is an event neither place took, like a failed write's: the same late 503.
-            Outcome::HandedOff(_) | Outcome::Failed(_) => {
-                let outcome = match outcome {
-                    Outcome::HandedOff(cause) => self.hand_off(req, cause, account, budget).await,
-                    Outcome::Failed(f) if self.queues.can_hand_off() => {
-                        self.hand_off(req, HandOffCause::Store(f), account, budget)
-                            .await
-                    }
-                    other => other,
-                };
-                if matches!(outcome, Outcome::Failed(_)) {
-                    // Never past the Lambda deadline: a reply is still better than none.
-                    let mut until = budget.started() + self.last_resort;
-                    if let Some(limit) = budget.limit() {
-                        until = until.min(limit);
-                    }
-                    tokio::time::sleep_until(until).await;
-                }
-                outcome
+            Outcome::HandedOff(cause) => self.hand_off(req, cause, account, budget).await,
+            Outcome::Failed(f) if self.queues.can_hand_off() => {
+                self.hand_off(req, HandOffCause::Store(f), account, budget)
+                    .await
             }
-            Outcome::Rejected(r) if r.reason.dead_letters() => {
-                if self.queues.can_dead_letter() {
-                    let sent = match Envelope::of(req, self.clock.now_ms()) {
-                        Some(env) => {
-                            let account = account
-                                .map(Cow::Borrowed)
-                                .or_else(|| account_in_body(&req.body).map(Cow::Owned));
-                            let group = message_group(&env.sdk_app_id, account.as_deref());
-                            self.queues
-                                .dead_letter(
-                                    &env.to_json(),
-                                    r.reason,
-                                    &r.info,
-                                    Some(&group),
-                                    budget.end(),
-                                )
-                                .await
-                        }
-                        None => Err(QueueError::Sqs("no envelope".to_owned())),
-                    };
-                    match sent {
-                        Ok(()) => tracing::info!(reason = r.reason.label(), "dead-lettered"),
-                        Err(e) => tracing::error!(
-                            reason = r.reason.label(),
-                            error = %e,
-                            "dead letter not sent: the event is lost"
-                        ),
-                    }
-                }
+            Outcome::Rejected(r) if r.reason.dead_letters() && self.queues.can_dead_letter() => {
+                self.dead_letter(req, &r, account, budget).await;
                 Outcome::Rejected(r)
             }
             other => other,
+        };
+        if matches!(outcome, Outcome::Failed(_)) {
+            // Never past the Lambda deadline: a reply is still better than none.
+            let late = budget.started() + self.last_resort;
+            tokio::time::sleep_until(budget.limit().map_or(late, |limit| late.min(limit))).await;
+        }
+        outcome
+    }
+
+    /// Sends the request to the dead-letter queue with `r`'s reason within what is left of
+    /// `budget`, in its account's message group (the body's, when admission read none).
+    async fn dead_letter(
+        &self,
+        req: &Callback<'_>,
+        r: &Rejection,
+        account: Option<&str>,
+        budget: &Budget,
+    ) {
+        let sent = match Envelope::of(req, self.clock.now_ms()) {
+            Some(env) => {
+                let account = account
+                    .map(Cow::Borrowed)
+                    .or_else(|| account_in_body(&req.body).map(Cow::Owned));
+                let (body, app) = (env.to_json(), Some(env.sdk_app_id.as_str()));
+                self.queues
+                    .dead_letter(&body, r, app, account.as_deref(), budget.end())
+                    .await
+            }
+            None => Err(QueueError::Sqs("no envelope".to_owned())),
+        };
+        match sent {
+            Ok(()) => tracing::info!(reason = r.reason.label(), "dead-lettered"),
+            Err(e) => tracing::error!(
+                reason = r.reason.label(),
+                error = %e,
+                "dead letter not sent: the event is lost"
+            ),
         }
     }
 
@@ -167,13 +165,9 @@ impl App {
         let Some(env) = Envelope::of(req, self.clock.now_ms()) else {
             return Outcome::Failed(Failure::HandOff);
         };
-        let group = message_group(&env.sdk_app_id, account);
         let started = Instant::now();
-        match self
-            .queues
-            .hand_off(&env, cause, &group, budget.end())
-            .await
-        {
+        let sent = self.queues.hand_off(&env, cause, account, budget.end());
+        match sent.await {
             Ok(()) => {
                 tracing::info!(
                     cause = cause.label(),
@@ -196,13 +190,11 @@ impl App {
         let Some(url) = &self.config.forward_url else {
             return fallback;
         };
-        let body: &[u8] = &req.body;
         let url = url.with_query(&req.raw_query);
-        match self
+        let relayed = self
             .relay
-            .forward(&url, req.method, body, budget.end())
-            .await
-        {
+            .forward(&url, req.method, &req.body, budget.end());
+        match relayed.await {
             Ok(reply) => Outcome::Relayed(Box::new(reply)),
             Err(failure) => {
                 tracing::warn!(reason = failure.label(), "relay failed");
@@ -214,7 +206,7 @@ impl App {
 
 /// Whether an event is too large to write inside the webhook's budget, decided before
 /// any write ([`UP_FRONT_MAX_ENTRIES`]).
-pub fn too_large(event: &Event) -> bool {
+fn too_large(event: &Event) -> bool {
     let entries = match &event.kind {
         EventKind::SubscribersAdded { subscribers, .. }
         | EventKind::SubscribersDeleted { subscribers, .. } => subscribers.len(),
@@ -222,13 +214,6 @@ pub fn too_large(event: &Event) -> bool {
         _ => 0,
     };
     entries > UP_FRONT_MAX_ENTRIES
-}
-
-fn is_subscriber_event(event: &Event) -> bool {
-    matches!(
-        event.kind,
-        EventKind::SubscribersAdded { .. } | EventKind::SubscribersDeleted { .. }
-    )
 }
 
 #[cfg(test)]

@@ -55,8 +55,8 @@ pub struct ReplayArgs {
 
 pub(crate) const REPLAY_DEFAULT_MAX: usize = 1000;
 
-/// `oa-webhook replay`: prints to stdout; the exit status (0: every message replayed or
-/// listed, 1: some kept, or the queue could not be read).
+/// `oa-webhook replay`: prints to stdout; the exit status (0: nothing failed, still
+/// refused ones kept included; 1: some failed, or the queue could not be read).
 pub(crate) async fn replay_command(app: &App, args: &ReplayArgs) -> i32 {
     match replay(app, args, &mut std::io::stdout()).await {
         Ok(sum) => i32::from(sum.failed > 0),
@@ -93,7 +93,7 @@ pub enum ReplayError {
     #[error("DEAD_LETTER_QUEUE_URL is not set")]
     NoDeadLetterQueue,
     #[error("cannot read the dead-letter queue: {0}")]
-    Receive(QueueError),
+    Receive(#[from] QueueError),
 }
 
 /// Runs `replay`, printing to `out`.
@@ -105,6 +105,7 @@ pub async fn replay(
     if !app.queues.can_dead_letter() {
         return Err(ReplayError::NoDeadLetterQueue);
     }
+    let record_budget = Duration::from_millis(app.config.queue_record_budget_ms);
     let mut sum = ReplaySummary::default();
     let mut keep: Vec<String> = Vec::new();
     let mut empty = 0;
@@ -113,13 +114,8 @@ pub async fn replay(
         let batch = app
             .queues
             .receive(QueueName::DeadLetters, want, HIDE, Duration::from_secs(1))
-            .await
-            .map_err(ReplayError::Receive)?;
-        if batch.is_empty() {
-            empty += 1;
-            continue;
-        }
-        empty = 0;
+            .await?;
+        empty = if batch.is_empty() { empty + 1 } else { 0 };
         for m in batch {
             sum.received += 1;
             let what = summary(&m);
@@ -129,75 +125,63 @@ pub async fn replay(
                 keep.push(m.receipt_handle);
                 continue;
             }
-            let budget = Budget::until(
-                tokio::time::Instant::now()
-                    + Duration::from_millis(app.config.queue_record_budget_ms),
-            );
+            let budget = Budget::until(tokio::time::Instant::now() + record_budget);
             let outcome = app.redeliver(&m.body, &budget, &mut Seen::default()).await;
             let result = match &outcome {
-                Outcome::Failed(_) | Outcome::HandedOff(_) => {
-                    sum.failed += 1;
+                Outcome::Failed(_) | Outcome::HandedOff(_) | Outcome::Rejected(_) => {
+                    let (count, why) = match outcome {
+                        Outcome::Rejected(_) => (&mut sum.rejected, "rejected"),
+                        _ => (&mut sum.failed, "failed"),
+                    };
+                    *count += 1;
                     keep.push(m.receipt_handle);
-                    format!("kept (failed: {})", outcome.reason())
+                    format!("kept ({why}: {})", outcome.reason())
                 }
-                Outcome::Rejected(_) => {
-                    sum.rejected += 1;
-                    keep.push(m.receipt_handle);
-                    format!("kept (rejected: {})", outcome.reason())
+                _ => {
+                    let done = match &outcome {
+                        Outcome::Stored { items_written } => {
+                            format!("stored ({items_written} items)")
+                        }
+                        other => other.label().to_owned(),
+                    };
+                    let deleted = app.queues.delete(QueueName::DeadLetters, &m.receipt_handle);
+                    match deleted.await {
+                        Ok(()) => {
+                            sum.replayed += 1;
+                            format!("{done}, deleted")
+                        }
+                        Err(e) => {
+                            sum.failed += 1;
+                            format!("{done} but not deleted ({e}); a second replay is harmless")
+                        }
+                    }
                 }
-                _ => match app
-                    .queues
-                    .delete(QueueName::DeadLetters, &m.receipt_handle)
-                    .await
-                {
-                    Ok(()) => {
-                        sum.replayed += 1;
-                        format!("{}, deleted", label(&outcome))
-                    }
-                    Err(e) => {
-                        sum.failed += 1;
-                        format!(
-                            "{} but not deleted ({e}); a second replay is harmless",
-                            label(&outcome)
-                        )
-                    }
-                },
             };
             let _ = writeln!(out, "{what} -> {result}");
         }
     }
     for handle in keep {
-        if let Err(e) = app.queues.release(QueueName::DeadLetters, &handle).await {
+        let deadline = tokio::time::Instant::now() + HIDE;
+        let released = app
+            .queues
+            .hide(QueueName::DeadLetters, &handle, Duration::ZERO, deadline);
+        if let Err(e) = released.await {
             let _ = writeln!(
                 out,
                 "note: a kept message stays hidden until its timeout ({e})"
             );
         }
     }
+    let listed = match (args.dry_run, sum.listed) {
+        (true, n) => format!(", {n} listed (dry run: nothing applied or deleted)"),
+        (false, _) => String::new(),
+    };
     let _ = writeln!(
         out,
-        "replay: {} received, {} replayed, {} rejected, {} failed{}",
-        sum.received,
-        sum.replayed,
-        sum.rejected,
-        sum.failed,
-        if args.dry_run {
-            format!(
-                ", {} listed (dry run: nothing applied or deleted)",
-                sum.listed
-            )
-        } else {
-            String::new()
-        }
+        "replay: {} received, {} replayed, {} rejected, {} failed{listed}",
+        sum.received, sum.replayed, sum.rejected, sum.failed
     );
     Ok(sum)
-}
-
-fn label(outcome: &Outcome) -> String {
-    match outcome {
-        Outcome::Stored { items_written } => format!("stored ({items_written} items)"),
-        other => other.label().to_owned(),
-    }
 }
 
 /// A message's id, command and app, and the reason it was dead-lettered: never its body.
@@ -242,23 +226,16 @@ mod tests {
 
     #[test]
     fn replay_arguments() {
-        assert_eq!(
-            args(&[]).ok(),
-            Some(ReplayArgs {
-                dry_run: false,
-                max: REPLAY_DEFAULT_MAX
-            })
-        );
-        assert_eq!(
-            args(&["--dry-run", "--max", "5"]).ok(),
-            Some(ReplayArgs {
-                dry_run: true,
-                max: 5
-            })
-        );
-        assert!(args(&["--max"]).is_err());
-        assert!(args(&["--max", "0"]).is_err());
-        assert!(args(&["--force"]).is_err());
+        for (argv, want) in [
+            (&[][..], Some((false, REPLAY_DEFAULT_MAX))),
+            (&["--dry-run", "--max", "5"], Some((true, 5))),
+            (&["--max"], None),
+            (&["--max", "0"], None),
+            (&["--force"], None),
+        ] {
+            let got = args(argv).ok().map(|r| (r.dry_run, r.max));
+            assert_eq!(got, want, "{argv:?}");
+        }
     }
 
     #[test]

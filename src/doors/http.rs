@@ -1,12 +1,10 @@
 //! The HTTP door: API Gateway (HTTP API 2.0, REST API 1.0) and Lambda function URL events
 //! in, over [`App::webhook`], the reply out, the way `lambda_http::run` serves them.
 //!
-//! The event is parsed once, into `lambda_http`'s own event type for the payload format
-//! [`super::Shape`] found ([`read`]); `lambda_http`'s `Adapter` converts it into its
-//! `Request`, calls [`answer`], and writes the reply into the front door's JSON through its
-//! response conversion ([`serve`]). The one step of ours: a payload 2.0 `rawQueryString`
-//! with bytes no URI may hold (a front door may pass them on undecoded) is
-//! percent-encoded first ([`query::url_safe`]: the same pairs once decoded).
+//! The event is parsed once ([`read`]); `lambda_http`'s `Adapter` does the rest ([`serve`]).
+//! The one step of ours: a payload 2.0 `rawQueryString` with bytes no URI may hold (a
+//! front door may pass them on undecoded) is percent-encoded first ([`query::url_safe`]:
+//! the same pairs once decoded).
 //!
 //! What API Gateway and function URLs never send (a body marked base64 that is not, a
 //! `Host` no URL can hold) panics in `lambda_http`'s conversion, and `lambda_runtime`
@@ -18,19 +16,19 @@ use crate::outcome::{Outcome, Reason};
 use crate::protocol::query::{self, Query};
 use crate::protocol::signature::AuthError;
 use crate::protocol::{self, Seen};
-use crate::relay::{RelayedReply, HOP_HEADER};
+use crate::relay::HOP_HEADER;
 use crate::store::Budget;
 use crate::telemetry::RequestMetrics;
 use crate::token::Reread;
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use lambda_http::request::{LambdaRequest, RequestContext};
+use lambda_http::tower::util::ServiceFn;
 use lambda_http::{IntoResponse, RequestExt, Service};
 use lambda_runtime::LambdaEvent;
 use std::borrow::Cow;
 use std::convert::Infallible;
-use std::future::Future;
+use std::future::{Future, Ready};
 use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 pub use lambda_http::{Body, Request};
@@ -47,22 +45,10 @@ pub enum Payload {
     V2,
 }
 
-/// The event is not the JSON of its payload format (an invalid method or header value,
-/// a missing `requestContext`): API Gateway and function URLs never send one. Its
-/// category and position only ([`super::JsonError`]).
-#[derive(Debug, thiserror::Error)]
-#[error("the event is not an API Gateway or function URL request: {0}")]
-pub struct EventError(pub super::JsonError);
-
-impl From<serde_json::Error> for EventError {
-    fn from(e: serde_json::Error) -> EventError {
-        EventError(super::JsonError::from(e))
-    }
-}
-
 /// Reads `json`, an event of `payload`'s format, with one parse into `lambda_http`'s
-/// event type.
-pub fn read(json: &str, payload: Payload) -> Result<LambdaRequest, EventError> {
+/// event type. An error (an invalid method or header value, a missing `requestContext`:
+/// API Gateway and function URLs never send one) gives its category and position only.
+pub fn read(json: &str, payload: Payload) -> Result<LambdaRequest, super::JsonError> {
     Ok(match payload {
         Payload::V2 => {
             let mut e: ApiGatewayV2httpRequest = serde_json::from_str(json)?;
@@ -91,30 +77,32 @@ impl IntoResponse for Answer {
 }
 
 impl Answer {
-    /// The protocol's reply: JSON, `ActionStatus`, `ErrorCode`, `ErrorInfo`.
+    /// The protocol's reply: JSON, `ActionStatus`, `ErrorCode`, `ErrorInfo`; or a relayed
+    /// one (contract section 7): the backend's status, content type and body as they are,
+    /// a body that is not UTF-8 sent as bytes (base64 on the wire).
     fn of(outcome: &Outcome) -> Answer {
-        match outcome {
-            Outcome::Relayed(relayed) => Answer::relayed(relayed),
+        let (status, content_type, body) = match outcome {
+            Outcome::Relayed(r) => {
+                let body = match std::str::from_utf8(&r.body) {
+                    Ok("") => Body::Empty,
+                    Ok(text) => Body::Text(text.to_owned()),
+                    Err(_) => Body::Binary(r.body.clone()),
+                };
+                (r.status, r.content_type.as_deref(), body)
+            }
             other => {
                 let reply = other.reply();
-                build(
-                    reply.status,
-                    Some("application/json"),
-                    Body::Text(reply.body()),
-                )
+                let body = Body::Text(reply.body());
+                (reply.status, Some("application/json"), body)
             }
-        }
-    }
-
-    /// A relayed reply (contract section 7): the backend's status, content type and body
-    /// as they are; a body that is not UTF-8 is sent as bytes (base64 on the wire).
-    fn relayed(r: &RelayedReply) -> Answer {
-        let body = match std::str::from_utf8(&r.body) {
-            Ok("") => Body::Empty,
-            Ok(text) => Body::Text(text.to_owned()),
-            Err(_) => Body::Binary(r.body.clone()),
         };
-        build(r.status, r.content_type.as_deref(), body)
+        let mut response = lambda_http::Response::new(body);
+        *response.status_mut() =
+            http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::BAD_GATEWAY);
+        if let Some(v) = content_type.and_then(|t| http::HeaderValue::from_str(t).ok()) {
+            response.headers_mut().insert(http::header::CONTENT_TYPE, v);
+        }
+        Answer(response)
     }
 
     pub fn status(&self) -> u16 {
@@ -122,48 +110,25 @@ impl Answer {
     }
 }
 
-fn build(status: u16, content_type: Option<&str>, body: Body) -> Answer {
-    let mut response = lambda_http::Response::new(body);
-    *response.status_mut() =
-        http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::BAD_GATEWAY);
-    if let Some(v) = content_type.and_then(|t| http::HeaderValue::from_str(t).ok()) {
-        response.headers_mut().insert(http::header::CONTENT_TYPE, v);
-    }
-    Answer(response)
-}
-
 /// The response JSON of the front door that sent the event (REST: `multiValueHeaders`;
-/// 2.0: `headers`, `cookies`), as `lambda_http` writes it.
-pub(crate) type FrontDoorResponse =
-    <lambda_http::Adapter<'static, Answer, Webhook<'static>> as Service<
-        LambdaEvent<LambdaRequest>,
-    >>::Response;
+/// 2.0: `headers`, `cookies`), as `lambda_http` writes it (its type is not public: named
+/// through its `Adapter`).
+pub(crate) type FrontDoorResponse = <lambda_http::Adapter<
+    'static,
+    Answer,
+    ServiceFn<fn(Request) -> Ready<Result<Answer, Infallible>>>,
+> as Service<LambdaEvent<LambdaRequest>>>::Response;
 
 /// Serves one webhook invocation as `lambda_http::run` does: its `Adapter` turns the event
 /// into a [`Request`] with the invocation's context, [`answer_invocation`] answers it, and
 /// its response conversion writes the reply as the front door's JSON.
 pub async fn serve(app: &App, event: LambdaEvent<LambdaRequest>) -> FrontDoorResponse {
-    match lambda_http::Adapter::from(Webhook(app)).call(event).await {
+    let webhook = lambda_http::service_fn(|request| async move {
+        Ok::<_, Infallible>(answer_invocation(app, request).await)
+    });
+    match lambda_http::Adapter::from(webhook).call(event).await {
         Ok(response) => response,
         Err(never) => match never {},
-    }
-}
-
-/// The webhook as the `Service` `lambda_http`'s `Adapter` wraps.
-pub struct Webhook<'a>(&'a App);
-
-impl<'a> Service<Request> for Webhook<'a> {
-    type Response = Answer;
-    type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Answer, Infallible>> + Send + 'a>>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, request: Request) -> Self::Future {
-        let app = self.0;
-        Box::pin(async move { Ok(answer_invocation(app, request).await) })
     }
 }
 

@@ -2,12 +2,10 @@
 //! schedule, a command line) into calls on the core ([`crate::app::App`],
 //! [`crate::store`]) and its outcome into what the caller expects.
 //!
-//! One binary serves every door. On Lambda the event's shape picks the door
-//! ([`Shape::of`], [`LambdaDoor`]); the function's `Handler` setting (`_HANDLER`) names the
-//! door it was deployed for, which decides only what the shape does not (a scheduler's
-//! `Input`), and an event no door of this function serves fails its invocation, so that its
-//! source retries it (docs/contract.md section 9). From a shell, the command line names
-//! a command ([`cli`]).
+//! One binary serves every door (docs/contract.md section 9). On Lambda the event's shape
+//! picks the door ([`Shape::of`], [`LambdaDoor`]); the function's `Handler` ([`Door`])
+//! decides only what the shape does not (a scheduler's `Input`). From a shell, the
+//! command line names a command ([`cli`]).
 
 pub mod cli;
 pub mod http;
@@ -64,32 +62,28 @@ pub enum Shape {
 /// The top-level keys [`Shape::of`] looks at; the values of the others are skipped
 /// unread, so this is one scan of the event with no allocation but `Records`' list.
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct Keys<'a> {
-    #[serde(rename = "Records", default)]
+    #[serde(rename = "Records")]
     records: Option<Vec<RecordKeys<'a>>>,
-    #[serde(rename = "requestContext", default)]
     request_context: Option<ContextKeys>,
-    #[serde(rename = "httpMethod", default)]
     http_method: Option<IgnoredAny>,
-    #[serde(default, borrow)]
+    #[serde(borrow)]
     version: Option<Cow<'a, str>>,
-    #[serde(rename = "routeKey", default)]
     route_key: Option<IgnoredAny>,
-    #[serde(rename = "detail-type", default)]
+    #[serde(rename = "detail-type")]
     detail_type: Option<IgnoredAny>,
-    #[serde(default)]
     source: Option<IgnoredAny>,
 }
 
 #[derive(Deserialize)]
 struct RecordKeys<'a> {
-    #[serde(rename = "eventSource", default, borrow)]
+    #[serde(rename = "eventSource", borrow)]
     event_source: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
 struct ContextKeys {
-    #[serde(default)]
     http: Option<IgnoredAny>,
 }
 
@@ -151,8 +145,8 @@ pub enum Served {
 pub(crate) enum Unserved {
     #[error("this function serves no door for this event ({0:?}): check the function's event sources and Handler")]
     NoDoor(Shape),
-    #[error(transparent)]
-    Http(#[from] http::EventError),
+    #[error("the event is not an API Gateway or function URL request: {0}")]
+    Http(JsonError),
     #[error("the SQS batch could not be read: {0}")]
     Sqs(JsonError),
 }
@@ -160,7 +154,8 @@ pub(crate) enum Unserved {
 /// A JSON error without the event's values: serde_json's message quotes them, and an
 /// event may carry a token, a `Sign` or a body, which never go to a log line or back to
 /// the invoker (docs/security.md). Its category and position only.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{category:?} error at line {line} column {column}")]
 pub struct JsonError {
     pub category: serde_json::error::Category,
     /// 1-based; 0 when serde_json had no position.
@@ -178,35 +173,29 @@ impl From<serde_json::Error> for JsonError {
     }
 }
 
-impl std::fmt::Display for JsonError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{:?} error at line {} column {}",
-            self.category, self.line, self.column
-        )
-    }
-}
-
-impl std::error::Error for JsonError {}
-
 impl LambdaDoor {
     /// Serves one invocation with the door its payload's shape asks for.
     pub async fn serve(self, event: LambdaEvent<Box<RawValue>>) -> Result<Served, Error> {
         let LambdaEvent { payload, context } = event;
         let json = payload.get();
         let shape = Shape::of(json);
-        if let Some(intended) = self.door_for(shape).filter(|d| *d != self.intended) {
+        let asked = match shape {
+            Shape::Http(_) => Some(Door::Http),
+            Shape::Sqs => Some(Door::Queue),
+            Shape::Schedule if self.sync.is_some() => Some(Door::Sync),
+            Shape::Schedule | Shape::Other => None,
+        };
+        if let Some(door) = asked.filter(|d| *d != self.intended) {
             tracing::warn!(
                 ?shape,
-                door = ?intended,
+                ?door,
                 handler = ?self.intended,
                 "an event for another door: served by the door its shape asks for"
             );
         }
         match shape {
             Shape::Http(payload) => {
-                let event = http::read(json, payload).map_err(Unserved::from)?;
+                let event = http::read(json, payload).map_err(Unserved::Http)?;
                 let response = http::serve(&self.app, LambdaEvent::new(event, context)).await;
                 Ok(Served::Http(Box::new(response)))
             }
@@ -220,22 +209,11 @@ impl LambdaDoor {
                 Some(door) if self.intended == Door::Sync => {
                     let value: serde_json::Value =
                         serde_json::from_str(json).map_err(JsonError::from)?;
-                    Ok(Served::Sync(
-                        sync::scheduled(door, LambdaEvent::new(value, context)).await?,
-                    ))
+                    let reports = sync::scheduled(door, LambdaEvent::new(value, context)).await?;
+                    Ok(Served::Sync(reports))
                 }
                 _ => Err(Unserved::NoDoor(shape).into()),
             },
-        }
-    }
-
-    /// The door a shape asks for, when this process has one.
-    fn door_for(&self, shape: Shape) -> Option<Door> {
-        match shape {
-            Shape::Http(_) => Some(Door::Http),
-            Shape::Sqs => Some(Door::Queue),
-            Shape::Schedule => self.sync.as_ref().map(|_| Door::Sync),
-            Shape::Other => None,
         }
     }
 }
@@ -254,32 +232,36 @@ mod tests {
 
     #[test]
     fn shapes() {
-        let read = |p: &str| std::fs::read_to_string(p).expect("event file");
-        let v2 = read(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/events/after-send-msg.json"
-        ));
-        assert_eq!(Shape::of(&v2), Shape::Http(http::Payload::V2));
-        let url = read(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/events/function-url-after-create-official-account.json"
-        ));
-        assert_eq!(Shape::of(&url), Shape::Http(http::Payload::V2));
-        let rest = read(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/events/rest-api-after-create-official-account.json"
-        ));
-        assert_eq!(Shape::of(&rest), Shape::Http(http::Payload::RestApi));
+        use super::http::Payload::{RestApi, V2};
+        for (file, shape) in [
+            ("after-send-msg.json", Shape::Http(V2)),
+            (
+                "function-url-after-create-official-account.json",
+                Shape::Http(V2),
+            ),
+            (
+                "rest-api-after-create-official-account.json",
+                Shape::Http(RestApi),
+            ),
+        ] {
+            let path = format!("{}/events/{file}", env!("CARGO_MANIFEST_DIR"));
+            let json = std::fs::read_to_string(path).expect("event file");
+            assert_eq!(Shape::of(&json), shape, "{file}");
+        }
         let sqs = r#"{"Records":[{"messageId":"m","body":"{}","eventSource":"aws:sqs"}]}"#;
-        assert_eq!(Shape::of(sqs), Shape::Sqs);
         let sns = r#"{"Records":[{"EventSource":"aws:sns","Sns":{}}]}"#;
-        assert_eq!(Shape::of(sns), Shape::Other);
         let cron = r#"{"version":"0","id":"x","detail-type":"Scheduled Event","source":"aws.events","time":"2026-01-01T00:00:00Z","detail":{}}"#;
-        assert_eq!(Shape::of(cron), Shape::Schedule);
-        assert_eq!(Shape::of("{}"), Shape::Other);
-        assert_eq!(Shape::of(r#"{"accounts":["@TOA#_a"]}"#), Shape::Other);
-        assert_eq!(Shape::of("\"text\""), Shape::Other);
-        assert_eq!(Shape::of("[1,2]"), Shape::Other);
+        for (json, shape) in [
+            (sqs, Shape::Sqs),
+            (sns, Shape::Other),
+            (cron, Shape::Schedule),
+            ("{}", Shape::Other),
+            (r#"{"accounts":["@TOA#_a"]}"#, Shape::Other),
+            ("\"text\"", Shape::Other),
+            ("[1,2]", Shape::Other),
+        ] {
+            assert_eq!(Shape::of(json), shape, "{json}");
+        }
     }
 
     #[test]
@@ -291,7 +273,7 @@ mod tests {
             .map_err(JsonError::from);
         let http_err = http::read(http, http::Payload::V2).map(|_| ());
         assert!(sqs_err.is_err() && http_err.is_err());
-        let http_text = http_err.as_ref().map_err(|e| e.to_string());
+        let http_text = http_err.map_err(|e| Unserved::Http(e).to_string());
         let shown = format!(
             "{sqs_err:?} {http_err:?} {http_text:?} {:?}",
             sqs_err.map_err(Unserved::Sqs)

@@ -1,9 +1,7 @@
 //! The queue door: the same binary as the hand-off queue's consumer (`Handler: queue`),
-//! fed SQS batches by Lambda's event source mapping. A batch is applied account by
-//! account with [`App::consume_records`] (the store code, free of the webhook's 2-second
-//! limit: a budget of `QUEUE_RECORD_BUDGET_MS`, or less near the Lambda deadline); the
-//! records not taken are reported as `batchItemFailures`, so only they return to the
-//! queue (docs/contract.md section 5).
+//! fed SQS batches by Lambda's event source mapping, applied with [`App::consume_records`]
+//! (free of the webhook's 2-second limit); the records not taken are reported as
+//! `batchItemFailures`, so only they return to the queue (docs/contract.md section 5).
 
 use crate::app::{App, QueuedRecord, Verdict};
 use crate::telemetry::RequestMetrics;
