@@ -29,21 +29,9 @@ use tokio::time::Instant;
 
 /// The accounts of an app (contract section 3), from `gsi2`, every page, in ID order.
 pub(crate) async fn accounts_of_app(store: &Store, app: &str) -> Result<Vec<String>, ReadError> {
-    use crate::store::schema::{app_pk, GSI2, GSI2_PK, GSI2_SK};
-    let found: Vec<items::Item> = store
-        .client()
-        .query()
-        .table_name(store.table())
-        .index_name(GSI2)
-        .key_condition_expression("#pk = :pk")
-        .expression_attribute_names("#pk", GSI2_PK)
-        .expression_attribute_values(":pk", items::string_value(app_pk(app)))
-        .into_paginator()
-        .items()
-        .send()
-        .collect::<Result<_, _>>()
-        .await
-        .map_err(|e| ReadError::of(&e))?;
+    use crate::store::schema::{app_pk, GSI2, GSI2_SK};
+    // Every `gsi2sk` of an app's partition is `OA#{account}` (docs/table.md).
+    let found = store.query(Some(GSI2), &app_pk(app), "OA#").await?;
     Ok(found
         .iter()
         .filter_map(|item| item.get(GSI2_SK)?.as_s().ok()?.strip_prefix("OA#"))
