@@ -49,12 +49,6 @@ pub enum Param<'q> {
     Conflicting,
 }
 
-impl<'q> Param<'q> {
-    pub(crate) fn is_present(&self) -> bool {
-        !matches!(self, Param::Missing)
-    }
-}
-
 impl<'a> Query<'a> {
     /// Parses a raw (URL-encoded) query string such as API Gateway's `rawQueryString`.
     /// `%XX` escapes are decoded and `+` means a space, as in HTML forms; invalid UTF-8
