@@ -14,7 +14,7 @@
 //!   strings or integers; `null` as absent. Only a required field can make the event
 //!   invalid; an optional one that cannot be read is left out and counted.
 
-use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
@@ -31,12 +31,6 @@ const MAX_PARSE_DEPTH: usize = 128;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct BodyError(pub &'static str);
 
-impl BodyError {
-    pub fn message(&self) -> &'static str {
-        self.0
-    }
-}
-
 /// An after-event read from a body, with the number of optional fields left out because
 /// they could not be read (the request line's `fields_dropped`).
 #[derive(Debug, Clone, PartialEq)]
@@ -52,14 +46,6 @@ pub enum Unreadable {
     Invalid(FieldError),
     /// Readable JSON, but deeper than any store can hold (row 12a).
     TooDeep(FieldError),
-}
-
-impl Unreadable {
-    pub fn field_error(&self) -> &FieldError {
-        match self {
-            Unreadable::Invalid(e) | Unreadable::TooDeep(e) => e,
-        }
-    }
 }
 
 /// The body as the reading rules see it: without a byte-order mark, with every escaped
@@ -142,44 +128,42 @@ fn replace_lone_surrogates(text: &[u8]) -> Option<Vec<u8>> {
     Some(o)
 }
 
-/// The fields any after-command reads, in [`RawBody`]'s slot order.
-const FIELDS: [&str; 16] = [
-    "CallbackCommand",
-    "Official_Account",
-    "Operator_Account",
-    "Owner_Account",
-    "Name",
-    "Introduction",
-    "FaceUrl",
-    "Organization",
-    "EventTime",
-    "SubscribeAccountList",
-    "MsgKey",
-    "MsgTime",
-    "OnlineOnlyFlag",
-    "MsgBody",
-    "CloudCustomData",
-    "WithdrawMsgList",
-];
+/// The fields any after-command reads: each slot of [`RawBody`] and its JSON key.
+macro_rules! fields {
+    ($($slot:ident = $key:literal,)+) => {
+        #[derive(Clone, Copy)]
+        enum F {
+            $($slot,)+
+        }
+        /// The keys, in [`F`]'s order.
+        const FIELDS: &[&str] = &[$($key,)+];
+    };
+}
 
-#[derive(Clone, Copy)]
-enum F {
-    CallbackCommand,
-    OfficialAccount,
-    OperatorAccount,
-    OwnerAccount,
-    Name,
-    Introduction,
-    FaceUrl,
-    Organization,
-    EventTime,
-    SubscribeAccountList,
-    MsgKey,
-    MsgTime,
-    OnlineOnlyFlag,
-    MsgBody,
-    CloudCustomData,
-    WithdrawMsgList,
+fields! {
+    CallbackCommand = "CallbackCommand",
+    OfficialAccount = "Official_Account",
+    OperatorAccount = "Operator_Account",
+    OwnerAccount = "Owner_Account",
+    Name = "Name",
+    Introduction = "Introduction",
+    FaceUrl = "FaceUrl",
+    Organization = "Organization",
+    EventTime = "EventTime",
+    SubscribeAccountList = "SubscribeAccountList",
+    MsgKey = "MsgKey",
+    MsgTime = "MsgTime",
+    OnlineOnlyFlag = "OnlineOnlyFlag",
+    MsgBody = "MsgBody",
+    CloudCustomData = "CloudCustomData",
+    WithdrawMsgList = "WithdrawMsgList",
+}
+
+impl F {
+    /// This required field, named, made the event invalid.
+    fn invalid(self, problem: &str) -> Unreadable {
+        Unreadable::Invalid(FieldError::new(FIELDS[self as usize], problem))
+    }
 }
 
 /// The body's known fields, as raw JSON slices of the body; the last occurrence of a
@@ -209,7 +193,7 @@ impl<'a> RawBody<'a> {
         }
         let text = std::str::from_utf8(body).map_err(|_| BodyError("body is not valid UTF-8"))?;
         let mut slots = [None; FIELDS.len()];
-        pick(text, &FIELDS, &mut slots).map_err(|_| {
+        pick(text, FIELDS, &mut slots).map_err(|_| {
             BodyError("body is not valid JSON (or nested more than 128 levels deep)")
         })?;
         Ok(RawBody(slots))
@@ -236,19 +220,9 @@ impl<'a> RawBody<'a> {
         command: AfterCommand,
         app: &str,
     ) -> Result<Reading, Unreadable> {
-        let invalid = Unreadable::Invalid;
-        let account = required(self.get(F::OfficialAccount), "Official_Account", identifier)
-            .map_err(invalid)?;
-        let event_time =
-            required(self.get(F::EventTime), "EventTime", unsigned).map_err(invalid)?;
-        let subscribers = || {
-            id_list(
-                self.get(F::SubscribeAccountList),
-                "SubscribeAccountList",
-                "Subscriber_Account",
-            )
-            .map_err(invalid)
-        };
+        let account = self.required(F::OfficialAccount, identifier)?;
+        let event_time = self.required(F::EventTime, unsigned)?;
+        let subscribers = || self.id_list(F::SubscribeAccountList, "Subscriber_Account");
         let mut r = Optional::default();
         let kind = match command {
             AfterCommand::CreateOfficialAccount => EventKind::Created {
@@ -279,15 +253,14 @@ impl<'a> RawBody<'a> {
                 subscribers: subscribers()?,
             },
             AfterCommand::SendMsg => EventKind::MessageSent(Message {
-                msg_key: required(self.get(F::MsgKey), "MsgKey", identifier).map_err(invalid)?,
+                msg_key: self.required(F::MsgKey, identifier)?,
                 msg_time: r.read(self.get(F::MsgTime), unsigned),
                 online_only_flag: r.read(self.get(F::OnlineOnlyFlag), signed),
                 msg_body: msg_body(self.get(F::MsgBody), &mut r)?,
                 cloud_custom_data: r.read(self.get(F::CloudCustomData), text),
             }),
             AfterCommand::MsgWithdraw => EventKind::MessagesWithdrawn {
-                msg_keys: id_list(self.get(F::WithdrawMsgList), "WithdrawMsgList", "MsgKey")
-                    .map_err(invalid)?,
+                msg_keys: self.id_list(F::WithdrawMsgList, "MsgKey")?,
             },
         };
         Ok(Reading {
@@ -299,6 +272,38 @@ impl<'a> RawBody<'a> {
             },
             fields_dropped: r.dropped,
         })
+    }
+
+    /// A required field, as `read` reads it.
+    fn required<T>(&self, f: F, read: fn(&RawValue) -> Option<T>) -> Result<T, Unreadable> {
+        let raw = self.get(f).ok_or_else(|| f.invalid("is required"))?;
+        read(raw).ok_or_else(|| f.invalid("has the wrong type or value"))
+    }
+
+    /// A required list of objects each carrying the identifier `key`, de-duplicated in
+    /// the order first listed. An empty list is valid.
+    fn id_list(&self, f: F, key: &str) -> Result<Vec<String>, Unreadable> {
+        let raw = self.get(f).ok_or_else(|| f.invalid("is required"))?;
+        let entries: Vec<&RawValue> = serde_json::from_str(raw.get())
+            .map_err(|_| f.invalid("must be an array of objects"))?;
+        let mut seen = HashSet::with_capacity(entries.len());
+        let mut out = Vec::with_capacity(entries.len());
+        for (i, entry) in entries.into_iter().enumerate() {
+            let mut slot = [None];
+            let value = pick(entry.get(), &[key], &mut slot)
+                .ok()
+                .and(slot[0])
+                .filter(|r| r.get() != "null")
+                .and_then(identifier)
+                .ok_or_else(|| {
+                    let field = format!("{}[{i}].{key}", FIELDS[f as usize]);
+                    Unreadable::Invalid(FieldError::new(&field, "is missing or unreadable"))
+                })?;
+            if seen.insert(value.clone()) {
+                out.push(value);
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -367,15 +372,6 @@ impl Optional {
             s => Some(s),
         }
     }
-}
-
-fn required<T>(
-    raw: Option<&RawValue>,
-    name: &str,
-    read: fn(&RawValue) -> Option<T>,
-) -> Result<T, FieldError> {
-    let raw = raw.ok_or_else(|| FieldError::new(name, "is required"))?;
-    read(raw).ok_or_else(|| FieldError::new(name, "has the wrong type or value"))
 }
 
 fn has_control(s: &str) -> bool {
@@ -476,31 +472,6 @@ fn integer_of_number(text: &str) -> Option<i128> {
     Some(if negative { -value } else { value })
 }
 
-/// A required list of objects each carrying the identifier `key`, de-duplicated in the
-/// order first listed. An empty list is valid.
-fn id_list(raw: Option<&RawValue>, name: &str, key: &str) -> Result<Vec<String>, FieldError> {
-    let raw = raw.ok_or_else(|| FieldError::new(name, "is required"))?;
-    let entries: Vec<&RawValue> = serde_json::from_str(raw.get())
-        .map_err(|_| FieldError::new(name, "must be an array of objects"))?;
-    let mut seen = HashSet::with_capacity(entries.len());
-    let mut out = Vec::with_capacity(entries.len());
-    for (i, entry) in entries.into_iter().enumerate() {
-        let mut slot = [None];
-        let value = pick(entry.get(), &[key], &mut slot)
-            .ok()
-            .and(slot[0])
-            .filter(|r| r.get() != "null")
-            .and_then(identifier)
-            .ok_or_else(|| {
-                FieldError::new(&format!("{name}[{i}].{key}"), "is missing or unreadable")
-            })?;
-        if seen.insert(value.clone()) {
-            out.push(value);
-        }
-    }
-    Ok(out)
-}
-
 /// `MsgBody`: an array of message elements (objects), numbers kept digit for digit.
 /// Not an array of objects: left out (optional). Deeper than it can be parsed: the
 /// event cannot be stored as it is (row 12a).
@@ -548,29 +519,9 @@ fn json_depth(text: &str) -> usize {
 }
 
 /// A string that borrows from the body when it has no escapes.
-struct CowStr<'a>(Cow<'a, str>);
-
-impl<'de> Deserialize<'de> for CowStr<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = CowStr<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a string")
-            }
-            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-                Ok(CowStr(Cow::Borrowed(v)))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(CowStr(Cow::Owned(v.to_owned())))
-            }
-            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
-                Ok(CowStr(Cow::Owned(v)))
-            }
-        }
-        d.deserialize_str(V)
-    }
-}
+#[derive(Deserialize)]
+#[serde(transparent)]
+struct CowStr<'a>(#[serde(borrow)] Cow<'a, str>);
 
 #[cfg(test)]
 mod tests {
@@ -667,18 +618,16 @@ mod tests {
 
     #[test]
     fn exact_integers_never_go_through_a_float() {
-        assert_eq!(
-            integer_of_number("9007199254740993"),
-            Some(9007199254740993)
-        );
-        assert_eq!(
-            integer_of_number("9007199254740993.0"),
-            Some(9007199254740993)
-        );
-        assert_eq!(integer_of_number("-12.50e1"), Some(-125));
-        assert_eq!(integer_of_number("1.25e1"), None);
-        assert_eq!(integer_of_number("0.000"), Some(0));
-        assert_eq!(integer_of_number("1e400"), None);
+        for (number, want) in [
+            ("9007199254740993", Some(9007199254740993)),
+            ("9007199254740993.0", Some(9007199254740993)),
+            ("-12.50e1", Some(-125)),
+            ("1.25e1", None),
+            ("0.000", Some(0)),
+            ("1e400", None),
+        ] {
+            assert_eq!(integer_of_number(number), want, "{number}");
+        }
     }
 
     #[test]
@@ -726,35 +675,29 @@ mod tests {
 
     #[test]
     fn required_fields_name_the_field_not_its_content() {
-        let e = event(
+        let (Unreadable::Invalid(e) | Unreadable::TooDeep(e)) = event(
             AfterCommand::AddSubscriber,
             r#"{"Official_Account":"@TOA#_a","EventTime":1,"SubscribeAccountList":[{"Subscriber_Account":"ok"},{"Subscriber_Account":{"v":"12345"}}]}"#,
         )
         .unwrap_err();
-        let msg = e.field_error().to_string();
+        let msg = e.to_string();
         assert!(
             msg.contains("SubscribeAccountList[1].Subscriber_Account"),
             "{msg}"
         );
         assert!(!msg.contains("12345"), "{msg}");
-        let e = event(
-            AfterCommand::SendMsg,
+        for body in [
             r#"{"Official_Account":"@TOA#_a","EventTime":1}"#,
-        )
-        .unwrap_err();
-        assert_eq!(
-            e,
-            Unreadable::Invalid(FieldError::new("MsgKey", "is required"))
-        );
-        let e = event(
-            AfterCommand::SendMsg,
             r#"{"Official_Account":"@TOA#_a","EventTime":1,"MsgKey":null}"#,
-        )
-        .unwrap_err();
-        assert_eq!(
-            e,
-            Unreadable::Invalid(FieldError::new("MsgKey", "is required"))
-        );
+        ] {
+            assert_eq!(
+                event(AfterCommand::SendMsg, body),
+                Err(Unreadable::Invalid(FieldError::new(
+                    "MsgKey",
+                    "is required"
+                )))
+            );
+        }
     }
 
     #[test]
@@ -765,11 +708,9 @@ mod tests {
                 &format!(r#"{{"Official_Account":{v},"EventTime":1}}"#),
             )
         };
-        assert!(oa(r#""""#).is_err());
-        assert!(oa(r#""a\u0000b""#).is_err());
-        assert!(oa(r#""a\nb""#).is_err());
-        assert!(oa("null").is_err());
-        assert!(oa("1.5").is_err());
+        for bad in [r#""""#, r#""a\u0000b""#, r#""a\nb""#, "null", "1.5"] {
+            assert!(oa(bad).is_err(), "{bad}");
+        }
         assert_eq!(oa("5").map(|e| e.account), Ok("5".to_owned()));
         assert_eq!(
             oa("123456789012345678901234567890").map(|e| e.account),
@@ -891,13 +832,20 @@ mod tests {
 
     #[test]
     fn body_command_is_read() {
-        let b = RawBody::parse(br#"{"CallbackCommand":"X"}"#).unwrap();
-        assert_eq!(b.command(), BodyCommand::Present("X".into()));
-        let b = RawBody::parse(br#"{"CallbackCommand":"Y","CallbackCommand":"X"}"#).unwrap();
-        assert_eq!(b.command(), BodyCommand::Present("X".into()));
-        let b = RawBody::parse(br#"{"CallbackCommand":5}"#).unwrap();
-        assert_eq!(b.command(), BodyCommand::Invalid);
-        let b = RawBody::parse(br#"{"CallbackCommand":null}"#).unwrap();
-        assert_eq!(b.command(), BodyCommand::Absent);
+        for (body, want) in [
+            (
+                r#"{"CallbackCommand":"X"}"#,
+                BodyCommand::Present("X".into()),
+            ),
+            (
+                r#"{"CallbackCommand":"Y","CallbackCommand":"X"}"#,
+                BodyCommand::Present("X".into()),
+            ),
+            (r#"{"CallbackCommand":5}"#, BodyCommand::Invalid),
+            (r#"{"CallbackCommand":null}"#, BodyCommand::Absent),
+        ] {
+            let b = RawBody::parse(body.as_bytes()).unwrap();
+            assert_eq!(b.command(), want, "{body}");
+        }
     }
 }
