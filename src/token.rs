@@ -56,14 +56,16 @@ pub enum Reread {
 }
 
 impl CallbackToken {
+    fn new(token: Arc<str>, secret: Option<Secret>) -> CallbackToken {
+        let current = RwLock::new(token);
+        CallbackToken {
+            inner: Arc::new(Inner { current, secret }),
+        }
+    }
+
     /// `CALLBACK_TOKEN`: a token given directly.
     pub fn fixed(token: impl Into<Arc<str>>) -> CallbackToken {
-        CallbackToken {
-            inner: Arc::new(Inner {
-                current: RwLock::new(token.into()),
-                secret: None,
-            }),
-        }
+        CallbackToken::new(token.into(), None)
     }
 
     /// `CALLBACK_TOKEN_ARN`: reads the secret `arn` (at `endpoint`, else Secrets
@@ -76,17 +78,13 @@ impl CallbackToken {
         now: u64,
     ) -> Result<CallbackToken, SecretError> {
         let token = read(sdk, arn, endpoint).await?;
-        Ok(CallbackToken {
-            inner: Arc::new(Inner {
-                current: RwLock::new(token),
-                secret: Some(Secret {
-                    sdk: sdk.clone(),
-                    arn: arn.to_owned(),
-                    endpoint: endpoint.map(str::to_owned),
-                    last_read: Mutex::new(now),
-                }),
-            }),
-        })
+        let secret = Secret {
+            sdk: sdk.clone(),
+            arn: arn.to_owned(),
+            endpoint: endpoint.map(str::to_owned),
+            last_read: Mutex::new(now),
+        };
+        Ok(CallbackToken::new(token, Some(secret)))
     }
 
     /// The token in use.
@@ -151,11 +149,7 @@ async fn read(
 
 impl fmt::Debug for CallbackToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let source = if self.inner.secret.is_some() {
-            "secret"
-        } else {
-            "fixed"
-        };
+        let source = self.inner.secret.as_ref().map_or("fixed", |_| "secret");
         write!(f, "CallbackToken(<{source}>)")
     }
 }
