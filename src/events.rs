@@ -2,8 +2,8 @@
 //! webhook, the hand-off queue, a sync from the REST API).
 //!
 //! [`after_commands!`] holds the one list of after-commands this version stores: each
-//! entry's variant, wire name (`CallbackCommand`), metric label and sample event file
-//! under `events/`. The protocol reader (`protocol::body`), the folding rules
+//! entry's variant, metric label (its wire name, `CallbackCommand`, less
+//! `OfficialAccount.Callback`) and sample event file under `events/`. The protocol reader (`protocol::body`), the folding rules
 //! (`state`), the store and telemetry all take their command names from it, and a test
 //! enumerates it against `events/` (`tests/it/seeds.rs`).
 
@@ -13,7 +13,7 @@ use std::borrow::Cow;
 pub(crate) const OFFICIAL_ACCOUNT_PREFIX: &str = "OfficialAccount.";
 
 macro_rules! after_commands {
-    ($($variant:ident => $wire:literal, $label:literal, $sample:literal;)+) => {
+    ($($variant:ident => $label:literal, $sample:literal;)+) => {
         /// The after-commands this version stores (docs/contract.md section 3).
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         pub enum AfterCommand {
@@ -27,7 +27,7 @@ macro_rules! after_commands {
             /// The wire name, as in `CallbackCommand`.
             pub const fn wire_name(self) -> &'static str {
                 match self {
-                    $(AfterCommand::$variant => $wire,)+
+                    $(AfterCommand::$variant => concat!("OfficialAccount.Callback", $label),)+
                 }
             }
 
@@ -49,22 +49,16 @@ macro_rules! after_commands {
 }
 
 after_commands! {
-    CreateOfficialAccount => "OfficialAccount.CallbackAfterCreateOfficialAccount",
-        "AfterCreateOfficialAccount", "after-create-official-account.json";
-    OfficialAccountInfoChanged => "OfficialAccount.CallbackAfterOfficialAccountInfoChanged",
+    CreateOfficialAccount => "AfterCreateOfficialAccount", "after-create-official-account.json";
+    OfficialAccountInfoChanged =>
         "AfterOfficialAccountInfoChanged", "after-official-account-info-changed.json";
-    OfficialAccountDestroyed => "OfficialAccount.CallbackAfterOfficialAccountDestroyed",
+    OfficialAccountDestroyed =>
         "AfterOfficialAccountDestroyed", "after-official-account-destroyed.json";
-    AddSubscriber => "OfficialAccount.CallbackAfterAddSubscriber",
-        "AfterAddSubscriber", "after-add-subscriber.json";
-    OfficialAccountFull => "OfficialAccount.CallbackAfterOfficialAccountFull",
-        "AfterOfficialAccountFull", "after-official-account-full.json";
-    DeleteSubscriber => "OfficialAccount.CallbackAfterDeleteSubscriber",
-        "AfterDeleteSubscriber", "after-delete-subscriber.json";
-    SendMsg => "OfficialAccount.CallbackAfterSendMsg",
-        "AfterSendMsg", "after-send-msg.json";
-    MsgWithdraw => "OfficialAccount.CallbackAfterMsgWithDraw",
-        "AfterMsgWithDraw", "after-msg-withdraw.json";
+    AddSubscriber => "AfterAddSubscriber", "after-add-subscriber.json";
+    OfficialAccountFull => "AfterOfficialAccountFull", "after-official-account-full.json";
+    DeleteSubscriber => "AfterDeleteSubscriber", "after-delete-subscriber.json";
+    SendMsg => "AfterSendMsg", "after-send-msg.json";
+    MsgWithdraw => "AfterMsgWithDraw", "after-msg-withdraw.json";
 }
 
 /// What a `CallbackCommand` value asks of this function (docs/contract.md section 2,
@@ -204,22 +198,17 @@ mod tests {
     #[test]
     fn classifies_commands() {
         use CommandKind::*;
-        assert_eq!(
-            CommandKind::of("Group.CallbackAfterNewMemberJoin"),
-            NotOfficialAccount
-        );
-        assert_eq!(
-            CommandKind::of("officialaccount.CallbackAfterSendMsg"),
-            NotOfficialAccount
-        );
-        assert_eq!(
-            CommandKind::of("OfficialAccount.CallbackBeforeSendMsg"),
-            Before
-        );
-        assert_eq!(
-            CommandKind::of("OfficialAccount.CallbackAfterSomethingNew"),
-            UnknownOfficialAccount
-        );
+        for (command, kind) in [
+            ("Group.CallbackAfterNewMemberJoin", NotOfficialAccount),
+            ("officialaccount.CallbackAfterSendMsg", NotOfficialAccount),
+            ("OfficialAccount.CallbackBeforeSendMsg", Before),
+            (
+                "OfficialAccount.CallbackAfterSomethingNew",
+                UnknownOfficialAccount,
+            ),
+        ] {
+            assert_eq!(CommandKind::of(command), kind, "{command}");
+        }
         for &c in AfterCommand::ALL {
             assert_eq!(CommandKind::of(c.wire_name()), After(c));
             assert_eq!(
