@@ -14,7 +14,7 @@
 //!   strings or integers; `null` as absent. Only a required field can make the event
 //!   invalid; an optional one that cannot be read is left out and counted.
 
-use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
@@ -335,14 +335,8 @@ fn pick<'a>(
             Ok(())
         }
     }
-    impl<'de> DeserializeSeed<'de> for Pick<'_, 'de> {
-        type Value = ();
-        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-            d.deserialize_map(self)
-        }
-    }
     let mut de = serde_json::Deserializer::from_str(text);
-    Pick { names, slots }.deserialize(&mut de)?;
+    (&mut de).deserialize_map(Pick { names, slots })?;
     de.end()
 }
 
