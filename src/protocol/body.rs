@@ -51,16 +51,11 @@ pub enum Unreadable {
 /// The body as the reading rules see it: without a byte-order mark, with every escaped
 /// lone surrogate replaced by `\uFFFD` and every byte sequence that is not UTF-8 by
 /// U+FFFD. Borrows when there is nothing to change (the usual case).
-pub(crate) fn normalize(body: Cow<'_, [u8]>) -> Cow<'_, [u8]> {
-    const BOM: &[u8] = b"\xEF\xBB\xBF";
-    let body = match body {
-        Cow::Borrowed(b) => Cow::Borrowed(b.strip_prefix(BOM).unwrap_or(b)),
-        Cow::Owned(b) if b.starts_with(BOM) => Cow::Owned(b[BOM.len()..].to_vec()),
-        owned => owned,
-    };
-    let body = match std::str::from_utf8(&body) {
-        Ok(_) => body,
-        Err(_) => Cow::Owned(String::from_utf8_lossy(&body).into_owned().into_bytes()),
+pub(crate) fn normalize(body: &[u8]) -> Cow<'_, [u8]> {
+    let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
+    let body = match std::str::from_utf8(body) {
+        Ok(_) => Cow::Borrowed(body),
+        Err(_) => Cow::Owned(String::from_utf8_lossy(body).into_owned().into_bytes()),
     };
     match replace_lone_surrogates(&body) {
         Some(fixed) => Cow::Owned(fixed),
@@ -522,7 +517,7 @@ mod tests {
     use super::*;
 
     fn read(cmd: AfterCommand, body: &str) -> Result<Reading, Unreadable> {
-        let body = normalize(Cow::Borrowed(body.as_bytes()));
+        let body = normalize(body.as_bytes());
         RawBody::parse(&body)
             .map_err(|e| Unreadable::Invalid(FieldError(e.0.into())))?
             .into_event(cmd, "1400000001")
@@ -532,13 +527,29 @@ mod tests {
         read(cmd, body).map(|r| r.event)
     }
 
+    fn ok(cmd: AfterCommand, body: &str) -> Event {
+        event(cmd, body).expect("an event")
+    }
+
+    /// The `Name` a create event reads.
+    fn created_name(body: &str) -> Option<String> {
+        match ok(AfterCommand::CreateOfficialAccount, body).kind {
+            EventKind::Created { name, .. } => name,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// An array nested 10,000 deep.
+    fn deep() -> String {
+        format!("{}{}", "[".repeat(10000), "]".repeat(10000))
+    }
+
     #[test]
     fn seed_create_sample() {
-        let e = event(
+        let e = ok(
             AfterCommand::CreateOfficialAccount,
             r#"{"CallbackCommand":"OfficialAccount.CallbackAfterCreateOfficialAccount","Official_Account":"@TOA#_test_OA_for_penn","Operator_Account":"107867","Owner_Account":"107867","Name":"TestOfficialAccount","EventTime":1670574414123}"#,
-        )
-        .unwrap();
+        );
         assert_eq!(e.account, "@TOA#_test_OA_for_penn");
         assert_eq!(e.event_time, 1670574414123);
         assert_eq!(
@@ -553,11 +564,10 @@ mod tests {
 
     #[test]
     fn subscriber_lists_are_deduplicated_in_order() {
-        let e = event(
+        let e = ok(
             AfterCommand::AddSubscriber,
             r#"{"Official_Account":"@TOA#_a","EventTime":"5","SubscribeAccountList":[{"Subscriber_Account":"b"},{"Subscriber_Account":"a","x":1},{"Subscriber_Account":"b"},{"Subscriber_Account":"\u0062"}]}"#,
-        )
-        .unwrap();
+        );
         assert_eq!(e.event_time, 5);
         assert_eq!(
             e.kind,
@@ -680,17 +690,15 @@ mod tests {
             "{msg}"
         );
         assert!(!msg.contains("12345"), "{msg}");
+        let missing = Err(Unreadable::Invalid(FieldError::new(
+            "MsgKey",
+            "is required",
+        )));
         for body in [
             r#"{"Official_Account":"@TOA#_a","EventTime":1}"#,
             r#"{"Official_Account":"@TOA#_a","EventTime":1,"MsgKey":null}"#,
         ] {
-            assert_eq!(
-                event(AfterCommand::SendMsg, body),
-                Err(Unreadable::Invalid(FieldError::new(
-                    "MsgKey",
-                    "is required"
-                )))
-            );
+            assert_eq!(event(AfterCommand::SendMsg, body), missing, "{body}");
         }
     }
 
@@ -723,19 +731,17 @@ mod tests {
 
     #[test]
     fn repeated_keys_last_one_counts() {
-        let e = event(
+        let e = ok(
             AfterCommand::CreateOfficialAccount,
             r#"{"Official_Account":"@TOA#_x","Name":"first","EventTime":1,"Official_Account":"@TOA#_a","Name":"second","EventTime":2}"#,
-        )
-        .unwrap();
+        );
         assert_eq!((e.account.as_str(), e.event_time), ("@TOA#_a", 2));
         assert!(matches!(e.kind, EventKind::Created { name: Some(ref n), .. } if n == "second"));
         // In list entries too.
-        let e = event(
+        let e = ok(
             AfterCommand::AddSubscriber,
             r#"{"Official_Account":"@TOA#_a","EventTime":1,"SubscribeAccountList":[{"Subscriber_Account":"x","Subscriber_Account":"y"}]}"#,
-        )
-        .unwrap();
+        );
         assert!(
             matches!(e.kind, EventKind::SubscribersAdded { ref subscribers, .. } if subscribers == &["y"])
         );
@@ -743,26 +749,19 @@ mod tests {
 
     #[test]
     fn byte_order_mark_lone_surrogates_and_broken_utf8() {
-        let e = event(
-            AfterCommand::CreateOfficialAccount,
-            "\u{feff}{\"Official_Account\":\"@TOA#_a\",\"EventTime\":1,\"Name\":\"cut \\ud83d\"}",
-        )
-        .unwrap();
-        assert!(
-            matches!(e.kind, EventKind::Created { name: Some(ref n), .. } if n == "cut \u{fffd}")
-        );
+        let bom =
+            "\u{feff}{\"Official_Account\":\"@TOA#_a\",\"EventTime\":1,\"Name\":\"cut \\ud83d\"}";
+        assert_eq!(created_name(bom).as_deref(), Some("cut \u{fffd}"));
         // A lone low surrogate, a pair kept, an escaped backslash before `ud83d`.
-        let e = event(
-            AfterCommand::CreateOfficialAccount,
-            r#"{"Official_Account":"@TOA#_a","EventTime":1,"Name":"\udc00-\ud83d\ude00-\\ud83d-\uD83D"}"#,
-        )
-        .unwrap();
-        assert!(
-            matches!(e.kind, EventKind::Created { name: Some(ref n), .. } if n == "\u{fffd}-😀-\\ud83d-\u{fffd}"),
-            "{e:?}"
+        assert_eq!(
+            created_name(
+                r#"{"Official_Account":"@TOA#_a","EventTime":1,"Name":"\udc00-\ud83d\ude00-\\ud83d-\uD83D"}"#
+            )
+            .as_deref(),
+            Some("\u{fffd}-😀-\\ud83d-\u{fffd}")
         );
         let body = b"{\"Official_Account\":\"@TOA#_a\",\"EventTime\":1,\"Name\":\"x\xff\xf0\x9f\"}";
-        let n = normalize(Cow::Borrowed(&body[..]));
+        let n = normalize(body);
         let e = RawBody::parse(&n)
             .unwrap()
             .into_event(AfterCommand::CreateOfficialAccount, "1")
@@ -771,16 +770,15 @@ mod tests {
             matches!(e.event.kind, EventKind::Created { name: Some(ref n), .. } if n.starts_with('x') && n.contains('\u{fffd}'))
         );
         // Nothing to change: borrowed.
-        assert!(matches!(normalize(Cow::Borrowed(b"{}")), Cow::Borrowed(_)));
+        assert!(matches!(normalize(b"{}"), Cow::Borrowed(_)));
     }
 
     #[test]
     fn msg_body_numbers_are_kept_digit_for_digit() {
-        let e = event(
+        let e = ok(
             AfterCommand::SendMsg,
             r#"{"Official_Account":"@TOA#_a","EventTime":1,"MsgKey":"k","MsgBody":[{"MsgContent":{"OrderNo":171717171717171717171,"Amount":1584097275961.1234}}]}"#,
-        )
-        .unwrap();
+        );
         let EventKind::MessageSent(m) = e.kind else {
             panic!("a send")
         };
@@ -797,13 +795,12 @@ mod tests {
 
     #[test]
     fn msg_body_too_deep_is_unstorable_not_dropped() {
-        let deep = format!(
-            "{{\"Official_Account\":\"a\",\"EventTime\":1,\"MsgKey\":\"k\",\"MsgBody\":[{}{}]}}",
-            "[".repeat(10000),
-            "]".repeat(10000)
+        let deep_body = format!(
+            "{{\"Official_Account\":\"a\",\"EventTime\":1,\"MsgKey\":\"k\",\"MsgBody\":[{}]}}",
+            deep()
         );
         assert!(matches!(
-            event(AfterCommand::SendMsg, &deep),
+            event(AfterCommand::SendMsg, &deep_body),
             Err(Unreadable::TooDeep(_))
         ));
     }
@@ -814,32 +811,27 @@ mod tests {
             assert!(RawBody::parse(b.as_bytes()).is_err(), "{b:?}");
         }
         // Unknown fields are skipped without recursion: deep nesting there is harmless.
-        let deep = format!("{{\"x\":{}{}}}", "[".repeat(10000), "]".repeat(10000));
-        assert!(RawBody::parse(deep.as_bytes()).is_ok());
+        let deep_unknown = format!("{{\"x\":{}}}", deep());
+        assert!(RawBody::parse(deep_unknown.as_bytes()).is_ok());
         let deep_entry = format!(
-            "{{\"Official_Account\":\"a\",\"EventTime\":1,\"SubscribeAccountList\":[{{\"Subscriber_Account\":\"u\",\"x\":{}{}}}]}}",
-            "[".repeat(10000),
-            "]".repeat(10000)
+            "{{\"Official_Account\":\"a\",\"EventTime\":1,\"SubscribeAccountList\":[{{\"Subscriber_Account\":\"u\",\"x\":{}}}]}}",
+            deep()
         );
         assert!(event(AfterCommand::AddSubscriber, &deep_entry).is_ok());
     }
 
     #[test]
     fn body_command_is_read() {
-        for (body, want) in [
-            (
-                r#"{"CallbackCommand":"X"}"#,
-                BodyCommand::Present("X".into()),
-            ),
-            (
-                r#"{"CallbackCommand":"Y","CallbackCommand":"X"}"#,
-                BodyCommand::Present("X".into()),
-            ),
-            (r#"{"CallbackCommand":5}"#, BodyCommand::Invalid),
-            (r#"{"CallbackCommand":null}"#, BodyCommand::Absent),
-        ] {
-            let b = RawBody::parse(body.as_bytes()).unwrap();
-            assert_eq!(b.command(), want, "{body}");
+        fn command(body: &str) -> BodyCommand<'_> {
+            RawBody::parse(body.as_bytes()).unwrap().command()
         }
+        let x = BodyCommand::Present("X".into());
+        assert_eq!(command(r#"{"CallbackCommand":"X"}"#), x);
+        assert_eq!(
+            command(r#"{"CallbackCommand":"Y","CallbackCommand":"X"}"#),
+            x
+        );
+        assert_eq!(command(r#"{"CallbackCommand":5}"#), BodyCommand::Invalid);
+        assert_eq!(command(r#"{"CallbackCommand":null}"#), BodyCommand::Absent);
     }
 }

@@ -115,7 +115,7 @@ pub(crate) fn admit_with(
         .and_then(|app| {
             // The body as the reading rules see it (byte-order mark, lone surrogates);
             // borrowed unless something had to change.
-            let normalized = body::normalize(Cow::Borrowed(&req.body));
+            let normalized = body::normalize(&req.body);
             let read = read_command(req, app, &normalized, seen)?;
             route(req, config, checks, read, seen)
         })
