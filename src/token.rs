@@ -12,7 +12,7 @@
 
 use crate::tencent::secret::{self, SecretError};
 use std::fmt;
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::{Arc, LockResult, Mutex, PoisonError, RwLock};
 
 /// The shortest time between two reads of the secret, seconds.
 pub(crate) const REREAD_INTERVAL_SECS: u64 = 60;
@@ -89,11 +89,7 @@ impl CallbackToken {
 
     /// The token in use.
     pub fn current(&self) -> Arc<str> {
-        self.inner
-            .current
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        unpoisoned(self.inner.current.read()).clone()
     }
 
     /// After a `Sign` that did not match: reads the secret again, unless it was read
@@ -104,10 +100,7 @@ impl CallbackToken {
             return Reread::Fixed;
         };
         {
-            let mut last = secret
-                .last_read
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
+            let mut last = unpoisoned(secret.last_read.lock());
             if now < last.saturating_add(REREAD_INTERVAL_SECS) {
                 return Reread::TooSoon;
             }
@@ -115,11 +108,7 @@ impl CallbackToken {
         }
         match read(&secret.sdk, &secret.arn, secret.endpoint.as_deref()).await {
             Ok(token) => {
-                let mut current = self
-                    .inner
-                    .current
-                    .write()
-                    .unwrap_or_else(PoisonError::into_inner);
+                let mut current = unpoisoned(self.inner.current.write());
                 if *current == token {
                     Reread::Unchanged
                 } else {
@@ -134,6 +123,12 @@ impl CallbackToken {
             }
         }
     }
+}
+
+/// A lock's guard even if a holder panicked: the token and the time it guards are each
+/// written in one assignment, so they are never half-changed.
+fn unpoisoned<G>(lock: LockResult<G>) -> G {
+    lock.unwrap_or_else(PoisonError::into_inner)
 }
 
 async fn read(
