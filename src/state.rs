@@ -96,10 +96,8 @@ impl Profile {
             }
             EventKind::Destroyed { owner, name } => {
                 let beats_creates = self.created.as_ref().is_none_or(|(c, _)| t >= *c);
-                match self.destroyed_at {
-                    Some(d) => self.destroyed_at = Some(d.max(t)),
-                    None if beats_creates => self.destroyed_at = Some(t),
-                    None => {}
+                if self.destroyed_at.is_some() || beats_creates {
+                    self.destroyed_at = self.destroyed_at.max(Some(t));
                 }
                 join(&mut self.owner, t, owner);
                 join(&mut self.name, t, name);
@@ -110,7 +108,7 @@ impl Profile {
                 join(&mut self.face_url, t, &fields.face_url);
                 join(&mut self.organization, t, &fields.organization);
             }
-            EventKind::Full => self.full_at = Some(self.full_at.map_or(t, |f| f.max(t))),
+            EventKind::Full => self.full_at = self.full_at.max(Some(t)),
             EventKind::SubscribersAdded { .. }
             | EventKind::SubscribersDeleted { .. }
             | EventKind::MessageSent(_)
