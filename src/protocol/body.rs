@@ -3,16 +3,8 @@
 //! hold is the store's business (`store::limits`).
 //!
 //! A refused after-event is a lost one (Tencent does not retry a FAIL), so the body is
-//! read the way common JSON parsers read it:
-//! - [`normalize`]: a UTF-8 byte-order mark is dropped, an escaped lone UTF-16 surrogate
-//!   becomes U+FFFD, and so does a byte sequence that is not UTF-8;
-//! - [`RawBody::parse`] keeps each known field as a borrowed raw JSON slice, the last
-//!   occurrence of a repeated key winning; unknown fields are skipped without recursion,
-//!   whatever their depth;
-//! - [`RawBody::into_event`] reads only the fields the command uses, each by the field
-//!   rules: integers from integers, zero-fraction numbers or digit strings; strings from
-//!   strings or integers; `null` as absent. Only a required field can make the event
-//!   invalid; an optional one that cannot be read is left out and counted.
+//! read the way common JSON parsers read it, in three steps: [`normalize`],
+//! [`RawBody::parse`], [`RawBody::into_event`].
 
 use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
@@ -176,7 +168,7 @@ pub(crate) enum BodyCommand<'a> {
 }
 
 impl<'a> RawBody<'a> {
-    /// Tokenizes a [`normalize`]d body. Fails if it is not a JSON object.
+    /// Tokenizes a [`normalize`]d body (`pick`). Fails if it is not a JSON object.
     pub fn parse(body: &'a [u8]) -> Result<RawBody<'a>, BodyError> {
         let first = body.iter().find(|b| !b.is_ascii_whitespace());
         if first != Some(&b'{') {
@@ -209,7 +201,11 @@ impl<'a> RawBody<'a> {
         }
     }
 
-    /// Builds the typed event of an after-command, for the SdkAppid `app`.
+    /// Builds the typed event of an after-command, for the SdkAppid `app`, reading only
+    /// the fields the command uses: integers from integers, zero-fraction numbers or
+    /// digit strings; strings from strings or integers; `null` as absent. Only a required
+    /// field can make the event invalid; an optional one that cannot be read is left out
+    /// and counted.
     pub(crate) fn into_event(
         self,
         command: AfterCommand,

@@ -95,8 +95,7 @@ pub enum Checks {
     Queued,
 }
 
-/// Contract section 2, rows 1-11, in order, for a request as it arrives (`now`: Unix
-/// seconds): [`admit_with`] and [`Checks::Arrival`].
+/// [`admit_with`] for a request as it arrives ([`Checks::Arrival`]).
 pub fn admit(req: &Callback<'_>, config: &Config, now: u64, seen: &mut Seen) -> Admission {
     admit_with(req, config, Checks::Arrival, now, seen)
 }
@@ -113,8 +112,6 @@ pub(crate) fn admit_with(
 ) -> Admission {
     check_caller(req, config, checks, now, seen)
         .and_then(|app| {
-            // The body as the reading rules see it (byte-order mark, lone surrogates);
-            // borrowed unless something had to change.
             let normalized = body::normalize(&req.body);
             let read = read_command(req, app, &normalized, seen)?;
             route(req, config, checks, read, seen)
@@ -299,16 +296,11 @@ fn check_signature(
 /// `[A-Za-z0-9._]`, others shown as `?`, so a hostile value cannot smuggle text or
 /// secrets into logs.
 fn log_safe(value: &str) -> String {
+    let safe = |c: char| c.is_ascii_alphanumeric() || c == '.' || c == '_';
     value
         .chars()
         .take(64)
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '.' || c == '_' {
-                c
-            } else {
-                '?'
-            }
-        })
+        .map(|c| if safe(c) { c } else { '?' })
         .collect()
 }
 
