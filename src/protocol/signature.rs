@@ -36,15 +36,11 @@ pub fn verify(
 ) -> Result<(), AuthError> {
     let mut given = [0u8; 32];
     hex::decode_to_slice(sign_param, &mut given).map_err(|_| AuthError::MalformedSign)?;
-    if request_time.is_empty()
-        || request_time.len() > 19
-        || !request_time.bytes().all(|b| b.is_ascii_digit())
-    {
-        return Err(AuthError::MalformedRequestTime);
-    }
-    let t: u64 = request_time
-        .parse()
-        .map_err(|_| AuthError::MalformedRequestTime)?;
+    // Digits only (`u64`'s parse would take a `+`), at most 19 of them.
+    let t: u64 = Some(request_time)
+        .filter(|t| !t.is_empty() && t.len() <= 19 && t.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|t| t.parse().ok())
+        .ok_or(AuthError::MalformedRequestTime)?;
     if t.abs_diff(now) > max_skew {
         return Err(AuthError::Expired);
     }
