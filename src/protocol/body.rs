@@ -363,6 +363,11 @@ fn has_control(s: &str) -> bool {
     s.chars().any(char::is_control)
 }
 
+/// At least one ASCII digit, and nothing else.
+fn all_digits(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
+}
+
 /// A scalar field's value, parsed on its own (a few bytes).
 fn scalar(raw: &RawValue) -> Option<Value> {
     serde_json::from_str(raw.get()).ok()
@@ -374,8 +379,7 @@ fn text(raw: &RawValue) -> Option<String> {
         Value::String(s) => Some(s),
         Value::Number(n) => {
             let t = n.to_string();
-            let digits = t.strip_prefix('-').unwrap_or(&t);
-            (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())).then_some(t)
+            all_digits(t.strip_prefix('-').unwrap_or(&t)).then_some(t)
         }
         _ => None,
     }
@@ -392,16 +396,8 @@ fn integer(raw: &RawValue, signed: bool) -> Option<i128> {
     match scalar(raw)? {
         Value::Number(n) => integer_of_number(&n.to_string()),
         Value::String(s) => {
-            let digits = if signed {
-                s.strip_prefix('-').unwrap_or(&s)
-            } else {
-                &s
-            };
-            if digits.is_empty() || digits.len() > 30 || !digits.bytes().all(|b| b.is_ascii_digit())
-            {
-                return None;
-            }
-            s.parse().ok()
+            let digits = s.strip_prefix('-').filter(|_| signed).unwrap_or(&s);
+            (digits.len() <= 30 && all_digits(digits)).then(|| s.parse().ok())?
         }
         _ => None,
     }
