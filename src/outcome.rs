@@ -244,33 +244,27 @@ impl Outcome {
     }
 }
 
-/// Why a request failed authentication. The text is safe to send back and to log.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Why a request failed authentication. The text (`Display`) is safe to send back and to
+/// log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum AuthError {
+    #[error("Sign is missing: webhook authentication is required")]
     MissingSign,
+    #[error("RequestTime is missing: webhook authentication is required")]
     MissingRequestTime,
+    #[error("Sign or RequestTime is given twice")]
     RepeatedParameter,
+    #[error("Sign is not a 64-digit hex SHA-256")]
     MalformedSign,
+    #[error("RequestTime is not Unix seconds")]
     MalformedRequestTime,
+    #[error("RequestTime is outside the allowed window")]
     Expired,
+    #[error("Sign does not match")]
     BadSign,
 }
 
 impl AuthError {
-    pub fn message(self) -> &'static str {
-        match self {
-            AuthError::MissingSign => "Sign is missing: webhook authentication is required",
-            AuthError::MissingRequestTime => {
-                "RequestTime is missing: webhook authentication is required"
-            }
-            AuthError::RepeatedParameter => "Sign or RequestTime is given twice",
-            AuthError::MalformedSign => "Sign is not a 64-digit hex SHA-256",
-            AuthError::MalformedRequestTime => "RequestTime is not Unix seconds",
-            AuthError::Expired => "RequestTime is outside the allowed window",
-            AuthError::BadSign => "Sign does not match",
-        }
-    }
-
     /// A short machine-friendly reason, for logs and metrics.
     pub fn reason(self) -> &'static str {
         match self {

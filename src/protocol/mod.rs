@@ -164,7 +164,7 @@ fn check_caller<'q>(
     // 3. Signature, when a token is configured.
     if let (Checks::Arrival, Some(token)) = (checks, &config.callback_token) {
         if let Err(e) = check_signature(&req.query, &token.current(), now, config.max_skew_secs) {
-            return refuse(Reason::Auth(e), e.message());
+            return refuse(Reason::Auth(e), e.to_string());
         }
     }
     Ok(app)
