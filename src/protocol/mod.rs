@@ -356,6 +356,7 @@ mod tests {
     const CREATE: &str =
         "SdkAppid=1400000001&CallbackCommand=OfficialAccount.CallbackAfterCreateOfficialAccount";
     const BODY: &str = r#"{"CallbackCommand":"OfficialAccount.CallbackAfterCreateOfficialAccount","Official_Account":"@TOA#_a","EventTime":1}"#;
+    const STORED: &str = "store CreateOfficialAccount";
     const BEFORE: &str =
         "SdkAppid=1400000001&CallbackCommand=OfficialAccount.CallbackBeforeSendMsg";
 
@@ -370,24 +371,16 @@ mod tests {
             source_ip: None,
             ..callback(query, body)
         };
+        let queued = |req: &Callback<'_>| admitted(req, &config, Checks::Queued);
         let create = unplaced(CREATE, BODY);
-        assert_eq!(
-            admitted(&create, &config, Checks::Arrival),
-            "403 source_not_allowed"
-        );
-        assert_eq!(
-            admitted(&create, &config, Checks::Queued),
-            "store CreateOfficialAccount"
-        );
+        let arrived = admitted(&create, &config, Checks::Arrival);
+        assert_eq!(arrived, "403 source_not_allowed");
+        assert_eq!(queued(&create), STORED);
         let body = r#"{"CallbackCommand":"OfficialAccount.CallbackBeforeSendMsg"}"#;
-        let before = unplaced(BEFORE, body);
-        assert_eq!(admitted(&before, &config, Checks::Queued), "200 allowed");
+        assert_eq!(queued(&unplaced(BEFORE, body)), "200 allowed");
         // Every other row still holds.
         let other_app = unplaced("SdkAppid=9&CallbackCommand=x", "{}");
-        assert_eq!(
-            admitted(&other_app, &config, Checks::Queued),
-            "403 sdkappid_unknown"
-        );
+        assert_eq!(queued(&other_app), "403 sdkappid_unknown");
     }
 
     #[test]
@@ -417,7 +410,7 @@ mod tests {
             ("POST", BEFORE, "{}", None, "200 allowed"),
             ("POST", new, "{}", None, "200 ignored"),
             ("POST", CREATE, "{}", None, "400 invalid_field"),
-            ("POST", CREATE, BODY, None, "store CreateOfficialAccount"),
+            ("POST", CREATE, BODY, None, STORED),
         ] {
             assert_eq!(run(method, query, body, token), want, "{method} {query}");
         }
@@ -442,14 +435,11 @@ mod tests {
         assert_eq!(run("POST", None, CREATE), "403 source_not_allowed");
         // Before row 2: an unknown SdkAppid from outside is refused for its source.
         assert_eq!(run("POST", outside, "SdkAppid=9"), "403 source_not_allowed");
-        let stored = "store CreateOfficialAccount";
-        assert_eq!(run("POST", Some("203.0.113.77"), CREATE), stored);
-        assert_eq!(run("POST", Some("2001:db8::5"), CREATE), stored);
-        assert_eq!(run("POST", Some("::ffff:203.0.113.77"), CREATE), stored);
-        assert_eq!(
-            run("POST", Some("203.0.113.77"), "SdkAppid=9"),
-            "403 sdkappid_unknown"
-        );
+        let inside = Some("203.0.113.77");
+        assert_eq!(run("POST", inside, CREATE), STORED);
+        assert_eq!(run("POST", Some("2001:db8::5"), CREATE), STORED);
+        assert_eq!(run("POST", Some("::ffff:203.0.113.77"), CREATE), STORED);
+        assert_eq!(run("POST", inside, "SdkAppid=9"), "403 sdkappid_unknown");
     }
 
     #[test]
@@ -481,10 +471,7 @@ mod tests {
 
     #[test]
     fn command_only_in_body_is_enough() {
-        assert_eq!(
-            run("POST", "SdkAppid=1400000001", BODY, None),
-            "store CreateOfficialAccount"
-        );
+        assert_eq!(run("POST", "SdkAppid=1400000001", BODY, None), STORED);
     }
 
     #[test]
@@ -492,10 +479,9 @@ mod tests {
         let q = format!(
             "{CREATE}&Sign=17773bc39a671d7b9aa835458704d2a6db81360a5940292b587d6d760d484061&RequestTime=1669872112"
         );
-        let stored = "store CreateOfficialAccount";
-        assert_eq!(run("POST", &q, BODY, Some("xxxxyyyy")), stored);
+        assert_eq!(run("POST", &q, BODY, Some("xxxxyyyy")), STORED);
         assert_eq!(run("POST", &q, BODY, Some("other")), "401 sign_mismatch");
         // Token unset: a Sign present is ignored.
-        assert_eq!(run("POST", &q, BODY, None), stored);
+        assert_eq!(run("POST", &q, BODY, None), STORED);
     }
 }
