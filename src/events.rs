@@ -211,10 +211,8 @@ mod tests {
         }
         for &c in AfterCommand::ALL {
             assert_eq!(CommandKind::of(c.wire_name()), After(c));
-            assert_eq!(
-                c.wire_name().strip_prefix("OfficialAccount.Callback"),
-                Some(c.label())
-            );
+            let short = c.wire_name().strip_prefix("OfficialAccount.Callback");
+            assert_eq!(short, Some(c.label()));
         }
     }
 }

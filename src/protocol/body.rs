@@ -706,10 +706,8 @@ mod tests {
             assert!(oa(bad).is_err(), "{bad}");
         }
         assert_eq!(oa("5").map(|e| e.account), Ok("5".to_owned()));
-        assert_eq!(
-            oa("123456789012345678901234567890").map(|e| e.account),
-            Ok("123456789012345678901234567890".to_owned())
-        );
+        let long = "123456789012345678901234567890";
+        assert_eq!(oa(long).map(|e| e.account), Ok(long.to_owned()));
     }
 
     #[test]
@@ -775,14 +773,9 @@ mod tests {
             panic!("a send")
         };
         let body = m.msg_body.expect("kept");
-        assert_eq!(
-            body[0]["MsgContent"]["OrderNo"].to_string(),
-            "171717171717171717171"
-        );
-        assert_eq!(
-            body[0]["MsgContent"]["Amount"].to_string(),
-            "1584097275961.1234"
-        );
+        let content = &body[0]["MsgContent"];
+        assert_eq!(content["OrderNo"].to_string(), "171717171717171717171");
+        assert_eq!(content["Amount"].to_string(), "1584097275961.1234");
     }
 
     #[test]
