@@ -13,7 +13,6 @@ pub use crate::allow_list as source;
 use crate::config::Config;
 use crate::events::{CommandKind, Event};
 use crate::outcome::{Outcome, Reason};
-pub use crate::reply::Reply;
 use body::{BodyCommand, RawBody, Unreadable};
 use query::{Param, Query};
 use std::borrow::Cow;
