@@ -94,7 +94,8 @@ pub enum Checks {
     Queued,
 }
 
-/// [`admit_with`] for a request as it arrives ([`Checks::Arrival`]).
+/// Contract section 2, rows 1-11, in order, for a request as it arrives
+/// ([`Checks::Arrival`]; `now`: Unix seconds).
 pub fn admit(req: &Callback<'_>, config: &Config, now: u64, seen: &mut Seen) -> Admission {
     admit_with(req, config, Checks::Arrival, now, seen)
 }
