@@ -1,11 +1,12 @@
 //! The event model: what happened in the Chat app, whichever door it came through (the
 //! webhook, the hand-off queue, a sync from the REST API).
 //!
-//! [`after_commands!`] holds the one list of after-commands this version stores: each
+//! `after_commands!` holds the one list of after-commands this version stores: each
 //! entry's variant, metric label (its wire name, `CallbackCommand`, less
-//! `OfficialAccount.Callback`) and sample event file under `events/`. The protocol reader (`protocol::body`), the folding rules
-//! (`state`), the store and telemetry all take their command names from it, and a test
-//! enumerates it against `events/` (`tests/it/seeds.rs`).
+//! `OfficialAccount.Callback`) and sample event file under `events/`. The protocol
+//! reader (`protocol::body`), the folding rules (`state`), the store and telemetry all
+//! take their command names from it, and a test enumerates it against `events/`
+//! (`tests/it/seeds.rs`).
 
 use std::borrow::Cow;
 
@@ -198,14 +199,12 @@ mod tests {
     #[test]
     fn classifies_commands() {
         use CommandKind::*;
+        let new = "OfficialAccount.CallbackAfterSomethingNew";
         for (command, kind) in [
             ("Group.CallbackAfterNewMemberJoin", NotOfficialAccount),
             ("officialaccount.CallbackAfterSendMsg", NotOfficialAccount),
             ("OfficialAccount.CallbackBeforeSendMsg", Before),
-            (
-                "OfficialAccount.CallbackAfterSomethingNew",
-                UnknownOfficialAccount,
-            ),
+            (new, UnknownOfficialAccount),
         ] {
             assert_eq!(CommandKind::of(command), kind, "{command}");
         }

@@ -45,7 +45,7 @@ struct Secret {
 pub enum Reread {
     /// The token is not from a secret (`CALLBACK_TOKEN`): nothing to read.
     Fixed,
-    /// The secret was read less than [`REREAD_INTERVAL_SECS`] ago.
+    /// The secret was read less than `REREAD_INTERVAL_SECS` ago.
     TooSoon,
     /// Read: the same token.
     Unchanged,
@@ -93,7 +93,7 @@ impl CallbackToken {
     }
 
     /// After a `Sign` that did not match: reads the secret again, unless it was read
-    /// less than [`REREAD_INTERVAL_SECS`] before `now` (Unix seconds). Of several
+    /// less than `REREAD_INTERVAL_SECS` before `now` (Unix seconds). Of several
     /// invocations that ask at once, one reads; the others are [`Reread::TooSoon`].
     pub async fn reread_after_mismatch(&self, now: u64) -> Reread {
         let Some(secret) = &self.inner.secret else {

@@ -3,8 +3,8 @@
 //! hold is the store's business (`store::limits`).
 //!
 //! A refused after-event is a lost one (Tencent does not retry a FAIL), so the body is
-//! read the way common JSON parsers read it, in three steps: [`normalize`],
-//! [`RawBody::parse`], [`RawBody::into_event`].
+//! read the way common JSON parsers read it, in three steps: `normalize`,
+//! `RawBody::parse`, `RawBody::into_event`.
 
 use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
