@@ -634,18 +634,14 @@ mod tests {
         )
         .unwrap();
         assert_eq!(r.fields_dropped, 3);
-        let EventKind::MessageSent(m) = r.event.kind else {
-            panic!("a send")
+        let m = Message {
+            msg_key: "k".into(),
+            msg_time: None,
+            online_only_flag: Some(1),
+            msg_body: None,
+            cloud_custom_data: None,
         };
-        assert_eq!(
-            (
-                m.msg_time,
-                m.online_only_flag,
-                m.msg_body,
-                m.cloud_custom_data
-            ),
-            (None, Some(1), None, None)
-        );
+        assert_eq!(r.event.kind, EventKind::MessageSent(m));
         let r = read(
             AfterCommand::CreateOfficialAccount,
             r#"{"Official_Account":"@TOA#_a","EventTime":1,"Operator_Account":107867,"Owner_Account":"a\u0001","Name":{"x":1}}"#,

@@ -390,19 +390,14 @@ mod tests {
         let send = r#"{"CallbackCommand":"OfficialAccount.CallbackAfterSendMsg"}"#;
         let group = "SdkAppid=1400000001&CallbackCommand=Group.CallbackAfterNewMemberJoin";
         let new = "SdkAppid=1400000001&CallbackCommand=OfficialAccount.CallbackAfterNew";
+        let no_app = "CallbackCommand=X";
         for (method, query, body, token, want) in [
             ("GET", "SdkAppid=9", "", None, "405 method"),
             ("POST", "SdkAppid=9", "", None, "403 sdkappid_unknown"),
             ("POST", app, "", Some("tok"), "401 sign_missing"),
             ("POST", app, "", None, "200 probe"),
             ("POST", "", "{}", None, "200 probe"),
-            (
-                "POST",
-                "CallbackCommand=X",
-                "{}",
-                None,
-                "403 sdkappid_missing",
-            ),
+            ("POST", no_app, "{}", None, "403 sdkappid_missing"),
             ("POST", CREATE, big.as_str(), None, "413 body_too_large"),
             ("POST", CREATE, "[]", None, "400 body_not_object"),
             ("POST", CREATE, send, None, "400 command_mismatch"),
