@@ -97,43 +97,33 @@ pub enum Reason {
 }
 
 impl Reason {
-    pub fn status(self) -> u16 {
+    /// The reply's status and the `reason` label, side by side.
+    fn status_and_label(self) -> (u16, &'static str) {
         match self {
-            Reason::Method => 405,
-            Reason::SourceNotAllowed
-            | Reason::SdkAppidUnknown
-            | Reason::SdkAppidRepeated
-            | Reason::SdkAppidMissing => 403,
-            Reason::Auth(_) => 401,
-            Reason::BodyTooLarge => 413,
-            Reason::BodyNotObject
-            | Reason::CommandRepeated
-            | Reason::CommandInvalid
-            | Reason::CommandMismatch
-            | Reason::InvalidField
-            | Reason::Unstorable
-            | Reason::BadEnvelope => 400,
+            Reason::Method => (405, "method"),
+            Reason::SourceNotAllowed => (403, "source_not_allowed"),
+            Reason::SdkAppidUnknown => (403, "sdkappid_unknown"),
+            Reason::SdkAppidRepeated => (403, "sdkappid_repeated"),
+            Reason::Auth(e) => (401, e.reason()),
+            Reason::SdkAppidMissing => (403, "sdkappid_missing"),
+            Reason::BodyTooLarge => (413, "body_too_large"),
+            Reason::BodyNotObject => (400, "body_not_object"),
+            Reason::CommandRepeated => (400, "command_repeated"),
+            Reason::CommandInvalid => (400, "command_invalid"),
+            Reason::CommandMismatch => (400, "command_mismatch"),
+            Reason::InvalidField => (400, "invalid_field"),
+            Reason::Unstorable => (400, "unstorable"),
+            Reason::BadEnvelope => (400, "bad_envelope"),
         }
+    }
+
+    pub fn status(self) -> u16 {
+        self.status_and_label().0
     }
 
     /// The `reason` label of the request line and the `rejections` metric.
     pub fn label(self) -> &'static str {
-        match self {
-            Reason::Method => "method",
-            Reason::SourceNotAllowed => "source_not_allowed",
-            Reason::SdkAppidUnknown => "sdkappid_unknown",
-            Reason::SdkAppidRepeated => "sdkappid_repeated",
-            Reason::Auth(e) => e.reason(),
-            Reason::SdkAppidMissing => "sdkappid_missing",
-            Reason::BodyTooLarge => "body_too_large",
-            Reason::BodyNotObject => "body_not_object",
-            Reason::CommandRepeated => "command_repeated",
-            Reason::CommandInvalid => "command_invalid",
-            Reason::CommandMismatch => "command_mismatch",
-            Reason::InvalidField => "invalid_field",
-            Reason::Unstorable => "unstorable",
-            Reason::BadEnvelope => "bad_envelope",
-        }
+        self.status_and_label().1
     }
 
     /// Whether a request refused for this reason is an authentic after-event that can

@@ -678,10 +678,7 @@ mod tests {
             "{msg}"
         );
         assert!(!msg.contains("12345"), "{msg}");
-        let missing = Err(Unreadable::Invalid(FieldError::new(
-            "MsgKey",
-            "is required",
-        )));
+        let missing = Err(Unreadable::Invalid(FieldError("MsgKey is required".into())));
         for body in [
             r#"{"Official_Account":"@TOA#_a","EventTime":1}"#,
             r#"{"Official_Account":"@TOA#_a","EventTime":1,"MsgKey":null}"#,
