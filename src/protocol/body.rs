@@ -508,23 +508,23 @@ struct CowStr<'a>(#[serde(borrow)] Cow<'a, str>);
 mod tests {
     use super::*;
 
-    fn read(cmd: AfterCommand, body: &str) -> Result<Reading, Unreadable> {
-        let body = normalize(body.as_bytes());
+    fn read(cmd: AfterCommand, body: impl AsRef<[u8]>) -> Result<Reading, Unreadable> {
+        let body = normalize(body.as_ref());
         RawBody::parse(&body)
             .map_err(|e| Unreadable::Invalid(FieldError(e.0.into())))?
             .into_event(cmd, "1400000001")
     }
 
-    fn event(cmd: AfterCommand, body: &str) -> Result<Event, Unreadable> {
+    fn event(cmd: AfterCommand, body: impl AsRef<[u8]>) -> Result<Event, Unreadable> {
         read(cmd, body).map(|r| r.event)
     }
 
-    fn ok(cmd: AfterCommand, body: &str) -> Event {
+    fn ok(cmd: AfterCommand, body: impl AsRef<[u8]>) -> Event {
         event(cmd, body).expect("an event")
     }
 
     /// The `Name` a create event reads.
-    fn created_name(body: &str) -> Option<String> {
+    fn created_name(body: impl AsRef<[u8]>) -> Option<String> {
         match ok(AfterCommand::CreateOfficialAccount, body).kind {
             EventKind::Created { name, .. } => name,
             other => panic!("{other:?}"),
@@ -575,7 +575,7 @@ mod tests {
         let t = |v: &str| {
             event(
                 AfterCommand::OfficialAccountFull,
-                &format!(r#"{{"Official_Account":"@TOA#_a","EventTime":{v}}}"#),
+                format!(r#"{{"Official_Account":"@TOA#_a","EventTime":{v}}}"#),
             )
             .map(|e| e.event_time)
         };
@@ -692,7 +692,7 @@ mod tests {
         let oa = |v: &str| {
             event(
                 AfterCommand::OfficialAccountFull,
-                &format!(r#"{{"Official_Account":{v},"EventTime":1}}"#),
+                format!(r#"{{"Official_Account":{v},"EventTime":1}}"#),
             )
         };
         for bad in [r#""""#, r#""a\u0000b""#, r#""a\nb""#, "null", "1.5"] {
@@ -744,14 +744,8 @@ mod tests {
             Some("\u{fffd}-😀-\\ud83d-\u{fffd}")
         );
         let body = b"{\"Official_Account\":\"@TOA#_a\",\"EventTime\":1,\"Name\":\"x\xff\xf0\x9f\"}";
-        let n = normalize(body);
-        let e = RawBody::parse(&n)
-            .unwrap()
-            .into_event(AfterCommand::CreateOfficialAccount, "1")
-            .unwrap();
-        assert!(
-            matches!(e.event.kind, EventKind::Created { name: Some(ref n), .. } if n.starts_with('x') && n.contains('\u{fffd}'))
-        );
+        let name = created_name(body).expect("a name");
+        assert!(name.starts_with('x') && name.contains('\u{fffd}'), "{name}");
         // Nothing to change: borrowed.
         assert!(matches!(normalize(b"{}"), Cow::Borrowed(_)));
     }
