@@ -12,7 +12,7 @@ pub mod signature;
 pub use crate::allow_list as source;
 use crate::config::Config;
 use crate::events::{CommandKind, Event};
-use crate::outcome::{Outcome, Reason};
+use crate::outcome::{AuthError, Outcome, Reason};
 use body::{BodyCommand, RawBody, Unreadable};
 use query::{Param, Query};
 use std::borrow::Cow;
@@ -163,7 +163,16 @@ fn check_caller<'q>(
 
     // 3. Signature, when a token is configured.
     if let (Checks::Arrival, Some(token)) = (checks, &config.callback_token) {
-        if let Err(e) = check_signature(&req.query, &token.current(), now, config.max_skew_secs) {
+        let one = |key, missing| match req.query.get(key) {
+            Param::One(v) => Ok(v),
+            Param::Missing => Err(missing),
+            Param::Conflicting => Err(AuthError::RepeatedParameter),
+        };
+        let signed = one("Sign", AuthError::MissingSign).and_then(|sign| {
+            let time = one("RequestTime", AuthError::MissingRequestTime)?;
+            signature::verify(&token.current(), sign, time, now, config.max_skew_secs)
+        });
+        if let Err(e) = signed {
             return refuse(Reason::Auth(e), e.to_string());
         }
     }
@@ -273,23 +282,6 @@ fn route(
         // 12a: readable, but no store can hold it as it is.
         Err(Unreadable::TooDeep(e)) => refuse(Reason::Unstorable, e.0),
     }
-}
-
-fn check_signature(
-    query: &Query<'_>,
-    token: &str,
-    now: u64,
-    max_skew: u64,
-) -> Result<(), signature::AuthError> {
-    use signature::AuthError;
-    let one = |key, missing| match query.get(key) {
-        Param::One(v) => Ok(v),
-        Param::Missing => Err(missing),
-        Param::Conflicting => Err(AuthError::RepeatedParameter),
-    };
-    let sign = one("Sign", AuthError::MissingSign)?;
-    let time = one("RequestTime", AuthError::MissingRequestTime)?;
-    signature::verify(token, sign, time, now, max_skew)
 }
 
 /// A request value (command, SdkAppid) for the log: at most 64 characters of
