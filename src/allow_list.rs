@@ -1,8 +1,6 @@
-//! Contract row 1a: the source addresses allowed to call (`ALLOWED_SOURCE_CIDRS`).
-//!
-//! The address checked is the one API Gateway or the function URL reports for the TCP
-//! connection (`requestContext.http.sourceIp`, `requestContext.identity.sourceIp`), never
-//! a header such as `X-Forwarded-For`, which the sender writes itself.
+//! Contract row 1a: the source addresses allowed to call (`ALLOWED_SOURCE_CIDRS`). The
+//! address checked is the one the front door saw for the TCP connection, never a header
+//! (docs/security.md, "Source allow-list").
 
 use ipnet::IpNet;
 use std::net::IpAddr;

@@ -255,11 +255,8 @@ mod tests {
 
     #[test]
     fn full_takes_the_largest_time() {
-        let p = order_free(&[
-            ev(3, EventKind::Full),
-            ev(9, EventKind::Full),
-            ev(4, EventKind::Full),
-        ]);
+        let full = |t| ev(t, EventKind::Full);
+        let p = order_free(&[full(3), full(9), full(4)]);
         assert_eq!(p.full_at, Some(9));
     }
 

@@ -2,13 +2,11 @@
 //! directly, or `CALLBACK_TOKEN_ARN`, a Secrets Manager secret whose `SecretString` is the
 //! token or a JSON object with `CALLBACK_TOKEN`.
 //!
-//! A token from a secret is read at start (a secret that cannot be read stops the start)
-//! and kept for the process's life, except that a `Sign` that does not match it makes
-//! the door read the secret again ([`CallbackToken::reread_after_mismatch`]), at most
-//! once a minute: a token changed in the console and in the secret is followed without a
-//! redeploy, and a flood of bad signatures costs at most one read a minute. The reader is
-//! the one the sync uses for its key ([`crate::tencent::secret`]: the function's SDK
-//! settings and HTTPS client). The token is never in a log line or a `Debug` output.
+//! A token from a secret is read at start and again after a `Sign` that does not match it
+//! ([`CallbackToken::reread_after_mismatch`]), at most once a minute (contract section 1);
+//! the limit makes a flood of bad signatures cost at most one read a minute. The reader
+//! is the sync's ([`crate::tencent::secret`]: the function's SDK settings and HTTPS
+//! client). The token is never in a log line or a `Debug` output.
 
 use crate::tencent::secret::{self, SecretError};
 use std::fmt;
