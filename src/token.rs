@@ -61,11 +61,6 @@ impl CallbackToken {
         }
     }
 
-    /// `CALLBACK_TOKEN`: a token given directly.
-    pub fn fixed(token: impl Into<Arc<str>>) -> CallbackToken {
-        CallbackToken::new(token.into(), None)
-    }
-
     /// `CALLBACK_TOKEN_ARN`: reads the secret `arn` (at `endpoint`, else Secrets
     /// Manager's own) now, Unix seconds `now`. The error says what failed (never the
     /// token); the caller names the variable.
@@ -156,9 +151,10 @@ impl PartialEq for CallbackToken {
 
 impl Eq for CallbackToken {}
 
+/// `CALLBACK_TOKEN`: a token given directly.
 impl From<&str> for CallbackToken {
     fn from(token: &str) -> CallbackToken {
-        CallbackToken::fixed(token)
+        CallbackToken::new(token.into(), None)
     }
 }
 
@@ -168,7 +164,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_fixed_token_is_never_read_again() {
-        let t = CallbackToken::fixed("xxxxyyyy");
+        let t = CallbackToken::from("xxxxyyyy");
         assert_eq!(&*t.current(), "xxxxyyyy");
         assert_eq!(t.reread_after_mismatch(1_000_000).await, Reread::Fixed);
         assert_eq!(format!("{t:?}"), "CallbackToken(<fixed>)");
