@@ -285,10 +285,8 @@ mod tests {
         let f = Outcome::Failed(Failure::StoreTimeout);
         assert_eq!(labels(&f), (503, "failed", "store_timeout"));
         let s = Outcome::Stored { items_written: 3 };
-        assert_eq!(
-            (s.reply(), s.items_written(), s.reason()),
-            (Reply::OK, 3, "")
-        );
+        assert_eq!(labels(&s), (200, "stored", ""));
+        assert_eq!((s.reply(), s.items_written()), (Reply::OK, 3));
         assert_eq!(Outcome::Probe.reply(), Reply::OK);
         let h = Outcome::HandedOff(HandOffCause::Store(Failure::StoreTimeout));
         assert_eq!(h.reply(), Reply::OK);
