@@ -224,10 +224,9 @@ where
     }
 
     // 7. A JSON object whose CallbackCommand agrees with the query's.
-    let body = match parsed.unwrap_or_else(|| RawBody::parse(normalized)) {
-        Ok(b) => b,
-        Err(e) => return refuse(Reason::BodyNotObject, e.0),
-    };
+    let body = parsed
+        .unwrap_or_else(|| RawBody::parse(normalized))
+        .map_err(|e| Outcome::rejected(Reason::BodyNotObject, e.0))?;
     let command: Cow<'b, str> = match (query_command, body.command()) {
         (Param::Conflicting, _) => {
             return refuse(
