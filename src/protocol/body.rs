@@ -673,10 +673,8 @@ mod tests {
         )
         .unwrap_err();
         let msg = e.to_string();
-        assert!(
-            msg.contains("SubscribeAccountList[1].Subscriber_Account"),
-            "{msg}"
-        );
+        let named = "SubscribeAccountList[1].Subscriber_Account is missing or unreadable";
+        assert_eq!(msg, named);
         assert!(!msg.contains("12345"), "{msg}");
         let missing = Err(Unreadable::Invalid(FieldError("MsgKey is required".into())));
         for body in [
