@@ -459,10 +459,8 @@ fn integer_of_number(text: &str) -> Option<i128> {
 fn msg_body(raw: Option<&RawValue>, r: &mut Optional) -> Result<Option<Value>, Unreadable> {
     let Some(raw) = raw else { return Ok(None) };
     if json_depth(raw.get()) >= MAX_PARSE_DEPTH {
-        return Err(Unreadable::TooDeep(FieldError::new(
-            "MsgBody",
-            "is nested too deeply to store",
-        )));
+        let e = FieldError::new("MsgBody", "is nested too deeply to store");
+        return Err(Unreadable::TooDeep(e));
     }
     Ok(r.read(Some(raw), |raw| {
         let value: Value = serde_json::from_str(raw.get()).ok()?;
@@ -703,11 +701,10 @@ mod tests {
 
     #[test]
     fn irrelevant_fields_of_any_type_are_ignored() {
-        let e = event(
+        ok(
             AfterCommand::OfficialAccountFull,
             r#"{"Official_Account":"@TOA#_a","EventTime":1,"Name":5,"MsgBody":"x","Extra":{"a":[1,2]}}"#,
         );
-        assert!(e.is_ok());
     }
 
     #[test]
