@@ -1,8 +1,6 @@
-//! Contract row 1a: the source addresses allowed to call (`ALLOWED_SOURCE_CIDRS`).
-//!
-//! The address checked is the one API Gateway or the function URL reports for the TCP
-//! connection (`requestContext.http.sourceIp`, `requestContext.identity.sourceIp`), never
-//! a header such as `X-Forwarded-For`, which the sender writes itself.
+//! Contract row 1a: the source addresses allowed to call (`ALLOWED_SOURCE_CIDRS`). The
+//! address checked is the one the front door saw for the TCP connection, never a header
+//! (docs/security.md, "Source allow-list").
 
 use ipnet::IpNet;
 use std::net::IpAddr;
@@ -43,10 +41,6 @@ impl SourceAllowList {
         let ip = ip.to_canonical();
         self.nets.iter().any(|n| n.contains(&ip))
     }
-
-    pub fn networks(&self) -> &[IpNet] {
-        &self.nets
-    }
 }
 
 #[cfg(test)]
@@ -85,8 +79,8 @@ mod tests {
     #[test]
     fn host_bits_are_ignored_and_bare_addresses_are_hosts() {
         assert!(list("10.1.2.3/8").contains(ip("10.200.0.1")));
-        assert_eq!(list("2001:db8::1").networks()[0].prefix_len(), 128);
-        assert_eq!(list("192.0.2.1").networks()[0].prefix_len(), 32);
+        assert_eq!(list("2001:db8::1").nets[0].prefix_len(), 128);
+        assert_eq!(list("192.0.2.1").nets[0].prefix_len(), 32);
     }
 
     #[test]

@@ -1,11 +1,12 @@
 //! The event model: what happened in the Chat app, whichever door it came through (the
 //! webhook, the hand-off queue, a sync from the REST API).
 //!
-//! [`after_commands!`] holds the one list of after-commands this version stores: each
-//! entry's variant, wire name (`CallbackCommand`), metric label and sample event file
-//! under `events/`. The protocol reader (`protocol::body`), the folding rules
-//! (`state`), the store and telemetry all take their command names from it, and a test
-//! enumerates it against `events/` (`tests/it/seeds.rs`).
+//! `after_commands!` holds the one list of after-commands this version stores: each
+//! entry's variant, metric label (its wire name, `CallbackCommand`, less
+//! `OfficialAccount.Callback`) and sample event file under `events/`. The protocol
+//! reader (`protocol::body`), the folding rules (`state`), the store and telemetry all
+//! take their command names from it, and a test enumerates it against `events/`
+//! (`tests/it/seeds.rs`).
 
 use std::borrow::Cow;
 
@@ -13,7 +14,7 @@ use std::borrow::Cow;
 pub(crate) const OFFICIAL_ACCOUNT_PREFIX: &str = "OfficialAccount.";
 
 macro_rules! after_commands {
-    ($($variant:ident => $wire:literal, $label:literal, $sample:literal;)+) => {
+    ($($variant:ident => $label:literal, $sample:literal;)+) => {
         /// The after-commands this version stores (docs/contract.md section 3).
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         pub enum AfterCommand {
@@ -27,7 +28,7 @@ macro_rules! after_commands {
             /// The wire name, as in `CallbackCommand`.
             pub const fn wire_name(self) -> &'static str {
                 match self {
-                    $(AfterCommand::$variant => $wire,)+
+                    $(AfterCommand::$variant => concat!("OfficialAccount.Callback", $label),)+
                 }
             }
 
@@ -49,22 +50,16 @@ macro_rules! after_commands {
 }
 
 after_commands! {
-    CreateOfficialAccount => "OfficialAccount.CallbackAfterCreateOfficialAccount",
-        "AfterCreateOfficialAccount", "after-create-official-account.json";
-    OfficialAccountInfoChanged => "OfficialAccount.CallbackAfterOfficialAccountInfoChanged",
+    CreateOfficialAccount => "AfterCreateOfficialAccount", "after-create-official-account.json";
+    OfficialAccountInfoChanged =>
         "AfterOfficialAccountInfoChanged", "after-official-account-info-changed.json";
-    OfficialAccountDestroyed => "OfficialAccount.CallbackAfterOfficialAccountDestroyed",
+    OfficialAccountDestroyed =>
         "AfterOfficialAccountDestroyed", "after-official-account-destroyed.json";
-    AddSubscriber => "OfficialAccount.CallbackAfterAddSubscriber",
-        "AfterAddSubscriber", "after-add-subscriber.json";
-    OfficialAccountFull => "OfficialAccount.CallbackAfterOfficialAccountFull",
-        "AfterOfficialAccountFull", "after-official-account-full.json";
-    DeleteSubscriber => "OfficialAccount.CallbackAfterDeleteSubscriber",
-        "AfterDeleteSubscriber", "after-delete-subscriber.json";
-    SendMsg => "OfficialAccount.CallbackAfterSendMsg",
-        "AfterSendMsg", "after-send-msg.json";
-    MsgWithdraw => "OfficialAccount.CallbackAfterMsgWithDraw",
-        "AfterMsgWithDraw", "after-msg-withdraw.json";
+    AddSubscriber => "AfterAddSubscriber", "after-add-subscriber.json";
+    OfficialAccountFull => "AfterOfficialAccountFull", "after-official-account-full.json";
+    DeleteSubscriber => "AfterDeleteSubscriber", "after-delete-subscriber.json";
+    SendMsg => "AfterSendMsg", "after-send-msg.json";
+    MsgWithdraw => "AfterMsgWithDraw", "after-msg-withdraw.json";
 }
 
 /// What a `CallbackCommand` value asks of this function (docs/contract.md section 2,
@@ -204,28 +199,19 @@ mod tests {
     #[test]
     fn classifies_commands() {
         use CommandKind::*;
-        assert_eq!(
-            CommandKind::of("Group.CallbackAfterNewMemberJoin"),
-            NotOfficialAccount
-        );
-        assert_eq!(
-            CommandKind::of("officialaccount.CallbackAfterSendMsg"),
-            NotOfficialAccount
-        );
-        assert_eq!(
-            CommandKind::of("OfficialAccount.CallbackBeforeSendMsg"),
-            Before
-        );
-        assert_eq!(
-            CommandKind::of("OfficialAccount.CallbackAfterSomethingNew"),
-            UnknownOfficialAccount
-        );
+        let new = "OfficialAccount.CallbackAfterSomethingNew";
+        for (command, kind) in [
+            ("Group.CallbackAfterNewMemberJoin", NotOfficialAccount),
+            ("officialaccount.CallbackAfterSendMsg", NotOfficialAccount),
+            ("OfficialAccount.CallbackBeforeSendMsg", Before),
+            (new, UnknownOfficialAccount),
+        ] {
+            assert_eq!(CommandKind::of(command), kind, "{command}");
+        }
         for &c in AfterCommand::ALL {
             assert_eq!(CommandKind::of(c.wire_name()), After(c));
-            assert_eq!(
-                c.wire_name().strip_prefix("OfficialAccount.Callback"),
-                Some(c.label())
-            );
+            let short = c.wire_name().strip_prefix("OfficialAccount.Callback");
+            assert_eq!(short, Some(c.label()));
         }
     }
 }

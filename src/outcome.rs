@@ -97,43 +97,33 @@ pub enum Reason {
 }
 
 impl Reason {
-    pub fn status(self) -> u16 {
+    /// The reply's status and the `reason` label, side by side.
+    fn status_and_label(self) -> (u16, &'static str) {
         match self {
-            Reason::Method => 405,
-            Reason::SourceNotAllowed
-            | Reason::SdkAppidUnknown
-            | Reason::SdkAppidRepeated
-            | Reason::SdkAppidMissing => 403,
-            Reason::Auth(_) => 401,
-            Reason::BodyTooLarge => 413,
-            Reason::BodyNotObject
-            | Reason::CommandRepeated
-            | Reason::CommandInvalid
-            | Reason::CommandMismatch
-            | Reason::InvalidField
-            | Reason::Unstorable
-            | Reason::BadEnvelope => 400,
+            Reason::Method => (405, "method"),
+            Reason::SourceNotAllowed => (403, "source_not_allowed"),
+            Reason::SdkAppidUnknown => (403, "sdkappid_unknown"),
+            Reason::SdkAppidRepeated => (403, "sdkappid_repeated"),
+            Reason::Auth(e) => (401, e.reason()),
+            Reason::SdkAppidMissing => (403, "sdkappid_missing"),
+            Reason::BodyTooLarge => (413, "body_too_large"),
+            Reason::BodyNotObject => (400, "body_not_object"),
+            Reason::CommandRepeated => (400, "command_repeated"),
+            Reason::CommandInvalid => (400, "command_invalid"),
+            Reason::CommandMismatch => (400, "command_mismatch"),
+            Reason::InvalidField => (400, "invalid_field"),
+            Reason::Unstorable => (400, "unstorable"),
+            Reason::BadEnvelope => (400, "bad_envelope"),
         }
+    }
+
+    pub fn status(self) -> u16 {
+        self.status_and_label().0
     }
 
     /// The `reason` label of the request line and the `rejections` metric.
     pub fn label(self) -> &'static str {
-        match self {
-            Reason::Method => "method",
-            Reason::SourceNotAllowed => "source_not_allowed",
-            Reason::SdkAppidUnknown => "sdkappid_unknown",
-            Reason::SdkAppidRepeated => "sdkappid_repeated",
-            Reason::Auth(e) => e.reason(),
-            Reason::SdkAppidMissing => "sdkappid_missing",
-            Reason::BodyTooLarge => "body_too_large",
-            Reason::BodyNotObject => "body_not_object",
-            Reason::CommandRepeated => "command_repeated",
-            Reason::CommandInvalid => "command_invalid",
-            Reason::CommandMismatch => "command_mismatch",
-            Reason::InvalidField => "invalid_field",
-            Reason::Unstorable => "unstorable",
-            Reason::BadEnvelope => "bad_envelope",
-        }
+        self.status_and_label().1
     }
 
     /// Whether a request refused for this reason is an authentic after-event that can
@@ -244,33 +234,27 @@ impl Outcome {
     }
 }
 
-/// Why a request failed authentication. The text is safe to send back and to log.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Why a request failed authentication. The text (`Display`) is safe to send back and to
+/// log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum AuthError {
+    #[error("Sign is missing: webhook authentication is required")]
     MissingSign,
+    #[error("RequestTime is missing: webhook authentication is required")]
     MissingRequestTime,
+    #[error("Sign or RequestTime is given twice")]
     RepeatedParameter,
+    #[error("Sign is not a 64-digit hex SHA-256")]
     MalformedSign,
+    #[error("RequestTime is not Unix seconds")]
     MalformedRequestTime,
+    #[error("RequestTime is outside the allowed window")]
     Expired,
+    #[error("Sign does not match")]
     BadSign,
 }
 
 impl AuthError {
-    pub fn message(self) -> &'static str {
-        match self {
-            AuthError::MissingSign => "Sign is missing: webhook authentication is required",
-            AuthError::MissingRequestTime => {
-                "RequestTime is missing: webhook authentication is required"
-            }
-            AuthError::RepeatedParameter => "Sign or RequestTime is given twice",
-            AuthError::MalformedSign => "Sign is not a 64-digit hex SHA-256",
-            AuthError::MalformedRequestTime => "RequestTime is not Unix seconds",
-            AuthError::Expired => "RequestTime is outside the allowed window",
-            AuthError::BadSign => "Sign does not match",
-        }
-    }
-
     /// A short machine-friendly reason, for logs and metrics.
     pub fn reason(self) -> &'static str {
         match self {
@@ -289,38 +273,33 @@ impl AuthError {
 mod tests {
     use super::*;
 
+    /// An outcome's reply status, `outcome` label and `reason` label.
+    fn labels(o: &Outcome) -> (u16, &'static str, &'static str) {
+        (o.reply().status, o.label(), o.reason())
+    }
+
     #[test]
     fn statuses_and_labels() {
         let r = Outcome::rejected(Reason::Auth(AuthError::BadSign), "Sign does not match");
-        assert_eq!(r.reply().status, 401);
-        assert_eq!((r.label(), r.reason()), ("rejected", "sign_mismatch"));
+        assert_eq!(labels(&r), (401, "rejected", "sign_mismatch"));
         let f = Outcome::Failed(Failure::StoreTimeout);
-        assert_eq!(f.reply().status, 503);
-        assert_eq!((f.label(), f.reason()), ("failed", "store_timeout"));
+        assert_eq!(labels(&f), (503, "failed", "store_timeout"));
         let s = Outcome::Stored { items_written: 3 };
-        assert_eq!(
-            (s.reply(), s.items_written(), s.reason()),
-            (Reply::OK, 3, "")
-        );
+        assert_eq!(labels(&s), (200, "stored", ""));
+        assert_eq!((s.reply(), s.items_written()), (Reply::OK, 3));
         assert_eq!(Outcome::Probe.reply(), Reply::OK);
         let h = Outcome::HandedOff(HandOffCause::Store(Failure::StoreTimeout));
-        assert_eq!(
-            (h.reply(), h.label(), h.reason()),
-            (Reply::OK, "handed_off", "store_timeout")
-        );
+        assert_eq!(h.reply(), Reply::OK);
+        assert_eq!(labels(&h), (200, "handed_off", "store_timeout"));
         let f = Outcome::Failed(Failure::HandOff);
-        assert_eq!((f.reply().status, f.reason()), (503, "handoff_failed"));
+        assert_eq!(labels(&f), (503, "failed", "handoff_failed"));
         let f = Outcome::Failed(Failure::Relay(RelayFailure::Timeout));
-        assert_eq!(f.reply().status, 502);
-        assert_eq!((f.label(), f.reason()), ("failed", "relay_timeout"));
+        assert_eq!(labels(&f), (502, "failed", "relay_timeout"));
         let r = Outcome::Relayed(Box::new(RelayedReply {
             status: 302,
             content_type: None,
             body: Vec::new(),
         }));
-        assert_eq!(
-            (r.label(), r.reason(), r.reply().status),
-            ("relayed", "", 302)
-        );
+        assert_eq!(labels(&r), (302, "relayed", ""));
     }
 }

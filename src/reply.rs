@@ -12,12 +12,10 @@ pub struct Reply {
 }
 
 #[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
 struct ReplyBody<'a> {
-    #[serde(rename = "ActionStatus")]
     action_status: &'a str,
-    #[serde(rename = "ErrorCode")]
     error_code: u16,
-    #[serde(rename = "ErrorInfo")]
     error_info: &'a str,
 }
 
@@ -35,23 +33,12 @@ impl Reply {
         }
     }
 
-    pub fn is_ok(&self) -> bool {
-        self.status == 200
-    }
-
-    pub fn error_code(&self) -> u16 {
-        if self.is_ok() {
-            0
-        } else {
-            self.status
-        }
-    }
-
     /// The body as JSON text.
     pub fn body(&self) -> String {
+        let ok = self.status == 200;
         let env = ReplyBody {
-            action_status: if self.is_ok() { "OK" } else { "FAIL" },
-            error_code: self.error_code(),
+            action_status: if ok { "OK" } else { "FAIL" },
+            error_code: if ok { 0 } else { self.status },
             error_info: &self.info,
         };
         // Serializing three plain fields cannot fail; fall back to a fixed text anyway.

@@ -96,10 +96,8 @@ impl Profile {
             }
             EventKind::Destroyed { owner, name } => {
                 let beats_creates = self.created.as_ref().is_none_or(|(c, _)| t >= *c);
-                match self.destroyed_at {
-                    Some(d) => self.destroyed_at = Some(d.max(t)),
-                    None if beats_creates => self.destroyed_at = Some(t),
-                    None => {}
+                if self.destroyed_at.is_some() || beats_creates {
+                    self.destroyed_at = self.destroyed_at.max(Some(t));
                 }
                 join(&mut self.owner, t, owner);
                 join(&mut self.name, t, name);
@@ -110,7 +108,7 @@ impl Profile {
                 join(&mut self.face_url, t, &fields.face_url);
                 join(&mut self.organization, t, &fields.organization);
             }
-            EventKind::Full => self.full_at = Some(self.full_at.map_or(t, |f| f.max(t))),
+            EventKind::Full => self.full_at = self.full_at.max(Some(t)),
             EventKind::SubscribersAdded { .. }
             | EventKind::SubscribersDeleted { .. }
             | EventKind::MessageSent(_)
@@ -194,7 +192,7 @@ mod tests {
         )
     }
 
-    fn fold(events: &[Event]) -> Profile {
+    fn fold<'e>(events: impl IntoIterator<Item = &'e Event>) -> Profile {
         let mut p = Profile::default();
         for e in events {
             p.apply(e);
@@ -207,11 +205,11 @@ mod tests {
         let first = fold(events);
         let mut idx: Vec<usize> = (0..events.len()).collect();
         permute(&mut idx, 0, &mut |order| {
-            let evs: Vec<Event> = order.iter().map(|&i| events[i].clone()).collect();
-            assert_eq!(fold(&evs), first, "order {order:?}");
+            let once = order.iter().map(|&i| &events[i]);
+            assert_eq!(fold(once), first, "order {order:?}");
             // Applying twice changes nothing.
-            let twice: Vec<Event> = evs.iter().chain(evs.iter()).cloned().collect();
-            assert_eq!(fold(&twice), first);
+            let twice = order.iter().chain(order).map(|&i| &events[i]);
+            assert_eq!(fold(twice), first);
         });
         first
     }
@@ -257,11 +255,8 @@ mod tests {
 
     #[test]
     fn full_takes_the_largest_time() {
-        let p = order_free(&[
-            ev(3, EventKind::Full),
-            ev(9, EventKind::Full),
-            ev(4, EventKind::Full),
-        ]);
+        let full = |t| ev(t, EventKind::Full);
+        let p = order_free(&[full(3), full(9), full(4)]);
         assert_eq!(p.full_at, Some(9));
     }
 

@@ -2,17 +2,15 @@
 //! directly, or `CALLBACK_TOKEN_ARN`, a Secrets Manager secret whose `SecretString` is the
 //! token or a JSON object with `CALLBACK_TOKEN`.
 //!
-//! A token from a secret is read at start (a secret that cannot be read stops the start)
-//! and kept for the process's life, except that a `Sign` that does not match it makes
-//! the door read the secret again ([`CallbackToken::reread_after_mismatch`]), at most
-//! once a minute: a token changed in the console and in the secret is followed without a
-//! redeploy, and a flood of bad signatures costs at most one read a minute. The reader is
-//! the one the sync uses for its key ([`crate::tencent::secret`]: the function's SDK
-//! settings and HTTPS client). The token is never in a log line or a `Debug` output.
+//! A token from a secret is read at start and again after a `Sign` that does not match it
+//! ([`CallbackToken::reread_after_mismatch`]), at most once a minute (contract section 1);
+//! the limit makes a flood of bad signatures cost at most one read a minute. The reader
+//! is the sync's ([`crate::tencent::secret`]: the function's SDK settings and HTTPS
+//! client). The token is never in a log line or a `Debug` output.
 
 use crate::tencent::secret::{self, SecretError};
 use std::fmt;
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::{Arc, LockResult, Mutex, PoisonError, RwLock};
 
 /// The shortest time between two reads of the secret, seconds.
 pub(crate) const REREAD_INTERVAL_SECS: u64 = 60;
@@ -45,7 +43,7 @@ struct Secret {
 pub enum Reread {
     /// The token is not from a secret (`CALLBACK_TOKEN`): nothing to read.
     Fixed,
-    /// The secret was read less than [`REREAD_INTERVAL_SECS`] ago.
+    /// The secret was read less than `REREAD_INTERVAL_SECS` ago.
     TooSoon,
     /// Read: the same token.
     Unchanged,
@@ -56,13 +54,10 @@ pub enum Reread {
 }
 
 impl CallbackToken {
-    /// `CALLBACK_TOKEN`: a token given directly.
-    pub fn fixed(token: impl Into<Arc<str>>) -> CallbackToken {
+    fn new(token: Arc<str>, secret: Option<Secret>) -> CallbackToken {
+        let current = RwLock::new(token);
         CallbackToken {
-            inner: Arc::new(Inner {
-                current: RwLock::new(token.into()),
-                secret: None,
-            }),
+            inner: Arc::new(Inner { current, secret }),
         }
     }
 
@@ -76,40 +71,29 @@ impl CallbackToken {
         now: u64,
     ) -> Result<CallbackToken, SecretError> {
         let token = read(sdk, arn, endpoint).await?;
-        Ok(CallbackToken {
-            inner: Arc::new(Inner {
-                current: RwLock::new(token),
-                secret: Some(Secret {
-                    sdk: sdk.clone(),
-                    arn: arn.to_owned(),
-                    endpoint: endpoint.map(str::to_owned),
-                    last_read: Mutex::new(now),
-                }),
-            }),
-        })
+        let secret = Secret {
+            sdk: sdk.clone(),
+            arn: arn.to_owned(),
+            endpoint: endpoint.map(str::to_owned),
+            last_read: Mutex::new(now),
+        };
+        Ok(CallbackToken::new(token, Some(secret)))
     }
 
     /// The token in use.
     pub fn current(&self) -> Arc<str> {
-        self.inner
-            .current
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        unpoisoned(self.inner.current.read()).clone()
     }
 
     /// After a `Sign` that did not match: reads the secret again, unless it was read
-    /// less than [`REREAD_INTERVAL_SECS`] before `now` (Unix seconds). Of several
+    /// less than `REREAD_INTERVAL_SECS` before `now` (Unix seconds). Of several
     /// invocations that ask at once, one reads; the others are [`Reread::TooSoon`].
     pub async fn reread_after_mismatch(&self, now: u64) -> Reread {
         let Some(secret) = &self.inner.secret else {
             return Reread::Fixed;
         };
         {
-            let mut last = secret
-                .last_read
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
+            let mut last = unpoisoned(secret.last_read.lock());
             if now < last.saturating_add(REREAD_INTERVAL_SECS) {
                 return Reread::TooSoon;
             }
@@ -117,11 +101,7 @@ impl CallbackToken {
         }
         match read(&secret.sdk, &secret.arn, secret.endpoint.as_deref()).await {
             Ok(token) => {
-                let mut current = self
-                    .inner
-                    .current
-                    .write()
-                    .unwrap_or_else(PoisonError::into_inner);
+                let mut current = unpoisoned(self.inner.current.write());
                 if *current == token {
                     Reread::Unchanged
                 } else {
@@ -138,6 +118,12 @@ impl CallbackToken {
     }
 }
 
+/// A lock's guard even if a holder panicked: the token and the time it guards are each
+/// written in one assignment, so they are never half-changed.
+fn unpoisoned<G>(lock: LockResult<G>) -> G {
+    lock.unwrap_or_else(PoisonError::into_inner)
+}
+
 async fn read(
     sdk: &aws_config::SdkConfig,
     arn: &str,
@@ -151,11 +137,7 @@ async fn read(
 
 impl fmt::Debug for CallbackToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let source = if self.inner.secret.is_some() {
-            "secret"
-        } else {
-            "fixed"
-        };
+        let source = self.inner.secret.as_ref().map_or("fixed", |_| "secret");
         write!(f, "CallbackToken(<{source}>)")
     }
 }
@@ -169,9 +151,10 @@ impl PartialEq for CallbackToken {
 
 impl Eq for CallbackToken {}
 
+/// `CALLBACK_TOKEN`: a token given directly.
 impl From<&str> for CallbackToken {
     fn from(token: &str) -> CallbackToken {
-        CallbackToken::fixed(token)
+        CallbackToken::new(token.into(), None)
     }
 }
 
@@ -181,7 +164,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_fixed_token_is_never_read_again() {
-        let t = CallbackToken::fixed("xxxxyyyy");
+        let t = CallbackToken::from("xxxxyyyy");
         assert_eq!(&*t.current(), "xxxxyyyy");
         assert_eq!(t.reread_after_mismatch(1_000_000).await, Reread::Fixed);
         assert_eq!(format!("{t:?}"), "CallbackToken(<fixed>)");

@@ -3,18 +3,10 @@
 //! hold is the store's business (`store::limits`).
 //!
 //! A refused after-event is a lost one (Tencent does not retry a FAIL), so the body is
-//! read the way common JSON parsers read it:
-//! - [`normalize`]: a UTF-8 byte-order mark is dropped, an escaped lone UTF-16 surrogate
-//!   becomes U+FFFD, and so does a byte sequence that is not UTF-8;
-//! - [`RawBody::parse`] keeps each known field as a borrowed raw JSON slice, the last
-//!   occurrence of a repeated key winning; unknown fields are skipped without recursion,
-//!   whatever their depth;
-//! - [`RawBody::into_event`] reads only the fields the command uses, each by the field
-//!   rules: integers from integers, zero-fraction numbers or digit strings; strings from
-//!   strings or integers; `null` as absent. Only a required field can make the event
-//!   invalid; an optional one that cannot be read is left out and counted.
+//! read the way common JSON parsers read it, in three steps: `normalize`,
+//! `RawBody::parse`, `RawBody::into_event`.
 
-use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
@@ -30,12 +22,6 @@ const MAX_PARSE_DEPTH: usize = 128;
 /// Why a body is not a JSON object (row 7). The message is safe to return.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct BodyError(pub &'static str);
-
-impl BodyError {
-    pub fn message(&self) -> &'static str {
-        self.0
-    }
-}
 
 /// An after-event read from a body, with the number of optional fields left out because
 /// they could not be read (the request line's `fields_dropped`).
@@ -54,27 +40,14 @@ pub enum Unreadable {
     TooDeep(FieldError),
 }
 
-impl Unreadable {
-    pub fn field_error(&self) -> &FieldError {
-        match self {
-            Unreadable::Invalid(e) | Unreadable::TooDeep(e) => e,
-        }
-    }
-}
-
 /// The body as the reading rules see it: without a byte-order mark, with every escaped
 /// lone surrogate replaced by `\uFFFD` and every byte sequence that is not UTF-8 by
 /// U+FFFD. Borrows when there is nothing to change (the usual case).
-pub(crate) fn normalize(body: Cow<'_, [u8]>) -> Cow<'_, [u8]> {
-    const BOM: &[u8] = b"\xEF\xBB\xBF";
-    let body = match body {
-        Cow::Borrowed(b) => Cow::Borrowed(b.strip_prefix(BOM).unwrap_or(b)),
-        Cow::Owned(b) if b.starts_with(BOM) => Cow::Owned(b[BOM.len()..].to_vec()),
-        owned => owned,
-    };
-    let body = match std::str::from_utf8(&body) {
-        Ok(_) => body,
-        Err(_) => Cow::Owned(String::from_utf8_lossy(&body).into_owned().into_bytes()),
+pub(crate) fn normalize(body: &[u8]) -> Cow<'_, [u8]> {
+    let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
+    let body = match std::str::from_utf8(body) {
+        Ok(_) => Cow::Borrowed(body),
+        Err(_) => Cow::Owned(String::from_utf8_lossy(body).into_owned().into_bytes()),
     };
     match replace_lone_surrogates(&body) {
         Some(fixed) => Cow::Owned(fixed),
@@ -142,44 +115,42 @@ fn replace_lone_surrogates(text: &[u8]) -> Option<Vec<u8>> {
     Some(o)
 }
 
-/// The fields any after-command reads, in [`RawBody`]'s slot order.
-const FIELDS: [&str; 16] = [
-    "CallbackCommand",
-    "Official_Account",
-    "Operator_Account",
-    "Owner_Account",
-    "Name",
-    "Introduction",
-    "FaceUrl",
-    "Organization",
-    "EventTime",
-    "SubscribeAccountList",
-    "MsgKey",
-    "MsgTime",
-    "OnlineOnlyFlag",
-    "MsgBody",
-    "CloudCustomData",
-    "WithdrawMsgList",
-];
+/// The fields any after-command reads: each slot of [`RawBody`] and its JSON key.
+macro_rules! fields {
+    ($($slot:ident = $key:literal,)+) => {
+        #[derive(Clone, Copy)]
+        enum F {
+            $($slot,)+
+        }
+        /// The keys, in [`F`]'s order.
+        const FIELDS: &[&str] = &[$($key,)+];
+    };
+}
 
-#[derive(Clone, Copy)]
-enum F {
-    CallbackCommand,
-    OfficialAccount,
-    OperatorAccount,
-    OwnerAccount,
-    Name,
-    Introduction,
-    FaceUrl,
-    Organization,
-    EventTime,
-    SubscribeAccountList,
-    MsgKey,
-    MsgTime,
-    OnlineOnlyFlag,
-    MsgBody,
-    CloudCustomData,
-    WithdrawMsgList,
+fields! {
+    CallbackCommand = "CallbackCommand",
+    OfficialAccount = "Official_Account",
+    OperatorAccount = "Operator_Account",
+    OwnerAccount = "Owner_Account",
+    Name = "Name",
+    Introduction = "Introduction",
+    FaceUrl = "FaceUrl",
+    Organization = "Organization",
+    EventTime = "EventTime",
+    SubscribeAccountList = "SubscribeAccountList",
+    MsgKey = "MsgKey",
+    MsgTime = "MsgTime",
+    OnlineOnlyFlag = "OnlineOnlyFlag",
+    MsgBody = "MsgBody",
+    CloudCustomData = "CloudCustomData",
+    WithdrawMsgList = "WithdrawMsgList",
+}
+
+impl F {
+    /// This required field, named, made the event invalid.
+    fn invalid(self, problem: &str) -> Unreadable {
+        Unreadable::Invalid(FieldError::new(FIELDS[self as usize], problem))
+    }
 }
 
 /// The body's known fields, as raw JSON slices of the body; the last occurrence of a
@@ -197,7 +168,7 @@ pub(crate) enum BodyCommand<'a> {
 }
 
 impl<'a> RawBody<'a> {
-    /// Tokenizes a [`normalize`]d body. Fails if it is not a JSON object.
+    /// Tokenizes a [`normalize`]d body (`pick`). Fails if it is not a JSON object.
     pub fn parse(body: &'a [u8]) -> Result<RawBody<'a>, BodyError> {
         let first = body.iter().find(|b| !b.is_ascii_whitespace());
         if first != Some(&b'{') {
@@ -209,7 +180,7 @@ impl<'a> RawBody<'a> {
         }
         let text = std::str::from_utf8(body).map_err(|_| BodyError("body is not valid UTF-8"))?;
         let mut slots = [None; FIELDS.len()];
-        pick(text, &FIELDS, &mut slots).map_err(|_| {
+        pick(text, FIELDS, &mut slots).map_err(|_| {
             BodyError("body is not valid JSON (or nested more than 128 levels deep)")
         })?;
         Ok(RawBody(slots))
@@ -230,25 +201,19 @@ impl<'a> RawBody<'a> {
         }
     }
 
-    /// Builds the typed event of an after-command, for the SdkAppid `app`.
+    /// Builds the typed event of an after-command, for the SdkAppid `app`, reading only
+    /// the fields the command uses: integers from integers, zero-fraction numbers or
+    /// digit strings; strings from strings or integers; `null` as absent. Only a required
+    /// field can make the event invalid; an optional one that cannot be read is left out
+    /// and counted.
     pub(crate) fn into_event(
         self,
         command: AfterCommand,
         app: &str,
     ) -> Result<Reading, Unreadable> {
-        let invalid = Unreadable::Invalid;
-        let account = required(self.get(F::OfficialAccount), "Official_Account", identifier)
-            .map_err(invalid)?;
-        let event_time =
-            required(self.get(F::EventTime), "EventTime", unsigned).map_err(invalid)?;
-        let subscribers = || {
-            id_list(
-                self.get(F::SubscribeAccountList),
-                "SubscribeAccountList",
-                "Subscriber_Account",
-            )
-            .map_err(invalid)
-        };
+        let account = self.required(F::OfficialAccount, identifier)?;
+        let event_time = self.required(F::EventTime, unsigned)?;
+        let subscribers = || self.id_list(F::SubscribeAccountList, "Subscriber_Account");
         let mut r = Optional::default();
         let kind = match command {
             AfterCommand::CreateOfficialAccount => EventKind::Created {
@@ -279,15 +244,14 @@ impl<'a> RawBody<'a> {
                 subscribers: subscribers()?,
             },
             AfterCommand::SendMsg => EventKind::MessageSent(Message {
-                msg_key: required(self.get(F::MsgKey), "MsgKey", identifier).map_err(invalid)?,
+                msg_key: self.required(F::MsgKey, identifier)?,
                 msg_time: r.read(self.get(F::MsgTime), unsigned),
                 online_only_flag: r.read(self.get(F::OnlineOnlyFlag), signed),
                 msg_body: msg_body(self.get(F::MsgBody), &mut r)?,
                 cloud_custom_data: r.read(self.get(F::CloudCustomData), text),
             }),
             AfterCommand::MsgWithdraw => EventKind::MessagesWithdrawn {
-                msg_keys: id_list(self.get(F::WithdrawMsgList), "WithdrawMsgList", "MsgKey")
-                    .map_err(invalid)?,
+                msg_keys: self.id_list(F::WithdrawMsgList, "MsgKey")?,
             },
         };
         Ok(Reading {
@@ -299,6 +263,38 @@ impl<'a> RawBody<'a> {
             },
             fields_dropped: r.dropped,
         })
+    }
+
+    /// A required field, as `read` reads it.
+    fn required<T>(&self, f: F, read: fn(&RawValue) -> Option<T>) -> Result<T, Unreadable> {
+        let raw = self.get(f).ok_or_else(|| f.invalid("is required"))?;
+        read(raw).ok_or_else(|| f.invalid("has the wrong type or value"))
+    }
+
+    /// A required list of objects each carrying the identifier `key`, de-duplicated in
+    /// the order first listed. An empty list is valid.
+    fn id_list(&self, f: F, key: &str) -> Result<Vec<String>, Unreadable> {
+        let raw = self.get(f).ok_or_else(|| f.invalid("is required"))?;
+        let entries: Vec<&RawValue> = serde_json::from_str(raw.get())
+            .map_err(|_| f.invalid("must be an array of objects"))?;
+        let mut seen = HashSet::with_capacity(entries.len());
+        let mut out = Vec::with_capacity(entries.len());
+        for (i, entry) in entries.into_iter().enumerate() {
+            let mut slot = [None];
+            let value = pick(entry.get(), &[key], &mut slot)
+                .ok()
+                .and(slot[0])
+                .filter(|r| r.get() != "null")
+                .and_then(identifier)
+                .ok_or_else(|| {
+                    let field = format!("{}[{i}].{key}", FIELDS[f as usize]);
+                    Unreadable::Invalid(FieldError::new(&field, "is missing or unreadable"))
+                })?;
+            if seen.insert(value.clone()) {
+                out.push(value);
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -330,14 +326,8 @@ fn pick<'a>(
             Ok(())
         }
     }
-    impl<'de> DeserializeSeed<'de> for Pick<'_, 'de> {
-        type Value = ();
-        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-            d.deserialize_map(self)
-        }
-    }
     let mut de = serde_json::Deserializer::from_str(text);
-    Pick { names, slots }.deserialize(&mut de)?;
+    (&mut de).deserialize_map(Pick { names, slots })?;
     de.end()
 }
 
@@ -369,17 +359,13 @@ impl Optional {
     }
 }
 
-fn required<T>(
-    raw: Option<&RawValue>,
-    name: &str,
-    read: fn(&RawValue) -> Option<T>,
-) -> Result<T, FieldError> {
-    let raw = raw.ok_or_else(|| FieldError::new(name, "is required"))?;
-    read(raw).ok_or_else(|| FieldError::new(name, "has the wrong type or value"))
-}
-
 fn has_control(s: &str) -> bool {
     s.chars().any(char::is_control)
+}
+
+/// At least one ASCII digit, and nothing else.
+fn all_digits(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// A scalar field's value, parsed on its own (a few bytes).
@@ -393,8 +379,7 @@ fn text(raw: &RawValue) -> Option<String> {
         Value::String(s) => Some(s),
         Value::Number(n) => {
             let t = n.to_string();
-            let digits = t.strip_prefix('-').unwrap_or(&t);
-            (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())).then_some(t)
+            all_digits(t.strip_prefix('-').unwrap_or(&t)).then_some(t)
         }
         _ => None,
     }
@@ -411,16 +396,8 @@ fn integer(raw: &RawValue, signed: bool) -> Option<i128> {
     match scalar(raw)? {
         Value::Number(n) => integer_of_number(&n.to_string()),
         Value::String(s) => {
-            let digits = if signed {
-                s.strip_prefix('-').unwrap_or(&s)
-            } else {
-                &s
-            };
-            if digits.is_empty() || digits.len() > 30 || !digits.bytes().all(|b| b.is_ascii_digit())
-            {
-                return None;
-            }
-            s.parse().ok()
+            let digits = s.strip_prefix('-').filter(|_| signed).unwrap_or(&s);
+            (digits.len() <= 30 && all_digits(digits)).then(|| s.parse().ok())?
         }
         _ => None,
     }
@@ -476,41 +453,14 @@ fn integer_of_number(text: &str) -> Option<i128> {
     Some(if negative { -value } else { value })
 }
 
-/// A required list of objects each carrying the identifier `key`, de-duplicated in the
-/// order first listed. An empty list is valid.
-fn id_list(raw: Option<&RawValue>, name: &str, key: &str) -> Result<Vec<String>, FieldError> {
-    let raw = raw.ok_or_else(|| FieldError::new(name, "is required"))?;
-    let entries: Vec<&RawValue> = serde_json::from_str(raw.get())
-        .map_err(|_| FieldError::new(name, "must be an array of objects"))?;
-    let mut seen = HashSet::with_capacity(entries.len());
-    let mut out = Vec::with_capacity(entries.len());
-    for (i, entry) in entries.into_iter().enumerate() {
-        let mut slot = [None];
-        let value = pick(entry.get(), &[key], &mut slot)
-            .ok()
-            .and(slot[0])
-            .filter(|r| r.get() != "null")
-            .and_then(identifier)
-            .ok_or_else(|| {
-                FieldError::new(&format!("{name}[{i}].{key}"), "is missing or unreadable")
-            })?;
-        if seen.insert(value.clone()) {
-            out.push(value);
-        }
-    }
-    Ok(out)
-}
-
 /// `MsgBody`: an array of message elements (objects), numbers kept digit for digit.
 /// Not an array of objects: left out (optional). Deeper than it can be parsed: the
 /// event cannot be stored as it is (row 12a).
 fn msg_body(raw: Option<&RawValue>, r: &mut Optional) -> Result<Option<Value>, Unreadable> {
     let Some(raw) = raw else { return Ok(None) };
     if json_depth(raw.get()) >= MAX_PARSE_DEPTH {
-        return Err(Unreadable::TooDeep(FieldError::new(
-            "MsgBody",
-            "is nested too deeply to store",
-        )));
+        let e = FieldError::new("MsgBody", "is nested too deeply to store");
+        return Err(Unreadable::TooDeep(e));
     }
     Ok(r.read(Some(raw), |raw| {
         let value: Value = serde_json::from_str(raw.get()).ok()?;
@@ -548,52 +498,48 @@ fn json_depth(text: &str) -> usize {
 }
 
 /// A string that borrows from the body when it has no escapes.
-struct CowStr<'a>(Cow<'a, str>);
-
-impl<'de> Deserialize<'de> for CowStr<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = CowStr<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a string")
-            }
-            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-                Ok(CowStr(Cow::Borrowed(v)))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(CowStr(Cow::Owned(v.to_owned())))
-            }
-            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
-                Ok(CowStr(Cow::Owned(v)))
-            }
-        }
-        d.deserialize_str(V)
-    }
-}
+#[derive(Deserialize)]
+#[serde(transparent)]
+struct CowStr<'a>(#[serde(borrow)] Cow<'a, str>);
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn read(cmd: AfterCommand, body: &str) -> Result<Reading, Unreadable> {
-        let body = normalize(Cow::Borrowed(body.as_bytes()));
+    fn read(cmd: AfterCommand, body: impl AsRef<[u8]>) -> Result<Reading, Unreadable> {
+        let body = normalize(body.as_ref());
         RawBody::parse(&body)
             .map_err(|e| Unreadable::Invalid(FieldError(e.0.into())))?
             .into_event(cmd, "1400000001")
     }
 
-    fn event(cmd: AfterCommand, body: &str) -> Result<Event, Unreadable> {
+    fn event(cmd: AfterCommand, body: impl AsRef<[u8]>) -> Result<Event, Unreadable> {
         read(cmd, body).map(|r| r.event)
+    }
+
+    fn ok(cmd: AfterCommand, body: impl AsRef<[u8]>) -> Event {
+        event(cmd, body).expect("an event")
+    }
+
+    /// The `Name` a create event reads.
+    fn created_name(body: impl AsRef<[u8]>) -> Option<String> {
+        match ok(AfterCommand::CreateOfficialAccount, body).kind {
+            EventKind::Created { name, .. } => name,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// An array nested 10,000 deep.
+    fn deep() -> String {
+        format!("{}{}", "[".repeat(10000), "]".repeat(10000))
     }
 
     #[test]
     fn seed_create_sample() {
-        let e = event(
+        let e = ok(
             AfterCommand::CreateOfficialAccount,
             r#"{"CallbackCommand":"OfficialAccount.CallbackAfterCreateOfficialAccount","Official_Account":"@TOA#_test_OA_for_penn","Operator_Account":"107867","Owner_Account":"107867","Name":"TestOfficialAccount","EventTime":1670574414123}"#,
-        )
-        .unwrap();
+        );
         assert_eq!(e.account, "@TOA#_test_OA_for_penn");
         assert_eq!(e.event_time, 1670574414123);
         assert_eq!(
@@ -608,11 +554,10 @@ mod tests {
 
     #[test]
     fn subscriber_lists_are_deduplicated_in_order() {
-        let e = event(
+        let e = ok(
             AfterCommand::AddSubscriber,
             r#"{"Official_Account":"@TOA#_a","EventTime":"5","SubscribeAccountList":[{"Subscriber_Account":"b"},{"Subscriber_Account":"a","x":1},{"Subscriber_Account":"b"},{"Subscriber_Account":"\u0062"}]}"#,
-        )
-        .unwrap();
+        );
         assert_eq!(e.event_time, 5);
         assert_eq!(
             e.kind,
@@ -628,7 +573,7 @@ mod tests {
         let t = |v: &str| {
             event(
                 AfterCommand::OfficialAccountFull,
-                &format!(r#"{{"Official_Account":"@TOA#_a","EventTime":{v}}}"#),
+                format!(r#"{{"Official_Account":"@TOA#_a","EventTime":{v}}}"#),
             )
             .map(|e| e.event_time)
         };
@@ -667,18 +612,16 @@ mod tests {
 
     #[test]
     fn exact_integers_never_go_through_a_float() {
-        assert_eq!(
-            integer_of_number("9007199254740993"),
-            Some(9007199254740993)
-        );
-        assert_eq!(
-            integer_of_number("9007199254740993.0"),
-            Some(9007199254740993)
-        );
-        assert_eq!(integer_of_number("-12.50e1"), Some(-125));
-        assert_eq!(integer_of_number("1.25e1"), None);
-        assert_eq!(integer_of_number("0.000"), Some(0));
-        assert_eq!(integer_of_number("1e400"), None);
+        for (number, want) in [
+            ("9007199254740993", Some(9007199254740993)),
+            ("9007199254740993.0", Some(9007199254740993)),
+            ("-12.50e1", Some(-125)),
+            ("1.25e1", None),
+            ("0.000", Some(0)),
+            ("1e400", None),
+        ] {
+            assert_eq!(integer_of_number(number), want, "{number}");
+        }
     }
 
     #[test]
@@ -689,18 +632,14 @@ mod tests {
         )
         .unwrap();
         assert_eq!(r.fields_dropped, 3);
-        let EventKind::MessageSent(m) = r.event.kind else {
-            panic!("a send")
+        let m = Message {
+            msg_key: "k".into(),
+            msg_time: None,
+            online_only_flag: Some(1),
+            msg_body: None,
+            cloud_custom_data: None,
         };
-        assert_eq!(
-            (
-                m.msg_time,
-                m.online_only_flag,
-                m.msg_body,
-                m.cloud_custom_data
-            ),
-            (None, Some(1), None, None)
-        );
+        assert_eq!(r.event.kind, EventKind::MessageSent(m));
         let r = read(
             AfterCommand::CreateOfficialAccount,
             r#"{"Official_Account":"@TOA#_a","EventTime":1,"Operator_Account":107867,"Owner_Account":"a\u0001","Name":{"x":1}}"#,
@@ -726,35 +665,22 @@ mod tests {
 
     #[test]
     fn required_fields_name_the_field_not_its_content() {
-        let e = event(
+        let (Unreadable::Invalid(e) | Unreadable::TooDeep(e)) = event(
             AfterCommand::AddSubscriber,
             r#"{"Official_Account":"@TOA#_a","EventTime":1,"SubscribeAccountList":[{"Subscriber_Account":"ok"},{"Subscriber_Account":{"v":"12345"}}]}"#,
         )
         .unwrap_err();
-        let msg = e.field_error().to_string();
-        assert!(
-            msg.contains("SubscribeAccountList[1].Subscriber_Account"),
-            "{msg}"
-        );
+        let msg = e.to_string();
+        let named = "SubscribeAccountList[1].Subscriber_Account is missing or unreadable";
+        assert_eq!(msg, named);
         assert!(!msg.contains("12345"), "{msg}");
-        let e = event(
-            AfterCommand::SendMsg,
+        let missing = Err(Unreadable::Invalid(FieldError("MsgKey is required".into())));
+        for body in [
             r#"{"Official_Account":"@TOA#_a","EventTime":1}"#,
-        )
-        .unwrap_err();
-        assert_eq!(
-            e,
-            Unreadable::Invalid(FieldError::new("MsgKey", "is required"))
-        );
-        let e = event(
-            AfterCommand::SendMsg,
             r#"{"Official_Account":"@TOA#_a","EventTime":1,"MsgKey":null}"#,
-        )
-        .unwrap_err();
-        assert_eq!(
-            e,
-            Unreadable::Invalid(FieldError::new("MsgKey", "is required"))
-        );
+        ] {
+            assert_eq!(event(AfterCommand::SendMsg, body), missing, "{body}");
+        }
     }
 
     #[test]
@@ -762,45 +688,38 @@ mod tests {
         let oa = |v: &str| {
             event(
                 AfterCommand::OfficialAccountFull,
-                &format!(r#"{{"Official_Account":{v},"EventTime":1}}"#),
+                format!(r#"{{"Official_Account":{v},"EventTime":1}}"#),
             )
         };
-        assert!(oa(r#""""#).is_err());
-        assert!(oa(r#""a\u0000b""#).is_err());
-        assert!(oa(r#""a\nb""#).is_err());
-        assert!(oa("null").is_err());
-        assert!(oa("1.5").is_err());
+        for bad in [r#""""#, r#""a\u0000b""#, r#""a\nb""#, "null", "1.5"] {
+            assert!(oa(bad).is_err(), "{bad}");
+        }
         assert_eq!(oa("5").map(|e| e.account), Ok("5".to_owned()));
-        assert_eq!(
-            oa("123456789012345678901234567890").map(|e| e.account),
-            Ok("123456789012345678901234567890".to_owned())
-        );
+        let long = "123456789012345678901234567890";
+        assert_eq!(oa(long).map(|e| e.account), Ok(long.to_owned()));
     }
 
     #[test]
     fn irrelevant_fields_of_any_type_are_ignored() {
-        let e = event(
+        ok(
             AfterCommand::OfficialAccountFull,
             r#"{"Official_Account":"@TOA#_a","EventTime":1,"Name":5,"MsgBody":"x","Extra":{"a":[1,2]}}"#,
         );
-        assert!(e.is_ok());
     }
 
     #[test]
     fn repeated_keys_last_one_counts() {
-        let e = event(
+        let e = ok(
             AfterCommand::CreateOfficialAccount,
             r#"{"Official_Account":"@TOA#_x","Name":"first","EventTime":1,"Official_Account":"@TOA#_a","Name":"second","EventTime":2}"#,
-        )
-        .unwrap();
+        );
         assert_eq!((e.account.as_str(), e.event_time), ("@TOA#_a", 2));
         assert!(matches!(e.kind, EventKind::Created { name: Some(ref n), .. } if n == "second"));
         // In list entries too.
-        let e = event(
+        let e = ok(
             AfterCommand::AddSubscriber,
             r#"{"Official_Account":"@TOA#_a","EventTime":1,"SubscribeAccountList":[{"Subscriber_Account":"x","Subscriber_Account":"y"}]}"#,
-        )
-        .unwrap();
+        );
         assert!(
             matches!(e.kind, EventKind::SubscribersAdded { ref subscribers, .. } if subscribers == &["y"])
         );
@@ -808,67 +727,47 @@ mod tests {
 
     #[test]
     fn byte_order_mark_lone_surrogates_and_broken_utf8() {
-        let e = event(
-            AfterCommand::CreateOfficialAccount,
-            "\u{feff}{\"Official_Account\":\"@TOA#_a\",\"EventTime\":1,\"Name\":\"cut \\ud83d\"}",
-        )
-        .unwrap();
-        assert!(
-            matches!(e.kind, EventKind::Created { name: Some(ref n), .. } if n == "cut \u{fffd}")
-        );
+        let bom =
+            "\u{feff}{\"Official_Account\":\"@TOA#_a\",\"EventTime\":1,\"Name\":\"cut \\ud83d\"}";
+        assert_eq!(created_name(bom).as_deref(), Some("cut \u{fffd}"));
         // A lone low surrogate, a pair kept, an escaped backslash before `ud83d`.
-        let e = event(
-            AfterCommand::CreateOfficialAccount,
-            r#"{"Official_Account":"@TOA#_a","EventTime":1,"Name":"\udc00-\ud83d\ude00-\\ud83d-\uD83D"}"#,
-        )
-        .unwrap();
-        assert!(
-            matches!(e.kind, EventKind::Created { name: Some(ref n), .. } if n == "\u{fffd}-😀-\\ud83d-\u{fffd}"),
-            "{e:?}"
+        assert_eq!(
+            created_name(
+                r#"{"Official_Account":"@TOA#_a","EventTime":1,"Name":"\udc00-\ud83d\ude00-\\ud83d-\uD83D"}"#
+            )
+            .as_deref(),
+            Some("\u{fffd}-😀-\\ud83d-\u{fffd}")
         );
         let body = b"{\"Official_Account\":\"@TOA#_a\",\"EventTime\":1,\"Name\":\"x\xff\xf0\x9f\"}";
-        let n = normalize(Cow::Borrowed(&body[..]));
-        let e = RawBody::parse(&n)
-            .unwrap()
-            .into_event(AfterCommand::CreateOfficialAccount, "1")
-            .unwrap();
-        assert!(
-            matches!(e.event.kind, EventKind::Created { name: Some(ref n), .. } if n.starts_with('x') && n.contains('\u{fffd}'))
-        );
+        let name = created_name(body).expect("a name");
+        assert!(name.starts_with('x') && name.contains('\u{fffd}'), "{name}");
         // Nothing to change: borrowed.
-        assert!(matches!(normalize(Cow::Borrowed(b"{}")), Cow::Borrowed(_)));
+        assert!(matches!(normalize(b"{}"), Cow::Borrowed(_)));
     }
 
     #[test]
     fn msg_body_numbers_are_kept_digit_for_digit() {
-        let e = event(
+        let e = ok(
             AfterCommand::SendMsg,
             r#"{"Official_Account":"@TOA#_a","EventTime":1,"MsgKey":"k","MsgBody":[{"MsgContent":{"OrderNo":171717171717171717171,"Amount":1584097275961.1234}}]}"#,
-        )
-        .unwrap();
+        );
         let EventKind::MessageSent(m) = e.kind else {
             panic!("a send")
         };
         let body = m.msg_body.expect("kept");
-        assert_eq!(
-            body[0]["MsgContent"]["OrderNo"].to_string(),
-            "171717171717171717171"
-        );
-        assert_eq!(
-            body[0]["MsgContent"]["Amount"].to_string(),
-            "1584097275961.1234"
-        );
+        let content = &body[0]["MsgContent"];
+        assert_eq!(content["OrderNo"].to_string(), "171717171717171717171");
+        assert_eq!(content["Amount"].to_string(), "1584097275961.1234");
     }
 
     #[test]
     fn msg_body_too_deep_is_unstorable_not_dropped() {
-        let deep = format!(
-            "{{\"Official_Account\":\"a\",\"EventTime\":1,\"MsgKey\":\"k\",\"MsgBody\":[{}{}]}}",
-            "[".repeat(10000),
-            "]".repeat(10000)
+        let deep_body = format!(
+            "{{\"Official_Account\":\"a\",\"EventTime\":1,\"MsgKey\":\"k\",\"MsgBody\":[{}]}}",
+            deep()
         );
         assert!(matches!(
-            event(AfterCommand::SendMsg, &deep),
+            event(AfterCommand::SendMsg, &deep_body),
             Err(Unreadable::TooDeep(_))
         ));
     }
@@ -879,25 +778,27 @@ mod tests {
             assert!(RawBody::parse(b.as_bytes()).is_err(), "{b:?}");
         }
         // Unknown fields are skipped without recursion: deep nesting there is harmless.
-        let deep = format!("{{\"x\":{}{}}}", "[".repeat(10000), "]".repeat(10000));
-        assert!(RawBody::parse(deep.as_bytes()).is_ok());
+        let deep_unknown = format!("{{\"x\":{}}}", deep());
+        assert!(RawBody::parse(deep_unknown.as_bytes()).is_ok());
         let deep_entry = format!(
-            "{{\"Official_Account\":\"a\",\"EventTime\":1,\"SubscribeAccountList\":[{{\"Subscriber_Account\":\"u\",\"x\":{}{}}}]}}",
-            "[".repeat(10000),
-            "]".repeat(10000)
+            "{{\"Official_Account\":\"a\",\"EventTime\":1,\"SubscribeAccountList\":[{{\"Subscriber_Account\":\"u\",\"x\":{}}}]}}",
+            deep()
         );
         assert!(event(AfterCommand::AddSubscriber, &deep_entry).is_ok());
     }
 
     #[test]
     fn body_command_is_read() {
-        let b = RawBody::parse(br#"{"CallbackCommand":"X"}"#).unwrap();
-        assert_eq!(b.command(), BodyCommand::Present("X".into()));
-        let b = RawBody::parse(br#"{"CallbackCommand":"Y","CallbackCommand":"X"}"#).unwrap();
-        assert_eq!(b.command(), BodyCommand::Present("X".into()));
-        let b = RawBody::parse(br#"{"CallbackCommand":5}"#).unwrap();
-        assert_eq!(b.command(), BodyCommand::Invalid);
-        let b = RawBody::parse(br#"{"CallbackCommand":null}"#).unwrap();
-        assert_eq!(b.command(), BodyCommand::Absent);
+        fn command(body: &str) -> BodyCommand<'_> {
+            RawBody::parse(body.as_bytes()).unwrap().command()
+        }
+        let x = BodyCommand::Present("X".into());
+        assert_eq!(command(r#"{"CallbackCommand":"X"}"#), x);
+        assert_eq!(
+            command(r#"{"CallbackCommand":"Y","CallbackCommand":"X"}"#),
+            x
+        );
+        assert_eq!(command(r#"{"CallbackCommand":5}"#), BodyCommand::Invalid);
+        assert_eq!(command(r#"{"CallbackCommand":null}"#), BodyCommand::Absent);
     }
 }

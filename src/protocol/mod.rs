@@ -12,8 +12,7 @@ pub mod signature;
 pub use crate::allow_list as source;
 use crate::config::Config;
 use crate::events::{CommandKind, Event};
-use crate::outcome::{Outcome, Reason};
-pub use crate::reply::Reply;
+use crate::outcome::{AuthError, Outcome, Reason};
 use body::{BodyCommand, RawBody, Unreadable};
 use query::{Param, Query};
 use std::borrow::Cow;
@@ -65,21 +64,21 @@ pub struct Seen {
     pub fields_dropped: u32,
 }
 
-fn reject(reason: Reason, info: impl Into<std::borrow::Cow<'static, str>>) -> Admission {
-    Admission::Answer(Outcome::rejected(reason, info))
-}
+/// What a step of [`admit_with`] decided: `Err` is the answer, at once.
+type Answer = Result<Admission, Outcome>;
 
-fn answer_ok(outcome: Outcome) -> Admission {
-    Admission::Answer(outcome)
+/// A refusal, as a step's answer.
+fn refuse<T>(reason: Reason, info: impl Into<Cow<'static, str>>) -> Result<T, Outcome> {
+    Err(Outcome::rejected(reason, info))
 }
 
 /// Rows 8 and 9: relayed when `FORWARD_URL` is set and the checks are an arrival's (our
 /// own relays coming back, and queued events, never are), else answered with `outcome`.
-fn relay_or(req: &Callback<'_>, config: &Config, checks: Checks, outcome: Outcome) -> Admission {
+fn relay_or(req: &Callback<'_>, config: &Config, checks: Checks, outcome: Outcome) -> Answer {
     if checks == Checks::Arrival && config.forward_url.is_some() && !req.relayed {
-        Admission::Relay(outcome)
+        Ok(Admission::Relay(outcome))
     } else {
-        Admission::Answer(outcome)
+        Err(outcome)
     }
 }
 
@@ -95,8 +94,8 @@ pub enum Checks {
     Queued,
 }
 
-/// Contract section 2, rows 1-11, in order, for a request as it arrives (`now`: Unix
-/// seconds): [`admit_with`] and [`Checks::Arrival`].
+/// Contract section 2, rows 1-11, in order, for a request as it arrives
+/// ([`Checks::Arrival`]; `now`: Unix seconds).
 pub fn admit(req: &Callback<'_>, config: &Config, now: u64, seen: &mut Seen) -> Admission {
     admit_with(req, config, Checks::Arrival, now, seen)
 }
@@ -111,17 +110,13 @@ pub(crate) fn admit_with(
     now: u64,
     seen: &mut Seen,
 ) -> Admission {
-    let app = match check_caller(req, config, checks, now, seen) {
-        Ok(app) => app,
-        Err(refused) => return Admission::Answer(refused),
-    };
-    // The body as the reading rules see it (byte-order mark, lone surrogates); borrowed
-    // unless something had to change.
-    let normalized = body::normalize(Cow::Borrowed(&req.body));
-    match read_command(req, app, &normalized, seen) {
-        Ok(read) => route(req, config, checks, read, seen),
-        Err(answer) => Admission::Answer(answer),
-    }
+    check_caller(req, config, checks, now, seen)
+        .and_then(|app| {
+            let normalized = body::normalize(&req.body);
+            let read = read_command(req, app, &normalized, seen)?;
+            route(req, config, checks, read, seen)
+        })
+        .unwrap_or_else(Admission::Answer)
 }
 
 /// Rows 1-3: the method, the source address, a SdkAppid that is present, the signature.
@@ -135,19 +130,16 @@ fn check_caller<'q>(
 ) -> Result<Param<'q>, Outcome> {
     // 1. Method.
     if !req.method.eq_ignore_ascii_case("POST") {
-        return Err(Outcome::rejected(
-            Reason::Method,
-            "method not allowed: use POST",
-        ));
+        return refuse(Reason::Method, "method not allowed: use POST");
     }
 
     // 1a. The source address, when an allow-list is configured. No address: refused.
     if let (Checks::Arrival, Some(allowed)) = (checks, &config.allowed_sources) {
         if !req.source_ip.is_some_and(|ip| allowed.contains(ip)) {
-            return Err(Outcome::rejected(
+            return refuse(
                 Reason::SourceNotAllowed,
                 "the source address is not allowed to call this webhook",
-            ));
+            );
         }
     }
 
@@ -157,25 +149,31 @@ fn check_caller<'q>(
         Param::One(a) => {
             seen.app = Some(log_safe(a));
             if !config.is_configured_app(a) {
-                return Err(Outcome::rejected(
-                    Reason::SdkAppidUnknown,
-                    "SdkAppid is not configured here",
-                ));
+                return refuse(Reason::SdkAppidUnknown, "SdkAppid is not configured here");
             }
         }
         Param::Conflicting => {
-            return Err(Outcome::rejected(
+            return refuse(
                 Reason::SdkAppidRepeated,
                 "SdkAppid is given twice with different values",
-            ));
+            );
         }
         Param::Missing => {}
     }
 
     // 3. Signature, when a token is configured.
     if let (Checks::Arrival, Some(token)) = (checks, &config.callback_token) {
-        if let Err(e) = check_signature(&req.query, &token.current(), now, config.max_skew_secs) {
-            return Err(Outcome::rejected(Reason::Auth(e), e.message()));
+        let one = |key, missing| match req.query.get(key) {
+            Param::One(v) => Ok(v),
+            Param::Missing => Err(missing),
+            Param::Conflicting => Err(AuthError::RepeatedParameter),
+        };
+        let signed = one("Sign", AuthError::MissingSign).and_then(|sign| {
+            let time = one("RequestTime", AuthError::MissingRequestTime)?;
+            signature::verify(&token.current(), sign, time, now, config.max_skew_secs)
+        });
+        if let Err(e) = signed {
+            return refuse(Reason::Auth(e), e.to_string());
         }
     }
     Ok(app)
@@ -204,10 +202,9 @@ where
     // The body is tokenized only when needed: here if the query has no command,
     // otherwise after the size check.
     let mut parsed: Option<Result<RawBody<'b>, _>> = None;
-    if !query_command.is_present() {
+    if query_command == Param::Missing {
         let p = RawBody::parse(normalized);
-        let in_body = matches!(&p, Ok(b) if b.command() != BodyCommand::Absent);
-        if !in_body {
+        if !matches!(&p, Ok(b) if b.command() != BodyCommand::Absent) {
             return Err(Outcome::Probe);
         }
         parsed = Some(p);
@@ -215,43 +212,39 @@ where
 
     // 5. SdkAppid required from here on.
     let Param::One(app) = app else {
-        return Err(Outcome::rejected(
+        return refuse(
             Reason::SdkAppidMissing,
             "SdkAppid is missing from the query",
-        ));
+        );
     };
 
     // 6. Size.
     if req.body.len() > MAX_BODY_BYTES {
-        return Err(Outcome::rejected(
-            Reason::BodyTooLarge,
-            "body is larger than 1 MiB",
-        ));
+        return refuse(Reason::BodyTooLarge, "body is larger than 1 MiB");
     }
 
     // 7. A JSON object whose CallbackCommand agrees with the query's.
-    let body = match parsed.unwrap_or_else(|| RawBody::parse(normalized)) {
-        Ok(b) => b,
-        Err(e) => return Err(Outcome::rejected(Reason::BodyNotObject, e.message())),
-    };
+    let body = parsed
+        .unwrap_or_else(|| RawBody::parse(normalized))
+        .map_err(|e| Outcome::rejected(Reason::BodyNotObject, e.0))?;
     let command: Cow<'b, str> = match (query_command, body.command()) {
         (Param::Conflicting, _) => {
-            return Err(Outcome::rejected(
+            return refuse(
                 Reason::CommandRepeated,
                 "CallbackCommand is given twice with different values",
-            ))
+            )
         }
         (_, BodyCommand::Invalid) => {
-            return Err(Outcome::rejected(
+            return refuse(
                 Reason::CommandInvalid,
                 "body CallbackCommand is not a string",
-            ))
+            )
         }
         (Param::One(q), BodyCommand::Present(b)) if q != b => {
-            return Err(Outcome::rejected(
+            return refuse(
                 Reason::CommandMismatch,
                 "CallbackCommand in the body differs from the query's",
-            ))
+            )
         }
         (Param::One(q), _) => Cow::Borrowed(q),
         (Param::Missing, BodyCommand::Present(b)) => b,
@@ -270,10 +263,10 @@ fn route(
     checks: Checks,
     read: Read<'_, '_>,
     seen: &mut Seen,
-) -> Admission {
+) -> Answer {
     let after = match CommandKind::of(&read.command) {
         CommandKind::NotOfficialAccount => return relay_or(req, config, checks, Outcome::Ignored),
-        CommandKind::UnknownOfficialAccount => return answer_ok(Outcome::Ignored),
+        CommandKind::UnknownOfficialAccount => return Err(Outcome::Ignored),
         CommandKind::Before => return relay_or(req, config, checks, Outcome::Allowed),
         CommandKind::After(c) => c,
     };
@@ -282,54 +275,31 @@ fn route(
     match read.body.into_event(after, read.app) {
         Ok(reading) => {
             seen.fields_dropped = reading.fields_dropped;
-            Admission::Store(reading.event)
+            Ok(Admission::Store(reading.event))
         }
-        Err(Unreadable::Invalid(e)) => reject(Reason::InvalidField, e.0),
+        Err(Unreadable::Invalid(e)) => refuse(Reason::InvalidField, e.0),
         // 12a: readable, but no store can hold it as it is.
-        Err(Unreadable::TooDeep(e)) => reject(Reason::Unstorable, e.0),
+        Err(Unreadable::TooDeep(e)) => refuse(Reason::Unstorable, e.0),
     }
-}
-
-fn check_signature(
-    query: &Query<'_>,
-    token: &str,
-    now: u64,
-    max_skew: u64,
-) -> Result<(), signature::AuthError> {
-    use signature::AuthError;
-    let sign = match query.get("Sign") {
-        Param::One(s) => s,
-        Param::Missing => return Err(AuthError::MissingSign),
-        Param::Conflicting => return Err(AuthError::RepeatedParameter),
-    };
-    let time = match query.get("RequestTime") {
-        Param::One(t) => t,
-        Param::Missing => return Err(AuthError::MissingRequestTime),
-        Param::Conflicting => return Err(AuthError::RepeatedParameter),
-    };
-    signature::verify(token, sign, time, now, max_skew)
 }
 
 /// A request value (command, SdkAppid) for the log: at most 64 characters of
 /// `[A-Za-z0-9._]`, others shown as `?`, so a hostile value cannot smuggle text or
 /// secrets into logs.
 fn log_safe(value: &str) -> String {
+    let safe = |c: char| c.is_ascii_alphanumeric() || c == '.' || c == '_';
     value
         .chars()
         .take(64)
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '.' || c == '_' {
-                c
-            } else {
-                '?'
-            }
-        })
+        .map(|c| if safe(c) { c } else { '?' })
         .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::ForwardUrl;
+    use source::SourceAllowList;
 
     fn config(token: Option<&str>) -> Config {
         Config {
@@ -340,222 +310,154 @@ mod tests {
         }
     }
 
-    fn run(method: &str, query: &str, body: &str, token: Option<&str>) -> (u16, String) {
-        let req = Callback {
-            method,
+    /// A POST from 203.0.113.10, not relayed.
+    fn callback<'a>(query: &'a str, body: &'a str) -> Callback<'a> {
+        Callback {
+            method: "POST",
             source_ip: Some([203, 0, 113, 10].into()),
             query: Query::parse(query),
             raw_query: Cow::Borrowed(query),
             relayed: false,
             body: Cow::Borrowed(body.as_bytes()),
-        };
-        match admit(&req, &config(token), 1669872112, &mut Seen::default()) {
-            Admission::Answer(outcome) => (outcome.reply().status, outcome.label().to_owned()),
-            Admission::Store(e) => (0, format!("store {:?}", e.command())),
-            Admission::Relay(o) => (0, format!("relay {}", o.label())),
         }
+    }
+
+    /// What was decided, in a line: `"403 sdkappid_unknown"` (status, then the reason of
+    /// a refusal or the outcome of another answer), `"store CreateOfficialAccount"`,
+    /// `"relay allowed"`.
+    fn admitted(req: &Callback<'_>, config: &Config, checks: Checks) -> String {
+        match admit_with(req, config, checks, 1669872112, &mut Seen::default()) {
+            Admission::Answer(o) if o.is_rejected() => {
+                format!("{} {}", o.reply().status, o.reason())
+            }
+            Admission::Answer(o) => format!("{} {}", o.reply().status, o.label()),
+            Admission::Store(e) => format!("store {:?}", e.command()),
+            Admission::Relay(o) => format!("relay {}", o.label()),
+        }
+    }
+
+    fn run(method: &str, query: &str, body: &str, token: Option<&str>) -> String {
+        let req = Callback {
+            method,
+            ..callback(query, body)
+        };
+        admitted(&req, &config(token), Checks::Arrival)
     }
 
     const CREATE: &str =
         "SdkAppid=1400000001&CallbackCommand=OfficialAccount.CallbackAfterCreateOfficialAccount";
     const BODY: &str = r#"{"CallbackCommand":"OfficialAccount.CallbackAfterCreateOfficialAccount","Official_Account":"@TOA#_a","EventTime":1}"#;
+    const STORED: &str = "store CreateOfficialAccount";
+    const BEFORE: &str =
+        "SdkAppid=1400000001&CallbackCommand=OfficialAccount.CallbackBeforeSendMsg";
 
     /// A queued event was checked on arrival: neither its source address nor its long
     /// past `RequestTime` refuses it now, and it is never relayed.
     #[test]
     fn queued_events_skip_the_arrival_checks() {
         let mut config = config(Some("tok"));
-        config.allowed_sources =
-            crate::allow_list::SourceAllowList::parse("192.0.2.0/24").expect("CIDR");
-        config.forward_url =
-            Some(crate::config::ForwardUrl::parse("https://backend.example/cb").expect("URL"));
-        let req = |query: &'static str, body: &'static str| Callback {
-            method: "POST",
+        config.allowed_sources = SourceAllowList::parse("192.0.2.0/24").expect("CIDR");
+        config.forward_url = Some(ForwardUrl::parse("https://backend.example/cb").expect("URL"));
+        let unplaced = |query, body| Callback {
             source_ip: None,
-            query: Query::parse(query),
-            raw_query: Cow::Borrowed(""),
-            relayed: false,
-            body: Cow::Borrowed(body.as_bytes()),
+            ..callback(query, body)
         };
-        let admit_as = |r: &Callback<'_>, checks| {
-            admit_with(r, &config, checks, 1669872112, &mut Seen::default())
-        };
-        let create = req(CREATE, BODY);
-        assert!(
-            matches!(admit_as(&create, Checks::Arrival), Admission::Answer(o) if o.reply().status == 403)
-        );
-        assert!(matches!(
-            admit_as(&create, Checks::Queued),
-            Admission::Store(_)
-        ));
-        let before = req(
-            "SdkAppid=1400000001&CallbackCommand=OfficialAccount.CallbackBeforeSendMsg",
-            r#"{"CallbackCommand":"OfficialAccount.CallbackBeforeSendMsg"}"#,
-        );
-        assert!(matches!(
-            admit_as(&before, Checks::Queued),
-            Admission::Answer(Outcome::Allowed)
-        ));
+        let queued = |req: &Callback<'_>| admitted(req, &config, Checks::Queued);
+        let create = unplaced(CREATE, BODY);
+        let arrived = admitted(&create, &config, Checks::Arrival);
+        assert_eq!(arrived, "403 source_not_allowed");
+        assert_eq!(queued(&create), STORED);
+        let body = r#"{"CallbackCommand":"OfficialAccount.CallbackBeforeSendMsg"}"#;
+        assert_eq!(queued(&unplaced(BEFORE, body)), "200 allowed");
         // Every other row still holds.
-        let other_app = req("SdkAppid=9&CallbackCommand=x", "{}");
-        assert!(
-            matches!(admit_as(&other_app, Checks::Queued), Admission::Answer(o) if o.reply().status == 403)
-        );
+        let other_app = unplaced("SdkAppid=9&CallbackCommand=x", "{}");
+        assert_eq!(queued(&other_app), "403 sdkappid_unknown");
     }
 
     #[test]
     fn rows_in_order() {
-        assert_eq!(run("GET", "SdkAppid=9", "", None).0, 405);
-        assert_eq!(run("POST", "SdkAppid=9", "", None).0, 403);
-        assert_eq!(run("POST", "SdkAppid=1400000001", "", Some("tok")).0, 401);
-        assert_eq!(
-            run("POST", "SdkAppid=1400000001", "", None),
-            (200, "probe".into())
-        );
-        assert_eq!(run("POST", "", "{}", None), (200, "probe".into()));
-        assert_eq!(run("POST", "CallbackCommand=X", "{}", None).0, 403);
         let big = format!("{{\"a\":\"{}\"}}", "x".repeat(MAX_BODY_BYTES));
-        assert_eq!(run("POST", CREATE, &big, None).0, 413);
-        assert_eq!(run("POST", CREATE, "[]", None).0, 400);
-        assert_eq!(
-            run(
-                "POST",
-                CREATE,
-                r#"{"CallbackCommand":"OfficialAccount.CallbackAfterSendMsg"}"#,
-                None
-            )
-            .0,
-            400
-        );
-        assert_eq!(
-            run(
-                "POST",
-                "SdkAppid=1400000001&CallbackCommand=Group.CallbackAfterNewMemberJoin",
-                "{}",
-                None
-            ),
-            (200, "ignored".into())
-        );
-        assert_eq!(
-            run(
-                "POST",
-                "SdkAppid=1400000001&CallbackCommand=OfficialAccount.CallbackBeforeSendMsg",
-                "{}",
-                None
-            ),
-            (200, "allowed".into())
-        );
-        assert_eq!(
-            run(
-                "POST",
-                "SdkAppid=1400000001&CallbackCommand=OfficialAccount.CallbackAfterNew",
-                "{}",
-                None
-            ),
-            (200, "ignored".into())
-        );
-        assert_eq!(run("POST", CREATE, "{}", None).0, 400);
-        assert_eq!(
-            run("POST", CREATE, BODY, None),
-            (0, "store CreateOfficialAccount".into())
-        );
+        let app = "SdkAppid=1400000001";
+        let send = r#"{"CallbackCommand":"OfficialAccount.CallbackAfterSendMsg"}"#;
+        let group = "SdkAppid=1400000001&CallbackCommand=Group.CallbackAfterNewMemberJoin";
+        let new = "SdkAppid=1400000001&CallbackCommand=OfficialAccount.CallbackAfterNew";
+        let no_app = "CallbackCommand=X";
+        for (method, query, body, token, want) in [
+            ("GET", "SdkAppid=9", "", None, "405 method"),
+            ("POST", "SdkAppid=9", "", None, "403 sdkappid_unknown"),
+            ("POST", app, "", Some("tok"), "401 sign_missing"),
+            ("POST", app, "", None, "200 probe"),
+            ("POST", "", "{}", None, "200 probe"),
+            ("POST", no_app, "{}", None, "403 sdkappid_missing"),
+            ("POST", CREATE, big.as_str(), None, "413 body_too_large"),
+            ("POST", CREATE, "[]", None, "400 body_not_object"),
+            ("POST", CREATE, send, None, "400 command_mismatch"),
+            ("POST", group, "{}", None, "200 ignored"),
+            ("POST", BEFORE, "{}", None, "200 allowed"),
+            ("POST", new, "{}", None, "200 ignored"),
+            ("POST", CREATE, "{}", None, "400 invalid_field"),
+            ("POST", CREATE, BODY, None, STORED),
+        ] {
+            assert_eq!(run(method, query, body, token), want, "{method} {query}");
+        }
     }
 
     #[test]
     fn row1a_source_allow_list_after_the_method_before_sdkappid() {
         let mut cfg = config(None);
         cfg.allowed_sources =
-            source::SourceAllowList::parse("203.0.113.0/24, 2001:db8::/32").expect("valid");
+            SourceAllowList::parse("203.0.113.0/24, 2001:db8::/32").expect("valid");
         let run = |method: &str, ip: Option<&str>, query: &str| {
             let req = Callback {
                 method,
                 source_ip: ip.map(|s| s.parse().expect("an address")),
-                query: Query::parse(query),
-                raw_query: Cow::Borrowed(query),
-                relayed: false,
-                body: Cow::Borrowed(BODY.as_bytes()),
+                ..callback(query, BODY)
             };
-            match admit(&req, &cfg, 1669872112, &mut Seen::default()) {
-                Admission::Answer(o) => (o.reply().status, o.reason()),
-                Admission::Store(_) | Admission::Relay(_) => (0, "store"),
-            }
+            admitted(&req, &cfg, Checks::Arrival)
         };
-        assert_eq!(run("GET", Some("192.0.2.1"), CREATE), (405, "method"));
-        assert_eq!(
-            run("POST", Some("192.0.2.1"), CREATE),
-            (403, "source_not_allowed")
-        );
-        assert_eq!(run("POST", None, CREATE), (403, "source_not_allowed"));
+        let outside = Some("192.0.2.1");
+        assert_eq!(run("GET", outside, CREATE), "405 method");
+        assert_eq!(run("POST", outside, CREATE), "403 source_not_allowed");
+        assert_eq!(run("POST", None, CREATE), "403 source_not_allowed");
         // Before row 2: an unknown SdkAppid from outside is refused for its source.
-        assert_eq!(
-            run("POST", Some("192.0.2.1"), "SdkAppid=9"),
-            (403, "source_not_allowed")
-        );
-        assert_eq!(run("POST", Some("203.0.113.77"), CREATE), (0, "store"));
-        assert_eq!(run("POST", Some("2001:db8::5"), CREATE), (0, "store"));
-        assert_eq!(
-            run("POST", Some("::ffff:203.0.113.77"), CREATE),
-            (0, "store")
-        );
-        assert_eq!(
-            run("POST", Some("203.0.113.77"), "SdkAppid=9"),
-            (403, "sdkappid_unknown")
-        );
+        assert_eq!(run("POST", outside, "SdkAppid=9"), "403 source_not_allowed");
+        let inside = Some("203.0.113.77");
+        assert_eq!(run("POST", inside, CREATE), STORED);
+        assert_eq!(run("POST", Some("2001:db8::5"), CREATE), STORED);
+        assert_eq!(run("POST", Some("::ffff:203.0.113.77"), CREATE), STORED);
+        assert_eq!(run("POST", inside, "SdkAppid=9"), "403 sdkappid_unknown");
     }
 
     #[test]
     fn rows_8_and_9_are_relayed_when_forward_url_is_set_row_10_never() {
         let mut cfg = config(None);
-        cfg.forward_url = Some(crate::config::ForwardUrl::parse("http://backend/cb").unwrap());
+        cfg.forward_url = Some(ForwardUrl::parse("http://backend/cb").unwrap());
         let route_hop = |command: &str, relayed: bool| {
             let query = format!("SdkAppid=1400000001&CallbackCommand={command}");
             let req = Callback {
-                method: "POST",
-                source_ip: None,
-                query: Query::parse(&query),
-                raw_query: Cow::Borrowed(&query),
                 relayed,
-                body: Cow::Borrowed(b"{}".as_slice()),
+                ..callback(&query, "{}")
             };
-            match admit(&req, &cfg, 1669872112, &mut Seen::default()) {
-                Admission::Relay(o) => format!("relay {}", o.label()),
-                Admission::Answer(o) => o.label().to_owned(),
-                Admission::Store(_) => "store".to_owned(),
-            }
+            admitted(&req, &cfg, Checks::Arrival)
         };
         let route = |command: &str| route_hop(command, false);
         assert_eq!(route("Group.CallbackAfterNewMemberJoin"), "relay ignored");
         assert_eq!(route("C2C.CallbackBeforeSendMsg"), "relay ignored");
-        assert_eq!(
-            route("OfficialAccount.CallbackBeforeSendMsg"),
-            "relay allowed"
-        );
-        assert_eq!(route("OfficialAccount.CallbackAfterNew"), "ignored");
+        let before = "OfficialAccount.CallbackBeforeSendMsg";
+        assert_eq!(route(before), "relay allowed");
+        assert_eq!(route("OfficialAccount.CallbackAfterNew"), "200 ignored");
         // One of our own relays coming back (FORWARD_URL pointing at this function):
         // answered here, not relayed again.
-        assert_eq!(route_hop("C2C.CallbackBeforeSendMsg", true), "ignored");
-        assert_eq!(
-            route_hop("OfficialAccount.CallbackBeforeSendMsg", true),
-            "allowed"
-        );
+        assert_eq!(route_hop("C2C.CallbackBeforeSendMsg", true), "200 ignored");
+        assert_eq!(route_hop(before, true), "200 allowed");
         // Without FORWARD_URL, the same rows answer here.
-        assert_eq!(
-            run(
-                "POST",
-                "SdkAppid=1400000001&CallbackCommand=C2C.CallbackBeforeSendMsg",
-                "{}",
-                None
-            ),
-            (200, "ignored".into())
-        );
+        let c2c = "SdkAppid=1400000001&CallbackCommand=C2C.CallbackBeforeSendMsg";
+        assert_eq!(run("POST", c2c, "{}", None), "200 ignored");
     }
 
     #[test]
     fn command_only_in_body_is_enough() {
-        assert_eq!(
-            run("POST", "SdkAppid=1400000001", BODY, None),
-            (0, "store CreateOfficialAccount".into())
-        );
+        assert_eq!(run("POST", "SdkAppid=1400000001", BODY, None), STORED);
     }
 
     #[test]
@@ -563,9 +465,9 @@ mod tests {
         let q = format!(
             "{CREATE}&Sign=17773bc39a671d7b9aa835458704d2a6db81360a5940292b587d6d760d484061&RequestTime=1669872112"
         );
-        assert_eq!(run("POST", &q, BODY, Some("xxxxyyyy")).0, 0);
-        assert_eq!(run("POST", &q, BODY, Some("other")).0, 401);
+        assert_eq!(run("POST", &q, BODY, Some("xxxxyyyy")), STORED);
+        assert_eq!(run("POST", &q, BODY, Some("other")), "401 sign_mismatch");
         // Token unset: a Sign present is ignored.
-        assert_eq!(run("POST", &q, BODY, None).0, 0);
+        assert_eq!(run("POST", &q, BODY, None), STORED);
     }
 }

@@ -9,20 +9,15 @@ use std::borrow::Cow;
 
 /// The bytes a URL's query may not hold as they are (RFC 3986: neither unreserved nor
 /// reserved, nor `%` of an escape; `#`, `[` and `]` too); non-ASCII bytes always.
-const NOT_IN_A_QUERY: &AsciiSet = &CONTROLS
-    .add(b' ')
-    .add(b'"')
-    .add(b'#')
-    .add(b'<')
-    .add(b'>')
-    .add(b'[')
-    .add(b'\\')
-    .add(b']')
-    .add(b'^')
-    .add(b'`')
-    .add(b'{')
-    .add(b'|')
-    .add(b'}');
+const NOT_IN_A_QUERY: &AsciiSet = &{
+    let others = b"\"#<>[\\]^`{|}";
+    let (mut set, mut i) = (CONTROLS.add(b' '), 0);
+    while i < others.len() {
+        set = set.add(others[i]);
+        i += 1;
+    }
+    set
+};
 
 /// A raw query (as received, URL-encoded) that any URL can hold: unchanged when it is
 /// one, else every byte a URL may not hold percent-encoded, so that it reads as the
@@ -47,12 +42,6 @@ pub enum Param<'q> {
     One(&'q str),
     /// The key is present more than once with different values.
     Conflicting,
-}
-
-impl<'q> Param<'q> {
-    pub(crate) fn is_present(&self) -> bool {
-        !matches!(self, Param::Missing)
-    }
 }
 
 impl<'a> Query<'a> {

@@ -9,13 +9,18 @@ use subtle::ConstantTimeEq;
 
 pub use crate::outcome::AuthError;
 
-/// The expected signature for a token and a RequestTime string, as lowercase hex.
-pub fn sign(token: &str, request_time: &str) -> String {
-    let digest = Sha256::new()
+/// The SHA-256 that `Sign` is the hex of.
+fn digest(token: &str, request_time: &str) -> [u8; 32] {
+    Sha256::new()
         .chain_update(token.as_bytes())
         .chain_update(request_time.as_bytes())
-        .finalize();
-    hex::encode(digest)
+        .finalize()
+        .into()
+}
+
+/// The expected signature for a token and a RequestTime string, as lowercase hex.
+pub fn sign(token: &str, request_time: &str) -> String {
+    hex::encode(digest(token, request_time))
 }
 
 /// Verifies `sign` and `request_time` (both as received) against the token, at `now`
@@ -29,36 +34,21 @@ pub fn verify(
     now: u64,
     max_skew: u64,
 ) -> Result<(), AuthError> {
-    let given = decode_hex32(sign_param).ok_or(AuthError::MalformedSign)?;
-    if request_time.is_empty()
-        || request_time.len() > 19
-        || !request_time.bytes().all(|b| b.is_ascii_digit())
-    {
-        return Err(AuthError::MalformedRequestTime);
-    }
-    let t: u64 = request_time
-        .parse()
-        .map_err(|_| AuthError::MalformedRequestTime)?;
+    let mut given = [0u8; 32];
+    hex::decode_to_slice(sign_param, &mut given).map_err(|_| AuthError::MalformedSign)?;
+    // Digits only (`u64`'s parse would take a `+`), at most 19 of them.
+    let t: u64 = Some(request_time)
+        .filter(|t| !t.is_empty() && t.len() <= 19 && t.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|t| t.parse().ok())
+        .ok_or(AuthError::MalformedRequestTime)?;
     if t.abs_diff(now) > max_skew {
         return Err(AuthError::Expired);
     }
-    let expected: [u8; 32] = Sha256::new()
-        .chain_update(token.as_bytes())
-        .chain_update(request_time.as_bytes())
-        .finalize()
-        .into();
-    if bool::from(expected.ct_eq(&given)) {
+    if bool::from(digest(token, request_time).ct_eq(&given)) {
         Ok(())
     } else {
         Err(AuthError::BadSign)
     }
-}
-
-/// 64 hex digits, either case, as 32 bytes.
-fn decode_hex32(s: &str) -> Option<[u8; 32]> {
-    let mut out = [0u8; 32];
-    hex::decode_to_slice(s, &mut out).ok()?;
-    Some(out)
 }
 
 #[cfg(test)]
@@ -66,59 +56,51 @@ mod tests {
     use super::*;
 
     const VECTOR_SIGN: &str = "17773bc39a671d7b9aa835458704d2a6db81360a5940292b587d6d760d484061";
+    const T: u64 = 1669872112;
+
+    /// `verify` of the vector's `RequestTime` `T`, 60 seconds either way.
+    fn at(token: &str, sign: &str, now: u64) -> Result<(), AuthError> {
+        verify(token, sign, "1669872112", now, 60)
+    }
 
     #[test]
     fn documented_test_vector() {
         assert_eq!(sign("xxxxyyyy", "1669872112"), VECTOR_SIGN);
-        assert_eq!(
-            verify("xxxxyyyy", VECTOR_SIGN, "1669872112", 1669872112, 60),
-            Ok(())
-        );
+        assert_eq!(at("xxxxyyyy", VECTOR_SIGN, T), Ok(()));
     }
 
     #[test]
     fn the_typo_token_of_the_old_page_does_not_match() {
-        assert_eq!(
-            verify("xxxyyy", VECTOR_SIGN, "1669872112", 1669872112, 60),
-            Err(AuthError::BadSign)
-        );
+        assert_eq!(at("xxxyyy", VECTOR_SIGN, T), Err(AuthError::BadSign));
     }
 
     #[test]
     fn window_holds_on_both_sides() {
-        let ok = |now| verify("xxxxyyyy", VECTOR_SIGN, "1669872112", now, 60);
-        assert_eq!(ok(1669872112 + 60), Ok(()));
-        assert_eq!(ok(1669872112 - 60), Ok(()));
-        assert_eq!(ok(1669872112 + 61), Err(AuthError::Expired));
-        assert_eq!(ok(1669872112 - 61), Err(AuthError::Expired));
+        assert_eq!(at("xxxxyyyy", VECTOR_SIGN, T + 60), Ok(()));
+        assert_eq!(at("xxxxyyyy", VECTOR_SIGN, T - 60), Ok(()));
+        assert_eq!(at("xxxxyyyy", VECTOR_SIGN, T + 61), Err(AuthError::Expired));
+        assert_eq!(at("xxxxyyyy", VECTOR_SIGN, T - 61), Err(AuthError::Expired));
     }
 
     #[test]
     fn uppercase_hex_is_the_same_digest() {
         let upper = VECTOR_SIGN.to_ascii_uppercase();
-        assert_eq!(
-            verify("xxxxyyyy", &upper, "1669872112", 1669872112, 60),
-            Ok(())
-        );
+        assert_eq!(at("xxxxyyyy", &upper, T), Ok(()));
     }
 
     #[test]
     fn malformed_inputs_are_named() {
-        let now = 1669872112;
-        let v = |s: &str, t: &str| verify("xxxxyyyy", s, t, now, 60);
-        assert_eq!(
-            v(&VECTOR_SIGN[1..], "1669872112"),
-            Err(AuthError::MalformedSign)
-        );
-        assert_eq!(
-            v(&format!("{VECTOR_SIGN}0"), "1669872112"),
-            Err(AuthError::MalformedSign)
-        );
-        assert_eq!(
-            v(&VECTOR_SIGN.replace('a', "g"), "1669872112"),
-            Err(AuthError::MalformedSign)
-        );
-        assert_eq!(v("", "1669872112"), Err(AuthError::MalformedSign));
+        let v = |s: &str, t: &str| verify("xxxxyyyy", s, t, T, 60);
+        let malformed = Err(AuthError::MalformedSign);
+        for sign in [
+            &VECTOR_SIGN[1..],
+            &format!("{VECTOR_SIGN}0"),
+            &VECTOR_SIGN.replace('a', "g"),
+            "",
+        ] {
+            assert_eq!(v(sign, "1669872112"), malformed, "{sign}");
+        }
+        let bad_time = Err(AuthError::MalformedRequestTime);
         for t in [
             "",
             "abc",
@@ -126,20 +108,12 @@ mod tests {
             "1669872112.0",
             " 1669872112",
             "+1",
+            "99999999999999999999999",
         ] {
-            assert_eq!(
-                v(VECTOR_SIGN, t),
-                Err(AuthError::MalformedRequestTime),
-                "{t:?}"
-            );
+            assert_eq!(v(VECTOR_SIGN, t), bad_time, "{t:?}");
         }
-        assert_eq!(
-            v(VECTOR_SIGN, "99999999999999999999999"),
-            Err(AuthError::MalformedRequestTime)
-        );
         // One changed digit of the signature.
-        let mut wrong = VECTOR_SIGN.to_string();
-        wrong.replace_range(0..1, "2");
+        let wrong = format!("2{}", &VECTOR_SIGN[1..]);
         assert_eq!(v(&wrong, "1669872112"), Err(AuthError::BadSign));
         // A leading zero changes the signed string.
         assert_eq!(v(VECTOR_SIGN, "01669872112"), Err(AuthError::BadSign));
