@@ -6,7 +6,7 @@ use std::fmt;
 
 pub(crate) const DEFAULT_MAX_SKEW_SECS: u64 = 60;
 /// How long the queue consumer may spend on one record unless `QUEUE_RECORD_BUDGET_MS`
-/// says otherwise (docs/contract.md section 5; the consumer's Lambda timeout is 30 s).
+/// says otherwise (docs/delivery.md, "The consumer"; the consumer's Lambda timeout is 30 s).
 pub(crate) const DEFAULT_QUEUE_RECORD_BUDGET_MS: u64 = 20_000;
 
 /// `Debug` shows no token: [`CallbackToken`]'s own `Debug` hides it.

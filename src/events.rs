@@ -15,7 +15,7 @@ pub(crate) const OFFICIAL_ACCOUNT_PREFIX: &str = "OfficialAccount.";
 
 macro_rules! after_commands {
     ($($variant:ident => $label:literal, $sample:literal;)+) => {
-        /// The after-commands this version stores (docs/contract.md section 3).
+        /// The after-commands this version stores (docs/protocol.md section 2).
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         pub enum AfterCommand {
             $($variant,)+

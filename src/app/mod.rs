@@ -115,7 +115,7 @@ pub(crate) fn unfit_rejection(unfit: Unfit) -> Outcome {
 }
 
 /// The `Official_Account` of a body admission refused, when it is a string there: the
-/// dead letter's message group ([`message_group`]).
+/// dead letter's message group ([`crate::handoff::message_group`]).
 pub(crate) fn account_in_body(body: &[u8]) -> Option<String> {
     #[derive(serde::Deserialize)]
     struct Account {

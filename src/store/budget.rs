@@ -63,7 +63,7 @@ pub(crate) fn classify_code(code: Option<&str>) -> ErrorClass {
 /// Whether a [`ErrorClass::Contention`] code is the partition's (or an item's) write ceiling
 /// rather than another transaction: a cancellation reason's `ThrottlingError` (API
 /// reference, `TransactionCanceledException`), or a request's
-/// `ProvisionedThroughputExceededException` (aws.md, "Throttling: key range limit
+/// `ProvisionedThroughputExceededException` (../shared/spec/aws.md, "Throttling: key range limit
 /// exceeded"). The writer paces on these (`pacing.rs`) and backs off on the others.
 pub(crate) fn is_key_range_throttle(code: Option<&str>) -> bool {
     matches!(

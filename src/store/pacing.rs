@@ -12,11 +12,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// One partition's ceiling, write units a second (aws.md): a throttled write of `units`
-/// is tried again after `units / CEILING` seconds, the time a bucket refilling at the
-/// ceiling takes to hold it again (a fifth of a second for a full transaction). A
-/// partition below it (a bench's scaled ceiling) takes longer to refill, and is probed
-/// several times meanwhile: free tries, each well inside the second its bucket holds.
+/// One partition's ceiling, write units a second (../shared/spec/aws.md): a throttled
+/// write of `units` is tried again after `units / CEILING` seconds, the time a bucket
+/// refilling at the ceiling takes to hold it again (a fifth of a second for a full
+/// transaction). A partition below it (a bench's scaled ceiling) takes longer to refill,
+/// and is probed several times meanwhile: free tries, each well inside the second its
+/// bucket holds.
 pub(crate) const CEILING: f64 = 1000.0;
 /// The least wait after a throttle (a small write's, or one that asked for little).
 pub(crate) const PROBE_MIN: Duration = Duration::from_millis(10);

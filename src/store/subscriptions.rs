@@ -91,7 +91,7 @@ impl Store {
                     break;
                 };
                 // The write units its items and the counter update are charged, 2 each
-                // under 1 KB (aws.md): what the pacer is told.
+                // under 1 KB (../shared/spec/aws.md): what the pacer is told.
                 let charged = u32::try_from(2 * (targets.len() + 1)).unwrap_or(u32::MAX);
                 let write = self
                     .client()

@@ -51,7 +51,7 @@ pub enum Doubt {
     /// Nothing says the guess is wrong: a new user's add, a known user's delete.
     None,
     /// A change of the user came again ([`Delivery::Redelivered`]): likely stored already,
-    /// in part, and a guess refused by its condition is charged in full (aws.md).
+    /// in part, and a guess refused by its condition is charged in full (../shared/spec/aws.md).
     Redelivered,
     /// The fold met an add and a delete of the user: the guess (the winning change's
     /// condition) is likely wrong, e.g. a delete of a user whose add was folded away and

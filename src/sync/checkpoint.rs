@@ -69,7 +69,7 @@ async fn put<T: Serialize>(store: &Store, value: &T) -> Result<(), ReadError> {
         .map_err(|e| ReadError::of(&e))
 }
 
-/// A run's item (the module's table).
+/// A run's item (docs/sync.md, "Resumable and bounded").
 #[derive(Debug, Serialize, Deserialize)]
 struct RunItem {
     pk: String,
@@ -177,7 +177,7 @@ mod tests {
         assert!(a.starts_with("ACCOUNTS#"));
     }
 
-    /// The attribute values the module's table names, both ways (serde_dynamo).
+    /// The stage's stored values (docs/sync.md's checkpoint table), both ways (serde_dynamo).
     #[test]
     fn stages_keep_their_stored_names() {
         use super::{items, Stage};
